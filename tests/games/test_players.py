@@ -1,0 +1,155 @@
+"""Tests for the random and guided players: legality by a plain-Python referee, determinism, normal-play winners."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modinterp.games import domineering as dom
+from modinterp.games._kernels import move_tables
+from modinterp.games.players import HORIZONTAL, VERTICAL, GameRecords, random_games
+
+
+def board(rows: int, cols: int) -> dom.BoardSpec:
+    return dom.BoardSpec(rows, cols)
+
+
+def reference_cells(rows: int, cols: int, move: int) -> tuple[int, int, int]:
+    """(player, cell a, cell b) of a move code, straight from the convention in CONTRACTS.md."""
+    n_vertical = (rows - 1) * cols
+    if move < n_vertical:
+        r, c = divmod(move, cols)
+        return VERTICAL, r * cols + c, (r + 1) * cols + c
+    r, c = divmod(move - n_vertical, cols - 1)
+    return HORIZONTAL, r * cols + c, r * cols + c + 1
+
+
+def reference_legal_moves(rows: int, cols: int, occupied: list[bool], player: int) -> list[int]:
+    """All legal moves of `player`, by scanning every move code (slow and obvious)."""
+    n_moves = (rows - 1) * cols + rows * (cols - 1)
+    legal = []
+    for m in range(n_moves):
+        owner, a, b = reference_cells(rows, cols, m)
+        if owner == player and not occupied[a] and not occupied[b]:
+            legal.append(m)
+    return legal
+
+
+def referee_replay(rows: int, cols: int, moves: np.ndarray, length: int, winner: int, first: int) -> None:
+    """Replay one game in plain Python; assert every move legal, the game over exactly at `length`, the winner right."""
+    occupied = [False] * (rows * cols)
+    player = first
+    for ply in range(length):
+        move = int(moves[ply])
+        assert move in reference_legal_moves(rows, cols, occupied, player), f"ply {ply}: move {move} illegal"
+        _, a, b = reference_cells(rows, cols, move)
+        occupied[a] = occupied[b] = True
+        player = 1 - player
+    assert reference_legal_moves(rows, cols, occupied, player) == [], "game stopped while the mover had a move"
+    assert np.all(moves[length:] == -1), "padding after the last move must be -1"
+    assert winner == 1 - player, "the winner must be the player who made the last move"
+
+
+def engine_replay(spec: dom.BoardSpec, rec: GameRecords, first: int) -> None:
+    """Replay all games at once with the engine's checked `play`; assert game over and winner at each length."""
+    boards = dom.initial_boards(spec, len(rec))
+    to_move = dom.initial_to_move(len(rec), first)
+    for ply in range(int(rec.lengths.max())):
+        live = rec.lengths > ply
+        assert not dom.is_over(spec, boards[live], to_move[live]).any()
+        boards[live], to_move[live] = dom.play(spec, boards[live], to_move[live], rec.moves[live, ply])
+    np.testing.assert_array_equal(dom.winner(spec, boards, to_move), rec.winners)
+
+
+def assert_records_equal(a: GameRecords, b: GameRecords) -> None:
+    np.testing.assert_array_equal(a.moves, b.moves)
+    np.testing.assert_array_equal(a.lengths, b.lengths)
+    np.testing.assert_array_equal(a.winners, b.winners)
+
+
+# ---------------------------------------------------------------- random games
+
+def test_random_games_have_the_contract_dtypes_and_width():
+    rec = random_games(board(6, 7), 5, seed=0)
+    assert rec.moves.dtype == np.int16 and rec.moves.shape == (5, 6 * 7 // 2)
+    assert rec.lengths.dtype == np.int16 and rec.winners.dtype == np.int8
+
+
+def test_random_games_same_seed_gives_identical_records():
+    assert_records_equal(random_games(board(8, 8), 300, seed=11), random_games(board(8, 8), 300, seed=11))
+
+
+def test_random_games_do_not_depend_on_chunking():
+    whole = random_games(board(8, 8), 300, seed=5)
+    assert_records_equal(whole, random_games(board(8, 8), 300, seed=5, chunk_size=7))
+
+
+def test_random_games_prefix_equals_smaller_request():
+    whole = random_games(board(8, 8), 300, seed=5)
+    head = random_games(board(8, 8), 40, seed=5)
+    assert_records_equal(head, GameRecords(whole.moves[:40], whole.lengths[:40], whole.winners[:40]))
+
+
+def test_random_games_differ_between_seeds():
+    assert not np.array_equal(random_games(board(8, 8), 50, seed=1).moves, random_games(board(8, 8), 50, seed=2).moves)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(2, 9), cols=st.integers(2, 9), seed=st.integers(0, 2**63), first=st.sampled_from([0, 1]))
+def test_random_games_are_legal_when_replayed_by_the_referee(rows, cols, seed, first):
+    rec = random_games(board(rows, cols), 4, seed=seed, first=first)
+    for g in range(len(rec)):
+        referee_replay(rows, cols, rec.moves[g], int(rec.lengths[g]), int(rec.winners[g]), first)
+
+
+def test_random_16x16_games_are_legal_when_replayed_by_the_referee():
+    rec = random_games(board(16, 16), 3, seed=2026)
+    for g in range(len(rec)):
+        referee_replay(16, 16, rec.moves[g], int(rec.lengths[g]), int(rec.winners[g]), VERTICAL)
+
+
+def test_kernel_move_tables_match_the_engine_move_cells():
+    for rows, cols in [(2, 2), (3, 7), (8, 8), (16, 16), (16, 5)]:
+        np.testing.assert_array_equal(move_tables(rows, cols)[0], board(rows, cols).move_cells)
+
+
+@pytest.mark.parametrize("rows, cols, first", [(8, 8, VERTICAL), (5, 9, HORIZONTAL), (16, 16, VERTICAL)])
+def test_random_games_are_legal_when_replayed_by_the_engine(rows, cols, first):
+    spec = board(rows, cols)
+    engine_replay(spec, random_games(spec, 200, seed=17, first=first), first)
+
+
+def test_random_games_winner_made_the_last_move():
+    rec = random_games(board(7, 5), 2000, seed=3, first=HORIZONTAL)
+    last_mover = (HORIZONTAL + rec.lengths.astype(np.int64) - 1) % 2
+    np.testing.assert_array_equal(rec.winners, last_mover)
+
+
+def test_random_16x16_games_last_about_114_plies():
+    """The original measured a mean of 113.8 plies (range 105-120) for random 16x16 games."""
+    lengths = random_games(board(16, 16), 4000, seed=0).lengths
+    assert 113.0 < lengths.mean() < 115.0
+    assert lengths.max() <= 128
+
+
+def test_random_games_first_move_is_uniform_over_the_first_players_moves():
+    """Chi-square on the opening move of 8x8 games: 56 vertical codes, each equally likely."""
+    first_moves = random_games(board(8, 8), 28_000, seed=9).moves[:, 0]
+    counts = np.bincount(first_moves, minlength=112)
+    assert counts[56:].sum() == 0
+    expected = len(first_moves) / 56
+    chi2 = float(((counts[:56] - expected) ** 2 / expected).sum())
+    assert chi2 < 100.0  # 55 degrees of freedom: P(chi2 > 100) < 1e-4
+
+
+def test_random_games_reject_a_negative_seed():
+    with pytest.raises(ValueError, match="seed=-1"):
+        random_games(board(4, 4), 1, seed=-1)
+
+
+def test_random_games_report_progress_in_finished_games():
+    seen: list[int] = []
+    random_games(board(5, 5), 25, seed=0, progress=seen.append, chunk_size=10)
+    assert seen == [10, 10, 5]
