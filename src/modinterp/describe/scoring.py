@@ -1,0 +1,191 @@
+"""Score a description on held-out positions, with controls beside every score.
+
+Two scores, both computed from the predicate the description names (no LLM simulator needed):
+- simulation: Pearson r between the predicate's value and the module's activation (OpenAI's
+  `ev_correlation_score`, over all held-out positions concatenated);
+- detection: balanced accuracy at telling the top-activating held-out positions from random other ones by
+  thresholding the predicate (delphi's detection "accuracy" = (TPR + TNR) / 2).
+The predicate's orientation (sign) and the detection threshold are fitted on the evidence split only, like
+OpenAI's calibrated simulator, and the same calibration is applied to every control:
+- random description: the predicate of a random other module, scored on this module's activation;
+- shuffled activations: this module's predicate against a seeded permutation of its held-out activation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+def assert_disjoint(evidence_ids: np.ndarray, heldout_ids: np.ndarray, what: str = "position") -> None:
+    """Fail when the evidence and held-out splits share an id (scores must be on unseen data)."""
+    shared = np.intersect1d(np.asarray(evidence_ids), np.asarray(heldout_ids))
+    if shared.size:
+        raise ValueError(f"evidence and held-out splits share {shared.size} {what} ids (e.g. {shared[:5].tolist()}); split by game so they are disjoint")
+
+
+def pearson_r(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Pearson correlation; None when either side is constant (as OpenAI's scorer does)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"pearson_r needs two 1-D arrays of equal length; got shapes {x.shape} and {y.shape}")
+    xc, yc = x - x.mean(), y - y.mean()
+    denom = np.sqrt((xc @ xc) * (yc @ yc))
+    if denom <= 1e-12 * max(1.0, len(x)):
+        return None
+    return float(np.clip((xc @ yc) / denom, -1.0, 1.0))
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """(TPR + TNR) / 2 for boolean labels and predictions; needs both classes present."""
+    y_true = np.asarray(y_true, dtype=bool)
+    y_pred = np.asarray(y_pred, dtype=bool)
+    pos, neg = y_true.sum(), (~y_true).sum()
+    if pos == 0 or neg == 0:
+        raise ValueError(f"balanced_accuracy needs both classes; got {pos} positives and {neg} negatives")
+    return float(0.5 * ((y_pred & y_true).sum() / pos + (~y_pred & ~y_true).sum() / neg))
+
+
+def top_and_random(activation: np.ndarray, top_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the top `top_fraction` positions by activation and as many random positions from the rest."""
+    activation = np.asarray(activation, dtype=np.float64)
+    if not 0.0 < top_fraction <= 0.5:
+        raise ValueError(f"top_fraction={top_fraction}; expected a value in (0, 0.5]")
+    n = len(activation)
+    n_top = max(1, int(round(top_fraction * n)))
+    order = np.lexsort((np.arange(n), -activation))  # stable: ties broken by index
+    top = np.sort(order[:n_top])
+    rest = order[n_top:]
+    random = np.sort(rng.choice(rest, size=min(n_top, len(rest)), replace=False))
+    return top, random
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Predict 'top-activating' when sign * value > threshold."""
+
+    sign: float
+    threshold: float
+
+    def predict(self, values: np.ndarray) -> np.ndarray:
+        return self.sign * np.asarray(values, dtype=np.float64) > self.threshold
+
+
+def fit_threshold(values: np.ndarray, labels: np.ndarray) -> ThresholdRule:
+    """The sign and threshold maximising balanced accuracy on (values, labels).
+
+    Among equally good thresholds the middle one is taken (the largest margin), so that a perfect split of
+    the evidence generalises instead of hugging the highest negative value.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    best = (-1.0, ThresholdRule(1.0, np.inf))
+    for sign in (1.0, -1.0):
+        v = sign * values
+        cuts = np.unique(v)
+        # thresholds just below each distinct value, plus one above all of them (predict nothing)
+        thresholds = np.concatenate([[cuts[0] - 1.0], (cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1.0]]) if len(cuts) > 1 else np.array([cuts[0] - 1.0, cuts[0] + 1.0])
+        pred = v[None, :] > thresholds[:, None]
+        tpr = (pred & labels).sum(1) / max(labels.sum(), 1)
+        tnr = (~pred & ~labels).sum(1) / max((~labels).sum(), 1)
+        acc = 0.5 * (tpr + tnr)
+        tied = np.flatnonzero(acc >= acc.max() - 1e-12)
+        lo, hi = thresholds[tied[0]], thresholds[tied[-1]]
+        threshold = (lo + hi) / 2 if np.isfinite(lo) and np.isfinite(hi) else lo
+        if acc.max() > best[0] + 1e-12:
+            best = (float(acc.max()), ThresholdRule(sign, float(threshold)))
+    return best[1]
+
+
+def orientation(predicted: np.ndarray, activation: np.ndarray) -> float:
+    """+1 or -1: the sign that makes the predicate correlate positively with the activation (evidence split)."""
+    r = pearson_r(predicted, activation)
+    return -1.0 if r is not None and r < 0 else 1.0
+
+
+def detection_accuracy(predicted: np.ndarray, activation: np.ndarray, rule: ThresholdRule, top_fraction: float, rng: np.random.Generator) -> float:
+    """Balanced accuracy of `rule` at separating top-activating from random positions."""
+    top, random = top_and_random(activation, top_fraction, rng)
+    idx = np.concatenate([top, random])
+    labels = np.concatenate([np.ones(len(top), bool), np.zeros(len(random), bool)])
+    return balanced_accuracy(labels, rule.predict(np.asarray(predicted)[idx]))
+
+
+@dataclass
+class CalibratedPredicate:
+    """A predicate's evidence-split calibration: orientation for simulation, threshold rule for detection."""
+
+    sign: float
+    rule: ThresholdRule
+
+    @classmethod
+    def fit(cls, predicted: np.ndarray, activation: np.ndarray, top_fraction: float, rng: np.random.Generator) -> "CalibratedPredicate":
+        top, random = top_and_random(activation, top_fraction, rng)
+        idx = np.concatenate([top, random])
+        labels = np.concatenate([np.ones(len(top), bool), np.zeros(len(random), bool)])
+        return cls(orientation(predicted, activation), fit_threshold(np.asarray(predicted)[idx], labels))
+
+    def simulation(self, predicted: np.ndarray, activation: np.ndarray) -> float | None:
+        r = pearson_r(predicted, activation)
+        return None if r is None else self.sign * r
+
+    def detection(self, predicted: np.ndarray, activation: np.ndarray, top_fraction: float, rng: np.random.Generator) -> float:
+        return detection_accuracy(predicted, activation, self.rule, top_fraction, rng)
+
+
+@dataclass
+class DescriptionScores:
+    """Held-out scores of one description with their controls (None where undefined, e.g. constant input)."""
+
+    simulation_r: float | None
+    detection_bacc: float
+    random_description_simulation_r: float | None
+    random_description_detection_bacc: float | None
+    shuffled_simulation_r: float | None
+    shuffled_detection_bacc: float
+    n_heldout: int
+    n_top: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def score_description(
+    predicted_evidence: np.ndarray,
+    activation_evidence: np.ndarray,
+    predicted_heldout: np.ndarray,
+    activation_heldout: np.ndarray,
+    control_evidence: np.ndarray | None = None,
+    control_heldout: np.ndarray | None = None,
+    top_fraction: float = 0.1,
+    seed: int = 0,
+) -> DescriptionScores:
+    """Simulation and detection scores on the held-out split, with the random-description and shuffled controls.
+
+    `predicted_*` are the description's predicate evaluated on each split; `control_*` the predicate of a
+    random other module's description (omit to skip that control). Calibration uses the evidence split only.
+    """
+    act_h = np.asarray(activation_heldout, dtype=np.float64)
+    if len(act_h) < 4:
+        raise ValueError(f"scoring needs at least 4 held-out positions; got {len(act_h)}")
+    rng = np.random.default_rng(seed)
+    calib = CalibratedPredicate.fit(predicted_evidence, activation_evidence, top_fraction, rng)
+    shuffled = act_h[np.random.default_rng(seed + 1).permutation(len(act_h))]
+    rand_sim = rand_det = None
+    if control_evidence is not None and control_heldout is not None:
+        control = CalibratedPredicate.fit(control_evidence, activation_evidence, top_fraction, np.random.default_rng(seed))
+        rand_sim = control.simulation(control_heldout, act_h)
+        rand_det = control.detection(control_heldout, act_h, top_fraction, np.random.default_rng(seed + 2))
+    n_top = max(1, int(round(top_fraction * len(act_h))))
+    return DescriptionScores(
+        simulation_r=calib.simulation(predicted_heldout, act_h),
+        detection_bacc=calib.detection(predicted_heldout, act_h, top_fraction, np.random.default_rng(seed + 2)),
+        random_description_simulation_r=rand_sim,
+        random_description_detection_bacc=rand_det,
+        shuffled_simulation_r=calib.simulation(predicted_heldout, shuffled),
+        shuffled_detection_bacc=calib.detection(predicted_heldout, shuffled, top_fraction, np.random.default_rng(seed + 2)),
+        n_heldout=len(act_h),
+        n_top=n_top,
+    )
