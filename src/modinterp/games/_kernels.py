@@ -1,8 +1,8 @@
 """Numba kernels shared by the players: move tables, a counter-based RNG and the move-list game state.
 
 A game state is kept as two lists of still-available move codes (one per player) with a position index per
-code (`pos[code] = -1` once the code is gone). Placing a domino removes the at most 7 other moves that touch
-its two cells by swap-remove, so a ply costs O(1) instead of a scan over all moves.
+code (`pos[code] = -1` once the code is gone). Placing a domino removes itself and the at most 6 other moves
+that touch its two cells by swap-remove, so a ply costs O(1) instead of a scan over all moves.
 Move codes follow CONTRACTS.md: vertical `r*C + c` (top cell), then horizontal `n_vertical + r*(C-1) + c`
 (left cell).
 """
@@ -32,7 +32,11 @@ STREAM_GUIDED = 0x47554944
 
 @lru_cache(maxsize=64)
 def move_tables(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """(move_cells (n_moves, 2), cell_moves (n_cells, 4) padded with -1) as int32, from the move-code convention."""
+    """(move_cells (n_moves, 2), touching (n_moves, 8)) as int32, from the move-code convention.
+
+    `touching[m]` lists every move sharing a cell with m (m itself first), padded with -1: the moves that
+    placing m removes.
+    """
     n_vertical = (rows - 1) * cols
     n_moves = n_vertical + rows * (cols - 1)
     move_cells = np.empty((n_moves, 2), dtype=np.int32)
@@ -42,15 +46,17 @@ def move_tables(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     for r in range(rows):
         for c in range(cols - 1):
             move_cells[n_vertical + r * (cols - 1) + c] = (r * cols + c, r * cols + c + 1)
-    cell_moves = np.full((rows * cols, 4), -1, dtype=np.int32)
-    fill = np.zeros(rows * cols, dtype=np.int64)
+    covering: list[list[int]] = [[] for _ in range(rows * cols)]
     for m in range(n_moves):
         for cell in move_cells[m]:
-            cell_moves[cell, fill[cell]] = m
-            fill[cell] += 1
+            covering[cell].append(m)
+    touching = np.full((n_moves, 8), -1, dtype=np.int32)
+    for m in range(n_moves):
+        others = [m] + sorted({o for cell in move_cells[m] for o in covering[cell]} - {m})
+        touching[m, : len(others)] = others
     move_cells.setflags(write=False)
-    cell_moves.setflags(write=False)
-    return move_cells, cell_moves
+    touching.setflags(write=False)
+    return move_cells, touching
 
 
 @njit(cache=True, inline="always")
@@ -87,62 +93,57 @@ def unit_float(bits):
 
 
 @njit(cache=True)
-def reset_state(n_vertical, n_moves, avail, pos, counts):
-    """Empty board: every vertical move available to player 0, every horizontal one to player 1."""
-    for m in range(n_vertical):
-        avail[0, m] = m
-        pos[m] = m
-    for m in range(n_vertical, n_moves):
-        avail[1, m - n_vertical] = m
-        pos[m] = m - n_vertical
-    counts[0] = n_vertical
-    counts[1] = n_moves - n_vertical
-
-
-@njit(cache=True, inline="always")
-def remove_move(code, n_vertical, avail, pos, counts):
-    """Swap-remove `code` from its player's list; returns its old index (-1 if it was already gone)."""
-    i = pos[code]
-    if i >= 0:
-        q = 0 if code < n_vertical else 1
-        last = avail[q, counts[q] - 1]
-        avail[q, i] = last
-        pos[last] = i
-        pos[code] = -1
-        counts[q] -= 1
-    return i
-
-
-@njit(cache=True)
-def place(move, n_vertical, move_cells, cell_moves, avail, pos, counts):
-    """Play `move`: remove every move touching its two cells (itself included)."""
-    for j in range(2):
-        cell = move_cells[move, j]
-        for t in range(4):
-            other = cell_moves[cell, t]
-            if other < 0:
-                break
-            remove_move(other, n_vertical, avail, pos, counts)
-
-
-@njit(cache=True)
-def random_games_kernel(seed, start, n_games, first, n_vertical, n_moves, move_cells, cell_moves,
+def random_games_kernel(seed, start, n_games, first, n_vertical, n_moves, touching,
                         out_moves, out_lengths, out_winners):
-    """Play games start .. start+n_games-1 with uniform random legal moves into the output rows 0..n_games-1."""
-    avail = np.empty((2, n_moves), dtype=np.int32)
+    """Play games start .. start+n_games-1 with uniform random legal moves into the output rows 0..n_games-1.
+
+    Two lists of available codes (av0 vertical, av1 horizontal) with `pos[code]` = index in its list or -1;
+    counts live in locals, which is what makes this loop fast.
+    """
+    av0 = np.empty(n_moves, dtype=np.int32)
+    av1 = np.empty(n_moves, dtype=np.int32)
     pos = np.empty(n_moves, dtype=np.int32)
-    counts = np.empty(2, dtype=np.int64)
     for g in range(n_games):
         state = game_key(seed, STREAM_RANDOM, start + g)
-        reset_state(n_vertical, n_moves, avail, pos, counts)
+        for m in range(n_vertical):
+            av0[m] = m
+            pos[m] = m
+        for m in range(n_vertical, n_moves):
+            av1[m - n_vertical] = m
+            pos[m] = m - n_vertical
+        c0 = n_vertical
+        c1 = n_moves - n_vertical
         player = first
         ply = 0
-        while counts[player] > 0:
-            state, bits = next_u64(state)
-            move = avail[player, below(bits, counts[player])]
+        while True:
+            if player == 0:
+                if c0 == 0:
+                    break
+                state, bits = next_u64(state)
+                move = av0[below(bits, c0)]
+            else:
+                if c1 == 0:
+                    break
+                state, bits = next_u64(state)
+                move = av1[below(bits, c1)]
             out_moves[g, ply] = move
             ply += 1
-            place(move, n_vertical, move_cells, cell_moves, avail, pos, counts)
+            for t in range(8):
+                other = touching[move, t]
+                if other < 0:
+                    break
+                i = pos[other]
+                if i >= 0:  # swap-remove `other` from its list
+                    if other < n_vertical:
+                        c0 -= 1
+                        last = av0[c0]
+                        av0[i] = last
+                    else:
+                        c1 -= 1
+                        last = av1[c1]
+                        av1[i] = last
+                    pos[last] = i
+                    pos[other] = -1
             player = 1 - player
         out_lengths[g] = ply
         out_winners[g] = 1 - player  # the side to move has no move and loses (normal play)

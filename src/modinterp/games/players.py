@@ -86,14 +86,14 @@ def random_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL
     (e.g. `lambda n: bar.advance(task, n)`). chunk_size only sets how often progress is reported.
     """
     rows, cols = check_request(spec, n_games, seed, first)
-    move_cells, cell_moves = _kernels.move_tables(rows, cols)
+    move_cells, touching = _kernels.move_tables(rows, cols)
     n_vertical, n_moves = (rows - 1) * cols, move_cells.shape[0]
     out = empty_records(rows, cols, int(n_games))
     seed_u64 = np.uint64(int(seed) & _SEED_MASK)
     for start in range(0, int(n_games), max(1, int(chunk_size))):
         stop = min(int(n_games), start + max(1, int(chunk_size)))
-        _kernels.random_games_kernel(seed_u64, start, stop - start, int(first), n_vertical, n_moves, move_cells,
-                                     cell_moves, out.moves[start:stop], out.lengths[start:stop],
+        _kernels.random_games_kernel(seed_u64, start, stop - start, int(first), n_vertical, n_moves, touching,
+                                     out.moves[start:stop], out.lengths[start:stop],
                                      out.winners[start:stop])
         if progress is not None:
             progress(stop - start)
