@@ -1,0 +1,142 @@
+"""`TransformerConfig`, the token format, the move-code table and the named model presets.
+
+Kept apart from the modules so that data code can build tokens and move tables without importing the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Token values. A board is one token per cell (row-major), optionally a side-to-move token, then CLS last.
+EMPTY, OCCUPIED, CLS = 0, 1, 2
+VERTICAL_TO_MOVE, HORIZONTAL_TO_MOVE = 3, 4  # only with `side_to_move=True`: token = 3 + player
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Shape of a `BoardTransformer`. Validated on construction; errors name the field and the fix."""
+
+    rows: int
+    cols: int
+    d_model: int = 128
+    n_layers: int = 3
+    n_heads: int = 4
+    d_head: int = 16
+    d_mlp: int = 512
+    n_concepts: int = 16
+    side_to_move: bool = False  # add a side-to-move token before CLS (off, as in the original)
+    ln_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 2 <= value <= 16:
+                raise ValueError(f"TransformerConfig.{name}={value!r}: expected an int in 2..16 (board side length)")
+        for name in ("d_model", "n_layers", "n_heads", "d_head", "d_mlp", "n_concepts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TransformerConfig.{name}={value!r}: expected a positive int")
+        if not isinstance(self.side_to_move, bool):
+            raise ValueError(f"TransformerConfig.side_to_move={self.side_to_move!r}: expected True or False")
+        if not (isinstance(self.ln_eps, float) and 0 < self.ln_eps < 1):
+            raise ValueError(f"TransformerConfig.ln_eps={self.ln_eps!r}: expected a float in (0, 1), e.g. 1e-5")
+
+    # Derived sizes -----------------------------------------------------------------------------------------
+    @property
+    def n_cells(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def n_vertical(self) -> int:
+        return (self.rows - 1) * self.cols
+
+    @property
+    def n_moves(self) -> int:
+        return self.n_vertical + self.rows * (self.cols - 1)
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens per position: the cells, the optional side-to-move token, CLS."""
+        return self.n_cells + 1 + int(self.side_to_move)
+
+    @property
+    def n_token_values(self) -> int:
+        return 5 if self.side_to_move else 3
+
+    # Serialisation ---------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransformerConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"TransformerConfig.from_dict: unknown field(s) {unknown}; known fields are {sorted(known)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TransformerConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def move_cells_table(rows: int, cols: int) -> np.ndarray:
+    """(n_moves, 2) flat cell indices covered by each move code, top/left cell first.
+
+    Vertical move with top cell (r, c): code r*cols + c, cells (r*cols + c, (r+1)*cols + c).
+    Horizontal move with left cell (r, c): code n_vertical + r*(cols-1) + c, cells (r*cols + c, r*cols + c + 1).
+    """
+    r, c = np.meshgrid(np.arange(rows - 1), np.arange(cols), indexing="ij")
+    top = (r * cols + c).ravel()
+    vertical = np.stack([top, top + cols], axis=1)
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols - 1), indexing="ij")
+    left = (r * cols + c).ravel()
+    horizontal = np.stack([left, left + 1], axis=1)
+    return np.concatenate([vertical, horizontal]).astype(np.int64)
+
+
+def board_tokens(boards: np.ndarray, config: TransformerConfig, player: np.ndarray | int | None = None) -> np.ndarray:
+    """Token array (B, seq_len) int64 from boards (B, n_cells) of 0/1; `player` is required iff side_to_move."""
+    boards = np.asarray(boards)
+    if boards.ndim != 2 or boards.shape[1] != config.n_cells:
+        raise ValueError(f"boards have shape {boards.shape}; expected (batch, {config.n_cells}) for a "
+                         f"{config.rows}x{config.cols} board")
+    parts = [boards.astype(np.int64)]
+    if config.side_to_move:
+        if player is None:
+            raise ValueError("config.side_to_move is True: pass player (0 vertical, 1 horizontal) per board")
+        side = VERTICAL_TO_MOVE + np.broadcast_to(np.asarray(player, dtype=np.int64), (len(boards),))
+        parts.append(side[:, None])
+    parts.append(np.full((len(boards), 1), CLS, dtype=np.int64))
+    return np.concatenate(parts, axis=1)
+
+
+# Presets ----------------------------------------------------------------------------------------------------
+# `small`/`large` are the original's sizes (563,730 and 1,650,066 parameters on 16x16 with 16 concepts).
+# The cpu-* pair shares d_model and d_head (so the small one embeds into the large one) and is sized for the
+# quick growth study on an 8x8 board; the smoke pair is tiny, for tests.
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": dict(d_model=128, d_head=16, n_layers=3, n_heads=4, d_mlp=512),
+    "large": dict(d_model=128, d_head=16, n_layers=6, n_heads=8, d_mlp=768),
+    "cpu-small": dict(d_model=64, d_head=16, n_layers=2, n_heads=2, d_mlp=128),
+    "cpu-large": dict(d_model=64, d_head=16, n_layers=4, n_heads=4, d_mlp=256),
+    "smoke": dict(d_model=32, d_head=8, n_layers=1, n_heads=2, d_mlp=64),
+    "smoke-large": dict(d_model=32, d_head=8, n_layers=2, n_heads=4, d_mlp=128),
+}
+
+
+def preset_config(preset: str, rows: int, cols: int, **overrides: Any) -> TransformerConfig:
+    """The named preset for a rows x cols board, with fields overridden by keyword."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if {"rows", "cols"} & set(overrides):
+        raise ValueError("pass rows and cols as positional arguments, not as overrides")
+    fields = {**PRESETS[preset], **overrides}
+    known = {f.name for f in dataclasses.fields(TransformerConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"unknown override(s) {unknown} for preset {preset!r}; known fields are {sorted(known)}")
+    return TransformerConfig(rows=rows, cols=cols, **fields)

@@ -1,0 +1,221 @@
+"""BoardTransformer: a pre-LN transformer over Domineering boards, in data-flow order.
+
+tokens (B, T) -> cell-state + position embeddings -> n_layers x [x += Attn(LN1 x); x += MLP(LN2 x)] -> final LN ->
+value (logit from CLS), concepts (from CLS), policy (one logit per move, from the two cells the move covers).
+
+Attention weights are per-head tensors (W_Q/W_K/W_V: (n_heads, d_model, d_head), W_O: (n_heads, d_head, d_model))
+so that a head is addressable by index (embedding, ablation, graphs), yet all heads run as one matmul and one
+`scaled_dot_product_attention` call. Activations are exposed at TransformerLens hook names (see `hook_names()`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modinterp.models.config import TransformerConfig, move_cells_table
+from modinterp.models.hooks import HookPoint, LayerNorm, NamesFilter, hook_points
+from modinterp.models.hooks import run_with_cache as _run_with_cache
+
+__all__ = ["TransformerConfig", "BoardTransformer", "ModelOutput", "masked_policy_logits", "ILLEGAL_LOGIT"]
+
+
+class ModelOutput(NamedTuple):
+    """value (B,) logit that vertical wins; policy (B, n_moves) unmasked logits; concepts (B, n_concepts)."""
+
+    value: torch.Tensor
+    policy: torch.Tensor
+    concepts: torch.Tensor
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention (bidirectional, no biases) with per-head weight tensors."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.n_heads, self.d_head = cfg.n_heads, cfg.d_head
+        shape_in = (cfg.n_heads, cfg.d_model, cfg.d_head)
+        self.W_Q = nn.Parameter(torch.empty(shape_in))
+        self.W_K = nn.Parameter(torch.empty(shape_in))
+        self.W_V = nn.Parameter(torch.empty(shape_in))
+        self.W_O = nn.Parameter(torch.empty(cfg.n_heads, cfg.d_head, cfg.d_model))
+        self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
+        self.hook_pattern = HookPoint()  # (B, n_heads, T_query, T_key); computed only when hooked
+        self.hook_z = HookPoint()  # (B, T, n_heads, d_head): each head's output before W_O
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, seq, d_model = x.shape
+        heads, d_head = self.n_heads, self.d_head
+        # One matmul for Q, K and V of every head: (3*H, d, dh) -> (d, 3*H*dh).
+        w_qkv = torch.cat([self.W_Q, self.W_K, self.W_V]).permute(1, 0, 2).reshape(d_model, 3 * heads * d_head)
+        qkv = (x @ w_qkv).view(batch, seq, 3, heads, d_head)
+        q = self.hook_q(qkv[:, :, 0]).transpose(1, 2)  # (B, H, T, dh)
+        k = self.hook_k(qkv[:, :, 1]).transpose(1, 2)
+        v = self.hook_v(qkv[:, :, 2]).transpose(1, 2)
+        if self.hook_pattern.is_hooked:
+            # Explicit softmax only when someone reads or patches the pattern (SDPA never materialises it).
+            pattern = self.hook_pattern(torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d_head), dim=-1))
+            z = pattern @ v
+        else:
+            z = F.scaled_dot_product_attention(q, k, v)  # scale 1/sqrt(d_head), as the original
+        z = self.hook_z(z.transpose(1, 2))  # (B, T, H, dh)
+        return z.reshape(batch, seq, heads * d_head) @ self.W_O.reshape(heads * d_head, d_model)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.W_in = nn.Linear(cfg.d_model, cfg.d_mlp)
+        self.W_out = nn.Linear(cfg.d_mlp, cfg.d_model)
+        self.hook_pre = HookPoint()  # (B, T, d_mlp) before GELU
+        self.hook_post = HookPoint()  # (B, T, d_mlp) after GELU
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.W_out(self.hook_post(F.gelu(self.hook_pre(self.W_in(x)))))
+
+
+class Block(nn.Module):
+    """Pre-LN residual block: x += Attn(LN1 x); x += MLP(LN2 x)."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.ln1 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.attn = Attention(cfg)
+        self.ln2 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.mlp = MLP(cfg)
+        self.hook_resid_pre, self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint(), HookPoint()
+        self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln1(x))))
+        return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(self.ln2(x))))
+
+
+class PolicyHead(nn.Module):
+    """One logit per move: Linear(2d, d) on [cell_a; cell_b] -> GELU -> Linear(d, 1), as the original.
+
+    fc_in([a; b]) = W[:, :d] a + W[:, d:] b + bias, so each cell is projected once (B, n_cells, 2d) and the two
+    halves are gathered per move. This avoids the original's (B, n_moves, 2d) concatenation and does
+    n_cells instead of n_moves rows of the big matmul.
+    """
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.fc_in = nn.Linear(2 * cfg.d_model, cfg.d_model)
+        self.fc_out = nn.Linear(cfg.d_model, 1)
+        cells = torch.from_numpy(move_cells_table(cfg.rows, cfg.cols))
+        self.register_buffer("move_cells", cells, persistent=False)  # (n_moves, 2), a table, not a parameter
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        d = cells.shape[-1]
+        w = self.fc_in.weight  # (d, 2d)
+        both = F.linear(cells, torch.cat([w[:, :d], w[:, d:]]))  # (B, n_cells, 2d): [as first cell, as second cell]
+        first = both[..., :d].index_select(1, self.move_cells[:, 0])
+        second = both[..., d:].index_select(1, self.move_cells[:, 1])
+        hidden = F.gelu(first + second + self.fc_in.bias)  # (B, n_moves, d)
+        return self.fc_out(hidden).squeeze(-1)
+
+
+class BoardTransformer(nn.Module):
+    """The board transformer. `model(tokens) -> ModelOutput`; see the module docstring for the data flow."""
+
+    def __init__(self, config: TransformerConfig, seed: int = 0):
+        super().__init__()
+        self.config = cfg = config
+        self.state_embed = nn.Embedding(cfg.n_token_values, cfg.d_model)
+        self.pos_embed = nn.Embedding(cfg.seq_len, cfg.d_model)
+        self.hook_embed = HookPoint()  # cell-state embedding (B, T, d)
+        self.hook_pos_embed = HookPoint()  # position embedding (T, d)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.value_head = nn.Linear(cfg.d_model, 1)
+        self.concept_head = nn.Linear(cfg.d_model, cfg.n_concepts)
+        self.policy_head = PolicyHead(cfg)
+        self.reset_parameters(torch.Generator().manual_seed(seed))
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Initialise as the original, drawing only from `generator` (same seed -> same weights, bit for bit).
+
+        Embeddings N(0, 1) (nn.Embedding's default); W_Q/K/V N(0, 1/d_model) and W_O N(0, 1/d_head) (variances);
+        Linear layers PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); LayerNorms weight 1, bias 0.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Embedding):
+                module.weight.normal_(0.0, 1.0, generator=generator)
+            elif isinstance(module, Attention):
+                for w in (module.W_Q, module.W_K, module.W_V):
+                    w.normal_(0.0, w.shape[1] ** -0.5, generator=generator)
+                module.W_O.normal_(0.0, module.d_head ** -0.5, generator=generator)
+            elif isinstance(module, nn.Linear):
+                bound = module.in_features ** -0.5
+                module.weight.uniform_(-bound, bound, generator=generator)
+                module.bias.uniform_(-bound, bound, generator=generator)
+            elif isinstance(module, nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+
+    def forward(self, tokens: torch.Tensor) -> ModelOutput:
+        self._check_tokens(tokens)
+        x = self.hook_embed(self.state_embed(tokens)) + self.hook_pos_embed(self.pos_embed.weight)
+        for block in self.blocks:
+            x = block(x)
+        x = self.ln_final(x)
+        cls = x[:, -1]
+        return ModelOutput(
+            value=self.value_head(cls).squeeze(-1),
+            policy=self.policy_head(x[:, : self.config.n_cells]),
+            concepts=self.concept_head(cls),
+        )
+
+    def _check_tokens(self, tokens: torch.Tensor) -> None:
+        cfg = self.config
+        if tokens.dim() != 2 or tokens.shape[1] != cfg.seq_len:
+            raise ValueError(f"tokens have shape {tuple(tokens.shape)}; expected (batch, {cfg.seq_len}) for a "
+                             f"{cfg.rows}x{cfg.cols} board (cells{' + side-to-move' if cfg.side_to_move else ''} + CLS)")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"tokens have dtype {tokens.dtype}; expected torch.long (use tokens.long())")
+        # Value check on CPU only: on CUDA it would force a device sync every step.
+        if tokens.device.type == "cpu" and not torch.compiler.is_compiling():
+            low, high = int(tokens.min()), int(tokens.max())
+            if low < 0 or high >= cfg.n_token_values:
+                raise ValueError(f"token values span {low}..{high}; expected 0..{cfg.n_token_values - 1} "
+                                 f"(0 empty, 1 occupied, 2 CLS{', 3/4 side to move' if cfg.side_to_move else ''})")
+
+    # Inspection ----------------------------------------------------------------------------------------------
+    def hook_names(self) -> list[str]:
+        """All hook point names in data-flow order, e.g. 'blocks.0.attn.hook_z'."""
+        return list(hook_points(self))
+
+    def run_with_cache(self, tokens: torch.Tensor, names: NamesFilter = None, detach: bool = True):
+        """(ModelOutput, {name: activation}) for the hook points selected by `names` (None = all)."""
+        return _run_with_cache(self, tokens, names, detach)
+
+    def count_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def illegal_logit(dtype: torch.dtype) -> float:
+    """The logit given to illegal moves: -1e9, or the dtype's lowest finite value if that is higher (fp16)."""
+    return max(-1e9, torch.finfo(dtype).min)
+
+
+ILLEGAL_LOGIT = -1e9
+
+
+def masked_policy_logits(policy: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+    """Policy logits with illegal moves set to a large finite negative number (-1e9 in fp32/bf16).
+
+    Why finite, not -inf: exp(-1e9 - max) underflows to exactly 0, so cross-entropy over the masked logits
+    equals cross-entropy over the legal moves alone, yet a row with no legal move gives a finite (uniform)
+    loss instead of NaN. Why -1e9 and not the original's -1e4: no trained logit can come near it.
+    """
+    if legal.shape != policy.shape or legal.dtype != torch.bool:
+        raise ValueError(f"legal must be a bool tensor shaped like policy {tuple(policy.shape)}; "
+                         f"got {legal.dtype} {tuple(legal.shape)}")
+    return policy.masked_fill(~legal, illegal_logit(policy.dtype))
