@@ -128,15 +128,16 @@ def initial_boards(spec: BoardSpec, n: int = 1) -> np.ndarray:
 
 def initial_to_move(n: int = 1, first: int = VERTICAL) -> np.ndarray:
     """(n,) int8 side to move at the start: `first` for every game."""
-    return np.full(n, _check_player(first), dtype=np.int8)
+    return np.full(n, check_player(first), dtype=np.int8)
 
 
 def player_to_move(ply, first: int = VERTICAL) -> np.ndarray:
     """Side to move after `ply` moves (scalar or array): `first` on even plies, the other side on odd."""
-    return (np.asarray(ply) % 2 ^ _check_player(first)).astype(np.int8)
+    return (np.asarray(ply) % 2 ^ check_player(first)).astype(np.int8)
 
 
-def _check_player(player) -> int:
+def check_player(player) -> int:
+    """`player` as an int, after checking it is VERTICAL (0) or HORIZONTAL (1)."""
     if int(player) not in (VERTICAL, HORIZONTAL):
         raise ValueError(f"player={player!r}: expected VERTICAL (0) or HORIZONTAL (1)")
     return int(player)
@@ -198,19 +199,23 @@ def winner(spec: BoardSpec, boards, to_move) -> np.ndarray:
 def illegal_move_reasons(spec: BoardSpec, boards, to_move, moves) -> list[str | None]:
     """Per game, why `moves[i]` is illegal for `to_move[i]` on `boards[i]`, or None when it is legal."""
     boards = _as_boards(spec, boards)
-    bad = _illegal_codes(spec, boards, _per_game(to_move, len(boards), "to_move"), _per_game(moves, len(boards), "moves"))
-    return [None if code == 0 else _REASONS[code] for code in bad]
+    bad = illegal_move_codes(spec, boards, _per_game(to_move, len(boards), "to_move"), _per_game(moves, len(boards), "moves"))
+    return [None if code == 0 else ILLEGAL_MOVE_REASONS[code] for code in bad]
 
 
-_REASONS = {1: "out of range", 2: "wrong orientation for the player", 3: "occupied cell"}
+ILLEGAL_MOVE_REASONS = {1: "out of range", 2: "wrong orientation for the player", 3: "occupied cell"}
 
 
-def _illegal_codes(spec: BoardSpec, boards: np.ndarray, to_move: np.ndarray, moves: np.ndarray) -> np.ndarray:
-    """(B,) int8: 0 legal, 1 out of range, 2 wrong orientation, 3 a covered cell is occupied."""
+def illegal_move_codes(spec: BoardSpec, boards: np.ndarray, to_move: np.ndarray, moves: np.ndarray,
+                   rows: np.ndarray | None = None) -> np.ndarray:
+    """(B,) int8: 0 legal, 1 out of range, 2 wrong orientation, 3 a covered cell is occupied.
+
+    `rows` (optional) selects which boards the moves apply to, so callers need not copy a subset of boards.
+    """
     in_range = (moves >= 0) & (moves < spec.n_moves)
     safe = np.where(in_range, moves, 0)
     cells = spec.move_cells[safe]
-    rows = np.arange(len(boards))
+    rows = np.arange(len(boards)) if rows is None else rows
     occupied = (boards[rows, cells[:, 0]] != 0) | (boards[rows, cells[:, 1]] != 0)
     wrong_side = spec.move_player[safe] != to_move
     return np.select([~in_range, wrong_side, occupied], [1, 2, 3], 0).astype(np.int8)
@@ -227,12 +232,12 @@ def play(spec: BoardSpec, boards, to_move, moves, check: bool = True) -> tuple[n
     to_move = _per_game(to_move, n, "to_move")
     moves = _per_game(moves, n, "moves")
     if check:
-        codes = _illegal_codes(spec, boards, to_move, moves)
+        codes = illegal_move_codes(spec, boards, to_move, moves)
         if codes.any():
             game = int(np.flatnonzero(codes)[0])
             raise IllegalMoveError(
                 f"game {game}: move {int(moves[game])} is illegal for {PLAYER_NAMES[to_move[game]]} on a {spec} board: "
-                f"{_REASONS[int(codes[game])]} ({int((codes != 0).sum())} illegal move(s) in the batch of {n})")
+                f"{ILLEGAL_MOVE_REASONS[int(codes[game])]} ({int((codes != 0).sum())} illegal move(s) in the batch of {n})")
     new_boards = boards.copy()
     cells = spec.move_cells[moves]
     rows = np.arange(n)
