@@ -143,7 +143,8 @@ def check_player(player) -> int:
     return int(player)
 
 
-def _as_boards(spec: BoardSpec, boards) -> np.ndarray:
+def as_boards(spec: BoardSpec, boards) -> np.ndarray:
+    """`boards` as a (B, n_cells) array (a single board becomes B=1); raises ValueError on a wrong shape."""
     boards = np.asarray(boards)
     if boards.ndim == 1:
         boards = boards[None]
@@ -165,14 +166,14 @@ def _per_game(value, n: int, name: str) -> np.ndarray:
 
 def available_mask(spec: BoardSpec, boards) -> np.ndarray:
     """(B, n_moves) bool: moves whose two cells are empty, for both players whoever is to move."""
-    free = _as_boards(spec, boards) == 0
+    free = as_boards(spec, boards) == 0
     cells = spec.move_cells
     return free[:, cells[:, 0]] & free[:, cells[:, 1]]
 
 
 def legal_mask(spec: BoardSpec, boards, player) -> np.ndarray:
     """(B, n_moves) bool: moves `player` (int or (B,) array) may play; the other orientation is False."""
-    boards = _as_boards(spec, boards)
+    boards = as_boards(spec, boards)
     player = _per_game(player, len(boards), "player")
     return available_mask(spec, boards) & (spec.move_player[None, :] == player[:, None])
 
@@ -190,7 +191,7 @@ def is_over(spec: BoardSpec, boards, to_move) -> np.ndarray:
 
 def winner(spec: BoardSpec, boards, to_move) -> np.ndarray:
     """(B,) int8: the winner (the side that moved last) where the game is over, -1 where it goes on."""
-    to_move = _per_game(to_move, len(_as_boards(spec, boards)), "to_move")
+    to_move = _per_game(to_move, len(as_boards(spec, boards)), "to_move")
     return np.where(is_over(spec, boards, to_move), 1 - to_move, -1).astype(np.int8)
 
 
@@ -198,7 +199,7 @@ def winner(spec: BoardSpec, boards, to_move) -> np.ndarray:
 
 def illegal_move_reasons(spec: BoardSpec, boards, to_move, moves) -> list[str | None]:
     """Per game, why `moves[i]` is illegal for `to_move[i]` on `boards[i]`, or None when it is legal."""
-    boards = _as_boards(spec, boards)
+    boards = as_boards(spec, boards)
     bad = illegal_move_codes(spec, boards, _per_game(to_move, len(boards), "to_move"), _per_game(moves, len(boards), "moves"))
     return [None if code == 0 else ILLEGAL_MOVE_REASONS[code] for code in bad]
 
@@ -227,7 +228,7 @@ def play(spec: BoardSpec, boards, to_move, moves, check: bool = True) -> tuple[n
     With `check` (the default) an illegal move raises IllegalMoveError naming the first bad game index,
     the move code and why (out of range / wrong orientation for the player / occupied cell).
     """
-    boards = _as_boards(spec, boards)
+    boards = as_boards(spec, boards)
     n = len(boards)
     to_move = _per_game(to_move, n, "to_move")
     moves = _per_game(moves, n, "moves")
@@ -280,7 +281,7 @@ def _move_permutations(rows: int, cols: int) -> np.ndarray:
 
 def transform_boards(spec: BoardSpec, boards, sym) -> np.ndarray:
     """Apply symmetry `sym` (int or (B,) array) to boards (B, n_cells): cell x moves to perm[x]."""
-    boards = _as_boards(spec, boards)
+    boards = as_boards(spec, boards)
     sym = _check_symmetry(sym)
     inverse = _cell_permutations(spec.rows, spec.cols)  # every symmetry is an involution: perm == perm^-1
     if sym.ndim == 0:
@@ -338,7 +339,7 @@ def render(spec: BoardSpec, board, last_move: int | None = None, moves=None) -> 
     With `moves` (the moves played so far) dominoes are drawn by owner, 'v' vertical and 'h' horizontal;
     the cells of `last_move` are drawn upper-case ('V'/'H').
     """
-    board = _as_boards(spec, board)[0]
+    board = as_boards(spec, board)[0]
     chars = np.where(board != 0, "#", ".").astype("<U1")
     if moves is not None:
         moves = np.asarray(moves).ravel()
