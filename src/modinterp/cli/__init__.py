@@ -12,6 +12,7 @@ app = typer.Typer(help="modinterp: grow, carve and describe networks (interpreta
 # Each module defines `register(app: typer.Typer) -> None`. Add a line when a concern gains commands.
 _COMMAND_MODULES = (
     "modinterp.cli.games",
+    "modinterp.cli.demo",
 )
 
 for _name in _COMMAND_MODULES:

@@ -134,6 +134,30 @@ class GameStore:
         groups = np.split(order, starts[1:])
         return [np.sort(group) for group in groups if len(group) > 1]
 
+    # ------------------------------------------------------------------------------------------ stats
+    def statistics(self) -> dict[str, Any]:
+        """Summary figures: counts, game lengths and vertical win rate (overall and per source), splits, duplicates."""
+        names = [source.get("name", f"source {i}") for i, source in enumerate(self.generator.get("sources", []))]
+        groups = {"all": np.ones(self.n_games, dtype=bool)}
+        for i in np.unique(self.sources):
+            groups[names[i] if i < len(names) else f"source {i}"] = self.sources == i
+        by_group = {}
+        for name, mask in groups.items():
+            lengths = self.lengths[mask].astype(np.float64)
+            by_group[name] = {"n_games": int(mask.sum()),
+                              "length_mean": float(lengths.mean()) if lengths.size else None,
+                              "length_std": float(lengths.std()) if lengths.size else None,
+                              "length_min": int(lengths.min()) if lengths.size else None,
+                              "length_max": int(lengths.max()) if lengths.size else None,
+                              "vertical_win_rate": float((self.winners[mask] == dom.VERTICAL).mean()) if lengths.size else None}
+        split = self.split_of_games()
+        duplicates = self.duplicates()
+        return {"board": str(self.spec), "first": dom.PLAYER_NAMES[self.first], "n_games": self.n_games,
+                "n_positions": int(self.lengths.sum()) + self.n_games, "groups": by_group,
+                "splits": {name: int((split == i).sum()) for i, name in enumerate(SPLITS)},
+                "duplicate_groups": len(duplicates), "duplicate_games": int(sum(len(g) - 1 for g in duplicates)),
+                "seed": self.seed, "generator": self.generator}
+
     # ------------------------------------------------------------------------------------------- I/O
     def metadata(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "format": FORMAT_NAME, "rows": self.spec.rows,
@@ -272,3 +296,42 @@ def find_invalid_game(spec: dom.BoardSpec, moves, lengths, winners, first: int =
     flag(winners != expected, lambda g: f"recorded winner {winners[g]} but {dom.PLAYER_NAMES[expected[g]]} "
                                         f"({expected[g]}) moved last and won")
     return (min(reasons), reasons[min(reasons)]) if reasons else None
+
+
+def derive_seed(seed: int, stream: int) -> int:
+    """A 63-bit seed for sub-stream `stream` of `seed` (NumPy SeedSequence), so sources never share games."""
+    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def generate_store(spec: dom.BoardSpec, n_random: int, n_guided: int, seed: int, *, first: int = dom.VERTICAL,
+                   opening_plies: int = 16, epsilon: float = 0.25, progress=None) -> GameStore:
+    """Generate `n_random` uniformly random and `n_guided` alpha-beta guided games (modinterp.games.players).
+
+    Each source gets its own seed derived from `seed` (`derive_seed(seed, 0)` random, `derive_seed(seed, 1)`
+    guided), recorded in `generator["sources"]`. `progress(name)` may return a per-game progress callable.
+    """
+    from modinterp.games import players  # compiled kernels: imported only when games are generated
+
+    for name, value in (("n_random", n_random), ("n_guided", n_guided)):
+        if int(value) < 0:
+            raise ValueError(f"{name}={value}: expected a count >= 0")
+    first = dom.check_player(first)
+    sources, parts = [], []
+    if n_random:
+        settings = {"name": "random", "n_games": int(n_random), "seed": derive_seed(seed, 0)}
+        records = players.random_games(spec, int(n_random), settings["seed"], first=first,
+                                       progress=progress("random") if progress else None)
+        parts.append(GameStore.from_records(spec, records, first=first, source=len(sources)))
+        sources.append(settings)
+    if n_guided:
+        settings = {"name": "guided", "n_games": int(n_guided), "seed": derive_seed(seed, 1),
+                    "opening_plies": int(opening_plies), "epsilon": float(epsilon)}
+        records = players.guided_games(spec, int(n_guided), settings["seed"], first=first, opening_plies=opening_plies,
+                                       epsilon=epsilon, progress=progress("guided") if progress else None)
+        parts.append(GameStore.from_records(spec, records, first=first, source=len(sources)))
+        sources.append(settings)
+    generator = {"sources": sources, "seed_derivation": "SeedSequence([seed, source_index]) >> 1"}
+    if not parts:
+        empty = np.zeros((0, spec.n_cells // 2), dtype=np.int16)
+        return GameStore(spec, empty, np.zeros(0), np.zeros(0), first, generator, int(seed))
+    return GameStore.concatenate(parts, generator=generator, seed=int(seed))
