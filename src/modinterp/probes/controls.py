@@ -1,0 +1,86 @@
+"""Probe controls, each returning results.json `controls` records {condition, seed, layer, control, r2}.
+
+- "init": the same probe on the model at initialisation (how much is decodable from random weights);
+- "shuffled": the same probe on targets whose rows are permuted (seeded), so any R^2 above ~0 is overfitting;
+- "frozen": a probe fitted on one model's layer and applied unchanged to another model's same layer, which
+  asks whether the *same direction* survives, not only whether the concept is still decodable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from modinterp.probes.capture import capture_cls_residuals, model_layers
+from modinterp.probes.cv import DEFAULT_ALPHAS
+from modinterp.probes.layers import LayerProbeFit, fit_all_layers, probe_all_layers
+from modinterp.probes.probe_set import ProbeSet
+
+CONTROL_RECORD_KEYS = ("condition", "seed", "layer", "control", "r2")
+
+
+def control_record(condition: str, seed: int, layer: str, control: str, r2: float) -> dict:
+    return {"condition": condition, "seed": int(seed), "layer": layer, "control": control, "r2": float(r2)}
+
+
+def permute_targets(targets: np.ndarray, seed: int) -> np.ndarray:
+    """Rows of `targets` permuted by `np.random.default_rng(seed)`: same marginals, no link to the inputs."""
+    targets = np.asarray(targets)
+    return targets[np.random.default_rng(seed).permutation(len(targets))]
+
+
+def init_control(init_model: nn.Module, probe_set: ProbeSet, *, condition: str, seed: int, alphas=DEFAULT_ALPHAS,
+                 n_splits: int = 5, standardize: bool = False, batch_size: int = 1024) -> list[dict]:
+    """The full probe protocol on the model's initial weights."""
+    records = probe_all_layers(init_model, probe_set, condition=condition, seed=seed, step=0, alphas=alphas,
+                               n_splits=n_splits, standardize=standardize, batch_size=batch_size)
+    return [control_record(condition, seed, r["layer"], "init", r["r2"]) for r in records]
+
+
+def shuffled_control(model: nn.Module, probe_set: ProbeSet, *, condition: str, seed: int, shuffle_seed: int = 0,
+                     alphas=DEFAULT_ALPHAS, n_splits: int = 5, standardize: bool = False, batch_size: int = 1024,
+                     activations: dict[str, torch.Tensor] | None = None) -> list[dict]:
+    """The full probe protocol with the rows of the targets permuted (over the whole probe set, seeded).
+
+    Pass `activations` (from `capture_cls_residuals`) to reuse a capture of the same model.
+    """
+    if activations is None:
+        activations = capture_cls_residuals(model, probe_set.tokens, batch_size=batch_size)
+    shuffled = probe_set.with_targets(permute_targets(probe_set.targets, shuffle_seed))
+    fits = fit_all_layers(activations, shuffled, alphas, n_splits, standardize)
+    return [control_record(condition, seed, layer, "shuffled", fit.r2) for layer, fit in fits.items()]
+
+
+def frozen_scores(source_fits: dict[str, LayerProbeFit], target_activations: dict[str, torch.Tensor],
+                  probe_set: ProbeSet) -> dict[str, float]:
+    """Probe-test R^2 of each source-layer probe applied unchanged to the target's activations of the same layer."""
+    shared = [layer for layer in source_fits if layer in target_activations]
+    if not shared:
+        raise ValueError(f"frozen probe: no layer in common between source {list(source_fits)} and target {list(target_activations)}")
+    scores = {}
+    for layer in shared:
+        X_test = target_activations[layer][probe_set.test_index]
+        scores[layer] = source_fits[layer].probe.score(X_test, probe_set.y_test)
+    return scores
+
+
+def frozen_control(source_model: nn.Module, target_model: nn.Module, probe_set: ProbeSet, *, condition: str, seed: int,
+                   layers: list[str] | None = None, alphas=DEFAULT_ALPHAS, n_splits: int = 5, standardize: bool = False,
+                   batch_size: int = 1024) -> list[dict]:
+    """Fit probes on `source_model` (e.g. the small model at embedding time), score them on `target_model`.
+
+    Layers default to those both models have (e.g. "0".."2" and "final_ln" for a 3-layer source). The models
+    must share d_model, as an embedded pair does.
+    """
+    if layers is None:
+        target_layers = set(model_layers(target_model))
+        layers = [layer for layer in model_layers(source_model) if layer in target_layers]
+    source = capture_cls_residuals(source_model, probe_set.tokens, layers=layers, batch_size=batch_size)
+    target = capture_cls_residuals(target_model, probe_set.tokens, layers=layers, batch_size=batch_size)
+    widths = {layer: (source[layer].shape[1], target[layer].shape[1]) for layer in layers}
+    mismatched = {layer: w for layer, w in widths.items() if w[0] != w[1]}
+    if mismatched:
+        raise ValueError(f"frozen probe: source and target widths differ at layers {mismatched} (d_model must match)")
+    fits = fit_all_layers(source, probe_set, alphas, n_splits, standardize)
+    return [control_record(condition, seed, layer, "frozen", r2) for layer, r2 in frozen_scores(fits, target, probe_set).items()]
