@@ -147,9 +147,8 @@ def show(path: Path = typer.Argument(..., help="game store (.npz)"),
 def solve(board: str = typer.Argument(..., help="board size ROWSxCOLS (small boards: the search is exact)"),
           as_json: bool = typer.Option(False, "--json", help='print {"board", "vertical_first", "horizontal_first"}')) -> None:
     """Who wins with perfect play, when vertical moves first and when horizontal moves first."""
-    from modinterp.games import solver
-
     spec = parse_board(board, param_hint="BOARD")
+    from modinterp.games import solver  # after parsing, so a bad BOARD is reported first
     with console.status(f"solving {spec}...", spinner="dots") if not as_json else _nothing():
         outcome = {"board": str(spec),
                    "vertical_first": dom.PLAYER_NAMES[solver.solve(spec, first=dom.VERTICAL)],
