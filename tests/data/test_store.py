@@ -168,3 +168,18 @@ def test_subset_trims_padding(store):
     small = store.subset([0, 1])
     assert small.moves.shape == (2, int(store.lengths[:2].max()))
     assert (small.lengths == store.lengths[:2]).all()
+
+
+def test_validate_names_the_caller_and_game(store):
+    bad = GameStore(store.spec, store.moves, store.lengths, 1 - store.winners)
+    with pytest.raises(GameStoreError, match=r"^memory: game 0 of 200 is invalid: recorded winner"):
+        bad.validate(where="memory")
+
+
+def test_from_records_wraps_player_output(games_8x8):
+    from types import SimpleNamespace
+    moves, lengths, winners = games_8x8
+    store = GameStore.from_records(SPEC, SimpleNamespace(moves=moves, lengths=lengths, winners=winners), source=1,
+                                   generator={"sources": [{"name": "a"}, {"name": "b"}]})
+    assert (store.sources == 1).all() and store.validate() is store
+    assert list(store.statistics()["groups"]) == ["all", "b"]

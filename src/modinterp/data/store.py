@@ -183,11 +183,16 @@ class GameStore:
         meta = _parse_metadata(path, arrays["metadata"])
         store = _build_store(path, arrays, meta)
         if validate:
-            problem = find_invalid_game(store.spec, store.moves, store.lengths, store.winners, store.first)
-            if problem is not None:
-                game, reason = problem
-                raise GameStoreError(f"{path}: game {game} of {store.n_games} is invalid: {reason}")
+            store.validate(where=str(path))
         return store
+
+    def validate(self, where: str = "GameStore") -> "GameStore":
+        """Replay every game; raise GameStoreError '<where>: game i of G is invalid: <why>' on the first bad one."""
+        problem = find_invalid_game(self.spec, self.moves, self.lengths, self.winners, self.first)
+        if problem is not None:
+            game, reason = problem
+            raise GameStoreError(f"{where}: game {game} of {self.n_games} is invalid: {reason}")
+        return self
 
 
 def _column(values, n: int, dtype, name: str) -> np.ndarray:
@@ -333,5 +338,5 @@ def generate_store(spec: dom.BoardSpec, n_random: int, n_guided: int, seed: int,
     generator = {"sources": sources, "seed_derivation": "SeedSequence([seed, source_index]) >> 1"}
     if not parts:
         empty = np.zeros((0, spec.n_cells // 2), dtype=np.int16)
-        return GameStore(spec, empty, np.zeros(0), np.zeros(0), first, generator, int(seed))
-    return GameStore.concatenate(parts, generator=generator, seed=int(seed))
+        return GameStore(spec, empty, np.zeros(0), np.zeros(0), first, generator, int(seed))  # nothing to check
+    return GameStore.concatenate(parts, generator=generator, seed=int(seed)).validate(where=f"generated {spec} games")
