@@ -13,6 +13,7 @@ app = typer.Typer(help="modinterp: grow, carve and describe networks (interpreta
 _COMMAND_MODULES = (
     "modinterp.cli.games",
     "modinterp.cli.demo",
+    "modinterp.cli.train",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,238 @@
+"""Checkpoints: safetensors for every tensor (with a SHA-256 per tensor in the header), JSON for everything else.
+
+Layout of one checkpoint, written into a temporary folder and renamed into place (a reader sees all or nothing):
+    checkpoints/step-00000100/model.safetensors       model weights
+    checkpoints/step-00000100/optimizer.safetensors   optimizer state tensors, keys `state.{param index}.{name}`
+    checkpoints/step-00000100/optimizer.json          the rest of the optimizer state (param groups, scalars)
+    checkpoints/step-00000100/trainer_state.json      step, RNG states, log accumulators, sampler position
+    checkpoints/step-00000100/config.json             the run's config
+Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_bytes
+
+from modinterp.atomic import atomic_write_bytes, atomic_write_json
+
+_CHECKSUM_KEY = "sha256:"
+_STEP_DIR = re.compile(r"^step-(\d{8})$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, damaged or does not fit the model/optimizer it is loaded into."""
+
+
+def tensor_digest(t: torch.Tensor) -> str:
+    """SHA-256 of a tensor's raw bytes (dtype and shape are checked by safetensors itself)."""
+    flat = t.detach().contiguous().reshape(-1).view(torch.uint8)
+    return hashlib.sha256(flat.cpu().numpy().tobytes()).hexdigest()
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+    """Atomically write `tensors` as safetensors, with each tensor's SHA-256 in the header metadata."""
+    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    meta = dict(metadata or {})
+    meta.update({_CHECKSUM_KEY + k: tensor_digest(v) for k, v in cpu.items()})
+    return atomic_write_bytes(path, safetensors_bytes(cpu, metadata=meta))
+
+
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file written by `save_tensors`, verifying every tensor against its checksum."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except Exception as err:  # safetensors raises its own error types for damaged headers
+        raise CheckpointError(f"{path}: not a readable safetensors file (damaged header or truncated: {err})") from None
+    with handle as f:
+        meta = f.metadata() or {}
+        out: dict[str, torch.Tensor] = {}
+        for key in f.keys():
+            try:
+                tensor = f.get_tensor(key)
+            except Exception as err:
+                raise CheckpointError(f"{path}: tensor {key!r} cannot be read ({err}); the file is damaged") from None
+            expected = meta.get(_CHECKSUM_KEY + key)
+            if expected is None:
+                raise CheckpointError(f"{path}: tensor {key!r} has no checksum in the header; not written by modinterp")
+            if tensor_digest(tensor) != expected:
+                raise CheckpointError(f"{path}: tensor {key!r} does not match its checksum; the file is damaged")
+            out[key] = tensor
+    return out
+
+
+def check_state_fits(expected: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Raise CheckpointError naming every missing key, unexpected key and shape difference."""
+    missing = sorted(set(expected) - set(loaded))
+    unexpected = sorted(set(loaded) - set(expected))
+    shapes = [
+        f"{k}: checkpoint {tuple(loaded[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(loaded))
+        if tuple(loaded[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if shapes:
+        problems.append("shape differences [" + "; ".join(shapes) + "]")
+    if problems:
+        raise CheckpointError(f"{source} does not fit the model: " + ", ".join(problems) + "; build the model with the config saved beside the checkpoint")
+
+
+def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load verified weights into `model` after checking keys and shapes agree exactly."""
+    tensors = load_tensors(path)
+    check_state_fits(model.state_dict(), tensors, path)
+    model.load_state_dict(tensors, strict=True)
+
+
+def flatten_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split `optimizer.state_dict()` into tensors (for safetensors) and a JSON-ready structure."""
+    tensors: dict[str, torch.Tensor] = {}
+    per_param: dict[str, dict[str, Any]] = {}
+    for index, entries in state["state"].items():
+        record: dict[str, Any] = {}
+        for name, value in entries.items():
+            if torch.is_tensor(value):
+                key = f"state.{index}.{name}"
+                tensors[key] = value
+                record[name] = {"tensor": key}
+            else:
+                record[name] = {"value": value}
+        per_param[str(index)] = record
+    return tensors, {"state": per_param, "param_groups": state["param_groups"]}
+
+
+def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], structure: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """Rebuild an optimizer state dict from `flatten_optimizer_state`'s two halves."""
+    state: dict[int, dict[str, Any]] = {}
+    for index, record in structure["state"].items():
+        entries: dict[str, Any] = {}
+        for name, slot in record.items():
+            if "tensor" in slot:
+                if slot["tensor"] not in tensors:
+                    raise CheckpointError(f"{source}: optimizer tensor {slot['tensor']!r} is missing")
+                entries[name] = tensors[slot["tensor"]]
+            else:
+                entries[name] = slot["value"]
+        state[int(index)] = entries
+    return {"state": state, "param_groups": structure["param_groups"]}
+
+
+def check_optimizer_fits(optimizer: torch.optim.Optimizer, state: dict[str, Any], source: str | Path) -> None:
+    """Raise CheckpointError if the saved groups or moment shapes differ from the optimizer's parameters."""
+    saved_groups = state["param_groups"]
+    groups = optimizer.param_groups
+    if len(saved_groups) != len(groups):
+        raise CheckpointError(f"{source}: {len(saved_groups)} parameter groups saved, the optimizer has {len(groups)}")
+    index = 0
+    for g, (saved, group) in enumerate(zip(saved_groups, groups)):
+        names = group.get("param_names") or [f"param {i}" for i in range(len(group["params"]))]
+        if saved.get("param_names") is not None and list(saved["param_names"]) != list(names):
+            raise CheckpointError(f"{source}: group {g} holds {saved['param_names']}, the optimizer's holds {names}")
+        for name, p in zip(names, group["params"]):
+            for slot, value in state["state"].get(index, {}).items():
+                if torch.is_tensor(value) and value.ndim > 0 and tuple(value.shape) != tuple(p.shape):
+                    raise CheckpointError(f"{source}: optimizer {slot} of {name} has shape {tuple(value.shape)}, the parameter {tuple(p.shape)}")
+            index += 1
+
+
+def step_dir_name(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+def list_checkpoints(checkpoint_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (renamed into place) under `checkpoint_dir`, oldest first."""
+    root = Path(checkpoint_dir)
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+    return sorted(found)
+
+
+def latest_checkpoint(checkpoint_dir: str | Path) -> tuple[int, Path] | None:
+    found = list_checkpoints(checkpoint_dir)
+    return found[-1] if found else None
+
+
+def write_checkpoint(
+    checkpoint_dir: str | Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    trainer_state: dict[str, Any],
+    config: dict[str, Any],
+    keep: int = 2,
+) -> Path:
+    """Write a complete checkpoint for `step` atomically, then delete all but the newest `keep` ones."""
+    root = Path(checkpoint_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / step_dir_name(step)
+    tmp = root / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    opt_tensors, opt_structure = flatten_optimizer_state(optimizer.state_dict())
+    save_tensors(tmp / "model.safetensors", model.state_dict())
+    save_tensors(tmp / "optimizer.safetensors", opt_tensors)
+    atomic_write_json(tmp / "optimizer.json", opt_structure)
+    atomic_write_json(tmp / "trainer_state.json", trainer_state)
+    atomic_write_json(tmp / "config.json", config)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(root)
+    for _, old in list_checkpoints(root)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def read_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+    """Load weights (and optimizer state) from checkpoint folder `path`; return its trainer state."""
+    path = Path(path)
+    load_model_weights(model, path / "model.safetensors")
+    if optimizer is not None:
+        tensors = load_tensors(path / "optimizer.safetensors")
+        structure = _read_json(path / "optimizer.json")
+        state = unflatten_optimizer_state(tensors, structure, path / "optimizer.safetensors")
+        check_optimizer_fits(optimizer, state, path / "optimizer.safetensors")
+        optimizer.load_state_dict(state)
+    return _read_json(path / "trainer_state.json")
+
+
+def clean_partial_checkpoints(checkpoint_dir: str | Path) -> None:
+    """Remove temporary folders left by a run killed while writing a checkpoint."""
+    root = Path(checkpoint_dir)
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.name.startswith(".step-") and ".tmp-" in p.name:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint file not found") from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: damaged JSON ({err})") from None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

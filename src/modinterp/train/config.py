@@ -1,0 +1,95 @@
+"""`TrainConfig`: every knob of a training run, validated at the edge (TOML preset + overrides or keywords).
+
+Defaults follow the original where it made a choice (lr 2.3e-4, weight decay 0.01, loss weights 1 / 0.2 / 0.8,
+57 train and 20 validation positions per game from ply 16) and modern practice where it did not (no decay on
+norms, biases and embeddings; warmup; gradient clipping). Presets live in `configs/train-NAME.toml`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from modinterp.config import load_config
+from modinterp.data.positions import PositionConfig
+
+
+class ModelChoice(BaseModel):
+    """Which model `modinterp.models.build_model` builds when the trainer is not handed one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str = "smoke"
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(0, description="model init, validation positions and quick-validation choice")
+    batch_seed: int | None = Field(None, description="seed of the training batch stream (default: seed)")
+    model: ModelChoice = Field(default_factory=ModelChoice)
+    positions: PositionConfig = Field(default_factory=PositionConfig)
+    val_positions: PositionConfig = Field(default_factory=lambda: PositionConfig(positions_per_game=20))
+
+    steps: int = Field(60, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2.3e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    decay_all: bool = Field(False, description="decay norms, biases and embeddings too (the original)")
+    lr_multipliers: dict[str, float] = Field(default_factory=dict, description="fnmatch pattern of parameter names -> lr multiplier")
+
+    schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    decay_steps: int = Field(0, ge=0, description="wsd only: length of the final cooldown")
+    grad_clip: float | None = Field(1.0, gt=0, description="max global grad norm; None disables clipping")
+
+    w_value: float = Field(1.0, ge=0)
+    w_policy: float = Field(0.2, ge=0)
+    w_concept: float = Field(0.8, ge=0)
+
+    log_every: int = Field(10, ge=1, description="train-loss averaging window (steps)")
+    quick_val_every: int = Field(0, ge=0, description="0 disables quick validation")
+    quick_val_batches: int = Field(25, ge=1)
+    full_val_every: int = Field(0, ge=0, description="0: full validation only at the end")
+    val_batch_size: int = Field(200, ge=1)
+    probe_every: int = Field(0, ge=0, description="call the probe hook every N steps (and at step 0); 0 disables")
+    checkpoint_every: int = Field(0, ge=0, description="0: checkpoint only at the end")
+    keep_checkpoints: int = Field(2, ge=1)
+
+    device: str | None = Field(None, description="cpu, cuda, cuda:1; None picks CUDA when present")
+    amp: bool = Field(True, description="bf16 autocast on CUDA (never on CPU)")
+    compile: bool = False
+    prefetch: bool = Field(True, description="build the next batch in a background thread")
+    tensorboard: bool = True
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.warmup_steps > self.steps:
+            raise ValueError(f"warmup_steps={self.warmup_steps} exceeds steps={self.steps}; lower warmup_steps")
+        if self.schedule == "wsd" and self.decay_steps > self.steps - self.warmup_steps:
+            raise ValueError(f"decay_steps={self.decay_steps} exceeds steps - warmup_steps = {self.steps - self.warmup_steps}")
+        if self.schedule != "wsd" and self.decay_steps:
+            raise ValueError(f"decay_steps={self.decay_steps} is only used by schedule='wsd' (got schedule={self.schedule!r})")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas={self.betas}: each must be in [0, 1)")
+        return self
+
+    @property
+    def stream_seed(self) -> int:
+        """The seed of the training batch stream."""
+        return self.seed if self.batch_seed is None else self.batch_seed
+
+
+def load_train_config(preset: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """`configs/train-NAME.toml` (or an explicit .toml path) with `key=value` overrides, validated."""
+    name = str(preset)
+    if not name.endswith(".toml") and not Path(name).exists() and not name.startswith("train-"):
+        name = f"train-{name}"
+    return load_config(TrainConfig, name, overrides)

@@ -1,0 +1,319 @@
+"""The training loop: AdamW + schedule, AMP, optional compile and DDP, callbacks, atomic checkpoints, exact resume.
+
+    trainer = Trainer(config, model, train_data, val_data, run_dir="runs/x", probe_hook=probe)
+    result = trainer.fit(resume=True)
+
+`model` is any module returning a ModelOutput (value, policy, concepts) from tokens; the trainer never builds
+it, so studies can hand in grown or embedded models. `train_data.batch(step, rank, world_size)` must be a pure
+function of the step (see `modinterp.data.positions.TrainPositions`): that, the step-indexed schedule and the
+saved optimizer/RNG state are what make a killed-and-resumed run end bit for bit where an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import torch
+from torch import nn
+
+from modinterp.atomic import atomic_write_json
+from modinterp.data.batch import PositionBatch
+from modinterp.device import autocast
+from modinterp.manifest import write_manifest
+from modinterp.train import checkpoint as ckpt
+from modinterp.train.config import TrainConfig
+from modinterp.train.distributed import DistInfo, mean_across_ranks, wrap_model
+from modinterp.train.evaluate import evaluate
+from modinterp.train.loss import LossWeights, compute_loss
+from modinterp.train.metrics import MetricsLog, truncate_metrics
+from modinterp.train.optim import build_optimizer, resolve_lr_multipliers, set_learning_rate
+from modinterp.train.progress import TrainProgress
+from modinterp.train.schedule import lr_factor
+
+ProbeHook = Callable[[int, nn.Module], "Mapping[str, float] | None"]
+StepCallback = Callable[[int, "Trainer"], None]
+_TRAIN_KEYS = ("loss", "value_loss", "policy_loss", "concept_loss", "grad_norm")
+
+
+class TrainBatches(Protocol):
+    steps_per_epoch: int
+
+    def batch(self, step: int, rank: int = 0, world_size: int = 1) -> PositionBatch: ...
+
+
+class ValidationBatches(Protocol):
+    n_batches: int
+
+    def batch(self, index: int) -> PositionBatch: ...
+
+    def quick_indices(self, step: int, n_batches: int) -> list[int]: ...
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss (or gradient norm) became NaN or infinite; the run stopped before applying that step."""
+
+
+@dataclass
+class TrainResult:
+    step: int
+    final_val: dict[str, float] | None
+    data_wait_fraction: float
+    steps_per_s: float
+    run_dir: Path | None
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, model: nn.Module, train_data: TrainBatches,
+                 val_data: ValidationBatches | None = None, run_dir: str | Path | None = None, *,
+                 probe_hook: ProbeHook | None = None, callbacks: Sequence[StepCallback] = (),
+                 lr_multipliers: Mapping[str, float] | None = None, dist: DistInfo | None = None):
+        """`lr_multipliers` maps exact parameter names to a multiplier of the scheduled lr (beside the config's
+        fnmatch patterns); `callbacks` run after every optimizer step, before logging and checkpointing."""
+        from modinterp.device import pick_device
+
+        self.config = config
+        self.dist = dist or DistInfo.single(pick_device(config.device))
+        self.device = self.dist.device
+        self.model = model.to(self.device)
+        self.train_data, self.val_data = train_data, val_data
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.probe_hook, self.callbacks = probe_hook, list(callbacks)
+        self.weights = LossWeights(config.w_value, config.w_policy, config.w_concept)
+        multipliers = resolve_lr_multipliers(self.model, names=lr_multipliers, patterns=config.lr_multipliers)
+        self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, tuple(config.betas), config.eps,
+                                         config.decay_all, multipliers)
+        wrapped = wrap_model(self.model, self.dist)
+        self._forward = torch.compile(wrapped) if config.compile else wrapped
+        self.step = 0
+        self._log_sums = [0.0] * len(_TRAIN_KEYS)
+        self._log_count = 0
+        self._wait_s = self._busy_s = 0.0
+        self._steps_timed = 0
+
+    # ------------------------------------------------------------------------------------------------ paths
+    @property
+    def writes(self) -> bool:
+        return self.run_dir is not None and self.dist.is_writer
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoints"
+
+    # ------------------------------------------------------------------------------------------------ state
+    def trainer_state(self) -> dict[str, Any]:
+        """Everything besides weights and optimizer needed to continue exactly: step, RNG, log window, sampler."""
+        state: dict[str, Any] = {
+            "step": self.step,
+            "complete": self.step >= self.config.steps,
+            "torch_rng": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii"),
+            "log_sums": list(self._log_sums),
+            "log_count": self._log_count,
+            "sampler": {"seed": self.config.stream_seed, "step": self.step,
+                        "steps_per_epoch": int(self.train_data.steps_per_epoch)},
+            "world_size": self.dist.world_size,
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = base64.b64encode(torch.cuda.get_rng_state(self.device).numpy().tobytes()).decode("ascii")
+        return state
+
+    def load_trainer_state(self, state: dict[str, Any], source: Path) -> None:
+        sampler = state["sampler"]
+        expected = {"seed": self.config.stream_seed, "steps_per_epoch": int(self.train_data.steps_per_epoch)}
+        for key, value in expected.items():
+            if sampler.get(key) != value:
+                raise ckpt.CheckpointError(f"{source}: sampler {key} is {sampler.get(key)}, this run has {value}; "
+                                           "resume with the same games, batch size and batch seed")
+        self.step = int(state["step"])
+        self._log_sums = [float(x) for x in state["log_sums"]]
+        self._log_count = int(state["log_count"])
+        torch.set_rng_state(_bytes_tensor(state["torch_rng"]))
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(_bytes_tensor(state["cuda_rng"]), self.device)
+
+    def save_checkpoint(self) -> Path | None:
+        if not self.writes:
+            return None
+        return ckpt.write_checkpoint(self.checkpoint_dir, self.step, self.model, self.optimizer, self.trainer_state(),
+                                     self._run_config(), keep=self.config.keep_checkpoints)
+
+    def _restore(self, resume: bool) -> bool:
+        """Load the latest checkpoint when resuming; returns whether the run was already complete."""
+        found = ckpt.latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+        if self.writes:
+            ckpt.clean_partial_checkpoints(self.checkpoint_dir)
+        if not resume:
+            if found is not None:
+                raise FileExistsError(f"{self.run_dir} already holds checkpoints (latest step {found[0]}); "
+                                      "pass resume=True (--resume) to continue it, or choose a new run directory")
+            if self.writes:
+                truncate_metrics(self.run_dir / "metrics.jsonl", -1)
+            return False
+        if found is None:
+            if self.writes:
+                truncate_metrics(self.run_dir / "metrics.jsonl", -1)
+            return False
+        step, path = found
+        self.load_trainer_state(ckpt.read_checkpoint(path, self.model, self.optimizer), path)
+        if self.writes:
+            truncate_metrics(self.run_dir / "metrics.jsonl", step)
+        return step >= self.config.steps
+
+    def _run_config(self) -> dict[str, Any]:
+        out = {"train": self.config.model_dump(mode="json")}
+        model_config = getattr(self.model, "config", None)
+        if hasattr(model_config, "to_dict"):
+            out["model"] = model_config.to_dict()
+        return out
+
+    # ------------------------------------------------------------------------------------------------ steps
+    def train_step(self, batch: PositionBatch) -> list[float]:
+        """One optimizer step on `batch`; returns the (rank-averaged) loss terms and grad norm.
+
+        Raises NonFiniteLossError before the update is applied, so the model stays at its last good state.
+        """
+        cfg = self.config
+        self.model.train()
+        set_learning_rate(self.optimizer, cfg.lr, self._lr_factor(self.step))
+        batch = batch.to(self.device, non_blocking=True)
+        with autocast(self.device, enabled=cfg.amp):
+            output = self._forward(batch.tokens)
+        parts = compute_loss(output, batch, self.weights)
+        parts.total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)
+        stats = torch.cat([parts.detached(), grad_norm.detach().float().reshape(1)])
+        values = mean_across_ranks(stats, self.dist).tolist()
+        if not all(math.isfinite(v) for v in values):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLossError(self._non_finite_message(values))
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return values
+
+    def _lr_factor(self, step: int) -> float:
+        c = self.config
+        return lr_factor(step, c.steps, c.schedule, c.warmup_steps, c.min_lr_ratio, c.decay_steps)
+
+    def _non_finite_message(self, values: list[float]) -> str:
+        terms = ", ".join(f"{k}={v}" for k, v in zip(_TRAIN_KEYS, values))
+        last = ckpt.latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+        kept = f"the last good checkpoint {last[1]} is kept" if last else "no checkpoint had been written yet"
+        return (f"non-finite loss at step {self.step} ({terms}); the run stopped without applying this step and "
+                f"{kept}. Lower the learning rate, enable grad_clip, or check the data")
+
+    # ------------------------------------------------------------------------------------------------ callbacks
+    def validate(self, indices: Sequence[int] | None = None) -> dict[str, float]:
+        """Mean validation metrics over the given validation batches (all of them by default)."""
+        if self.val_data is None:
+            raise ValueError("this trainer has no validation data")
+        chosen = range(self.val_data.n_batches) if indices is None else indices
+        return evaluate(self.model, (self.val_data.batch(i) for i in chosen), self.weights, self.device, self.config.amp)
+
+    def _after_step(self, log: MetricsLog, values: list[float]) -> None:
+        cfg, s = self.config, self.step
+        self._log_sums = [a + b for a, b in zip(self._log_sums, values)]
+        self._log_count += 1
+        for callback in self.callbacks:
+            callback(s, self)
+        if s % cfg.log_every == 0 or s == cfg.steps:
+            means = {k: v / self._log_count for k, v in zip(_TRAIN_KEYS, self._log_sums)}
+            log.write(s, "train", {**means, "lr": cfg.lr * self._lr_factor(s - 1)})
+            self._log_sums, self._log_count = [0.0] * len(_TRAIN_KEYS), 0
+        if self.dist.is_writer and self.val_data is not None:
+            if cfg.quick_val_every and s % cfg.quick_val_every == 0:
+                log.write(s, "val_quick", self.validate(self.val_data.quick_indices(s, cfg.quick_val_batches)))
+            if cfg.full_val_every and s % cfg.full_val_every == 0 and s < cfg.steps:
+                log.write(s, "val_full", self.validate())
+        if cfg.probe_every and s % cfg.probe_every == 0:
+            self._probe(log)
+        if cfg.checkpoint_every and s % cfg.checkpoint_every == 0 and s < cfg.steps:
+            self.save_checkpoint()
+
+    def _probe(self, log: MetricsLog) -> None:
+        if self.probe_hook is None or not self.dist.is_writer:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            result = self.probe_hook(self.step, self.model)
+        finally:
+            self.model.train(was_training)
+        if result:
+            log.write(self.step, "probe", dict(result))
+
+    # ------------------------------------------------------------------------------------------------ loop
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train to `config.steps` (continuing from the latest checkpoint with `resume`); returns a summary."""
+        cfg, started = self.config, time.time()
+        complete = self._restore(resume)
+        log = MetricsLog(self.run_dir if self.writes else None, cfg.tensorboard and self.writes,
+                         purge_step=self.step + 1 if self.step else None)
+        if self.writes:
+            write_manifest(self.run_dir, self._run_config(), [cfg.seed, cfg.stream_seed], started, status="running")
+        final_val = None
+        try:
+            if not complete:
+                if self.step == 0 and cfg.probe_every:
+                    self._probe(log)
+                self._loop(log)
+                if self.dist.is_writer and self.val_data is not None:
+                    final_val = self.validate()
+                    log.write(self.step, "val_full", final_val)
+                self.save_checkpoint()
+            self._write_final(started)
+        finally:
+            log.close()
+        busy = self._busy_s or float("nan")
+        return TrainResult(self.step, final_val, self._wait_s / busy, self._steps_timed / busy if busy else 0.0, self.run_dir)
+
+    def _loop(self, log: MetricsLog) -> None:
+        cfg, rank, world = self.config, self.dist.rank, self.dist.world_size
+        pin = self.device.type == "cuda"
+
+        def fetch(step: int) -> PositionBatch:
+            batch = self.train_data.batch(step, rank, world)
+            return batch.pin_memory() if pin else batch
+
+        pool = ThreadPoolExecutor(max_workers=1) if cfg.prefetch else None
+        pending: Future | None = pool.submit(fetch, self.step) if pool else None
+        progress = TrainProgress(cfg.steps, self.step, enabled=cfg.progress and self.dist.is_writer)
+        try:
+            while self.step < cfg.steps:
+                t0 = time.perf_counter()
+                batch = pending.result() if pending is not None else fetch(self.step)
+                if pool is not None and self.step + 1 < cfg.steps:
+                    pending = pool.submit(fetch, self.step + 1)
+                t1 = time.perf_counter()
+                values = self.train_step(batch)
+                self.step += 1
+                t2 = time.perf_counter()
+                self._wait_s += t1 - t0
+                self._busy_s += t2 - t0
+                self._steps_timed += 1
+                progress.update(self.step, values[0], len(batch) * world / max(t2 - t0, 1e-9))
+                self._after_step(log, values)
+                if self.step % cfg.log_every == 0:
+                    log.scalars(self.step, "time", {"data_wait_fraction": self._wait_s / self._busy_s,
+                                                    "positions_per_s": len(batch) * world * self._steps_timed / self._busy_s})
+        finally:
+            progress.close()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _write_final(self, started: float) -> None:
+        if not self.writes:
+            return
+        ckpt.save_tensors(self.run_dir / "final" / "model.safetensors", self.model.state_dict())
+        atomic_write_json(self.run_dir / "final" / "config.json", self._run_config())
+        busy = self._busy_s or float("nan")
+        write_manifest(self.run_dir, self._run_config(), [self.config.seed, self.config.stream_seed], started,
+                       status="complete", steps=self.step, data_wait_fraction=self._wait_s / busy)
+
+
+def _bytes_tensor(text: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
