@@ -1,1 +1,1 @@
-"""modinterp.data"""
+"""modinterp.data: games on disk (`store`: versioned, validated, split by game) and training batches."""
