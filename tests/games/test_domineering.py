@@ -300,3 +300,19 @@ def test_render_with_history_shows_owners():
     moves = np.array([[5, 8, -1]])  # V (1,1)-(2,1), then H (0,0)-(0,1)
     board = dom.replay_boards(spec, moves, [0], [2])[0]
     assert dom.render(spec, board, last_move=8, moves=moves[0, :2]).splitlines()[1:3] == [" 0 H H . .", " 1 . v . ."]
+
+
+def test_per_row_board_symmetries_match_one_at_a_time():
+    spec = dom.BoardSpec(3, 5)
+    boards = np.random.default_rng(1).integers(0, 2, (4, spec.n_cells)).astype(np.uint8)
+    sym = np.array([0, 1, 2, 3])
+    expected = np.stack([dom.transform_boards(spec, boards[i], s)[0] for i, s in enumerate(sym)])
+    assert (dom.transform_boards(spec, boards, sym) == expected).all()
+
+
+def test_flip_top_bottom_moves_row_zero_to_the_last_row():
+    spec = dom.BoardSpec(3, 2)
+    board = np.array([[1, 0, 0, 0, 0, 0]], dtype=np.uint8)
+    assert dom.transform_boards(spec, board, 1).tolist() == [[0, 0, 0, 0, 1, 0]]
+    assert dom.transform_boards(spec, board, 2).tolist() == [[0, 1, 0, 0, 0, 0]]
+    assert dom.transform_boards(spec, board, 3).tolist() == [[0, 0, 0, 0, 0, 1]]
