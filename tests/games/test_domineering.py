@@ -316,3 +316,9 @@ def test_flip_top_bottom_moves_row_zero_to_the_last_row():
     assert dom.transform_boards(spec, board, 1).tolist() == [[0, 0, 0, 0, 1, 0]]
     assert dom.transform_boards(spec, board, 2).tolist() == [[0, 1, 0, 0, 0, 0]]
     assert dom.transform_boards(spec, board, 3).tolist() == [[0, 0, 0, 0, 0, 1]]
+
+
+def test_legal_mask_rejects_unknown_players():
+    spec = dom.BoardSpec(3, 3)
+    with pytest.raises(ValueError, match="player values"):
+        dom.legal_mask(spec, dom.initial_boards(spec, 2), np.array([0, 2]))

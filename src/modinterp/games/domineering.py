@@ -175,6 +175,8 @@ def legal_mask(spec: BoardSpec, boards, player) -> np.ndarray:
     """(B, n_moves) bool: moves `player` (int or (B,) array) may play; the other orientation is False."""
     boards = as_boards(spec, boards)
     player = _per_game(player, len(boards), "player")
+    if player.size and not np.isin(player, (VERTICAL, HORIZONTAL)).all():
+        raise ValueError(f"player values {np.unique(player).tolist()}: expected VERTICAL (0) or HORIZONTAL (1)")
     return available_mask(spec, boards) & (spec.move_player[None, :] == player[:, None])
 
 
