@@ -8,8 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modinterp.games import domineering as dom
-from modinterp.games._kernels import move_tables
-from modinterp.games.players import HORIZONTAL, VERTICAL, GameRecords, random_games
+from modinterp.games._kernels import WIN, move_tables
+from modinterp.games.players import (
+    DEFAULT_DEPTH_SCHEDULE,
+    HORIZONTAL,
+    VERTICAL,
+    GameRecords,
+    alphabeta,
+    guided_games,
+    random_games,
+)
 
 
 def board(rows: int, cols: int) -> dom.BoardSpec:
@@ -153,3 +161,133 @@ def test_random_games_report_progress_in_finished_games():
     seen: list[int] = []
     random_games(board(5, 5), 25, seed=0, progress=seen.append, chunk_size=10)
     assert seen == [10, 10, 5]
+
+
+# ---------------------------------------------------------------- alpha-beta search
+
+def reference_minimax(rows: int, cols: int, occupied: list[bool], player: int, depth: int) -> int:
+    """Plain fixed-depth negamax without pruning: own minus opponent's moves at the horizon, -WIN if stuck."""
+    own = reference_legal_moves(rows, cols, occupied, player)
+    if not own:
+        return -WIN
+    if depth == 0:
+        return len(own) - len(reference_legal_moves(rows, cols, occupied, 1 - player))
+    best = -10 * WIN
+    for move in own:
+        _, a, b = reference_cells(rows, cols, move)
+        child = occupied.copy()
+        child[a] = child[b] = True
+        best = max(best, -reference_minimax(rows, cols, child, 1 - player, depth - 1))
+    return best
+
+
+def position_after(spec: dom.BoardSpec, seed: int, plies: int, first: int = VERTICAL) -> tuple[np.ndarray, int]:
+    """(board, side to move) after the first `plies` plies (capped at the game's end) of a random game."""
+    rec = random_games(spec, 1, seed=seed, first=first)
+    plies = min(plies, int(rec.lengths[0]))
+    board = dom.replay_boards(spec, rec.moves, np.array([0]), np.array([plies]))[0]
+    return board, (first + plies) % 2
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.integers(2, 5), cols=st.integers(2, 5), seed=st.integers(0, 10**9), plies=st.integers(0, 6),
+       depth=st.integers(1, 3))
+def test_alphabeta_value_equals_plain_minimax(rows, cols, seed, plies, depth):
+    spec = board(rows, cols)
+    position, player = position_after(spec, seed, plies)
+    moves, values = alphabeta(spec, position, player, depth)
+    occupied = [bool(x) for x in position]
+    assert values[0] == reference_minimax(rows, cols, occupied, player, depth)
+    if moves[0] >= 0:  # the returned move must achieve the value
+        _, a, b = reference_cells(rows, cols, int(moves[0]))
+        occupied[a] = occupied[b] = True
+        assert -reference_minimax(rows, cols, occupied, 1 - player, depth - 1) == values[0]
+
+
+def test_alphabeta_reports_no_move_for_a_stuck_player():
+    spec = board(2, 3)
+    full_rows = np.array([0, 0, 0, 1, 1, 1], dtype=np.uint8)  # vertical has no move, horizontal has two
+    moves, values = alphabeta(spec, full_rows, VERTICAL, 2)
+    assert moves[0] == -1 and values[0] == -WIN
+
+
+def test_alphabeta_finds_the_winning_reply_on_2x2():
+    """On an empty 2x2 board the first player wins with any move: the value at full depth is WIN."""
+    moves, values = alphabeta(board(2, 2), np.zeros(4, dtype=np.uint8), VERTICAL, 4)
+    assert values[0] == WIN and moves[0] in (0, 1)
+
+
+# ---------------------------------------------------------------- guided games
+
+def scheduled_depth(mobility: int, schedule=DEFAULT_DEPTH_SCHEDULE) -> int:
+    return next(depth for min_mobility, depth in schedule if mobility >= min_mobility)
+
+
+def test_guided_games_same_seed_gives_identical_records():
+    a = guided_games(board(8, 8), 30, seed=4)
+    assert_records_equal(a, guided_games(board(8, 8), 30, seed=4))
+
+
+def test_guided_games_do_not_depend_on_chunking():
+    whole = guided_games(board(8, 8), 30, seed=4)
+    assert_records_equal(whole, guided_games(board(8, 8), 30, seed=4, chunk_size=7))
+
+
+@pytest.mark.parametrize("rows, cols, first", [(8, 8, VERTICAL), (6, 9, HORIZONTAL)])
+def test_guided_games_are_legal_when_replayed_by_the_engine(rows, cols, first):
+    spec = board(rows, cols)
+    engine_replay(spec, guided_games(spec, 40, seed=8, first=first), first)
+
+
+def test_guided_16x16_games_are_legal_when_replayed_by_the_referee():
+    rec = guided_games(board(16, 16), 2, seed=1)
+    for g in range(len(rec)):
+        referee_replay(16, 16, rec.moves[g], int(rec.lengths[g]), int(rec.winners[g]), VERTICAL)
+
+
+def test_guided_games_without_randomness_are_all_the_same_game():
+    rec = guided_games(board(7, 7), 5, seed=3, opening_plies=0, epsilon=0.0)
+    assert (rec.moves == rec.moves[0]).all()
+
+
+def test_guided_games_differ_after_random_openings():
+    rec = guided_games(board(8, 8), 20, seed=3, opening_plies=4, epsilon=0.0)
+    assert len({tuple(m) for m in rec.moves}) > 10
+
+
+def test_guided_moves_after_the_opening_are_the_searched_best_moves():
+    """With epsilon=0 every move after the opening is alpha-beta's choice at the scheduled depth."""
+    spec = board(8, 8)
+    opening = 6
+    rec = guided_games(spec, 6, seed=21, opening_plies=opening, epsilon=0.0)
+    for g in range(len(rec)):
+        plies = np.arange(opening, int(rec.lengths[g]))
+        boards = dom.replay_boards(spec, rec.moves, np.full(len(plies), g), plies)
+        players = (VERTICAL + plies) % 2
+        mobility = dom.legal_counts(spec, boards)[np.arange(len(plies)), players]
+        depths = [scheduled_depth(int(m)) for m in mobility]
+        searched, _ = alphabeta(spec, boards, players, depths)
+        np.testing.assert_array_equal(searched, rec.moves[g, opening : int(rec.lengths[g])])
+
+
+def test_guided_games_with_epsilon_one_last_as_long_as_random_games():
+    """epsilon=1 makes every move random, so the mean length matches random play (8x8: ~27 plies)."""
+    guided = guided_games(board(8, 8), 3000, seed=1, epsilon=1.0).lengths.mean()
+    random = random_games(board(8, 8), 3000, seed=1).lengths.mean()
+    assert abs(guided - random) < 0.5
+
+
+def test_guided_games_without_exploration_are_decided_by_their_opening():
+    """With epsilon=0 only the random opening varies, so two games with the same opening end the same way."""
+    spec = board(8, 8)
+    a = guided_games(spec, 50, seed=2, opening_plies=2, epsilon=0.0)
+    openings = {}
+    for g in range(len(a)):
+        key = tuple(a.moves[g, :2])
+        openings.setdefault(key, set()).add(int(a.winners[g]))
+    assert all(len(w) == 1 for w in openings.values())
+
+
+def test_guided_games_reject_a_schedule_without_a_catch_all():
+    with pytest.raises(ValueError, match="depth_schedule"):
+        guided_games(board(8, 8), 1, seed=0, depth_schedule=((30, 2),))

@@ -147,3 +147,281 @@ def random_games_kernel(seed, start, n_games, first, n_vertical, n_moves, touchi
             player = 1 - player
         out_lengths[g] = ply
         out_winners[g] = 1 - player  # the side to move has no move and loses (normal play)
+
+
+# ------------------------------------------------------------------------------------------ alpha-beta search
+# Search state: av (2, n_moves) lists of available codes, pos, counts (2,), the undo log of one make per search
+# ply, and a transposition table of 2**k slots. A slot is valid only when its stamp equals the current search's
+# stamp, so no result ever depends on an earlier search (or on which games shared the table before).
+
+WIN = 1_000_000  # score of a won position; above any mobility difference
+INF = 10_000_000
+EXACT, LOWER, UPPER = 0, 1, 2
+
+
+@njit(cache=True)
+def make_move(move, slot, n_vertical, touching, av, pos, counts, undo_code, undo_idx):
+    """Play `move`, logging each removed code and its index in row `slot` of the undo log; returns #removed."""
+    n = 0
+    for t in range(8):
+        other = touching[move, t]
+        if other < 0:
+            break
+        i = pos[other]
+        if i >= 0:
+            q = 0 if other < n_vertical else 1
+            counts[q] -= 1
+            last = av[q, counts[q]]
+            av[q, i] = last
+            pos[last] = i
+            pos[other] = -1
+            undo_code[slot, n] = other
+            undo_idx[slot, n] = i
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def unmake_move(n, slot, n_vertical, av, pos, counts, undo_code, undo_idx):
+    """Undo the last make logged in row `slot`: re-insert the removed codes in reverse order."""
+    for k in range(n - 1, -1, -1):
+        other = undo_code[slot, k]
+        i = undo_idx[slot, k]
+        q = 0 if other < n_vertical else 1
+        moved = av[q, i]
+        av[q, counts[q]] = moved
+        pos[moved] = counts[q]
+        av[q, i] = other
+        pos[other] = i
+        counts[q] += 1
+
+
+@njit(cache=True)
+def reset_state(n_vertical, n_moves, av, pos, counts):
+    """Empty board: every vertical move available to player 0, every horizontal one to player 1."""
+    for m in range(n_moves):
+        q = 0 if m < n_vertical else 1
+        av[q, m - q * n_vertical] = m
+        pos[m] = m - q * n_vertical
+    counts[0] = n_vertical
+    counts[1] = n_moves - n_vertical
+
+
+@njit(cache=True)
+def state_from_board(board, n_vertical, n_moves, move_cells, av, pos, counts):
+    """Fill the move lists from a uint8 board (1 = occupied)."""
+    counts[0] = 0
+    counts[1] = 0
+    for m in range(n_moves):
+        if board[move_cells[m, 0]] == 0 and board[move_cells[m, 1]] == 0:
+            q = 0 if m < n_vertical else 1
+            av[q, counts[q]] = m
+            pos[m] = counts[q]
+            counts[q] += 1
+        else:
+            pos[m] = -1
+
+
+@njit(cache=True)
+def new_workspace(n_moves, max_depth, tt_bits):
+    """Arrays of one searcher: board state, undo log and per-level frames (max_depth+1 levels), TT."""
+    levels = max_depth + 1
+    state = (np.empty((2, n_moves), dtype=np.int32), np.empty(n_moves, dtype=np.int32), np.zeros(2, dtype=np.int64),
+             np.empty((levels, 8), dtype=np.int32), np.empty((levels, 8), dtype=np.int32))
+    # frame columns: alpha, beta, alpha0, best, best_move, depth, next k, hint, slot, n_removed, move
+    frames = np.zeros((levels, 11), dtype=np.int64)
+    keys = np.zeros(levels, dtype=np.uint64)
+    size = 1 << tt_bits
+    tt = (np.zeros(size, dtype=np.uint64), np.zeros(size, dtype=np.int64), np.zeros((size, 4), dtype=np.int32))
+    return state, frames, keys, tt
+
+
+# frame columns
+F_ALPHA, F_BETA, F_ALPHA0, F_BEST, F_BEST_MOVE, F_DEPTH, F_K, F_HINT, F_SLOT, F_NREM, F_MOVE = range(11)
+# tt_data columns: depth, flag, value, best move
+T_DEPTH, T_FLAG, T_VALUE, T_MOVE = range(4)
+
+
+@njit(cache=True)
+def negamax(root_player, depth, alpha, beta, root_key, stamp, tables, ws):
+    """Alpha-beta negamax value for `root_player` to move and the best root move, searched `depth` plies.
+
+    Score: own minus opponent's available moves at the horizon, -WIN for the side to move with no move.
+    Iterative (an explicit stack of frames), because Numba's on-disk cache cannot hold recursive functions.
+    TT entries count only when their stamp is `stamp`; the TT move, then centre distance, orders the moves.
+    """
+    n_vertical, touching, zmove, order, zside = tables
+    (av, pos, counts, undo_code, undo_idx), fr, keys, (tt_key, tt_stamp, tt_data) = ws
+    n_moves = zmove.shape[0]
+    mask = np.uint64(tt_key.shape[0] - 1)
+    sp = 0
+    player = root_player
+    fr[0, F_ALPHA] = alpha
+    fr[0, F_BETA] = beta
+    fr[0, F_DEPTH] = depth
+    keys[0] = root_key
+    entering = True
+    value = 0  # value of the child just finished, from the child's mover's view
+    while True:
+        if entering:  # a new node at level sp with `player` to move and depth >= 1
+            entering = False
+            done = False
+            if counts[player] == 0:
+                value = -WIN
+                done = True
+            else:
+                h = keys[sp] ^ (zside * np.uint64(player))
+                slot = np.int64(h & mask)
+                fr[sp, F_SLOT] = slot
+                fr[sp, F_HINT] = -1
+                if tt_stamp[slot] == stamp and tt_key[slot] == h:
+                    fr[sp, F_HINT] = tt_data[slot, T_MOVE]
+                    if tt_data[slot, T_DEPTH] >= fr[sp, F_DEPTH]:
+                        v = tt_data[slot, T_VALUE]
+                        flag = tt_data[slot, T_FLAG]
+                        if flag == EXACT or (flag == LOWER and v >= fr[sp, F_BETA]) or (
+                                flag == UPPER and v <= fr[sp, F_ALPHA]):
+                            value = v
+                            fr[sp, F_BEST_MOVE] = tt_data[slot, T_MOVE]
+                            done = True
+                fr[sp, F_ALPHA0] = fr[sp, F_ALPHA]
+                fr[sp, F_BEST] = -INF
+                fr[sp, F_BEST_MOVE] = -1 if not done else fr[sp, F_BEST_MOVE]
+                fr[sp, F_K] = -1
+            cutoff = False
+        else:  # the child of the move fr[sp, F_MOVE] returned `value`
+            move = fr[sp, F_MOVE]
+            unmake_move(fr[sp, F_NREM], sp, n_vertical, av, pos, counts, undo_code, undo_idx)
+            v = -value
+            done = False
+            if v > fr[sp, F_BEST]:
+                fr[sp, F_BEST] = v
+                fr[sp, F_BEST_MOVE] = move
+                if v > fr[sp, F_ALPHA]:
+                    fr[sp, F_ALPHA] = v
+            cutoff = fr[sp, F_ALPHA] >= fr[sp, F_BETA]
+        if not done:  # play the next move (leaves are scored here without a frame), or close the node
+            n_own = n_vertical if player == 0 else n_moves - n_vertical
+            pushed = False
+            while not cutoff and fr[sp, F_K] < n_own:
+                k = fr[sp, F_K]
+                fr[sp, F_K] = k + 1
+                hint = fr[sp, F_HINT]
+                if k < 0:
+                    move = hint
+                    if move < 0:
+                        continue
+                else:
+                    move = order[player, k]
+                    if move == hint or pos[move] < 0:
+                        continue
+                n_rem = make_move(move, sp, n_vertical, touching, av, pos, counts, undo_code, undo_idx)
+                if fr[sp, F_DEPTH] == 1:
+                    child = -WIN if counts[1 - player] == 0 else counts[1 - player] - counts[player]
+                    unmake_move(n_rem, sp, n_vertical, av, pos, counts, undo_code, undo_idx)
+                    v = -child
+                    if v > fr[sp, F_BEST]:
+                        fr[sp, F_BEST] = v
+                        fr[sp, F_BEST_MOVE] = move
+                        if v > fr[sp, F_ALPHA]:
+                            fr[sp, F_ALPHA] = v
+                            cutoff = v >= fr[sp, F_BETA]
+                    continue
+                fr[sp, F_MOVE] = move
+                fr[sp, F_NREM] = n_rem
+                fr[sp + 1, F_ALPHA] = -fr[sp, F_BETA]
+                fr[sp + 1, F_BETA] = -fr[sp, F_ALPHA]
+                fr[sp + 1, F_DEPTH] = fr[sp, F_DEPTH] - 1
+                keys[sp + 1] = keys[sp] ^ zmove[move]
+                sp += 1
+                player = 1 - player
+                pushed = True
+                entering = True
+                break
+            if pushed:
+                continue
+            value = fr[sp, F_BEST]
+            slot = fr[sp, F_SLOT]
+            tt_key[slot] = keys[sp] ^ (zside * np.uint64(player))
+            tt_stamp[slot] = stamp
+            tt_data[slot, T_DEPTH] = fr[sp, F_DEPTH]
+            tt_data[slot, T_VALUE] = value
+            tt_data[slot, T_MOVE] = fr[sp, F_BEST_MOVE]
+            tt_data[slot, T_FLAG] = UPPER if value <= fr[sp, F_ALPHA0] else (LOWER if value >= fr[sp, F_BETA] else EXACT)
+        if sp == 0:
+            return value, fr[0, F_BEST_MOVE]
+        sp -= 1
+        player = 1 - player
+
+
+@njit(cache=True)
+def search_root(player, depth, key, stamp, tables, ws):
+    """Iterative deepening to `depth` (each iteration orders the previous best move first through the TT);
+    returns (best move, value). Ties go to the move searched first, so the choice is deterministic."""
+    value = 0
+    best_move = -1
+    for d in range(1, depth + 1):
+        value, best_move = negamax(player, d, -INF, INF, key, stamp, tables, ws)
+    return best_move, value
+
+
+@njit(cache=True)
+def guided_games_kernel(seed, start, n_games, first, opening_plies, epsilon, depth_min_mobility, depth_values,
+                        tables, tt_bits, out_moves, out_lengths, out_winners):
+    """Guided games start .. start+n_games-1: `opening_plies` random plies, then per ply a random move with
+    probability `epsilon`, else the alpha-beta best move at the depth of the first schedule entry with
+    depth_min_mobility[i] <= the mover's legal-move count."""
+    n_vertical, touching, zmove, order, zside = tables
+    n_moves = zmove.shape[0]
+    ws = new_workspace(n_moves, depth_values.max(), tt_bits)
+    av, pos, counts, undo_code, undo_idx = ws[0]
+    stamp = 0
+    for g in range(n_games):
+        state = game_key(seed, STREAM_GUIDED, start + g)
+        reset_state(n_vertical, n_moves, av, pos, counts)
+        key = np.uint64(0)
+        player = first
+        ply = 0
+        while counts[player] > 0:
+            explore = ply < opening_plies
+            if not explore:
+                state, bits = next_u64(state)
+                explore = unit_float(bits) < epsilon
+            if explore:
+                state, bits = next_u64(state)
+                move = av[player, below(bits, counts[player])]
+            else:
+                depth = depth_values[-1]
+                for i in range(depth_min_mobility.shape[0]):
+                    if counts[player] >= depth_min_mobility[i]:
+                        depth = depth_values[i]
+                        break
+                stamp += 1
+                move, _ = search_root(player, depth, key, stamp, tables, ws)
+            out_moves[g, ply] = move
+            ply += 1
+            make_move(move, 0, n_vertical, touching, av, pos, counts, undo_code, undo_idx)
+            key ^= zmove[move]
+            player = 1 - player
+        out_lengths[g] = ply
+        out_winners[g] = 1 - player
+
+
+@njit(cache=True)
+def search_positions_kernel(boards, players, depths, tables, move_cells, tt_bits, out_moves, out_values):
+    """Alpha-beta (best move, negamax value for the mover) of each board; a fresh table stamp per board."""
+    n_vertical, touching, zmove, order, zside = tables
+    n_moves = zmove.shape[0]
+    ws = new_workspace(n_moves, depths.max(), tt_bits)
+    av, pos, counts, undo_code, undo_idx = ws[0]
+    for b in range(boards.shape[0]):
+        state_from_board(boards[b], n_vertical, n_moves, move_cells, av, pos, counts)
+        key = np.uint64(0)  # keys only need to agree within one search: cells covered since the root
+        player = players[b]
+        if counts[player] == 0:
+            out_moves[b] = -1
+            out_values[b] = -WIN
+            continue
+        move, value = search_root(player, depths[b], key, b + 1, tables, ws)
+        out_moves[b] = move
+        out_values[b] = value

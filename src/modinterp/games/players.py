@@ -98,3 +98,95 @@ def random_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL
         if progress is not None:
             progress(stop - start)
     return out
+
+
+# ------------------------------------------------------------------------------------------ guided games
+
+# (minimum mover mobility, search depth), checked in order: the original's schedule for 16x16.
+DEFAULT_DEPTH_SCHEDULE: tuple[tuple[int, int], ...] = ((100, 1), (30, 2), (0, 3))
+_ZOBRIST_SEED = 0x5A0B_2157
+
+
+def search_tables(rows: int, cols: int) -> tuple:
+    """(n_vertical, touching, zobrist key per move, move order per player by centre distance, side key)."""
+    move_cells, touching = _kernels.move_tables(rows, cols)
+    n_vertical = (rows - 1) * cols
+    rng = np.random.default_rng(_ZOBRIST_SEED)
+    zcell = rng.integers(0, np.iinfo(np.uint64).max, size=rows * cols, dtype=np.uint64, endpoint=True)
+    zside = rng.integers(0, np.iinfo(np.uint64).max, dtype=np.uint64, endpoint=True)
+    zmove = zcell[move_cells[:, 0]] ^ zcell[move_cells[:, 1]]  # a key of the covered cells, not of the move order
+    centre_r = (move_cells // cols).mean(axis=1) - (rows - 1) / 2
+    centre_c = (move_cells % cols).mean(axis=1) - (cols - 1) / 2
+    distance = centre_r**2 + centre_c**2
+    order = np.full((2, max(n_vertical, len(move_cells) - n_vertical)), -1, dtype=np.int32)
+    for player, codes in enumerate((np.arange(n_vertical), np.arange(n_vertical, len(move_cells)))):
+        order[player, : len(codes)] = codes[np.argsort(distance[codes], kind="stable")]
+    return (n_vertical, touching, zmove, order, np.uint64(zside))
+
+
+def _check_schedule(depth_schedule) -> tuple[np.ndarray, np.ndarray]:
+    """Schedule as two arrays; it must end with a catch-all entry (min mobility 0) and use depths in [1, 12]."""
+    schedule = [(int(m), int(d)) for m, d in depth_schedule]
+    mins = [m for m, _ in schedule]
+    if not schedule or mins != sorted(mins, reverse=True) or mins[-1] != 0 or not all(1 <= d <= 12 for _, d in schedule):
+        raise ValueError(
+            f"depth_schedule={depth_schedule!r}: expected (min_mobility, depth) pairs with decreasing min_mobility, "
+            f"the last one 0, depths in [1, 12]; e.g. {DEFAULT_DEPTH_SCHEDULE}.")
+    return np.array(mins, dtype=np.int64), np.array([d for _, d in schedule], dtype=np.int64)
+
+
+def guided_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL, opening_plies: int = 16,
+                 epsilon: float = 0.25, progress: Progress | None = None,
+                 depth_schedule: tuple[tuple[int, int], ...] = DEFAULT_DEPTH_SCHEDULE, tt_bits: int = 16,
+                 chunk_size: int = 50) -> GameRecords:
+    """Play the original's guided games: `opening_plies` random plies, then each ply a random move with
+    probability `epsilon`, else the alpha-beta best move (negamax over the mobility difference, which ranks
+    moves exactly as the original's sigmoid(0.3*(V_avail - H_avail)); transposition table with Zobrist keys;
+    previous best then centre-distance move ordering).
+
+    depth_schedule: (min_mobility, depth) pairs; the mover searches at the depth of the first pair whose
+    min_mobility <= its legal-move count (default: 1 at >= 100 moves, 2 at 30-99, 3 below 30).
+    tt_bits: log2 of the transposition-table size. Game g uses the random stream (seed, g), so games never
+    depend on batching; ties between equally valued moves go to the one searched first (deterministic).
+    """
+    rows, cols = check_request(spec, n_games, seed, first)
+    if not 0.0 <= float(epsilon) <= 1.0:
+        raise ValueError(f"epsilon={epsilon}: expected a probability in [0, 1].")
+    if int(opening_plies) < 0:
+        raise ValueError(f"opening_plies={opening_plies}: expected a count >= 0.")
+    if not 4 <= int(tt_bits) <= 26:
+        raise ValueError(f"tt_bits={tt_bits}: expected an integer in [4, 26] (table of 2**tt_bits slots).")
+    mins, depths = _check_schedule(depth_schedule)
+    tables = search_tables(rows, cols)
+    out = empty_records(rows, cols, int(n_games))
+    seed_u64 = np.uint64(int(seed) & _SEED_MASK)
+    step = max(1, int(chunk_size))
+    for start in range(0, int(n_games), step):
+        stop = min(int(n_games), start + step)
+        _kernels.guided_games_kernel(seed_u64, start, stop - start, int(first), int(opening_plies), float(epsilon),
+                                     mins, depths, tables, int(tt_bits), out.moves[start:stop],
+                                     out.lengths[start:stop], out.winners[start:stop])
+        if progress is not None:
+            progress(stop - start)
+    return out
+
+
+def alphabeta(spec: BoardSpec, boards: np.ndarray, players, depth, tt_bits: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Best move and negamax value (mover's available moves minus the opponent's at the horizon, -1e6 for a
+    lost position) of each board at a fixed `depth`, with the guided player's search. Returns (moves, values);
+    the move is -1 where the mover has no legal move."""
+    boards = np.ascontiguousarray(np.atleast_2d(boards), dtype=np.uint8)
+    rows, cols = int(spec.rows), int(spec.cols)
+    if boards.shape[1] != rows * cols:
+        raise ValueError(f"boards have {boards.shape[1]} cells; a {rows}x{cols} board needs {rows * cols}.")
+    n = boards.shape[0]
+    players = np.broadcast_to(np.asarray(players, dtype=np.int64), (n,)).copy()
+    depths = np.broadcast_to(np.asarray(depth, dtype=np.int64), (n,)).copy()
+    if n and (depths.min() < 1 or depths.max() > 40):
+        raise ValueError(f"depth={depth}: expected search depths in [1, 40].")
+    move_cells, _ = _kernels.move_tables(rows, cols)
+    out_moves = np.empty(n, dtype=np.int64)
+    out_values = np.empty(n, dtype=np.int64)
+    _kernels.search_positions_kernel(boards, players, depths, search_tables(rows, cols), move_cells, int(tt_bits),
+                                     out_moves, out_values)
+    return out_moves, out_values
