@@ -1,0 +1,120 @@
+"""PNG plots of one analysed series (the dict from `analyse_series`): fits with bands, prefix forecasts, horizons.
+
+Each `plot_*(result, path)` writes one file and returns its path; the study report calls them directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from modinterp.analysis.models import get_model  # noqa: E402
+
+_COLOURS = {"exponential": "tab:blue", "power_law": "tab:orange", "double_exponential": "tab:green"}
+
+
+def _curve(result: dict, name: str, grid: np.ndarray) -> np.ndarray:
+    fit = result["models"][name]["fit"]
+    model = get_model(name)
+    if not fit["params"]:
+        return np.full(grid.shape, np.nan)
+    params = np.array([fit["params"][p] for p in model.param_names])
+    return model.predict(grid, params, fit["t_first"])
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_gap_fits(result: dict, path) -> Path:
+    """Per-seed gap curves, their mean, each model's fit (extrapolated) with its bootstrap band and offset interval."""
+    t = np.asarray(result["time"])
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for seed, row in zip(result["seeds"], result["values"]):
+        ax.plot(t, row, color="0.7", lw=0.8, label="per seed" if seed == result["seeds"][0] else None)
+    ax.plot(t, result["mean"], "k.", ms=4, label="seed mean")
+    for name, m in result["models"].items():
+        colour = _COLOURS.get(name, None)
+        band = m.get("band") or {}
+        grid = np.asarray(band.get("time") or np.linspace(t[0], t[-1], 120))
+        if band.get("low"):
+            ax.fill_between(grid, band["low"], band["high"], color=colour, alpha=0.15)
+        label = f"{name}: offset {m['offset']:.3f} [{m['offset_ci_low']:.3f}, {m['offset_ci_high']:.3f}]"
+        ax.plot(grid, _curve(result, name, grid), color=colour, lw=1.5, label=label)
+        ax.axhline(m["offset"], color=colour, lw=0.8, ls=":")
+    values = np.asarray(result["values"])
+    spread = float(values.max() - values.min()) or 1.0
+    ax.set_ylim(min(values.min(), 0) - 0.3 * spread, values.max() + 0.3 * spread)  # extrapolated bands can explode
+    ax.axhline(0, color="k", lw=0.5)
+    ax.axvline(t[-1], color="k", lw=0.5, ls="--")
+    ax.set_xlabel(result["time_label"])
+    ax.set_ylabel("gap")
+    ax.set_title(f"{result['label']} (bands: {next(iter(result['models'].values())).get('band', {}).get('method', '')} bootstrap; CI: {result['primary_method']})", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    return _save(fig, path)
+
+
+def plot_prefix_predictions(result: dict, path) -> Path:
+    """For each prefix fraction, each model's forecast from the prefix fit against the held-out mean curve."""
+    t, mean = np.asarray(result["time"]), np.asarray(result["mean"])
+    names = list(result["models"])
+    fractions = [row["fraction"] for row in result["models"][names[0]]["prefix_cv"]]
+    fig, axes = plt.subplots(1, len(fractions), figsize=(3.2 * len(fractions), 3.2), sharey=True, squeeze=False)
+    from modinterp.analysis.fit import fit_curve
+    from modinterp.analysis.varpro import FitBounds
+
+    bounds = FitBounds(**result["bounds"])
+    loss = result["config"]["loss"]
+    for ax, fraction in zip(axes[0], fractions):
+        n = int(round(fraction * t.size))
+        ax.plot(t[:n], mean[:n], "k.", ms=3)
+        ax.plot(t[n:], mean[n:], ".", color="0.6", ms=3)
+        for name in names:
+            fit = fit_curve(name, t[:n], mean[:n], loss=loss, bounds=bounds)
+            rmse = next(r["rmse"] for r in result["models"][name]["prefix_cv"] if r["fraction"] == fraction)
+            ax.plot(t, fit.predict(t), color=_COLOURS.get(name), lw=1.2, label=f"{name} rmse {rmse:.3f}")
+        ax.axvline(t[n - 1], color="k", lw=0.5, ls="--")
+        ax.set_title(f"fit on first {fraction:.0%}", fontsize=9)
+        ax.set_xlabel(result["time_label"])
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("gap (seed mean)")
+    fig.suptitle(result["label"], fontsize=9)
+    return _save(fig, path)
+
+
+def plot_horizon_stability(result: dict, path) -> Path:
+    """Offset estimate and primary interval against the fraction of training used, one line per model."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    width = 0.012
+    for k, (name, m) in enumerate(result["models"].items()):
+        rows = m["horizon"]
+        x = np.array([r["fraction"] for r in rows]) + (k - 1) * width
+        y = np.array([r["offset"] for r in rows], dtype=float)
+        lo = np.array([r["offset_ci_low"] for r in rows], dtype=float)
+        hi = np.array([r["offset_ci_high"] for r in rows], dtype=float)
+        ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o-", ms=4, capsize=3, color=_COLOURS.get(name), label=name)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("fraction of the series used")
+    ax.set_ylabel(f"offset ({result['primary_method']} {int(100 * result['config']['level'])}% interval)")
+    ax.set_title(result["label"], fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def write_plots(result: dict, folder, stem: str) -> list[Path]:
+    """All three plots for one series, named `<stem>_fits.png`, `<stem>_prefix.png`, `<stem>_horizon.png`."""
+    folder = Path(folder)
+    return [
+        plot_gap_fits(result, folder / f"{stem}_fits.png"),
+        plot_prefix_predictions(result, folder / f"{stem}_prefix.png"),
+        plot_horizon_stability(result, folder / f"{stem}_horizon.png"),
+    ]

@@ -1,0 +1,197 @@
+"""Gap series: per-seed curves on a shared time axis, read from a CSV or from a growth study's results.json.
+
+A `GapSeries` holds `values` (n_seeds, n_steps) on `steps` (n_steps,). For a study, the gap between two
+conditions is computed per matched seed (the seeds share random weights, so the design is paired).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CSV_COLUMNS = ("seed", "step", "value")
+PROBE_FIELDS = ("condition", "seed", "step", "layer")
+
+
+@dataclass
+class GapSeries:
+    """Per-seed curves of one quantity; `time` is the axis used for fitting (steps or cumulative LR)."""
+
+    label: str
+    seeds: list[str]
+    steps: np.ndarray  # (T,) training steps
+    values: np.ndarray  # (S, T)
+    time: np.ndarray | None = None  # (T,) fitting axis; defaults to steps
+    time_label: str = "step"
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.steps = np.asarray(self.steps, dtype=float)
+        self.values = np.atleast_2d(np.asarray(self.values, dtype=float))
+        if self.values.shape != (len(self.seeds), self.steps.size):
+            raise ValueError(f"{self.label}: values shape {self.values.shape} != (n_seeds={len(self.seeds)}, n_steps={self.steps.size})")
+        self.time = self.steps.copy() if self.time is None else np.asarray(self.time, dtype=float)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.values.mean(axis=0)
+
+    def prefix(self, n_points: int) -> "GapSeries":
+        """The first `n_points` time points (for prefix cross-validation and horizon stability)."""
+        return GapSeries(self.label, list(self.seeds), self.steps[:n_points], self.values[:, :n_points], self.time[:n_points], self.time_label)
+
+    def with_cumulative_lr(self, schedule: np.ndarray) -> "GapSeries":
+        """Same curves on the axis S1(step) = sum of the learning rate over steps [0, step)."""
+        return GapSeries(self.label, list(self.seeds), self.steps, self.values, cumulative_lr(self.steps, schedule), "cumulative_lr", list(self.notes))
+
+
+def cumulative_lr(steps: np.ndarray, schedule: np.ndarray) -> np.ndarray:
+    """S1 at each step from a per-step learning-rate array (schedule[i] = LR used at step i)."""
+    schedule = np.asarray(schedule, dtype=float).ravel()
+    steps = np.asarray(steps)
+    if steps.size and (np.any(steps < 0) or np.max(steps) > schedule.size):
+        raise ValueError(f"LR schedule has {schedule.size} entries but the series reaches step {int(np.max(steps))}; pass a schedule covering every step")
+    if np.any(~np.isfinite(schedule)) or np.any(schedule < 0):
+        raise ValueError("LR schedule must be finite and non-negative")
+    csum = np.concatenate([[0.0], np.cumsum(schedule)])
+    axis = csum[np.asarray(steps, dtype=int)]
+    if np.any(np.diff(axis) <= 0):
+        raise ValueError("cumulative LR does not increase between some checkpoints (LR is zero there); fit on steps instead")
+    return axis
+
+
+def read_csv_series(path: str | Path, label: str | None = None) -> GapSeries:
+    """Read `seed,step,value` rows (any order, extra columns ignored); every seed must have the same steps."""
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in CSV_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; found {header}; expected a header with {list(CSV_COLUMNS)}")
+        rows: dict[str, dict[int, float]] = {}
+        for line_no, raw in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+            seed = row["seed"]
+            if not seed:
+                raise ValueError(f"{path}: row {line_no}: column 'seed' is empty")
+            step = _parse_number(path, line_no, "step", row["step"])
+            value = _parse_number(path, line_no, "value", row["value"])
+            if step != int(step) or step < 0:
+                raise ValueError(f"{path}: row {line_no}: column 'step' = {row['step']!r} is not a non-negative integer")
+            per_seed = rows.setdefault(seed, {})
+            if int(step) in per_seed:
+                raise ValueError(f"{path}: row {line_no}: duplicate (seed={seed}, step={int(step)})")
+            per_seed[int(step)] = value
+    if not rows:
+        raise ValueError(f"{path}: no data rows")
+    return _to_series(rows, label or path.stem, source=str(path))
+
+
+def _parse_number(path: Path, line_no: int, column: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{path}: row {line_no}: column {column!r} = {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{path}: row {line_no}: column {column!r} = {text!r} is not finite")
+    return value
+
+
+def _to_series(rows: dict[str, dict[int, float]], label: str, source: str) -> GapSeries:
+    """Check that all seeds share steps and stack them into a GapSeries (seeds sorted numerically when possible)."""
+    seeds = sorted(rows, key=_seed_key)
+    reference = sorted(rows[seeds[0]])
+    for seed in seeds[1:]:
+        steps = set(rows[seed])
+        if steps != set(reference):
+            only_here = sorted(steps - set(reference))[:5]
+            only_ref = sorted(set(reference) - steps)[:5]
+            raise ValueError(
+                f"{source}: seed {seed} has different steps from seed {seeds[0]} "
+                f"(only in {seed}: {only_here}, only in {seeds[0]}: {only_ref}); every seed needs the same steps"
+            )
+    values = np.array([[rows[s][k] for k in reference] for s in seeds])
+    return GapSeries(label, seeds, np.array(reference, dtype=float), values)
+
+
+def _seed_key(seed: str):
+    try:
+        return (0, int(seed), "")
+    except ValueError:
+        return (1, 0, seed)
+
+
+def load_study_results(path: str | Path) -> dict:
+    """Load and check a growth study's results.json (schema_version 1, see CONTRACTS 'Study results')."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    for key in ("schema_version", "conditions", "layers", "probes"):
+        if key not in results:
+            raise ValueError(f"{path}: missing top-level field {key!r}; expected a study results.json (schema_version 1)")
+    if results["schema_version"] != 1:
+        raise ValueError(f"{path}: schema_version = {results['schema_version']!r}; this reader understands 1")
+    for i, rec in enumerate(results["probes"]):
+        for name in PROBE_FIELDS:
+            if name not in rec:
+                raise ValueError(f"{path}: probes[{i}] lacks field {name!r}; each record needs {list(PROBE_FIELDS)} and a metric")
+        if rec["condition"] not in results["conditions"]:
+            raise ValueError(f"{path}: probes[{i}].condition = {rec['condition']!r} is not in conditions {results['conditions']}")
+    results["_path"] = str(path)
+    return results
+
+
+def study_gap(results: dict, condition_a: str, condition_b: str, layer: str, metric: str = "r2") -> GapSeries:
+    """Gap `metric[b] - metric[a]` per seed present in both conditions, at one layer, on their common steps."""
+    source = results.get("_path", "results.json")
+    curves = {c: _condition_curves(results, c, str(layer), metric, source) for c in (condition_a, condition_b)}
+    seeds = sorted(set(curves[condition_a]) & set(curves[condition_b]), key=_seed_key)
+    if not seeds:
+        raise ValueError(f"{source}: no seed has probes for both {condition_a!r} and {condition_b!r} at layer {layer!r}")
+    rows = {}
+    for seed in seeds:
+        a, b = curves[condition_a][seed], curves[condition_b][seed]
+        rows[seed] = {step: b[step] - a[step] for step in sorted(set(a) & set(b))}
+    series = _to_series(rows, f"{condition_b} - {condition_a} @ layer {layer}", source)
+    dropped = sorted(set(curves[condition_a]) ^ set(curves[condition_b]), key=_seed_key)
+    if dropped:
+        series.notes.append(f"seeds without a partner dropped: {dropped}")
+    return series
+
+
+def _condition_curves(results: dict, condition: str, layer: str, metric: str, source: str) -> dict[str, dict[int, float]]:
+    curves: dict[str, dict[int, float]] = {}
+    for i, rec in enumerate(results["probes"]):
+        if rec["condition"] != condition or str(rec["layer"]) != layer:
+            continue
+        if metric not in rec:
+            raise ValueError(f"{source}: probes[{i}] lacks metric {metric!r}")
+        value = rec[metric]
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{source}: probes[{i}].{metric} = {value!r} is not a finite number")
+        curves.setdefault(str(rec["seed"]), {})[int(rec["step"])] = float(value)
+    return curves
+
+
+def study_pairs(results: dict, layer: str | None = None, metric: str = "r2") -> tuple[list[GapSeries], list[str]]:
+    """Gap series for every pair of conditions (later minus earlier in `conditions`) at one layer.
+
+    The layer defaults to `last_embedded_layer`. Pairs without common seeds are skipped and reported.
+    """
+    layer = str(layer if layer is not None else results.get("last_embedded_layer", results["layers"][-1]))
+    series, skipped = [], []
+    for a, b in itertools.combinations(results["conditions"], 2):
+        try:
+            series.append(study_gap(results, a, b, layer, metric))
+        except ValueError as err:
+            skipped.append(f"{b} - {a} @ layer {layer}: {err}")
+    return series, skipped

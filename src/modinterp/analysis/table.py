@@ -1,0 +1,38 @@
+"""Markdown verdict tables from analysed series (one row per pair and model)."""
+
+from __future__ import annotations
+
+import math
+
+
+def _num(x, digits: int = 4) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
+
+
+def verdict_markdown(analyses: list[dict]) -> str:
+    """One table: pair, model, offset [interval], zero inside?, BIC, prefix-CV RMSE, intervals agree, best forecaster."""
+    lines = [
+        "| Series | Model | Offset | 95% interval | Contains 0 | BIC | Prefix-CV RMSE | Intervals agree | Best by prefix CV |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in analyses:
+        v = a["verdict"]
+        for k, row in enumerate(v["rows"]):
+            interval = f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}] ({row['ci_method']})"
+            zero = "fit failed" if not row["fit_success"] else {True: "yes", False: "no", None: "n/a"}[row["contains_zero"]]
+            agree = {True: "yes", False: "no", None: "n/a"}[v["intervals_agree"]] if k == 0 else ""
+            best = (v["best_prefix_cv"] or "n/a") if k == 0 else ""
+            lines.append(
+                f"| {a['label'] if k == 0 else ''} | {row['model']} | {_num(row['offset'])} | {interval} | {zero} | "
+                f"{_num(row['bic'], 1)} | {_num(row['prefix_rmse_mean'])} | {agree} | {best} |"
+            )
+    return "\n".join(lines)
+
+
+def final_window_markdown(analyses: list[dict]) -> str:
+    """Model-free companion table: mean gap over the final window with a t-interval across seeds."""
+    lines = ["| Series | Final window from | Mean gap | 95% t-interval over seeds |", "|---|---|---|---|"]
+    for a in analyses:
+        f = a["final_window"]
+        lines.append(f"| {a['label']} | {_num(f.get('step_from'), 0)} | {_num(f['mean'])} | [{_num(f['ci_low'])}, {_num(f['ci_high'])}] |")
+    return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""Variable projection, vectorised over many curves at once (bootstrap replicates, seeds, prefixes).
+
+For each curve: evaluate the exact linear least-squares solution (offset, amplitudes) at every point of a
+log-spaced grid over the nonlinear parameters, keep the best point that respects the data-derived bounds, then
+zoom in with successively finer local grids. The grid makes the fit free of starting points and local minima;
+the zoom brings it to the least-squares optimum (checked against scipy.optimize.least_squares in the tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from modinterp.analysis.models import CurveModel, TimeScales
+
+_CHUNK_BYTES = 64 * 2**20  # memory per chunk of curves; keeps the grid products in cache-friendly pieces
+_ZOOM_POINTS = 7  # local grid points per nonlinear parameter at each zoom level
+_ZOOM_LEVELS = 5  # each level shrinks the spacing by 3: final spacing = coarse / 243
+
+
+SIGNS = ("free", "positive", "negative")
+
+
+@dataclass(frozen=True)
+class FitBounds:
+    """Bounds on the linear parameters, derived from the values of the series being analysed."""
+
+    offset_low: float
+    offset_high: float
+    amplitude_low: float
+    amplitude_high: float
+
+    @classmethod
+    def from_values(
+        cls, values: np.ndarray, offset_margin: float = 1.0, amplitude_margin: float = 10.0, sign: str = "free"
+    ) -> "FitBounds":
+        """Offset within the value range widened by `offset_margin` ranges; |amplitude| <= `amplitude_margin` ranges.
+
+        `sign="positive"` keeps amplitudes >= 0 (a gap that decays from above, as the original assumed).
+        """
+        if sign not in SIGNS:
+            raise ValueError(f"sign={sign!r}; expected one of {SIGNS}")
+        values = np.asarray(values, dtype=float)
+        lo, hi = float(np.min(values)), float(np.max(values))
+        spread = hi - lo if hi > lo else max(abs(hi), 1e-12)
+        amp = amplitude_margin * spread
+        amp_low, amp_high = {"free": (-amp, amp), "positive": (0.0, amp), "negative": (-amp, 0.0)}[sign]
+        return cls(lo - offset_margin * spread, hi + offset_margin * spread, amp_low, amp_high)
+
+    def feasible(self, coef: np.ndarray) -> np.ndarray:
+        """Mask of coefficient vectors (..., n_linear) inside the bounds."""
+        offset_ok = (coef[..., 0] >= self.offset_low) & (coef[..., 0] <= self.offset_high)
+        amp_ok = np.all((coef[..., 1:] >= self.amplitude_low) & (coef[..., 1:] <= self.amplitude_high), axis=-1)
+        return offset_ok & amp_ok & np.all(np.isfinite(coef), axis=-1)
+
+
+@dataclass
+class BatchFit:
+    """Least-squares fits of one family to R curves. `params` are natural parameters in `model.param_names` order."""
+
+    model: CurveModel
+    t: np.ndarray
+    params: np.ndarray  # (R, k), NaN where the fit failed
+    rss: np.ndarray  # (R,), inf where the fit failed
+    success: np.ndarray  # (R,) bool
+    at_bound: np.ndarray  # (R,) bool: a nonlinear parameter sits on the edge of its range
+
+    @property
+    def offset(self) -> np.ndarray:
+        return self.params[:, 0]
+
+    @property
+    def time_scale(self) -> np.ndarray:
+        return self.model.time_scale(self.params, float(self.t[0]))
+
+    @property
+    def n_failed(self) -> int:
+        return int(np.sum(~self.success))
+
+
+def fit_batch(model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: FitBounds, zoom_levels: int = _ZOOM_LEVELS) -> BatchFit:
+    """Fit `model` by least squares to every row of `curves` (R, T) sampled at times `t` (T,)."""
+    t = np.asarray(t, dtype=float)
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    if curves.shape[1] != t.size:
+        raise ValueError(f"curves have {curves.shape[1]} time points but the time axis has {t.size}")
+    if not np.all(np.isfinite(curves)):
+        raise ValueError("curves contain NaN or inf; drop or impute those points before fitting")
+    scales = TimeScales.of(t)
+    log_bounds = model.log_bounds(scales)
+    log_theta, rss = _coarse_grid(model, t, curves, bounds, model.log_grid(scales))
+    found = np.isfinite(rss)
+    log_theta[found], coef, rss[found] = _zoom(model, t, curves[found], log_theta[found], model.grid_steps(scales), log_bounds, bounds, zoom_levels)
+    params = np.full((curves.shape[0], model.n_params), np.nan)
+    params[found] = np.concatenate([coef, np.exp(log_theta[found])], axis=1)
+    success = np.isfinite(rss)
+    params[~success] = np.nan
+    edge = np.isclose(log_theta, log_bounds[:, 0], rtol=0, atol=1e-9) | np.isclose(log_theta, log_bounds[:, 1], rtol=0, atol=1e-9)
+    return BatchFit(model, t, params, np.where(success, rss, np.inf), success, success & np.any(edge, axis=1))
+
+
+def _coarse_grid(model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: FitBounds, grid: np.ndarray):
+    """Best feasible grid point per curve via one QR per grid point and a matrix product over all curves."""
+    design = model.design(t, grid)  # (G, T, p)
+    q_mat, r_mat = np.linalg.qr(design)
+    with np.errstate(all="ignore"):
+        r_inv = np.linalg.inv(r_mat)  # (G, p, p); near-singular points give huge coefficients, rejected by bounds
+    n_grid, n_t, p = design.shape
+    qt = q_mat.transpose(0, 2, 1).reshape(n_grid * p, n_t)
+    chunk = max(1, _CHUNK_BYTES // (8 * n_grid * p * 2))
+    best_theta = np.full((curves.shape[0], grid.shape[1]), np.nan)
+    best_rss = np.full(curves.shape[0], np.inf)
+    for start in range(0, curves.shape[0], chunk):
+        y = curves[start : start + chunk]
+        qty = (qt @ y.T).reshape(n_grid, p, -1)  # (G, p, Rc)
+        coef = np.einsum("gij,gjr->rgi", r_inv, qty)
+        rss = np.einsum("ij,ij->i", y, y)[:, None] - np.einsum("gpr,gpr->rg", qty, qty)
+        rss = np.where(bounds.feasible(coef), np.maximum(rss, 0.0), np.inf)
+        idx = np.argmin(rss, axis=1)
+        best_rss[start : start + chunk] = rss[np.arange(y.shape[0]), idx]
+        best_theta[start : start + chunk] = grid[idx]
+    best_theta[~np.isfinite(best_rss)] = np.nan
+    return best_theta, best_rss
+
+
+def _zoom(model, t, curves, log_theta, coarse_step, log_bounds, bounds, levels):
+    """Refine each curve's grid optimum with local grids of shrinking spacing (centre always included)."""
+    q = log_theta.shape[1]
+    offsets = np.arange(_ZOOM_POINTS) - _ZOOM_POINTS // 2
+    mesh = np.stack([a.ravel() for a in np.meshgrid(*([offsets] * q), indexing="ij")], axis=-1)  # (M, q)
+    n_cand = mesh.shape[0]
+    chunk = max(1, _CHUNK_BYTES // (8 * n_cand * t.size * model.n_linear * 3))
+    theta_out = log_theta.copy()
+    coef_out = np.full((curves.shape[0], model.n_linear), np.nan)
+    rss_out = np.full(curves.shape[0], np.inf)
+    for start in range(0, curves.shape[0], chunk):
+        sl = slice(start, start + chunk)
+        theta, y = log_theta[sl], curves[sl]
+        step = np.asarray(coarse_step, dtype=float)
+        best_coef = np.full((theta.shape[0], model.n_linear), np.nan)
+        best_rss = np.full(theta.shape[0], np.inf)
+        rows = np.arange(theta.shape[0])
+        for _ in range(max(levels, 1)):
+            step = step / 3.0
+            cand = np.clip(theta[:, None, :] + mesh[None] * step, log_bounds[:, 0], log_bounds[:, 1])
+            coef, rss = solve_normal(model.design(t, cand), y[:, None, :])
+            rss = np.where(bounds.feasible(coef) & model.valid(cand), rss, np.inf)
+            idx = np.argmin(rss, axis=1)
+            better = rss[rows, idx] <= best_rss  # the centre is a candidate, so this only fails if all are infeasible
+            theta = np.where(better[:, None], cand[rows, idx], theta)
+            best_coef = np.where(better[:, None], coef[rows, idx], best_coef)
+            best_rss = np.where(better, rss[rows, idx], best_rss)
+        theta_out[sl], coef_out[sl], rss_out[sl] = theta, best_coef, best_rss
+    return theta_out, coef_out, rss_out
+
+
+def solve_normal(design: np.ndarray, y: np.ndarray):
+    """Least squares for stacked designs (..., T, p) and targets (..., T) via (jittered) normal equations.
+
+    Returns coefficients (..., p) and residual sums of squares (...,), computed from explicit residuals.
+    """
+    gram = np.swapaxes(design, -1, -2) @ design
+    rhs = np.einsum("...tp,...t->...p", design, np.broadcast_to(y, design.shape[:-1]))
+    jitter = 1e-12 * np.trace(gram, axis1=-2, axis2=-1)[..., None, None] * np.eye(gram.shape[-1])
+    with np.errstate(all="ignore"):
+        coef = np.linalg.solve(gram + jitter, rhs[..., None])[..., 0]
+        resid = y - np.einsum("...tp,...p->...t", design, coef)
+    rss = np.einsum("...t,...t->...", resid, resid)
+    return coef, np.where(np.isfinite(rss), rss, np.inf)
