@@ -14,6 +14,7 @@ _COMMAND_MODULES = (
     "modinterp.cli.games",
     "modinterp.cli.demo",
     "modinterp.cli.train",
+    "modinterp.cli.analyze",
 )
 
 for _name in _COMMAND_MODULES:
