@@ -81,6 +81,12 @@ def _run(series_list, config, json_out: Path, plots: Optional[Path], skipped: li
     typer.echo(f"wrote {json_out}" + (f" and {len(plot_files)} plots in {plots}" if plot_files else ""))
 
 
+def _fail(message: str) -> None:
+    """Print the full message (rich boxes would wrap file paths) and exit with status 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
 def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_").lower() or "series"
 
@@ -92,7 +98,7 @@ def _load_schedule(path: Path) -> np.ndarray:
     try:
         return np.loadtxt(path, delimiter=",", ndmin=1)
     except ValueError as err:
-        raise typer.BadParameter(f"{path}: expected one learning rate per line ({err})") from None
+        raise ValueError(f"{path}: expected one learning rate per line ({err})") from None
 
 
 @analyze_app.command("gap")
@@ -118,7 +124,7 @@ def gap_command(
             series = series.with_cumulative_lr(_load_schedule(schedule))
         config = _config(models, n_boot, horizon_boot, loss, seed, primary, sign)
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from None
+        _fail(str(err))
     _run([series], config, json_out, plots, [], {"csv": str(csv), "schedule": str(schedule) if schedule else None})
 
 
@@ -150,9 +156,9 @@ def study_command(
             skipped += missing
         config = _config(models, n_boot, horizon_boot, loss, seed, primary, sign)
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from None
+        _fail(str(err))
     if not series_list:
-        raise typer.BadParameter(f"{results}: no pair of conditions has matched seeds: {skipped}")
+        _fail(f"{results}: no pair of conditions has matched seeds: {skipped}")
     _run(series_list, config, json_out, plots, skipped, {"results": str(results), "layer": layer, "metric": metric})
 
 
@@ -171,7 +177,7 @@ def synth_command(
 
     params = ORIGINAL_LIKE["params"] if model == ORIGINAL_LIKE["model"] else None
     if params is None:
-        raise typer.BadParameter(f"--model {model}: only {ORIGINAL_LIKE['model']} has preset parameters; use the Python API for others")
+        _fail(f"--model {model}: only {ORIGINAL_LIKE['model']} has preset parameters; use the Python API for others")
     series = synthetic_gap(model, params, n_seeds=n_seeds, noise_sd=noise_sd, rho=rho, seed_sd=seed_sd, seed=seed)
     write_series_csv(series, out)
     typer.echo(f"wrote {out}: {len(series.seeds)} seeds x {series.steps.size} steps; truth {params}")
