@@ -1,0 +1,80 @@
+"""Turning long-format result records into per-seed curves, seed means and final values (plain numpy data)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from modinterp.report.results import GrowthResults
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One seed's values over steps, sorted by step."""
+
+    seed: int
+    steps: np.ndarray
+    values: np.ndarray
+
+
+def curves(records, value: str = "r2", **match) -> list[Curve]:
+    """Per-seed curves of `value` over `step` for the records whose fields equal `match` (e.g. layer="2")."""
+    by_seed: dict[int, dict[int, float]] = defaultdict(dict)
+    for record in records:
+        if all(getattr(record, key) == wanted for key, wanted in match.items()):
+            by_seed[record.seed][record.step] = getattr(record, value)
+    out = []
+    for seed in sorted(by_seed):
+        steps = np.array(sorted(by_seed[seed]), dtype=np.int64)
+        out.append(Curve(seed, steps, np.array([by_seed[seed][s] for s in steps], dtype=np.float64)))
+    return out
+
+
+def seed_mean(seed_curves: list[Curve]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over seeds at the steps every seed has (the paired design logs the same steps for all seeds)."""
+    if not seed_curves:
+        return np.array([], dtype=np.int64), np.array([])
+    common = seed_curves[0].steps
+    for curve in seed_curves[1:]:
+        common = np.intersect1d(common, curve.steps)
+    stacked = np.stack([curve.values[np.searchsorted(curve.steps, common)] for curve in seed_curves])
+    return common, stacked.mean(axis=0)
+
+
+def final_values(records, value: str = "r2", **match) -> dict[int, float]:
+    """Each seed's value at its last logged step, for records matching `match`."""
+    return {curve.seed: float(curve.values[-1]) for curve in curves(records, value, **match) if len(curve.steps)}
+
+
+def mean_and_sd(values) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (0 for one value) and count; NaN mean for no values."""
+    array = np.asarray(list(values), dtype=np.float64)
+    if array.size == 0:
+        return float("nan"), float("nan"), 0
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0, int(array.size)
+
+
+def final_profile(results: GrowthResults, condition: str, value: str = "r2") -> dict[str, tuple[float, float, int]]:
+    """{layer: (mean, sd, n_seeds)} of the final probe value of one condition, for the layers it has."""
+    profile = {}
+    for layer in results.layers:
+        finals = final_values(results.probes, value, condition=condition, layer=layer)
+        if finals:
+            profile[layer] = mean_and_sd(finals.values())
+    return profile
+
+
+def control_profile(results: GrowthResults, condition: str, control: str) -> dict[str, tuple[float, float, int]]:
+    """{layer: (mean, sd, n_seeds)} of one control's R^2 for one condition."""
+    by_layer: dict[str, list[float]] = defaultdict(list)
+    for record in results.controls:
+        if record.condition == condition and record.control == control:
+            by_layer[record.layer].append(record.r2)
+    return {layer: mean_and_sd(by_layer[layer]) for layer in results.layers if by_layer.get(layer)}
+
+
+def final_loss(results: GrowthResults, condition: str, split: str) -> tuple[float, float, int]:
+    """Mean, sd and number of seeds of the last logged loss of one split."""
+    return mean_and_sd(final_values(results.losses, "loss", condition=condition, split=split).values())

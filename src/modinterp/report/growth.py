@@ -1,0 +1,132 @@
+"""The growth study's report: standard sections from results.json, plus any sections other stages add.
+
+    build_growth_report("runs/demo")                       # -> runs/demo/report.html
+    build_growth_report("runs/demo", extra_sections=[...])  # e.g. gap-analysis sections
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+from modinterp.report.aggregate import control_profile, final_loss, final_profile
+from modinterp.report.html import CodeBlock, FigureBlock, Section, TableBlock, TextBlock, write_report
+from modinterp.report.plots import plot_controls, plot_final_profile, plot_losses, plot_probe_over_training
+from modinterp.report.results import GrowthResults, load_manifest, load_results
+
+VERIFICATION_TOLERANCE = 1e-5  # fp32 tolerance of `verify_embedding`
+
+
+def fmt(mean: float, sd: float | None = None, n: int | None = None, digits: int = 3) -> str:
+    """'0.312 ± 0.004' (sd over seeds); '–' for a missing value."""
+    if mean is None or not math.isfinite(mean):
+        return "–"
+    text = f"{mean:.{digits}f}"
+    if sd is not None and n is not None and n > 1 and math.isfinite(sd):
+        text += f" ± {sd:.{digits}f}"
+    return text
+
+
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            items.extend(_flatten(value, name + "."))
+        else:
+            items.append((name, value))
+    return items
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.6g}"
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def verification_section(results: GrowthResults) -> Section:
+    worst = results.verification.max_abs_diff
+    verdict = "passes" if worst <= VERIFICATION_TOLERANCE else "FAILS"
+    rows = [[name, _show(value)] for name, value in _flatten(results.verification.model_dump())]
+    return Section("Embedding verification", [
+        TextBlock(f"Largest |difference| between the small model and the grown model on real positions: {worst:.3g} "
+                  f"({verdict} the fp32 tolerance {VERIFICATION_TOLERANCE:g})."),
+        TableBlock(["quantity", "value"], rows, caption="Every entry of results.json 'verification'"),
+    ])
+
+
+def final_numbers_section(results: GrowthResults) -> Section:
+    layer = results.last_embedded_layer
+    rows = []
+    for condition in results.conditions:
+        profile = final_profile(results, condition)
+        alpha1 = final_profile(results, condition, "r2_alpha1").get(layer)
+        pooled = final_profile(results, condition, "r2_pooled").get(layer)
+        best = max(profile, key=lambda name: profile[name][0]) if profile else "–"
+        rows.append([condition, *(fmt(*final_loss(results, condition, split)) for split in ("train", "val_quick", "val_full")),
+                     fmt(*profile.get(layer, (float("nan"), 0, 0))), fmt(*(alpha1 or (float("nan"), 0, 0))),
+                     fmt(*(pooled or (float("nan"), 0, 0))), best])
+    columns = ["condition", "train loss", "val loss (quick)", "val loss (full)", f"R² L{layer} (CV α)",
+               f"R² L{layer} (α=1)", f"pooled R² L{layer}", "best layer"]
+    by_layer = [[condition, *(fmt(*final_profile(results, condition).get(name, (float("nan"), 0, 0))) for name in results.layers)]
+                for condition in results.conditions]
+    return Section("Final numbers", [
+        TableBlock(columns, rows, caption="Last logged step; mean ± sd over seeds " + str(results.seeds)),
+        TableBlock(["condition", *results.layers], by_layer, caption="Final probe-test R² (CV-selected α) by layer"),
+    ])
+
+
+def controls_section(results: GrowthResults) -> Section:
+    blocks: list = [FigureBlock.from_figure("controls", plot_controls(results),
+                                            "Controls: init = same probe on the model at initialisation; shuffled = rows of "
+                                            "the targets permuted; frozen = probe fitted on the small model, applied unchanged "
+                                            "to the grown model's same layer. Error bars ± sd over seeds.")]
+    rows = []
+    for control in ("init", "shuffled", "frozen"):
+        for condition in results.conditions:
+            profile = control_profile(results, condition, control)
+            if profile:
+                rows.append([f"{condition} / {control}", *(fmt(*profile.get(name, (float('nan'), 0, 0))) for name in results.layers)])
+    if rows:
+        blocks.append(TableBlock(["condition / control", *results.layers], rows, caption="Control R² by layer"))
+    return Section("Controls", blocks)
+
+
+def growth_sections(results: GrowthResults, manifest: dict[str, Any] | None = None) -> list[Section]:
+    """The standard sections, in reading order."""
+    layer = results.last_embedded_layer
+    sections = [
+        Section("Training", [FigureBlock.from_figure(
+            "losses", plot_losses(results),
+            "Training loss (left) and seed-matched validation loss (right) per condition: a thin line per seed, a thick "
+            "line for the mean over seeds, open circles for full validation.")]),
+        Section("Probe over training", [FigureBlock.from_figure(
+            "probe-r2-over-training", plot_probe_over_training(results),
+            f"Probe-test R² (ridge, α by grouped CV, averaged uniformly over targets) at layer {layer}, the last embedded "
+            "layer, over training.")]),
+        Section("Probe by layer", [FigureBlock.from_figure(
+            "probe-r2-profile", plot_final_profile(results),
+            "Final probe-test R² at every layer per condition; error bars ± 1 sd over seeds.")]),
+        controls_section(results),
+        verification_section(results),
+        final_numbers_section(results),
+        Section("Configuration", [CodeBlock(json.dumps(results.config, indent=2, sort_keys=True, default=str))]),
+        Section("Manifest", [CodeBlock(json.dumps(manifest, indent=2, sort_keys=True, default=str))] if manifest
+                else [TextBlock("No manifest.json was found next to results.json.")]),
+    ]
+    return sections
+
+
+def build_growth_report(run_dir: str | Path, extra_sections: Iterable[Section] = (), results_name: str = "results.json",
+                        title: str = "modinterp growth study") -> Path:
+    """Read `run_dir/results.json` (+ manifest.json) and write `run_dir/report.html`; extra sections go before the config."""
+    run_dir = Path(run_dir)
+    results = load_results(run_dir / results_name)
+    sections = growth_sections(results, load_manifest(run_dir))
+    split = len(sections) - 2  # configuration and manifest stay last
+    sections = sections[:split] + list(extra_sections) + sections[split:]
+    subtitle = (f"preset {results.preset} · conditions {', '.join(results.conditions)} · seeds {results.seeds} · "
+                f"last embedded layer {results.last_embedded_layer}")
+    return write_report(sections, run_dir, title, subtitle)

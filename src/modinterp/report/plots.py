@@ -1,0 +1,152 @@
+"""The growth study's figures, drawn with matplotlib's Agg canvas (no pyplot state, no display needed).
+
+Each function takes the validated results and returns a `Figure`; `figure_png` turns one into PNG bytes.
+Colours are fixed per condition (in the order of `results.conditions`) so every figure reads the same way.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from modinterp.report.aggregate import control_profile, curves, final_profile, seed_mean
+from modinterp.report.results import GrowthResults
+
+PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+THIN, THICK = 0.8, 2.4
+DPI = 110
+
+
+def condition_colors(conditions: list[str]) -> dict[str, str]:
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(conditions)}
+
+
+def figure_png(figure: Figure, dpi: int = DPI) -> bytes:
+    """Render a figure to PNG bytes (Agg)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _new_figure(n_panels: int, width_per_panel: float = 5.2, height: float = 3.8) -> tuple[Figure, list[Axes]]:
+    figure = Figure(figsize=(width_per_panel * n_panels, height), layout="constrained")
+    axes = figure.subplots(1, n_panels, squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _seed_lines(ax: Axes, seed_curves, color: str, label: str | None) -> None:
+    """Thin line per seed, thick line for the mean over seeds."""
+    for curve in seed_curves:
+        ax.plot(curve.steps, curve.values, color=color, lw=THIN, alpha=0.45)
+    steps, mean = seed_mean(seed_curves)
+    if len(steps):
+        ax.plot(steps, mean, color=color, lw=THICK, label=label)
+
+
+def _finish(ax: Axes, title: str, xlabel: str, ylabel: str, legend: bool = True) -> None:
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, frameon=False)
+
+
+def plot_losses(results: GrowthResults) -> Figure:
+    """Training loss and seed-matched validation loss per condition (thin: seeds, thick: mean, dots: full validation)."""
+    colors = condition_colors(results.conditions)
+    figure, (train_ax, val_ax) = _new_figure(2)
+    for condition in results.conditions:
+        color = colors[condition]
+        _seed_lines(train_ax, curves(results.losses, "loss", condition=condition, split="train"), color, condition)
+        _seed_lines(val_ax, curves(results.losses, "loss", condition=condition, split="val_quick"), color, condition)
+        full = curves(results.losses, "loss", condition=condition, split="val_full")
+        for curve in full:
+            val_ax.plot(curve.steps, curve.values, ls="none", marker="o", ms=5, mfc="white", mec=color)
+    if any(r.split == "val_full" for r in results.losses):
+        val_ax.plot([], [], ls="none", marker="o", ms=5, mfc="white", mec="black", label="full validation")
+    _finish(train_ax, "Training loss", "step", "loss")
+    _finish(val_ax, "Validation loss (quick: lines, full: circles)", "step", "loss")
+    return figure
+
+
+def plot_probe_over_training(results: GrowthResults, layer: str | None = None, value: str = "r2") -> Figure:
+    """Probe R^2 at one layer (default: the last embedded layer) over training, per condition."""
+    layer = results.last_embedded_layer if layer is None else layer
+    colors = condition_colors(results.conditions)
+    figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=4.2)
+    for condition in results.conditions:
+        _seed_lines(ax, curves(results.probes, value, condition=condition, layer=layer), colors[condition], condition)
+    _finish(ax, f"Probe R² at layer {layer} over training (thin: seeds, thick: mean)", "step", "probe-test R²")
+    return figure
+
+
+def _layer_axis(ax: Axes, layers: list[str]) -> np.ndarray:
+    positions = np.arange(len(layers))
+    ax.set_xticks(positions, layers)
+    return positions
+
+
+def _runs(x: list[float]) -> list[tuple[int, int]]:
+    """(start, stop) slices of x where consecutive points are one layer apart."""
+    runs, start = [], 0
+    for i in range(1, len(x) + 1):
+        if i == len(x) or round(x[i] - x[i - 1]) != 1:
+            runs.append((start, i))
+            start = i
+    return runs
+
+
+def _profile(ax: Axes, x: list[float], means: list[float], sds: list[float], color: str, label: str | None,
+             marker: str = "o", **line) -> None:
+    """Points with +-sd error bars; lines join only neighbouring layers, so a 3-layer model's final LN point
+    is not joined across the layers it does not have."""
+    ax.errorbar(x, means, yerr=sds, color=color, marker=marker, ms=4, capsize=3, ls="none", label=label)
+    for start, stop in _runs(x):
+        ax.plot(x[start:stop], means[start:stop], color=color, lw=line.get("lw", 1.5), ls=line.get("ls", "-"),
+                alpha=line.get("alpha", 1.0))
+
+
+def plot_final_profile(results: GrowthResults, value: str = "r2") -> Figure:
+    """Final probe R^2 over layers per condition; error bars are +-1 standard deviation over seeds."""
+    colors = condition_colors(results.conditions)
+    figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=4.2)
+    positions = _layer_axis(ax, results.layers)
+    offsets = np.linspace(-0.15, 0.15, max(len(results.conditions), 1))
+    for offset, condition in zip(offsets, results.conditions):
+        profile = final_profile(results, condition, value)
+        x = [positions[results.layers.index(layer)] + offset for layer in profile]
+        _profile(ax, x, [m for m, _, _ in profile.values()], [s for _, s, _ in profile.values()], colors[condition], condition)
+    ax.axvline(results.layers.index(results.last_embedded_layer), color="grey", ls=":", lw=1)
+    _finish(ax, "Final probe R² by layer (mean ± sd over seeds; dotted: last embedded layer)", "layer", "probe-test R²")
+    return figure
+
+
+def plot_controls(results: GrowthResults) -> Figure:
+    """One panel per control (init, shuffled, frozen): control R^2 by layer, with the trained probe dashed."""
+    controls = [name for name in ("init", "shuffled", "frozen") if any(r.control == name for r in results.controls)]
+    colors = condition_colors(results.conditions)
+    figure, axes = _new_figure(max(len(controls), 1))
+    if not controls:
+        axes[0].text(0.5, 0.5, "no control records in results.json", ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_axis_off()
+        return figure
+    for ax, control in zip(axes, controls):
+        positions = _layer_axis(ax, results.layers)
+        for condition in results.conditions:
+            profile = control_profile(results, condition, control)
+            if not profile:
+                continue
+            x = [float(positions[results.layers.index(layer)]) for layer in profile]
+            _profile(ax, x, [m for m, _, _ in profile.values()], [s for _, s, _ in profile.values()], colors[condition],
+                     condition, marker="s")
+            trained = final_profile(results, condition)
+            x_trained = [float(positions[results.layers.index(layer)]) for layer in trained]
+            means = [m for m, _, _ in trained.values()]
+            for start, stop in _runs(x_trained):
+                ax.plot(x_trained[start:stop], means[start:stop], color=colors[condition], ls="--", lw=1, alpha=0.7)
+        _finish(ax, f"Control: {control} (dashed: trained probe)", "layer", "probe-test R²")
+    return figure

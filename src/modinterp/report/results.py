@@ -1,0 +1,138 @@
+"""Reading `DIR/results.json` of the growth study, validated against the agreed schema (docs/report.md).
+
+Errors name the file, the field (with the record index) and what was expected, so a broken study output is
+caught before any plot is drawn. Unknown extra keys are kept, so writers may add fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+SCHEMA_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class ProbeRecord(_Record):
+    condition: str
+    seed: int
+    step: int
+    layer: str
+    r2: float
+    r2_alpha1: float
+    r2_pooled: float
+    alpha: float
+    n_train: int
+    n_test: int
+
+
+class LossRecord(_Record):
+    condition: str
+    seed: int
+    step: int
+    split: Literal["train", "val_quick", "val_full"]
+    loss: float
+
+
+class ControlRecord(_Record):
+    condition: str
+    seed: int
+    layer: str
+    control: Literal["init", "shuffled", "frozen"]
+    r2: float
+
+
+class Verification(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    max_abs_diff: float
+
+
+class GrowthResults(BaseModel):
+    """The parsed results.json; records are lists of the typed records above."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    schema_version: int
+    preset: str
+    conditions: list[str]
+    seeds: list[int]
+    layers: list[str]
+    last_embedded_layer: str
+    verification: Verification
+    config: dict[str, Any]
+    probes: list[ProbeRecord] = []
+    losses: list[LossRecord] = []
+    controls: list[ControlRecord] = []
+
+    @model_validator(mode="after")
+    def _records_use_declared_names(self) -> "GrowthResults":
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version={self.schema_version}: this reader understands version {SCHEMA_VERSION}")
+        if self.last_embedded_layer not in self.layers:
+            raise ValueError(f"last_embedded_layer={self.last_embedded_layer!r}: expected one of layers {self.layers}")
+        for field in ("probes", "losses", "controls"):
+            for i, record in enumerate(getattr(self, field)):
+                if record.condition not in self.conditions:
+                    raise ValueError(f"{field}[{i}].condition={record.condition!r}: expected one of conditions {self.conditions}")
+                layer = getattr(record, "layer", None)
+                if layer is not None and layer not in self.layers:
+                    raise ValueError(f"{field}[{i}].layer={layer!r}: expected one of layers {self.layers}")
+        return self
+
+
+class ResultsError(ValueError):
+    """results.json is missing or does not follow the schema; the message says where and what was expected."""
+
+
+def _describe_errors(path: Path, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+        lines.append(f"{path}: field {where}: {item['msg']}{shown}")
+    more = len(error.errors()) - 5
+    return "\n".join(lines + ([f"... and {more} more problems"] if more > 0 else []))
+
+
+def parse_results(data: dict[str, Any], source: str | Path = "results.json") -> GrowthResults:
+    """Validate an in-memory results dict (e.g. before the study writes it)."""
+    try:
+        return GrowthResults.model_validate(data)
+    except ValidationError as error:
+        raise ResultsError(_describe_errors(Path(source), error)) from None
+
+
+def load_results(path: str | Path) -> GrowthResults:
+    """Read and validate results.json (NaN/Infinity allowed, as `atomic_write_json` may write them)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: not found; run the study first (modinterp study embedding --out DIR)") from None
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")
+    return parse_results(data, path)
+
+
+def load_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    """`run_dir/manifest.json` if present (the report shows it), else None."""
+    path = Path(run_dir) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path}: not valid JSON ({error})") from None
+
+
+def is_finite(value: float) -> bool:
+    return value is not None and math.isfinite(value)

@@ -1,0 +1,101 @@
+"""A synthetic results.json that follows the growth-study schema (generated here, not a study output)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+CONDITIONS = ["small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux"]
+LARGE_LAYERS = ["0", "1", "2", "3", "4", "5", "final_ln"]
+SMALL_LAYERS = ["0", "1", "2", "final_ln"]
+
+
+def synthetic_results(seed: int = 0, seeds=(0, 1), steps=range(0, 1001, 100)) -> dict:
+    """Smooth decaying losses and rising R^2 with seed noise, for every condition, seed, step and layer."""
+    rng = np.random.default_rng(seed)
+    steps = list(steps)
+    probes, losses, controls = [], [], []
+    for c, condition in enumerate(CONDITIONS):
+        layers = SMALL_LAYERS if condition.startswith("small") else LARGE_LAYERS
+        for s in seeds:
+            for step in steps:
+                t = step / max(steps)
+                for split, every in (("train", 1), ("val_quick", 1)):
+                    losses.append({"condition": condition, "seed": s, "step": step, "split": split,
+                                   "loss": float(2.0 * np.exp(-3 * t) + 0.5 + 0.05 * c + 0.02 * rng.normal())})
+                if step in (steps[len(steps) // 2], steps[-1]):
+                    losses.append({"condition": condition, "seed": s, "step": step, "split": "val_full",
+                                   "loss": float(2.0 * np.exp(-3 * t) + 0.52 + 0.05 * c)})
+                for i, layer in enumerate(layers):
+                    r2 = float(0.3 * (1 - np.exp(-4 * t)) + 0.02 * i + 0.01 * c + 0.01 * rng.normal())
+                    probes.append({"condition": condition, "seed": s, "step": step, "layer": layer, "r2": r2,
+                                   "r2_alpha1": r2 - 0.01, "r2_pooled": r2 + 0.01, "alpha": 10.0,
+                                   "n_train": 20000, "n_test": 5000})
+            for layer in layers:
+                controls.append({"condition": condition, "seed": s, "layer": layer, "control": "init",
+                                 "r2": float(0.1 + 0.01 * rng.normal())})
+                controls.append({"condition": condition, "seed": s, "layer": layer, "control": "shuffled",
+                                 "r2": float(-0.001 + 0.001 * rng.normal())})
+                if condition.startswith("large-embed") and layer in SMALL_LAYERS:
+                    controls.append({"condition": condition, "seed": s, "layer": layer, "control": "frozen",
+                                     "r2": float(0.2 + 0.02 * rng.normal())})
+    return {
+        "schema_version": 1, "preset": "synthetic", "conditions": CONDITIONS, "seeds": list(seeds),
+        "layers": LARGE_LAYERS, "last_embedded_layer": "2",
+        "verification": {"max_abs_diff": 3.1e-7, "per_layer": {"0": 1.2e-7, "1": 2.0e-7, "2": 3.1e-7},
+                         "heads": {"value": 0.0, "policy": 0.0}},
+        "config": {"board": "8x8", "sector": [2, 2], "steps": max(steps), "note": "<b>escaped</b>"},
+        "probes": probes, "losses": losses, "controls": controls,
+    }
+
+
+@pytest.fixture(scope="session")
+def make_results():
+    """The `synthetic_results(seed, seeds, steps)` generator above."""
+    return synthetic_results
+
+
+@pytest.fixture
+def results_dict() -> dict:
+    return synthetic_results()
+
+
+@pytest.fixture
+def run_dir(tmp_path, results_dict):
+    """A run folder with results.json and manifest.json, as the study leaves it."""
+    (tmp_path / "results.json").write_text(json.dumps(results_dict))
+    (tmp_path / "manifest.json").write_text(json.dumps({"git_commit": "abc123", "wall_time_s": 12.5, "seeds": [0, 1]}))
+    return tmp_path
+
+
+CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
+
+
+def _chromium_paths() -> tuple[str | None, str | None]:
+    return (shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver"))
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """(browser, driver) paths of headless Chromium; installs the Debian packages when missing and we are root."""
+    browser, driver = _chromium_paths()
+    if browser and driver:
+        return browser, driver
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("headless Chromium is missing and cannot be installed here (needs root and apt-get): "
+                    "run `sudo apt-get install -y chromium chromium-driver`")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=300", *CHROMIUM_PACKAGES]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
+        if done.returncode != 0:
+            pytest.fail(f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr[-2000:]}")
+    browser, driver = _chromium_paths()
+    if not (browser and driver):
+        pytest.fail(f"installed {CHROMIUM_PACKAGES} but found browser={browser}, chromedriver={driver} on PATH")
+    return browser, driver

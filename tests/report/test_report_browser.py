@@ -1,0 +1,69 @@
+"""The report opens in headless Chromium and every image in it loads, also when report.html is moved alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from modinterp.report import build_growth_report
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a dev dependency: pip install -e '.[dev]'")
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+EXPECTED_FIGURES = 4  # losses, probe over training, profile by layer, controls
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = chromium
+    options = Options()
+    options.binary_location = binary
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, make_results):
+    """One report built from the synthetic results, shared by the browser tests (building it is the slow part)."""
+    run_dir = tmp_path_factory.mktemp("run")
+    (run_dir / "results.json").write_text(json.dumps(make_results()))
+    return build_growth_report(run_dir)
+
+
+def loaded_images(driver, path) -> list[dict]:
+    driver.get(path.resolve().as_uri())
+    driver.execute_script("return document.readyState")
+    return driver.execute_script(
+        "return Array.from(document.images).map(img => ({src: img.src.slice(0, 22), complete: img.complete,"
+        " width: img.naturalWidth, height: img.naturalHeight}));")
+
+
+def test_every_report_image_loads_in_headless_chromium(browser, report):
+    images = loaded_images(browser, report)
+    assert len(images) == EXPECTED_FIGURES
+    assert all(image["complete"] and image["width"] > 0 and image["height"] > 0 for image in images), images
+
+
+def test_report_html_alone_is_self_contained(browser, report, tmp_path_factory):
+    moved = tmp_path_factory.mktemp("moved") / "report.html"
+    shutil.copy(report, moved)  # without the plots/ folder
+    images = loaded_images(browser, moved)
+    assert len(images) == EXPECTED_FIGURES and all(image["width"] > 0 for image in images)
+    assert all(image["src"].startswith("data:image/png;base64") for image in images)
+
+
+def test_report_shows_every_section_heading(browser, report):
+    browser.get(report.resolve().as_uri())
+    headings = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent);")
+    assert headings == ["Training", "Probe over training", "Probe by layer", "Controls", "Embedding verification",
+                        "Final numbers", "Configuration", "Manifest"]
