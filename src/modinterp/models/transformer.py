@@ -52,10 +52,11 @@ class Attention(nn.Module):
         heads, d_head = self.n_heads, self.d_head
         # One matmul for Q, K and V of every head: (3*H, d, dh) -> (d, 3*H*dh).
         w_qkv = torch.cat([self.W_Q, self.W_K, self.W_V]).permute(1, 0, 2).reshape(d_model, 3 * heads * d_head)
-        qkv = (x @ w_qkv).view(batch, seq, 3, heads, d_head)
-        q = self.hook_q(qkv[:, :, 0]).transpose(1, 2)  # (B, H, T, dh)
-        k = self.hook_k(qkv[:, :, 1]).transpose(1, 2)
-        v = self.hook_v(qkv[:, :, 2]).transpose(1, 2)
+        # unbind, not indexing: its backward stacks the three gradients instead of zero-filling and adding.
+        q, k, v = (x @ w_qkv).view(batch, seq, 3, heads, d_head).unbind(2)
+        q = self.hook_q(q).transpose(1, 2)  # (B, H, T, dh)
+        k = self.hook_k(k).transpose(1, 2)
+        v = self.hook_v(v).transpose(1, 2)
         if self.hook_pattern.is_hooked:
             # Explicit softmax only when someone reads or patches the pattern (SDPA never materialises it).
             pattern = self.hook_pattern(torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d_head), dim=-1))

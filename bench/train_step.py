@@ -1,0 +1,211 @@
+"""Training-step speed of BoardTransformer against a reference written the way the original wrote it.
+
+Measures, in one run and on one thread (fp32, batch 64, 16x16 board): ms per optimizer step (forward + backward +
+AdamW) of the `small` and `large` presets and of an original-style model of the same sizes (Python loop over heads,
+each head its own Q/K/V/O parameters, explicit softmax, policy head on a (B, n_moves, 2d) concatenation); the
+FLOP/s each achieves (matmul FLOPs counted analytically, backward = 2x forward) beside a plain fp32 matmul's;
+and inference positions/s at batch 256.
+
+    .venv/bin/python bench/train_step.py [--quick] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modinterp.models import BoardTransformer, TransformerConfig, build_model, masked_policy_logits
+from modinterp.models.config import board_tokens, move_cells_table
+
+
+# The reference: the original's formulation, written here so both run on the same machine in the same run -------
+class ReferenceHead(nn.Module):
+    def __init__(self, d_model: int, d_head: int):
+        super().__init__()
+        self.W_Q = nn.Parameter(torch.randn(d_model, d_head) / math.sqrt(d_model))
+        self.W_K = nn.Parameter(torch.randn(d_model, d_head) / math.sqrt(d_model))
+        self.W_V = nn.Parameter(torch.randn(d_model, d_head) / math.sqrt(d_model))
+        self.W_O = nn.Parameter(torch.randn(d_head, d_model) / math.sqrt(d_head))
+        self.scale = 1 / math.sqrt(d_head)
+
+    def forward(self, x):
+        q, k, v = x @ self.W_Q, x @ self.W_K, x @ self.W_V
+        pattern = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)
+        return (pattern @ v) @ self.W_O
+
+
+class ReferenceBlock(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.heads = nn.ModuleList(ReferenceHead(cfg.d_model, cfg.d_head) for _ in range(cfg.n_heads))
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_mlp), nn.GELU(), nn.Linear(cfg.d_mlp, cfg.d_model))
+
+    def forward(self, x):
+        h = self.ln1(x)
+        attn = 0
+        for head in self.heads:  # the original's Python loop over heads
+            attn = attn + head(h)
+        x = x + attn
+        return x + self.mlp(self.ln2(x))
+
+
+class ReferenceTransformer(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.state_embed = nn.Embedding(3, cfg.d_model)
+        self.pos_embed = nn.Embedding(cfg.seq_len, cfg.d_model)
+        self.blocks = nn.ModuleList(ReferenceBlock(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = nn.LayerNorm(cfg.d_model)
+        self.value_head = nn.Linear(cfg.d_model, 1)
+        self.concept_head = nn.Linear(cfg.d_model, cfg.n_concepts)
+        self.policy_head = nn.Sequential(nn.Linear(2 * cfg.d_model, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, 1))
+        self.register_buffer("move_cells", torch.from_numpy(move_cells_table(cfg.rows, cfg.cols)))
+
+    def forward(self, tokens):
+        x = self.state_embed(tokens) + self.pos_embed(torch.arange(tokens.shape[1]))
+        for block in self.blocks:
+            x = block(x)
+        x = self.ln_final(x)
+        cls, cells = x[:, -1], x[:, :-1]
+        pairs = torch.cat([cells[:, self.move_cells[:, 0]], cells[:, self.move_cells[:, 1]]], dim=-1)  # (B, M, 2d)
+        return self.value_head(cls).squeeze(-1), self.policy_head(pairs).squeeze(-1), self.concept_head(cls)
+
+
+# FLOP counts (matmuls only; elementwise work is not counted) --------------------------------------------------
+def forward_flops(cfg: TransformerConfig, batch: int, policy_style: str) -> float:
+    """Analytic matmul FLOPs of one forward pass; `policy_style` 'per_cell' (ours) or 'per_move' (original)."""
+    tokens, width = cfg.seq_len, cfg.n_heads * cfg.d_head
+    per_layer = 2 * tokens * (4 * cfg.d_model * width + 2 * cfg.d_model * cfg.d_mlp) + 4 * tokens**2 * width
+    rows = cfg.n_cells if policy_style == "per_cell" else cfg.n_moves
+    policy = 2 * rows * 2 * cfg.d_model * cfg.d_model + 2 * cfg.n_moves * cfg.d_model
+    heads = 2 * cfg.d_model * (1 + cfg.n_concepts)
+    return batch * (cfg.n_layers * per_layer + policy + heads)
+
+
+def matmul_flops_per_s(size: int, repeats: int) -> float:
+    """FLOP/s of a plain fp32 (size x size) @ (size x size) matmul: the machine's practical peak on this thread."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times)
+
+
+# Workload -----------------------------------------------------------------------------------------------------
+def make_batch(cfg: TransformerConfig, batch: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    boards = (rng.random((batch, cfg.n_cells)) < 0.3).astype(np.uint8)
+    tokens = torch.from_numpy(board_tokens(boards, cfg))
+    legal = torch.from_numpy(rng.random((batch, cfg.n_moves)) < 0.5)
+    policy = torch.from_numpy(rng.integers(0, cfg.n_moves, batch))
+    legal[torch.arange(batch), policy] = True
+    value = torch.from_numpy(rng.integers(0, 2, batch).astype(np.float32))
+    concepts = torch.from_numpy(rng.normal(size=(batch, cfg.n_concepts)).astype(np.float32))
+    return tokens, value, policy, legal, concepts
+
+
+def make_step(model: nn.Module, batch):
+    tokens, value, policy, legal, concepts = batch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+
+    def step():
+        v, p, c = model(tokens)
+        loss = (F.binary_cross_entropy_with_logits(v, value) + 0.2 * F.cross_entropy(masked_policy_logits(p, legal), policy)
+                + 0.8 * F.mse_loss(c, concepts))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def time_interleaved(steps: dict, warmup: int, repeats: int) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved so machine load hits all of them alike."""
+    for fn in steps.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def inference_positions_per_s(model: nn.Module, tokens: torch.Tensor, repeats: int) -> float:
+    with torch.inference_mode():
+        seconds = time_interleaved({"m": lambda: model(tokens)}, warmup=1, repeats=repeats)["m"]
+    return len(tokens) / seconds
+
+
+def run(quick: bool) -> dict:
+    torch.set_num_threads(1)
+    warmup, repeats = (1, 3) if quick else (2, 7)
+    batch_size, rows, cols = 64, 16, 16
+    peak = matmul_flops_per_s(1024, 5 if quick else 20)
+    results = {"matmul_gflops": peak / 1e9, "batch": batch_size, "board": f"{rows}x{cols}", "threads": 1,
+               "warmup": warmup, "repeats": repeats, "torch": torch.__version__, "models": {}}
+    for preset in ("small", "large"):
+        ours = build_model(preset, rows, cols, seed=0)
+        reference = ReferenceTransformer(ours.config)
+        assert sum(p.numel() for p in reference.parameters()) == ours.count_parameters()
+        batch = make_batch(ours.config, batch_size)
+        seconds = time_interleaved({"ours": make_step(ours, batch), "reference": make_step(reference, batch)},
+                                   warmup, repeats)
+        infer_tokens = make_batch(ours.config, 256, seed=1)[0]
+        row = {}
+        for name, model, style in (("ours", ours, "per_cell"), ("reference", reference, "per_move")):
+            flops = 3 * forward_flops(ours.config, batch_size, style)
+            row[name] = {"ms_per_step": 1e3 * seconds[name], "gflop_per_step": flops / 1e9,
+                         "gflops": flops / seconds[name] / 1e9, "fraction_of_matmul": flops / seconds[name] / peak,
+                         "inference_positions_per_s": inference_positions_per_s(model, infer_tokens, repeats)}
+        row["speedup"] = seconds["reference"] / seconds["ours"]
+        row["parameters"] = ours.count_parameters()
+        results["models"][preset] = row
+    return results
+
+
+def print_table(results: dict) -> None:
+    print(f"one thread, fp32, batch {results['batch']}, board {results['board']}, torch {results['torch']}; "
+          f"plain 1024^3 matmul: {results['matmul_gflops']:.1f} GFLOP/s")
+    header = f"{'preset':<7}{'model':<11}{'ms/step':>10}{'GFLOP/step':>12}{'GFLOP/s':>9}{'of matmul':>11}{'infer pos/s':>13}"
+    print(header)
+    for preset, row in results["models"].items():
+        for name in ("reference", "ours"):
+            r = row[name]
+            print(f"{preset:<7}{name:<11}{r['ms_per_step']:>10.1f}{r['gflop_per_step']:>12.1f}{r['gflops']:>9.1f}"
+                  f"{r['fraction_of_matmul']:>10.0%}{r['inference_positions_per_s']:>13.0f}")
+        print(f"{preset:<7}{'speedup':<11}{row['speedup']:>10.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (for development; noisier)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    results = run(args.quick)
+    print_table(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
