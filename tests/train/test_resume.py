@@ -1,0 +1,153 @@
+"""A run killed at any moment and resumed ends bit for bit where an uninterrupted run ends."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from modinterp.train import checkpoint as ckpt
+from modinterp.train.checkpoint import load_tensors
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def _kill_at(step_to_die):
+    def callback(step, trainer):
+        if step == step_to_die:
+            raise Killed(f"simulated kill after step {step}")
+    return callback
+
+
+def _final_state(run_dir):
+    """Every tensor a run ends with: final weights and the last checkpoint's model and optimizer tensors."""
+    last = ckpt.latest_checkpoint(run_dir / "checkpoints")[1]
+    tensors = {f"final/{k}": v for k, v in load_tensors(run_dir / "final" / "model.safetensors").items()}
+    tensors.update({f"ckpt/model/{k}": v for k, v in load_tensors(last / "model.safetensors").items()})
+    tensors.update({f"ckpt/opt/{k}": v for k, v in load_tensors(last / "optimizer.safetensors").items()})
+    return tensors
+
+
+def _assert_same_run(a, b):
+    ta, tb = _final_state(a), _final_state(b)
+    assert ta.keys() == tb.keys()
+    different = [k for k in ta if not torch.equal(ta[k], tb[k])]
+    assert different == []
+    assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, store):
+    """The uninterrupted run every resumed run is compared with."""
+    from modinterp.train.run import make_model, make_positions
+    from modinterp.train.trainer import Trainer
+
+    from conftest import fast_config  # noqa: E402 - the shared config of this folder
+
+    run_dir = tmp_path_factory.mktemp("reference")
+    config = fast_config()
+    train, val = make_positions(config, store)
+    Trainer(config, make_model(config, store), train, val, run_dir).fit()
+    return run_dir
+
+
+@pytest.mark.parametrize("die_after", [1, 5, 9, 10, 17, 23])
+def test_killed_and_resumed_run_matches_uninterrupted_run_bitwise(tmp_path, make_trainer, config_factory, reference_run, die_after):
+    config = config_factory()
+    with pytest.raises(Killed):
+        make_trainer(config, tmp_path, callbacks=[_kill_at(die_after)]).fit()
+    make_trainer(config, tmp_path).fit(resume=True)
+    _assert_same_run(reference_run, tmp_path)
+
+
+def test_resume_after_a_random_kill_step_matches(tmp_path, make_trainer, config_factory, reference_run):
+    die_after = int(np.random.default_rng(20261122).integers(1, 24))
+    config = config_factory()
+    with pytest.raises(Killed):
+        make_trainer(config, tmp_path, callbacks=[_kill_at(die_after)]).fit()
+    make_trainer(config, tmp_path).fit(resume=True)
+    _assert_same_run(reference_run, tmp_path)
+
+
+def test_kill_while_writing_a_checkpoint_leaves_the_previous_one_usable(tmp_path, make_trainer, config_factory,
+                                                                         reference_run, monkeypatch):
+    config = config_factory()
+    real_save = ckpt.save_tensors
+    calls = {"n": 0}
+
+    def dying_save(path, tensors, metadata=None):
+        calls["n"] += 1
+        if calls["n"] == 4:  # the optimizer file of the second checkpoint (step 10)
+            raise Killed("simulated kill inside a checkpoint write")
+        return real_save(path, tensors, metadata)
+
+    monkeypatch.setattr(ckpt, "save_tensors", dying_save)
+    with pytest.raises(Killed):
+        make_trainer(config, tmp_path).fit()
+    monkeypatch.setattr(ckpt, "save_tensors", real_save)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "checkpoints")] == [5]
+    make_trainer(config, tmp_path).fit(resume=True)
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]
+    _assert_same_run(reference_run, tmp_path)
+
+
+def test_resume_drops_metrics_lines_written_after_the_checkpoint(tmp_path, make_trainer, config_factory):
+    config = config_factory()
+    with pytest.raises(Killed):
+        make_trainer(config, tmp_path, callbacks=[_kill_at(9)]).fit()  # lines up to step 8 exist, checkpoint at 5
+    steps_before = [int(line.split('"step": ')[1].split(",")[0].rstrip("}")) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps_before) == 8
+    make_trainer(config.model_copy(update={"steps": 6}), tmp_path)  # building a trainer does not touch files
+    trainer = make_trainer(config, tmp_path)
+    trainer._restore(resume=True)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert trainer.step == 5 and all('"step": 8' not in line for line in lines) and any('"step": 4' in line for line in lines)
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path, make_trainer, config_factory, reference_run):
+    config = config_factory()
+    make_trainer(config, tmp_path).fit()
+    before = (tmp_path / "metrics.jsonl").read_bytes()
+    result = make_trainer(config, tmp_path).fit(resume=True)
+    assert result.step == config.steps
+    assert (tmp_path / "metrics.jsonl").read_bytes() == before
+    _assert_same_run(reference_run, tmp_path)
+
+
+def test_starting_over_an_existing_run_without_resume_is_refused(tmp_path, make_trainer, config_factory):
+    config = config_factory(steps=6)
+    make_trainer(config, tmp_path).fit()
+    with pytest.raises(FileExistsError, match="already holds checkpoints.*--resume"):
+        make_trainer(config, tmp_path).fit()
+
+
+def test_resume_with_another_batch_seed_is_refused(tmp_path, make_trainer, config_factory):
+    make_trainer(config_factory(steps=6), tmp_path).fit()
+    with pytest.raises(ckpt.CheckpointError, match="sampler seed is 0, this run has 5"):
+        make_trainer(config_factory(steps=12, batch_seed=5), tmp_path).fit(resume=True)
+
+
+@pytest.mark.slow
+def test_sigkilled_cli_run_resumes_to_the_same_weights(tmp_path, games_path):
+    """A real process killed with SIGKILL mid-run, resumed by the CLI, ends where an uninterrupted run ends."""
+    cli = [sys.executable, "-m", "modinterp.train", "--preset", "smoke", "--games", str(games_path),
+           "--set", "positions.concept_kwargs={sector=[3,3]}", "--set", "val_positions.concept_kwargs={sector=[3,3]}",
+           "--set", "checkpoint_every=7", "--set", "steps=200", "--set", "progress=false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(cli + ["--out", str(tmp_path / "a")], check=True, env=env, capture_output=True)
+    victim = subprocess.Popen(cli + ["--out", str(tmp_path / "b")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(ckpt.list_checkpoints(tmp_path / "b" / "checkpoints")) == 0:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (tmp_path / "b" / "final").exists(), "the run finished before it could be killed; raise steps"
+    subprocess.run(cli + ["--out", str(tmp_path / "b"), "--resume"], check=True, env=env, capture_output=True)
+    _assert_same_run(tmp_path / "a", tmp_path / "b")
