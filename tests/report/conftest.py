@@ -60,6 +60,23 @@ def make_results():
     return synthetic_results
 
 
+@pytest.fixture(scope="session")
+def built_report(tmp_path_factory):
+    """(run_dir, report path) of one report built from synthetic results plus an extra section; built once
+    because drawing the figures is the slow part of these tests."""
+    from matplotlib.figure import Figure
+
+    from modinterp.report import FigureBlock, Section, TextBlock, build_growth_report
+
+    run_dir = tmp_path_factory.mktemp("run")
+    (run_dir / "results.json").write_text(json.dumps(synthetic_results()))
+    (run_dir / "manifest.json").write_text(json.dumps({"git_commit": "abc123", "wall_time_s": 12.5}))
+    figure = Figure(figsize=(2.0, 1.5))
+    figure.add_subplot().plot([0, 1], [1, 0])
+    extra = Section("Gap analysis", [TextBlock("fitted by the analysis stage"), FigureBlock.from_figure("gap", figure)])
+    return run_dir, build_growth_report(run_dir, extra_sections=[extra])
+
+
 @pytest.fixture
 def results_dict() -> dict:
     return synthetic_results()

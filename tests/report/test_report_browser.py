@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 
-from modinterp.report import build_growth_report
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a dev dependency: pip install -e '.[dev]'")
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
-EXPECTED_FIGURES = 4  # losses, probe over training, profile by layer, controls
+EXPECTED_FIGURES = 5  # losses, probe over training, profile by layer, controls, and the extra section's figure
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +31,8 @@ def browser(chromium):
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory, make_results):
-    """One report built from the synthetic results, shared by the browser tests (building it is the slow part)."""
-    run_dir = tmp_path_factory.mktemp("run")
-    (run_dir / "results.json").write_text(json.dumps(make_results()))
-    return build_growth_report(run_dir)
+def report(built_report):
+    return built_report[1]
 
 
 def loaded_images(driver, path) -> list[dict]:
@@ -66,4 +61,4 @@ def test_report_shows_every_section_heading(browser, report):
     browser.get(report.resolve().as_uri())
     headings = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent);")
     assert headings == ["Training", "Probe over training", "Probe by layer", "Controls", "Embedding verification",
-                        "Final numbers", "Configuration", "Manifest"]
+                        "Final numbers", "Gap analysis", "Configuration", "Manifest"]

@@ -1,0 +1,67 @@
+"""Aggregation and plot content: per-seed thin lines, seed means, final profiles with sd error bars."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from modinterp.report.aggregate import Curve, curves, final_profile, mean_and_sd, seed_mean
+from modinterp.report.plots import THICK, THIN, figure_png, plot_final_profile, plot_losses, plot_probe_over_training
+from modinterp.report.results import parse_results
+
+
+@pytest.fixture
+def results(results_dict):
+    return parse_results(results_dict)
+
+
+def test_seed_mean_uses_only_steps_every_seed_logged():
+    steps, mean = seed_mean([Curve(0, np.array([0, 10, 20]), np.array([1.0, 2.0, 3.0])),
+                             Curve(1, np.array([0, 20]), np.array([3.0, 5.0]))])
+    assert steps.tolist() == [0, 20] and mean.tolist() == [2.0, 4.0]
+
+
+def test_mean_and_sd_use_the_sample_standard_deviation():
+    assert mean_and_sd([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)), 2)
+    assert mean_and_sd([5.0]) == (5.0, 0.0, 1)
+
+
+def test_final_profile_takes_each_seeds_last_step(results, results_dict):
+    last = max(r["step"] for r in results_dict["probes"])
+    values = [r["r2"] for r in results_dict["probes"]
+              if r["condition"] == "large-baseline" and r["layer"] == "3" and r["step"] == last]
+    mean, sd, n = final_profile(results, "large-baseline")["3"]
+    assert (mean, sd, n) == (pytest.approx(np.mean(values)), pytest.approx(np.std(values, ddof=1)), 2)
+
+
+def test_small_conditions_have_no_profile_at_layers_they_lack(results):
+    assert list(final_profile(results, "small-aux")) == ["0", "1", "2", "final_ln"]
+
+
+def test_probe_plot_draws_a_thin_line_per_seed_and_a_thick_mean(results):
+    ax = plot_probe_over_training(results).axes[0]
+    widths = [line.get_linewidth() for line in ax.get_lines()]
+    assert widths.count(THIN) == len(results.conditions) * len(results.seeds)
+    assert widths.count(THICK) == len(results.conditions)
+    thick = [line for line in ax.get_lines() if line.get_linewidth() == THICK][0]
+    steps, mean = seed_mean(curves(results.probes, condition=results.conditions[0], layer=results.last_embedded_layer))
+    assert np.allclose(thick.get_ydata(), mean) and np.array_equal(thick.get_xdata(), steps)
+
+
+def test_loss_plot_marks_full_validation_points(results):
+    val_ax = plot_losses(results).axes[1]
+    markers = [line for line in val_ax.get_lines() if line.get_marker() == "o" and len(line.get_xdata())]
+    assert len(markers) == len(results.conditions) * len(results.seeds)
+    assert all(len(line.get_xdata()) == 2 for line in markers)  # the two full validations of each run
+
+
+def test_profile_plot_has_error_bars_for_every_condition(results):
+    ax = plot_final_profile(results).axes[0]
+    assert len(ax.containers) == len(results.conditions)
+    assert [t.get_text() for t in ax.get_xticklabels()] == results.layers
+
+
+def test_figure_png_is_a_png():
+    png = figure_png(Figure(figsize=(1, 1)))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
