@@ -52,8 +52,9 @@ def test_analysis_is_reproducible_for_a_fixed_seed(analysis):
 
 
 def _row(model, lo, hi, rmse, ok=True):
+    prefix = [{"fraction": 0.5, "rmse": rmse, "success": ok and math.isfinite(rmse)}]
     return {"offset": (lo + hi) / 2, "offset_ci_low": lo, "offset_ci_high": hi, "ci_method": "seed_t",
-            "fit": {"success": ok}, "bic": 0.0, "prefix_rmse_mean": rmse}
+            "fit": {"success": ok}, "bic": 0.0, "prefix_rmse_mean": rmse, "prefix_cv": prefix}
 
 
 def test_verdict_says_disagree_when_two_intervals_do_not_overlap():
@@ -65,6 +66,14 @@ def test_verdict_says_disagree_when_two_intervals_do_not_overlap():
 def test_verdict_ignores_failed_fits_when_checking_agreement():
     v = verdict({"models": {"a": _row("a", 0.03, 0.05, 0.02), "b": _row("b", 0.04, 0.06, 0.01), "c": _row("c", 0.5, 0.6, math.nan, ok=False)}})
     assert v["intervals_agree"] is True and v["n_failed_fits"] == 1 and v["n_models_compared"] == 2
+
+
+def test_best_forecaster_is_judged_on_fractions_every_model_could_forecast():
+    a, b = _row("a", 0, 1, 0.0), _row("b", 0, 1, 0.0)
+    a["prefix_cv"] = [{"fraction": 0.2, "rmse": math.nan, "success": False}, {"fraction": 0.8, "rmse": 0.05, "success": True}]
+    b["prefix_cv"] = [{"fraction": 0.2, "rmse": 0.01, "success": True}, {"fraction": 0.8, "rmse": 0.04, "success": True}]
+    v = verdict({"models": {"a": a, "b": b}})
+    assert v["best_prefix_cv"] == "b" and v["prefix_fractions_compared"] == [0.8]
 
 
 def test_final_window_gap_is_a_t_interval_over_seed_means():

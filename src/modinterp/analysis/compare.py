@@ -186,6 +186,19 @@ def horizon_stability(model, series: GapSeries, bounds: FitBounds, config: Analy
     return rows
 
 
+def _best_forecaster(models: dict) -> tuple[str | None, list[float]]:
+    """Lowest mean prefix-CV RMSE over the fractions at which every successfully fitted model produced a forecast."""
+    fitted = {name: m for name, m in models.items() if m["fit"]["success"]}
+    if not fitted:
+        return None, []
+    fractions = [row["fraction"] for row in next(iter(fitted.values()))["prefix_cv"]]
+    common = [f for f in fractions if all(any(r["fraction"] == f and r["success"] for r in m["prefix_cv"]) for m in fitted.values())]
+    if not common:
+        return None, []
+    score = {name: np.mean([r["rmse"] for r in m["prefix_cv"] if r["fraction"] in common]) for name, m in fitted.items()}
+    return min(score, key=score.get), common
+
+
 def final_window_gap(series: GapSeries, fraction: float, level: float) -> dict:
     """Model-free check: mean gap over the last `fraction` of points, per seed, with a t-interval across seeds."""
     n = max(1, int(round(fraction * series.steps.size)))
@@ -218,8 +231,7 @@ def verdict(analysis: dict) -> dict:
         )
     usable = [r for r in rows if r["fit_success"] and np.isfinite([r["ci_low"], r["ci_high"]]).all()]
     agree = all(a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"] for a, b in itertools.combinations(usable, 2))
-    scored = [r for r in rows if np.isfinite(r["prefix_rmse_mean"])]
-    best_cv = min(scored, key=lambda r: r["prefix_rmse_mean"])["model"] if scored else None
+    best_cv, common = _best_forecaster(models)
     by_bic = [r for r in rows if r["fit_success"] and np.isfinite(r["bic"])]
     best_bic = min(by_bic, key=lambda r: r["bic"])["model"] if by_bic else None
     return {
@@ -227,6 +239,7 @@ def verdict(analysis: dict) -> dict:
         "intervals_agree": bool(agree) if len(usable) >= 2 else None,
         "n_models_compared": len(usable),
         "best_prefix_cv": best_cv,
+        "prefix_fractions_compared": common,
         "best_bic": best_bic,
         "n_failed_fits": sum(not r["fit_success"] for r in rows),
     }
