@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "modinterp.cli.demo",
     "modinterp.cli.train",
     "modinterp.cli.analyze",
+    "modinterp.cli.report",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,24 @@
+"""`modinterp report DIR`: (re)build DIR/report.html from DIR/results.json. Only parses and calls the report stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def report_command(
+    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="study output folder holding results.json"),
+) -> None:
+    """Write RUN_DIR/report.html (self-contained: figures embedded) and RUN_DIR/plots/*.png."""
+    from modinterp.report import ResultsError, build_growth_report
+
+    try:
+        path = build_growth_report(run_dir)
+    except ResultsError as err:
+        raise typer.BadParameter(str(err), param_hint="RUN_DIR") from None
+    typer.echo(str(path))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_command)
