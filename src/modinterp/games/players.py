@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
-from modinterp.games import _kernels
-
+from modinterp.games import _kernels as K
 from modinterp.games.domineering import HORIZONTAL, VERTICAL, BoardSpec
 
 Progress = Callable[[int], None]
@@ -86,13 +86,13 @@ def random_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL
     (e.g. `lambda n: bar.advance(task, n)`). chunk_size only sets how often progress is reported.
     """
     rows, cols = check_request(spec, n_games, seed, first)
-    move_cells, touching = _kernels.move_tables(rows, cols)
+    move_cells, touching = K.move_tables(rows, cols)
     n_vertical, n_moves = (rows - 1) * cols, move_cells.shape[0]
     out = empty_records(rows, cols, int(n_games))
     seed_u64 = np.uint64(int(seed) & _SEED_MASK)
     for start in range(0, int(n_games), max(1, int(chunk_size))):
         stop = min(int(n_games), start + max(1, int(chunk_size)))
-        _kernels.random_games_kernel(seed_u64, start, stop - start, int(first), n_vertical, n_moves, touching,
+        K.random_games_kernel(seed_u64, start, stop - start, int(first), n_vertical, n_moves, touching,
                                      out.moves[start:stop], out.lengths[start:stop],
                                      out.winners[start:stop])
         if progress is not None:
@@ -109,7 +109,7 @@ _ZOBRIST_SEED = 0x5A0B_2157
 
 def search_tables(rows: int, cols: int) -> tuple:
     """(n_vertical, touching, zobrist key per move, move order per player by centre distance, side key)."""
-    move_cells, touching = _kernels.move_tables(rows, cols)
+    move_cells, touching = K.move_tables(rows, cols)
     n_vertical = (rows - 1) * cols
     rng = np.random.default_rng(_ZOBRIST_SEED)
     zcell = rng.integers(0, np.iinfo(np.uint64).max, size=rows * cols, dtype=np.uint64, endpoint=True)
@@ -133,6 +133,68 @@ def _check_schedule(depth_schedule) -> tuple[np.ndarray, np.ndarray]:
             f"depth_schedule={depth_schedule!r}: expected (min_mobility, depth) pairs with decreasing min_mobility, "
             f"the last one 0, depths in [1, 12]; e.g. {DEFAULT_DEPTH_SCHEDULE}.")
     return np.array(mins, dtype=np.int64), np.array([d for _, d in schedule], dtype=np.int64)
+
+
+@njit(cache=True)
+def guided_games_kernel(seed, start, n_games, first, opening_plies, epsilon, depth_min_mobility, depth_values,
+                        tables, tt_bits, out_moves, out_lengths, out_winners):
+    """Guided games start .. start+n_games-1: `opening_plies` random plies, then per ply a random move with
+    probability `epsilon`, else the alpha-beta best move at the depth of the first schedule entry with
+    depth_min_mobility[i] <= the mover's legal-move count."""
+    n_vertical, touching, zmove, order, zside = tables
+    n_moves = zmove.shape[0]
+    ws = K.new_workspace(n_moves, depth_values.max(), tt_bits)
+    av, pos, counts, undo_code, undo_idx = ws[0]
+    stamp = 0
+    for g in range(n_games):
+        state = K.game_key(seed, K.STREAM_GUIDED, start + g)
+        K.reset_state(n_vertical, n_moves, av, pos, counts)
+        key = np.uint64(0)
+        player = first
+        ply = 0
+        while counts[player] > 0:
+            explore = ply < opening_plies
+            if not explore:
+                state, bits = K.next_u64(state)
+                explore = K.unit_float(bits) < epsilon
+            if explore:
+                state, bits = K.next_u64(state)
+                move = av[player, K.below(bits, counts[player])]
+            else:
+                depth = depth_values[-1]
+                for i in range(depth_min_mobility.shape[0]):
+                    if counts[player] >= depth_min_mobility[i]:
+                        depth = depth_values[i]
+                        break
+                stamp += 1
+                move, _ = K.search_root(player, depth, key, stamp, tables, ws)
+            out_moves[g, ply] = move
+            ply += 1
+            K.make_move(move, 0, n_vertical, touching, av, pos, counts, undo_code, undo_idx)
+            key ^= zmove[move]
+            player = 1 - player
+        out_lengths[g] = ply
+        out_winners[g] = 1 - player
+
+
+@njit(cache=True)
+def search_positions_kernel(boards, players, depths, tables, move_cells, tt_bits, out_moves, out_values):
+    """Alpha-beta (best move, negamax value for the mover) of each board; a fresh table stamp per board."""
+    n_vertical, touching, zmove, order, zside = tables
+    n_moves = zmove.shape[0]
+    ws = K.new_workspace(n_moves, depths.max(), tt_bits)
+    av, pos, counts, undo_code, undo_idx = ws[0]
+    for b in range(boards.shape[0]):
+        K.state_from_board(boards[b], n_vertical, n_moves, move_cells, av, pos, counts)
+        key = np.uint64(0)  # keys only need to agree within one search: cells covered since the root
+        player = players[b]
+        if counts[player] == 0:
+            out_moves[b] = -1
+            out_values[b] = -K.WIN
+            continue
+        move, value = K.search_root(player, depths[b], key, b + 1, tables, ws)
+        out_moves[b] = move
+        out_values[b] = value
 
 
 def guided_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL, opening_plies: int = 16,
@@ -163,7 +225,7 @@ def guided_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL
     step = max(1, int(chunk_size))
     for start in range(0, int(n_games), step):
         stop = min(int(n_games), start + step)
-        _kernels.guided_games_kernel(seed_u64, start, stop - start, int(first), int(opening_plies), float(epsilon),
+        guided_games_kernel(seed_u64, start, stop - start, int(first), int(opening_plies), float(epsilon),
                                      mins, depths, tables, int(tt_bits), out.moves[start:stop],
                                      out.lengths[start:stop], out.winners[start:stop])
         if progress is not None:
@@ -184,9 +246,9 @@ def alphabeta(spec: BoardSpec, boards: np.ndarray, players, depth, tt_bits: int 
     depths = np.broadcast_to(np.asarray(depth, dtype=np.int64), (n,)).copy()
     if n and (depths.min() < 1 or depths.max() > 40):
         raise ValueError(f"depth={depth}: expected search depths in [1, 40].")
-    move_cells, _ = _kernels.move_tables(rows, cols)
+    move_cells, _ = K.move_tables(rows, cols)
     out_moves = np.empty(n, dtype=np.int64)
     out_values = np.empty(n, dtype=np.int64)
-    _kernels.search_positions_kernel(boards, players, depths, search_tables(rows, cols), move_cells, int(tt_bits),
+    search_positions_kernel(boards, players, depths, search_tables(rows, cols), move_cells, int(tt_bits),
                                      out_moves, out_values)
     return out_moves, out_values
