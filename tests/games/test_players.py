@@ -94,6 +94,11 @@ def test_random_games_do_not_depend_on_chunking():
     assert_records_equal(whole, random_games(board(8, 8), 300, seed=5, chunk_size=7))
 
 
+def test_random_games_do_not_depend_on_the_number_of_threads():
+    whole = random_games(board(8, 8), 300, seed=5)
+    assert_records_equal(whole, random_games(board(8, 8), 300, seed=5, chunk_size=13, n_jobs=3))
+
+
 def test_random_games_prefix_equals_smaller_request():
     whole = random_games(board(8, 8), 300, seed=5)
     head = random_games(board(8, 8), 40, seed=5)
@@ -161,6 +166,12 @@ def test_random_games_report_progress_in_finished_games():
     seen: list[int] = []
     random_games(board(5, 5), 25, seed=0, progress=seen.append, chunk_size=10)
     assert seen == [10, 10, 5]
+
+
+def test_threaded_games_report_every_game_to_progress():
+    seen: list[int] = []
+    guided_games(board(5, 5), 25, seed=0, progress=seen.append, chunk_size=4, n_jobs=2)
+    assert sorted(seen) == [1, 4, 4, 4, 4, 4, 4]
 
 
 # ---------------------------------------------------------------- alpha-beta search
@@ -231,6 +242,11 @@ def test_guided_games_same_seed_gives_identical_records():
 def test_guided_games_do_not_depend_on_chunking():
     whole = guided_games(board(8, 8), 30, seed=4)
     assert_records_equal(whole, guided_games(board(8, 8), 30, seed=4, chunk_size=7))
+
+
+def test_guided_games_do_not_depend_on_the_number_of_threads():
+    whole = guided_games(board(8, 8), 30, seed=4)
+    assert_records_equal(whole, guided_games(board(8, 8), 30, seed=4, chunk_size=4, n_jobs=3))
 
 
 @pytest.mark.parametrize("rows, cols, first", [(8, 8, VERTICAL), (6, 9, HORIZONTAL)])

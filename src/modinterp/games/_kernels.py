@@ -92,7 +92,7 @@ def unit_float(bits):
     return np.float64(bits >> _SH11) * _INV53
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def random_games_kernel(seed, start, n_games, first, n_vertical, n_moves, touching,
                         out_moves, out_lengths, out_winners):
     """Play games start .. start+n_games-1 with uniform random legal moves into the output rows 0..n_games-1.

@@ -8,6 +8,7 @@ keyed by (seed, game index), so a game's moves never depend on how the games are
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,26 +78,48 @@ def empty_records(rows: int, cols: int, n_games: int) -> GameRecords:
     )
 
 
+def run_in_chunks(n_games: int, chunk_size: int, n_jobs: int, play_chunk: Callable[[int, int], None],
+                  progress: Progress | None) -> None:
+    """Call play_chunk(start, stop) over [0, n_games) in chunks, on `n_jobs` threads (the kernels release the GIL
+    and write disjoint rows, so the records are identical for any n_jobs); report finished games to `progress`."""
+    if int(n_jobs) < 1:
+        raise ValueError(f"n_jobs={n_jobs}: expected a number of threads >= 1.")
+    step = max(1, int(chunk_size))
+    bounds = [(start, min(n_games, start + step)) for start in range(0, n_games, step)]
+    if int(n_jobs) == 1:
+        for start, stop in bounds:
+            play_chunk(start, stop)
+            if progress is not None:
+                progress(stop - start)
+        return
+    with ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
+        futures = {pool.submit(play_chunk, start, stop): stop - start for start, stop in bounds}
+        for future in as_completed(futures):
+            future.result()
+            if progress is not None:
+                progress(futures[future])
+
+
 def random_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL, progress: Progress | None = None,
-                 chunk_size: int = 20_000) -> GameRecords:
+                 chunk_size: int = 20_000, n_jobs: int = 1) -> GameRecords:
     """Play `n_games` games in which both sides pick a uniformly random legal move.
 
     spec: a BoardSpec (rows, cols). seed: non-negative int; game g uses the stream (seed, g).
     progress: optional callable, called with the number of games finished since its last call
-    (e.g. `lambda n: bar.advance(task, n)`). chunk_size only sets how often progress is reported.
+    (e.g. `lambda n: bar.advance(task, n)`). chunk_size sets how often progress is reported; n_jobs threads
+    play chunks in parallel. Neither changes the records.
     """
     rows, cols = check_request(spec, n_games, seed, first)
     move_cells, touching = K.move_tables(rows, cols)
     n_vertical, n_moves = (rows - 1) * cols, move_cells.shape[0]
     out = empty_records(rows, cols, int(n_games))
     seed_u64 = np.uint64(int(seed) & _SEED_MASK)
-    for start in range(0, int(n_games), max(1, int(chunk_size))):
-        stop = min(int(n_games), start + max(1, int(chunk_size)))
+
+    def play_chunk(start: int, stop: int) -> None:
         K.random_games_kernel(seed_u64, start, stop - start, int(first), n_vertical, n_moves, touching,
-                                     out.moves[start:stop], out.lengths[start:stop],
-                                     out.winners[start:stop])
-        if progress is not None:
-            progress(stop - start)
+                              out.moves[start:stop], out.lengths[start:stop], out.winners[start:stop])
+
+    run_in_chunks(int(n_games), chunk_size, n_jobs, play_chunk, progress)
     return out
 
 
@@ -135,7 +158,7 @@ def _check_schedule(depth_schedule) -> tuple[np.ndarray, np.ndarray]:
     return np.array(mins, dtype=np.int64), np.array([d for _, d in schedule], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def guided_games_kernel(seed, start, n_games, first, opening_plies, epsilon, depth_min_mobility, depth_values,
                         tables, tt_bits, out_moves, out_lengths, out_winners):
     """Guided games start .. start+n_games-1: `opening_plies` random plies, then per ply a random move with
@@ -177,7 +200,7 @@ def guided_games_kernel(seed, start, n_games, first, opening_plies, epsilon, dep
         out_winners[g] = 1 - player
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def search_positions_kernel(boards, players, depths, tables, move_cells, tt_bits, out_moves, out_values):
     """Alpha-beta (best move, negamax value for the mover) of each board; a fresh table stamp per board."""
     n_vertical, touching, zmove, order, zside = tables
@@ -200,7 +223,7 @@ def search_positions_kernel(boards, players, depths, tables, move_cells, tt_bits
 def guided_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL, opening_plies: int = 16,
                  epsilon: float = 0.25, progress: Progress | None = None,
                  depth_schedule: tuple[tuple[int, int], ...] = DEFAULT_DEPTH_SCHEDULE, tt_bits: int = 16,
-                 chunk_size: int = 50) -> GameRecords:
+                 chunk_size: int = 50, n_jobs: int = 1) -> GameRecords:
     """Play the original's guided games: `opening_plies` random plies, then each ply a random move with
     probability `epsilon`, else the alpha-beta best move (negamax over the mobility difference, which ranks
     moves exactly as the original's sigmoid(0.3*(V_avail - H_avail)); transposition table with Zobrist keys;
@@ -208,8 +231,9 @@ def guided_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL
 
     depth_schedule: (min_mobility, depth) pairs; the mover searches at the depth of the first pair whose
     min_mobility <= its legal-move count (default: 1 at >= 100 moves, 2 at 30-99, 3 below 30).
-    tt_bits: log2 of the transposition-table size. Game g uses the random stream (seed, g), so games never
-    depend on batching; ties between equally valued moves go to the one searched first (deterministic).
+    tt_bits: log2 of the transposition-table size (one table per chunk, reused with a fresh stamp per search).
+    Game g uses the random stream (seed, g), so games never depend on chunk_size or n_jobs; ties between equally
+    valued moves go to the one searched first (deterministic). progress: as in `random_games`.
     """
     rows, cols = check_request(spec, n_games, seed, first)
     if not 0.0 <= float(epsilon) <= 1.0:
@@ -222,14 +246,13 @@ def guided_games(spec: BoardSpec, n_games: int, seed: int, first: int = VERTICAL
     tables = search_tables(rows, cols)
     out = empty_records(rows, cols, int(n_games))
     seed_u64 = np.uint64(int(seed) & _SEED_MASK)
-    step = max(1, int(chunk_size))
-    for start in range(0, int(n_games), step):
-        stop = min(int(n_games), start + step)
-        guided_games_kernel(seed_u64, start, stop - start, int(first), int(opening_plies), float(epsilon),
-                                     mins, depths, tables, int(tt_bits), out.moves[start:stop],
-                                     out.lengths[start:stop], out.winners[start:stop])
-        if progress is not None:
-            progress(stop - start)
+
+    def play_chunk(start: int, stop: int) -> None:
+        guided_games_kernel(seed_u64, start, stop - start, int(first), int(opening_plies), float(epsilon), mins,
+                            depths, tables, int(tt_bits), out.moves[start:stop], out.lengths[start:stop],
+                            out.winners[start:stop])
+
+    run_in_chunks(int(n_games), chunk_size, n_jobs, play_chunk, progress)
     return out
 
 
@@ -250,5 +273,5 @@ def alphabeta(spec: BoardSpec, boards: np.ndarray, players, depth, tt_bits: int 
     out_moves = np.empty(n, dtype=np.int64)
     out_values = np.empty(n, dtype=np.int64)
     search_positions_kernel(boards, players, depths, search_tables(rows, cols), move_cells, int(tt_bits),
-                                     out_moves, out_values)
+                            out_moves, out_values)
     return out_moves, out_values
