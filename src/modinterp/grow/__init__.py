@@ -1,1 +1,13 @@
-"""modinterp.grow"""
+"""Growing networks: embed a small BoardTransformer into a larger one so its function is preserved, and verify it."""
+
+from modinterp.grow.embed import (
+    EmbeddingMismatchError,
+    EmbeddingPlan,
+    EmbeddingReport,
+    EmbeddingVerificationError,
+    embed,
+    verify_embedding,
+)
+
+__all__ = ["embed", "verify_embedding", "EmbeddingPlan", "EmbeddingReport", "EmbeddingMismatchError",
+           "EmbeddingVerificationError"]

@@ -162,11 +162,19 @@ class BoardTransformer(nn.Module):
                 module.bias.zero_()
 
     def forward(self, tokens: torch.Tensor) -> ModelOutput:
-        self._check_tokens(tokens)
-        x = self.hook_embed(self.state_embed(tokens)) + self.hook_pos_embed(self.pos_embed.weight)
+        x = self.embed_tokens(tokens)
         for block in self.blocks:
             x = block(x)
-        x = self.ln_final(x)
+        return self.unembed(x)
+
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The residual stream entering block 0: cell-state embedding + position embedding (B, T, d)."""
+        self._check_tokens(tokens)
+        return self.hook_embed(self.state_embed(tokens)) + self.hook_pos_embed(self.pos_embed.weight)
+
+    def unembed(self, resid: torch.Tensor) -> ModelOutput:
+        """Final LayerNorm and the three output heads, applied to a residual stream (B, T, d)."""
+        x = self.ln_final(resid)
         cls = x[:, -1]
         return ModelOutput(
             value=self.value_head(cls).squeeze(-1),
