@@ -32,6 +32,18 @@ def test_generate_writes_a_valid_store_with_the_requested_games(store_path):
     assert store.seed == 3 and store.generator["sources"][0]["name"] == "random"
 
 
+def test_generate_mixes_random_and_guided_games(tmp_path):
+    path = tmp_path / "mixed.npz"
+    result = invoke("games", "generate", "--board", "5x5", "--random", "6", "--guided", "3", "--seed", "1",
+                    "--opening-plies", "2", "--epsilon", "0.5", "--out", str(path))
+    assert result.exit_code == 0, result.output
+    store = GameStore.load(path)
+    assert store.sources.tolist() == [0] * 6 + [1] * 3
+    guided = store.generator["sources"][1]
+    assert (guided["name"], guided["n_games"], guided["opening_plies"], guided["epsilon"]) == ("guided", 3, 2, 0.5)
+    assert guided["seed"] != store.generator["sources"][0]["seed"]
+
+
 def test_generate_is_reproducible_from_the_seed(store_path, tmp_path):
     again = tmp_path / "again.npz"
     assert invoke("games", "generate", "--board", "6x5", "--random", "40", "--seed", "3", "--out", str(again)).exit_code == 0

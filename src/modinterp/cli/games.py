@@ -87,7 +87,8 @@ def print_statistics(stats: dict, path: Path | None = None) -> None:
     console.print(f"duplicates: {stats['duplicate_games']} game(s) repeat an earlier one "
                   f"({stats['duplicate_groups']} group(s))")
     for source in stats["generator"].get("sources", []):
-        console.print("source: " + ", ".join(f"{k}={v}" for k, v in source.items()))
+        settings = ", ".join(f"{k}={v}" for k, v in source.items() if k != "name")
+        console.print(f"source {source.get('name', '?')}: {settings}")
 
 
 @games_app.command("generate")
