@@ -95,9 +95,11 @@ def _norm_gain(module: nn.Module) -> Callable[[], torch.Tensor] | None:
 
 
 def _linear_capacity(linear: nn.Linear, gain: Callable[[], torch.Tensor] | None) -> Callable[[], torch.Tensor]:
-    if gain is None:
-        return lambda: linear.weight.abs()
-    return lambda: linear.weight.abs() * gain()[None, :]
+    def capacity() -> torch.Tensor:
+        return linear.weight.abs() if gain is None else linear.weight.abs() * gain()[None, :]
+
+    capacity.linear = linear  # lets hardening find the weight matrix behind the block
+    return capacity
 
 
 def mlp_blocks(modules: list[nn.Module]) -> tuple[NodeTable, list[WeightBlock], dict]:

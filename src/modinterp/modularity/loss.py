@@ -1,0 +1,243 @@
+"""Modularity losses: plain callables `loss(model, step) -> Tensor` with a `.last_log` dict.
+
+Any training loop adds them to its task loss:
+
+    mod = ModularityLoss(lam=0.3, k=4, refresh_every=200)
+    total = task_loss + mod(model, step)        # mod.last_log: {"modularity/penalty": ..., ...}
+    total.backward(); optimizer.step(); mod.after_step(model)   # after_step: keeps hardened weights at 0
+
+`ModularityLoss` asks a partition provider (the Gomory-Hu tree by default) for k modules every
+`refresh_every` steps (no gradient; the tree only *chooses* the partition, a min cut's gradient being the
+indicator of its crossing edges) and in between penalises a scale-free function of the fixed partition:
+the cross-module capacity fraction (default) or the fixed-partition n-cut, both homogeneous of degree 0 in
+the weights, so shrinking all weights cannot lower them. Baselines behind the same interface: `L1Loss`,
+`BIMTLoss` (Liu, Gan & Tegmark 2023 connection cost, without neuron swaps), `SpectralLoss` (Filan et al.).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from modinterp.modularity.graph import WeightBlock, WeightGraph
+from modinterp.modularity.model_blocks import model_blocks
+from modinterp.modularity.providers import GomoryHuProvider
+
+__all__ = ["PartitionProvider", "ModularityLoss", "L1Loss", "BIMTLoss", "SpectralLoss"]
+
+
+class PartitionProvider(Protocol):
+    def __call__(self, graph: WeightGraph, k: int) -> np.ndarray:
+        """Module label per graph node (>= 0)."""
+
+
+class _WeightPenalty:
+    """Shared plumbing: the model's weight blocks (built once per model) and the lam * penalty call."""
+
+    name = "penalty"
+
+    def __init__(self, lam: float):
+        if not lam >= 0:
+            raise ValueError(f"lam={lam!r}: expected a non-negative float (loss weight)")
+        self.lam = float(lam)
+        self.last_log: dict[str, float] = {}
+        self._model_id: int | None = None
+        self._blocks: list[WeightBlock] = []
+        self._nodes = None
+
+    def _bind(self, model: torch.nn.Module) -> None:
+        if self._model_id != id(model):
+            self._nodes, self._blocks, _ = model_blocks(model)
+            self._model_id = id(model)
+
+    def _capacities(self) -> list[torch.Tensor]:
+        return [b.capacity().float() for b in self._blocks]
+
+    def __call__(self, model: torch.nn.Module, step: int) -> torch.Tensor:
+        self._bind(model)
+        penalty = self.penalty(model, step)
+        self.last_log[f"{self.name}/penalty"] = float(penalty.detach())
+        self.last_log[f"{self.name}/loss"] = self.lam * float(penalty.detach())
+        return self.lam * penalty
+
+    def penalty(self, model: torch.nn.Module, step: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_step(self, model: torch.nn.Module) -> None:
+        """Call after optimizer.step(); a no-op except for hardened `ModularityLoss`."""
+
+
+class L1Loss(_WeightPenalty):
+    """lam * sum of all edge capacities |w| (normalisation gains folded in)."""
+
+    name = "l1"
+
+    def penalty(self, model, step):
+        return sum(c.sum() for c in self._capacities())
+
+
+class BIMTLoss(_WeightPenalty):
+    """Connection cost: lam * sum |w_ij| (weight_factor * |x_i - x_j| + l0), units of each layer on [0, 1].
+
+    Units are placed at evenly spaced positions by index within their layer (BIMT's 1-D layout); BIMT's
+    swap step (re-ordering neurons to lower the cost) is not implemented.
+    """
+
+    name = "bimt"
+
+    def __init__(self, lam: float, weight_factor: float = 1.0, l0: float = 0.1):
+        super().__init__(lam)
+        self.weight_factor, self.l0 = float(weight_factor), float(l0)
+        self._distances: list[torch.Tensor] | None = None
+
+    def penalty(self, model, step):
+        caps = self._capacities()
+        if self._distances is None or len(self._distances) != len(caps):
+            pos = _line_positions(self._nodes.layer, self._nodes.index)
+            self._distances = [torch.as_tensor(np.abs(pos[b.out_nodes][:, None] - pos[b.in_nodes][None, :]),
+                                               dtype=torch.float32) for b in self._blocks]
+        return sum((c * (self.weight_factor * d.to(c.device) + self.l0)).sum() for c, d in zip(caps, self._distances))
+
+
+def _line_positions(layer: np.ndarray, index: np.ndarray) -> np.ndarray:
+    counts = np.bincount(layer)
+    span = np.maximum(counts[layer] - 1, 1)
+    return np.where(counts[layer] > 1, index / span, 0.5)
+
+
+class SpectralLoss(_WeightPenalty):
+    """lam * sum of the k smallest eigenvalues of I - D^-1/2 A D^-1/2 (Filan et al.'s clusterability
+    regulariser), differentiated through torch.linalg.eigh on the dense adjacency (small nets only)."""
+
+    name = "spectral"
+
+    def __init__(self, lam: float, k: int, eps: float = 1e-8):
+        super().__init__(lam)
+        self.k, self.eps = int(k), float(eps)
+
+    def penalty(self, model, step):
+        caps = self._capacities()
+        n = len(self._nodes)
+        adj = caps[0].new_zeros(n, n)
+        for b, c in zip(self._blocks, caps):
+            out_ids = torch.as_tensor(b.out_nodes, device=c.device)
+            in_ids = torch.as_tensor(b.in_nodes, device=c.device)
+            adj = adj.index_put((out_ids[:, None], in_ids[None, :]), c, accumulate=True)
+        adj = adj + adj.T
+        inv_sqrt = torch.rsqrt(adj.sum(1) + self.eps)
+        lap = torch.eye(n, device=adj.device) - inv_sqrt[:, None] * adj * inv_sqrt[None, :]
+        return torch.linalg.eigvalsh(lap.double())[: self.k].sum().float()
+
+
+class ModularityLoss(_WeightPenalty):
+    """lam * (cross-module capacity fraction | fixed-partition n-cut) of the provider's k-module partition.
+
+    refresh_every: steps between partition refreshes (the provider runs at the first call after
+    `warmup_steps` and then every K steps; during warm-up the loss is `warmup_l1` x sum |w|, 0 by default).
+    harden_at / harden_threshold: from step `harden_at` on, crossing
+    weights with |w| below `harden_threshold` x their block's mean |w| are set to 0 and kept there (only for
+    blocks that are plain weight matrices, i.e. MLPs). `top_k`: sparsify the graph the provider sees.
+    """
+
+    name = "modularity"
+
+    def __init__(self, lam: float, k: int, refresh_every: int = 200, provider: Callable | None = None,
+                 form: str = "cross_fraction", warmup_steps: int = 0, harden_at: int | None = None,
+                 harden_threshold: float = 0.1, top_k: int | None = None, warmup_l1: float = 0.0):
+        super().__init__(lam)
+        if form not in ("cross_fraction", "ncut"):
+            raise ValueError(f"form={form!r}; expected 'cross_fraction' or 'ncut'")
+        if refresh_every < 1 or k < 2:
+            raise ValueError(f"refresh_every={refresh_every}, k={k}: expected refresh_every >= 1 and k >= 2")
+        self.k, self.refresh_every, self.form = int(k), int(refresh_every), form
+        self.provider = provider if provider is not None else GomoryHuProvider()
+        self.warmup_steps, self.harden_at, self.harden_threshold = int(warmup_steps), harden_at, float(harden_threshold)
+        self.top_k, self.warmup_l1 = top_k, float(warmup_l1)
+        self.labels_: np.ndarray | None = None  # per full model node, -1 = not in the graph (dead unit)
+        self.refresh_seconds_: list[float] = []
+        self._last_refresh: int | None = None
+        self._masks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._hard_masks: list[torch.Tensor | None] = []
+
+    def refresh(self, model: torch.nn.Module) -> np.ndarray:
+        """Recompute the partition now (no gradient); returns labels over the model's full node list."""
+        self._bind(model)
+        start = time.perf_counter()
+        graph = WeightGraph.from_model(model, top_k=self.top_k)
+        node_labels = np.asarray(self.provider(graph, self.k), dtype=np.int64)
+        labels = np.full(graph.n_source_nodes, -1, np.int64)
+        labels[graph.source_ids] = node_labels
+        self.labels_ = labels
+        device = next(model.parameters()).device
+        self._masks = []
+        for b in self._blocks:
+            lo = torch.as_tensor(labels[b.out_nodes], device=device)
+            li = torch.as_tensor(labels[b.in_nodes], device=device)
+            valid = (lo[:, None] >= 0) & (li[None, :] >= 0)
+            self._masks.append((valid & (lo[:, None] != li[None, :]), valid, lo, li))
+        self._hard_masks = []
+        seconds = time.perf_counter() - start
+        self.refresh_seconds_.append(seconds)
+        self.last_log["modularity/refresh_seconds"] = seconds
+        self.last_log["modularity/n_modules"] = float(node_labels.max() + 1)
+        return labels
+
+    def penalty(self, model, step):
+        if step < self.warmup_steps:  # optional L1 so that a sparse backbone forms for the first tree to read
+            if self.warmup_l1 > 0:
+                return self.warmup_l1 / max(self.lam, 1e-30) * sum(c.sum() for c in self._capacities())
+            return torch.zeros((), device=next(model.parameters()).device)
+        if self._last_refresh is None or step - self._last_refresh >= self.refresh_every:
+            self.refresh(model)
+            self._last_refresh = step
+        else:
+            self.last_log.pop("modularity/refresh_seconds", None)
+        if self.harden_at is not None and step >= self.harden_at:
+            self._harden()
+        caps = self._capacities()
+        if self.form == "cross_fraction":
+            cross = sum((c * m[0]).sum() for c, m in zip(caps, self._masks))
+            valid = sum((c * m[1]).sum() for c, m in zip(caps, self._masks))
+            return cross / valid.clamp_min(1e-30)
+        return self._ncut(caps)
+
+    def _ncut(self, caps: list[torch.Tensor]) -> torch.Tensor:
+        k = int(self.labels_.max()) + 1
+        cut = caps[0].new_zeros(k + 1)
+        vol = caps[0].new_zeros(k + 1)
+        for c, (cross, valid, lo, li) in zip(caps, self._masks):
+            lo_, li_ = lo % (k + 1), li % (k + 1)  # label -1 (not in the graph) -> slot k, ignored
+            crossing, kept = c * cross, c * valid
+            cut = cut.index_add(0, lo_, crossing.sum(1)).index_add(0, li_, crossing.sum(0))
+            vol = vol.index_add(0, lo_, kept.sum(1)).index_add(0, li_, kept.sum(0))
+        return (cut[:k] / vol[:k].clamp_min(1e-30)).sum()
+
+    @torch.no_grad()
+    def _harden(self) -> None:
+        if not self._hard_masks:
+            for block, (cross, _, _, _) in zip(self._blocks, self._masks):
+                weight = _block_weight(block)
+                if weight is None:
+                    self._hard_masks.append(None)
+                    continue
+                cap = block.capacity()
+                small = cap < self.harden_threshold * cap.mean()
+                self._hard_masks.append(cross & small)
+            self.last_log["modularity/hardened_weights"] = float(sum(int(m.sum()) for m in self._hard_masks
+                                                                     if m is not None))
+        self.after_step(None)
+
+    @torch.no_grad()
+    def after_step(self, model) -> None:
+        for block, mask in zip(self._blocks, self._hard_masks):
+            if mask is not None:
+                _block_weight(block).masked_fill_(mask, 0.0)
+
+
+def _block_weight(block: WeightBlock) -> torch.Tensor | None:
+    """The (out, in) weight parameter behind an MLP block (None for virtual-weight blocks)."""
+    linear = getattr(block.capacity, "linear", None)
+    return linear.weight if linear is not None else None
