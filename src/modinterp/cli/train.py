@@ -31,7 +31,8 @@ def train_command(
     try:
         config = load_train_config(preset, overrides)
     except ConfigError as err:
-        raise typer.BadParameter(str(err), param_hint="--preset/--set") from None
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(code=2) from None
     from modinterp.train.checkpoint import CheckpointError
     from modinterp.train.trainer import NonFiniteLossError
 

@@ -1,0 +1,53 @@
+import json
+
+from typer.testing import CliRunner
+
+from modinterp.cli import app
+
+# The shared test store is 6x6: 3x3 sectors give 4 concept targets.
+SECTOR = ["--set", "positions.concept_kwargs={sector=[3,3]}", "--set", "val_positions.concept_kwargs={sector=[3,3]}",
+          "--set", "progress=false"]
+
+
+def _train(*args):
+    return CliRunner().invoke(app, ["train", "--preset", "smoke", *SECTOR, *args])
+
+
+def test_smoke_preset_trains_sixty_steps_into_a_complete_run_dir(tmp_path, games_path):
+    result = _train("--games", str(games_path), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert "trained to step 60" in result.output
+    run = tmp_path / "run"
+    assert (run / "final" / "model.safetensors").is_file() and (run / "manifest.json").is_file()
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in x] == [10, 20, 30, 40, 50, 60]
+
+
+def test_steps_and_checkpoint_interval_flags_override_the_preset(tmp_path, games_path):
+    result = _train("--games", str(games_path), "--out", str(tmp_path / "run"), "--steps", "12", "--checkpoint-every", "4")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-00000008", "step-00000012"]
+
+
+def test_rerunning_into_an_existing_run_without_resume_fails_with_advice(tmp_path, games_path):
+    args = ("--games", str(games_path), "--out", str(tmp_path / "run"), "--steps", "6")
+    assert _train(*args).exit_code == 0
+    result = _train(*args)
+    assert result.exit_code == 1 and "--resume" in result.output
+
+
+def test_resume_extends_a_finished_run(tmp_path, games_path):
+    out = ("--games", str(games_path), "--out", str(tmp_path / "run"))
+    assert _train(*out, "--steps", "6").exit_code == 0
+    result = _train(*out, "--steps", "9", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "trained to step 9" in result.output
+
+
+def test_bad_override_names_the_field_and_the_value(tmp_path, games_path):
+    result = _train("--games", str(games_path), "--out", str(tmp_path / "run"), "--set", "lr=-1")
+    assert result.exit_code == 2 and "field 'lr' = -1" in result.output
+
+
+def test_warmup_longer_than_the_run_is_rejected(tmp_path, games_path):
+    result = _train("--games", str(games_path), "--out", str(tmp_path / "run"), "--steps", "3")
+    assert result.exit_code == 2 and "warmup_steps=5 exceeds steps=3" in result.output
