@@ -166,6 +166,17 @@ def measure(quick: bool) -> list[dict]:
     return rows
 
 
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def print_table(rows: list[dict]) -> None:
     print(f"{'task':<14} {'compiled/s':>12} {'python/s':>10} {'batched np/s':>13} {'ratio':>8} {'vs original':>12}")
     for r in rows:
@@ -190,7 +201,8 @@ def main() -> None:
 
         atomic_write_json(args.json, {
             "benchmark": "engine", "quick": args.quick, "core": core, "unit": "games per second, one core",
-            "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+            "load_average_1min": os.getloadavg()[0],
             "original_games_per_s": ORIGINAL, "rows": rows,
         })
 
