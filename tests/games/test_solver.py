@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from modinterp.games.domineering import HORIZONTAL, VERTICAL, BoardSpec
-from modinterp.games.solver import outcome_class, solve, solve_board
+from modinterp.games.solver import SolverBudgetExceeded, outcome_class, solve, solve_board
 
 # Outcome classes of the empty R x C board (R rows, C columns; vertical dominoes span two rows):
 # "V"/"H" = that player wins whoever starts, "1" = the first player wins, "2" = the second player wins.
@@ -93,3 +93,12 @@ def test_a_player_without_moves_loses():
 def test_solver_rejects_boards_over_64_cells():
     with pytest.raises(ValueError, match="at most 64"):
         solve(BoardSpec(9, 8))
+
+
+def test_solver_gives_up_past_its_node_limit():
+    with pytest.raises(SolverBudgetExceeded, match="node_limit=50"):
+        solve(BoardSpec(6, 6), node_limit=50)
+
+
+def test_solver_answers_within_a_sufficient_node_limit():
+    assert solve(BoardSpec(3, 3), node_limit=10_000) == VERTICAL

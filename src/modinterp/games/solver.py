@@ -4,7 +4,8 @@ A win/loss search over 64-bit occupancy masks, compiled with Numba: a memo table
 (the least of its four role-keeping symmetric images, so mirrored positions share one entry), and moves
 ordered by the mobility difference they leave (a move that leaves the opponent stuck first). The side to move
 needs no key bits: it is fixed by the number of covered cells and the first player of the solve.
-Boards up to about 6x6 solve in well under a second; 7x7 and 8x8 take much longer (minutes and more).
+Boards up to 6x6 solve in well under a second once compiled, 7x7 in about half a minute, 8x8 is out of reach;
+`node_limit` turns a hopeless search into a clear SolverBudgetExceeded error.
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ def canonical(occ, rows, cols, row_mask, reverse_row):
 
 
 @njit(cache=True)
-def solve_kernel(root_occ, root_player, rows, cols, reverse_row, tt_bits):
-    """True if `root_player` (0 vertical, 1 horizontal) to move on `root_occ` wins. Iterative depth-first
-    search with an explicit stack (Numba's cache cannot hold recursive functions)."""
+def solve_kernel(root_occ, root_player, rows, cols, reverse_row, tt_bits, node_limit):
+    """1 if `root_player` (0 vertical, 1 horizontal) to move on `root_occ` wins, 0 if it loses, -1 if more than
+    `node_limit` nodes (> 0) would be needed. Iterative depth-first search with an explicit stack (Numba's cache
+    cannot hold recursive functions)."""
     n_cells = rows * cols
     full = (_ONE << np.uint64(n_cells)) - _ONE if n_cells < 64 else ~np.uint64(0)
     row_mask = (_ONE << np.uint64(cols)) - _ONE
@@ -83,10 +85,14 @@ def solve_kernel(root_occ, root_player, rows, cols, reverse_row, tt_bits):
     occs[0] = root_occ
     entering = True
     child_won = False
+    nodes = 0
     while True:
         result = 0
         if entering:
             entering = False
+            nodes += 1
+            if node_limit > 0 and nodes > node_limit:
+                return -1
             occ = occs[sp]
             key = canonical(occ, rows, cols, row_mask, reverse_row)
             keys[sp] = key
@@ -131,7 +137,7 @@ def solve_kernel(root_occ, root_player, rows, cols, reverse_row, tt_bits):
         tt_keys[slot] = keys[sp]
         tt_vals[slot] = result
         if sp == 0:
-            return result == _WIN
+            return 1 if result == _WIN else 0
         child_won = result == _WIN
         sp -= 1
         player = 1 - player
@@ -151,10 +157,16 @@ def default_tt_bits(n_cells: int) -> int:
     return int(min(22, max(12, 8 + n_cells // 2)))
 
 
-def solve_board(spec: BoardSpec, board: np.ndarray, to_move: int, tt_bits: int | None = None) -> int:
+class SolverBudgetExceeded(RuntimeError):
+    """The search needed more nodes than `node_limit` allowed."""
+
+
+def solve_board(spec: BoardSpec, board: np.ndarray, to_move: int, tt_bits: int | None = None,
+                node_limit: int | None = None) -> int:
     """Winner (VERTICAL/HORIZONTAL) with perfect play from `board` (uint8, 1 = occupied) with `to_move` to move.
 
     tt_bits: log2 of the memo size (default from the board size); a full memo only costs speed, never accuracy.
+    node_limit: give up with SolverBudgetExceeded after this many searched positions (None: no limit).
     """
     rows, cols = int(spec.rows), int(spec.cols)
     if rows * cols > MAX_CELLS:
@@ -172,19 +184,26 @@ def solve_board(spec: BoardSpec, board: np.ndarray, to_move: int, tt_bits: int |
         tt_bits = default_tt_bits(rows * cols)
     if not 4 <= int(tt_bits) <= 30:
         raise ValueError(f"tt_bits={tt_bits}: expected an integer in [4, 30].")
-    mover_wins = solve_kernel(np.uint64(occ), int(to_move), rows, cols, _reverse_row_table(cols), int(tt_bits))
-    return int(to_move) if mover_wins else 1 - int(to_move)
+    limit = 0 if node_limit is None else int(node_limit)
+    if node_limit is not None and limit < 1:
+        raise ValueError(f"node_limit={node_limit}: expected a positive number of positions, or None for no limit.")
+    status = solve_kernel(np.uint64(occ), int(to_move), rows, cols, _reverse_row_table(cols), int(tt_bits), limit)
+    if status < 0:
+        raise SolverBudgetExceeded(f"solving {rows}x{cols} needs more than node_limit={limit} positions; raise the "
+                                   f"limit or pass node_limit=None (boards above about 7x7 are out of reach).")
+    return int(to_move) if status == 1 else 1 - int(to_move)
 
 
-def solve(spec: BoardSpec, first: int = VERTICAL, tt_bits: int | None = None) -> int:
+def solve(spec: BoardSpec, first: int = VERTICAL, tt_bits: int | None = None, node_limit: int | None = None) -> int:
     """Winner (VERTICAL or HORIZONTAL) of the empty board with perfect play when `first` moves first."""
-    return solve_board(spec, np.zeros(int(spec.rows) * int(spec.cols), dtype=np.uint8), first, tt_bits)
+    empty = np.zeros(int(spec.rows) * int(spec.cols), dtype=np.uint8)
+    return solve_board(spec, empty, first, tt_bits, node_limit)
 
 
-def outcome_class(spec: BoardSpec, tt_bits: int | None = None) -> str:
+def outcome_class(spec: BoardSpec, tt_bits: int | None = None, node_limit: int | None = None) -> str:
     """'V' (vertical wins either way), 'H', '1' (the first player wins) or '2' (the second player wins)."""
-    v_first = solve(spec, VERTICAL, tt_bits)
-    h_first = solve(spec, HORIZONTAL, tt_bits)
+    v_first = solve(spec, VERTICAL, tt_bits, node_limit)
+    h_first = solve(spec, HORIZONTAL, tt_bits, node_limit)
     if v_first == h_first:
         return "V" if v_first == VERTICAL else "H"
     return "1" if v_first == VERTICAL else "2"
