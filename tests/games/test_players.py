@@ -304,6 +304,34 @@ def test_guided_games_without_exploration_are_decided_by_their_opening():
     assert all(len(w) == 1 for w in openings.values())
 
 
+def play_search_against_random(spec: dom.BoardSpec, n_games: int, depth: int, seed: int) -> float:
+    """Vertical plays alphabeta at `depth`, horizontal uniformly random; returns vertical's win rate."""
+    rng = np.random.default_rng(seed)
+    boards = dom.initial_boards(spec, n_games)
+    to_move = dom.initial_to_move(n_games, VERTICAL)
+    live = np.ones(n_games, dtype=bool)
+    while live.any():
+        live &= ~dom.is_over(spec, boards, to_move)
+        idx = np.flatnonzero(live)
+        if len(idx) == 0:
+            break
+        if to_move[idx[0]] == VERTICAL:  # all live games are at the same ply
+            moves, _ = alphabeta(spec, boards[idx], VERTICAL, depth)
+        else:
+            legal = dom.legal_mask(spec, boards[idx], HORIZONTAL)
+            moves = np.argmax(np.where(legal, rng.random(legal.shape), -1.0), axis=1)
+        boards[idx], to_move[idx] = dom.play(spec, boards[idx], to_move[idx], moves)
+    return float((dom.winner(spec, boards, to_move) == VERTICAL).mean())
+
+
+def test_search_beats_a_random_opponent():
+    """On 6x6 (a first-player win) vertical searching 2 plies should beat a random horizontal nearly always,
+    while random-vs-random vertical wins about half of its games."""
+    spec = board(6, 6)
+    assert play_search_against_random(spec, 60, depth=2, seed=0) > 0.85
+    assert 0.3 < (random_games(spec, 2000, seed=0).winners == VERTICAL).mean() < 0.7
+
+
 def test_guided_games_reject_a_schedule_without_a_catch_all():
     with pytest.raises(ValueError, match="depth_schedule"):
         guided_games(board(8, 8), 1, seed=0, depth_schedule=((30, 2),))
