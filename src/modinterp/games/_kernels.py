@@ -309,7 +309,7 @@ def negamax(root_player, depth, alpha, beta, root_key, stamp, tables, ws):
                 hint = fr[sp, F_HINT]
                 if k < 0:
                     move = hint
-                    if move < 0:
+                    if move < 0 or pos[move] < 0:  # pos check: only a 64-bit key collision could fail it
                         continue
                 else:
                     move = order[player, k]
