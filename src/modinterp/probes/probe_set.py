@@ -30,6 +30,10 @@ class ProbeSet:
     target_names: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        # Normalise types once so that every consumer can rely on them (frozen: set through object.__setattr__).
+        object.__setattr__(self, "tokens", torch.as_tensor(self.tokens).long())
+        for name, dtype in (("targets", np.float64), ("game_ids", np.int64), ("train_index", np.int64), ("test_index", np.int64)):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=dtype))
         n = len(self.tokens)
         if self.targets.ndim != 2 or len(self.targets) != n or len(self.game_ids) != n:
             raise ValueError(f"ProbeSet: tokens, targets (2D) and game_ids need the same number of rows; got "
