@@ -16,6 +16,8 @@ _COMMAND_MODULES = (
     "modinterp.cli.train",
     "modinterp.cli.analyze",
     "modinterp.cli.report",
+    "modinterp.cli.describe",
+    "modinterp.cli.llm",
 )
 
 for _name in _COMMAND_MODULES:

