@@ -113,6 +113,7 @@ def test_random_games_differ_between_seeds():
 @given(rows=st.integers(2, 9), cols=st.integers(2, 9), seed=st.integers(0, 2**63), first=st.sampled_from([0, 1]))
 def test_random_games_are_legal_when_replayed_by_the_referee(rows, cols, seed, first):
     rec = random_games(board(rows, cols), 4, seed=seed, first=first)
+    assert (rec.lengths <= rows * cols // 2).all()
     for g in range(len(rec)):
         referee_replay(rows, cols, rec.moves[g], int(rec.lengths[g]), int(rec.winners[g]), first)
 
