@@ -9,7 +9,6 @@ papers and docs.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -151,9 +150,6 @@ def write_report(sections: list[Section], out_dir: str | Path, title: str, subti
     """Write `out_dir/filename` (self-contained) and every figure as `out_dir/plots_dir/NAME.png`; returns the HTML path."""
     out_dir = Path(out_dir)
     html = render_html(sections, title, subtitle)
-    written = [atomic_write_bytes(out_dir / plots_dir / f"{block.name}.png", block.png)
-               for section in sections for block in section.blocks if isinstance(block, FigureBlock)]
-    written.append(atomic_write_text(out_dir / filename, html))
-    for path in written:  # atomic writes come from mkstemp (mode 0600); a report is meant to be shared
-        os.chmod(path, 0o644)
-    return written[-1]
+    for block in (b for section in sections for b in section.blocks if isinstance(b, FigureBlock)):
+        atomic_write_bytes(out_dir / plots_dir / f"{block.name}.png", block.png)
+    return atomic_write_text(out_dir / filename, html)
