@@ -114,7 +114,6 @@ def test_demo_writes_games_and_manifest(tmp_path):
 
 
 def test_solve_json_has_the_agreed_shape():
-    pytest.importorskip("modinterp.games.solver")
     # 2x2: whoever moves first takes the only domino of their orientation and leaves the other side none.
     result = invoke("games", "solve", "2x2", "--json")
     assert json.loads(result.output) == {"board": "2x2", "vertical_first": "vertical", "horizontal_first": "horizontal"}
@@ -124,3 +123,8 @@ def test_solve_json_has_the_agreed_shape():
 def test_solve_rejects_bad_board():
     result = runner.invoke(app, ["games", "solve", "2by2"])
     assert result.exit_code == 2 and "2by2" in result.output
+
+
+def test_solve_gives_up_with_a_clear_error_when_the_node_budget_is_spent():
+    result = runner.invoke(app, ["games", "solve", "8x8", "--node-limit", "1000"])
+    assert result.exit_code == 2 and "gave up" in result.output and "node_limit" in result.output

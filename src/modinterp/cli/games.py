@@ -146,14 +146,19 @@ def show(path: Path = typer.Argument(..., help="game store (.npz)"),
 
 @games_app.command("solve")
 def solve(board: str = typer.Argument(..., help="board size ROWSxCOLS (small boards: the search is exact)"),
-          as_json: bool = typer.Option(False, "--json", help='print {"board", "vertical_first", "horizontal_first"}')) -> None:
+          as_json: bool = typer.Option(False, "--json", help='print {"board", "vertical_first", "horizontal_first"}'),
+          node_limit: int = typer.Option(2_000_000_000, "--node-limit", min=1,
+                                         help="give up after this many searched positions (7x7 needs ~1e8)")) -> None:
     """Who wins with perfect play, when vertical moves first and when horizontal moves first."""
     spec = parse_board(board, param_hint="BOARD")
     from modinterp.games import solver  # after parsing, so a bad BOARD is reported first
-    with console.status(f"solving {spec}...", spinner="dots") if not as_json else _nothing():
-        outcome = {"board": str(spec),
-                   "vertical_first": dom.PLAYER_NAMES[solver.solve(spec, first=dom.VERTICAL)],
-                   "horizontal_first": dom.PLAYER_NAMES[solver.solve(spec, first=dom.HORIZONTAL)]}
+    try:
+        with console.status(f"solving {spec}...", spinner="dots") if not as_json else _nothing():
+            outcome = {"board": str(spec),
+                       "vertical_first": dom.PLAYER_NAMES[solver.solve(spec, first=dom.VERTICAL, node_limit=node_limit)],
+                       "horizontal_first": dom.PLAYER_NAMES[solver.solve(spec, first=dom.HORIZONTAL, node_limit=node_limit)]}
+    except solver.SolverBudgetExceeded as err:
+        raise typer.BadParameter(f"gave up: {err}", param_hint="BOARD") from None
     if as_json:
         typer.echo(json.dumps(outcome))
     else:
