@@ -1,0 +1,109 @@
+"""The BoardTransformer path: module units, writes, ablation, and describe_run / the CLI on a tiny run dir."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from modinterp.atomic import atomic_write_json
+from modinterp.cli import app
+from modinterp.describe.pipeline import DescribeConfig, describe_run, layer_labels
+from modinterp.describe.transformer_modules import (
+    ModuleUnits, ablated, load_run_model, model_outputs, module_writes, modules_from_labels, tokens_for, total_write,
+)
+from modinterp.models import build_model
+from modinterp.train.checkpoint import save_tensors
+
+from stub_llm_server import StubLLM
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run directory in the trainer's format holding an untrained smoke model for a 4x4 board."""
+    root = tmp_path_factory.mktemp("run")
+    model = build_model("smoke", 4, 4, seed=0)
+    save_tensors(root / "final" / "model.safetensors", model.state_dict())
+    atomic_write_json(root / "final" / "config.json", {"model": model.config.to_dict()})
+    return root
+
+
+def _boards(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 2, size=(n, 16)).astype(np.uint8)
+
+
+def test_modules_from_labels_parses_neurons_heads_and_other_nodes():
+    names = np.array(["embed.pos.0", "blocks.0.attn.h1", "blocks.0.mlp.n3", "blocks.1.mlp.n0", "value_head.0"])
+    mods = modules_from_labels(names, np.array([0, 0, 1, 1, 1]))
+    assert mods[0].heads[0].tolist() == [1] and mods[0].other_nodes == ["embed.pos.0"]
+    assert mods[1].neurons == {0: np.array([3]), 1: np.array([0])} or (mods[1].neurons[0].tolist(), mods[1].neurons[1].tolist()) == ([3], [0])
+    assert mods[1].n_units == 2
+
+
+def test_layer_labels_give_one_module_per_layer_kind():
+    names = np.array(["embed.state.0", "blocks.0.attn.h0", "blocks.0.mlp.n0", "blocks.0.mlp.n1", "value_head.0"])
+    assert layer_labels(names).tolist() == [0, 0, 1, 1, 1]
+
+
+def test_write_of_all_layer_neurons_equals_the_mlp_output_minus_its_bias(run_dir):
+    model = load_run_model(run_dir)
+    boards = _boards(8)
+    unit = ModuleUnits("all", neurons={0: np.arange(model.config.d_mlp)})
+    write = total_write(module_writes(model, boards, [unit])["all"])
+    _, cache = model.run_with_cache(tokens_for(model, boards), names=["blocks.0.hook_mlp_out"])
+    expected = cache["blocks.0.hook_mlp_out"][:, -1].double().numpy() - model.blocks[0].mlp.W_out.bias.detach().double().numpy()
+    assert np.allclose(write, expected, atol=1e-5)
+
+
+def test_zero_ablating_all_neurons_equals_zeroing_w_out(run_dir):
+    model = load_run_model(run_dir)
+    boards = _boards(8)
+    with ablated(model, ModuleUnits("all", neurons={0: np.arange(model.config.d_mlp)})):
+        cut = model_outputs(model, boards)
+    reference = load_run_model(run_dir)
+    with torch.no_grad():
+        reference.blocks[0].mlp.W_out.weight.zero_()
+    assert np.allclose(cut["value"], model_outputs(reference, boards)["value"], atol=1e-5)
+    assert not np.allclose(cut["value"], model_outputs(model, boards)["value"])  # hooks are gone after the block
+
+
+def test_describe_run_writes_descriptions_scores_controls_and_cards(run_dir, tmp_path):
+    out = describe_run(run_dir, tmp_path / "d", DescribeConfig(n_games=20, positions_per_game=6, partition="layers",
+                                                               n_attribution_boards=8), show_progress=False)
+    saved = json.loads((tmp_path / "d" / "descriptions.json").read_text())
+    assert saved["partition"]["n_modules"] == 2
+    modules = saved["describers"]["concept"]["modules"]
+    assert set(modules) == {"M0", "M1"}
+    for record in modules.values():
+        assert record["concept"] in saved["concept_features"]
+        assert {"simulation_r", "random_description_simulation_r", "shuffled_simulation_r", "detection_bacc"} <= set(record["scores"])
+    assert saved["interfaces"] and "M0 -> M1" in saved["interfaces"][0]["sentence"]
+    html = (tmp_path / "d" / "descriptions.html").read_text()
+    assert "card-M0" in html and "control: shuffled activations" in html
+    assert out["n_evidence"] == 120 and out["n_heldout"] == 120
+
+
+def test_cli_describe_with_a_stub_llm_writes_no_key(run_dir, tmp_path, monkeypatch):
+    secret = "sk-cli-test-0123456789-secret"
+    monkeypatch.setenv("MY_KEY", secret)
+    with StubLLM("llamacpp", known_model="tiny") as stub:
+        result = CliRunner().invoke(app, ["describe", str(run_dir), "--partition", "layers", "--n-games", "12", "--out",
+                                          str(tmp_path / "o"), "--llm-base-url", stub.base_url, "--llm-model", "tiny",
+                                          "--llm-api-key-env", "MY_KEY", "--llm-cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert "llm:tiny: 2/2 modules described" in result.output
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(secret.encode() not in p.read_bytes() for p in files)
+
+
+def test_cli_reports_an_unreachable_endpoint_cleanly(run_dir, tmp_path):
+    result = CliRunner().invoke(app, ["describe", str(run_dir), "--partition", "layers", "--n-games", "12", "--out",
+                                      str(tmp_path / "o"), "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m",
+                                      "--llm-cache", str(tmp_path / "cache")])
+    assert result.exit_code == 1 and "cannot reach the LLM endpoint" in result.output
+
+
+def test_cli_needs_a_run_dir_or_planted(tmp_path):
+    result = CliRunner().invoke(app, ["describe"])
+    assert result.exit_code != 0
