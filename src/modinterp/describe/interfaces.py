@@ -32,14 +32,14 @@ def read_matrices(model, module: ModuleUnits) -> list[tuple[int, np.ndarray]]:
     out = []
     for i, ids in sorted(module.neurons.items()):
         block = model.blocks[i]
-        w = block.ln2.weight[:, None] * block.mlp.W_in.weight[torch.as_tensor(ids)].T
-        out.append((neuron_position(i), w.double().numpy()))
+        w = block.ln2.weight[:, None] * block.mlp.W_in.weight[torch.as_tensor(ids, device=block.mlp.W_in.weight.device)].T
+        out.append((neuron_position(i), w.double().cpu().numpy()))
     for i, ids in sorted(module.heads.items()):
         block = model.blocks[i]
-        idx = torch.as_tensor(ids)
+        idx = torch.as_tensor(ids, device=block.attn.W_Q.device)
         qkv = torch.cat([block.attn.W_Q[idx], block.attn.W_K[idx], block.attn.W_V[idx]], dim=-1)  # (h, d, 3 d_head)
         w = block.ln1.weight[:, None] * qkv.permute(1, 0, 2).reshape(qkv.shape[1], -1)
-        out.append((head_position(i), w.double().numpy()))
+        out.append((head_position(i), w.double().cpu().numpy()))
     return out
 
 

@@ -41,6 +41,7 @@ class DescribeConfig:
     top_fraction: float = 0.1
     min_module_size: int = 2
     games: str | None = None  # a GameStore: evidence from its "val" split, scores on its "test" split
+    device: str | None = None  # None: CUDA when present (modinterp.device.pick_device), else CPU
     partition: str = "gh"  # "gh": k modules from the Gomory-Hu tree; "layers": one module per layer's heads / neurons
 
 
@@ -115,7 +116,9 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     started = time.time()
     cfg = config or DescribeConfig()
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "describe"
-    model = load_run_model(run_dir)
+    from modinterp.device import pick_device
+
+    model = load_run_model(run_dir, pick_device(cfg.device))
     spec = dom.BoardSpec(model.config.rows, model.config.cols)
     boards_ev, _, boards_ho, _ = _positions(spec, cfg)
     table_ev, table_ho = concept_table(spec, boards_ev, cfg.sector), concept_table(spec, boards_ho, cfg.sector)

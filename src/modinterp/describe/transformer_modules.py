@@ -74,8 +74,9 @@ def modules_from_labels(node_names: np.ndarray, labels: np.ndarray, prefix: str 
     return modules
 
 
-def load_run_model(run_dir: str | Path) -> BoardTransformer:
-    """The trained BoardTransformer of a run directory (final/config.json + final/model.safetensors)."""
+def load_run_model(run_dir: str | Path, device: torch.device | str | None = None) -> BoardTransformer:
+    """The trained BoardTransformer of a run directory (final/config.json + final/model.safetensors), in eval
+    mode on `device` (default CPU; `modinterp.device.pick_device()` gives CUDA when present)."""
     import json
 
     from modinterp.train.checkpoint import load_model_weights
@@ -90,7 +91,7 @@ def load_run_model(run_dir: str | Path) -> BoardTransformer:
         raise ValueError(f"{config_path}: no 'model' section; expected the TransformerConfig written by the trainer")
     model = BoardTransformer(TransformerConfig.from_dict(config["model"]))
     load_model_weights(model, weights)
-    return model.eval()
+    return model.to(device or "cpu").eval()
 
 
 def tokens_for(model: BoardTransformer, boards: np.ndarray, first: int = 0) -> torch.Tensor:
@@ -100,7 +101,8 @@ def tokens_for(model: BoardTransformer, boards: np.ndarray, first: int = 0) -> t
     if cfg.side_to_move:
         ply = np.asarray(boards).sum(1) // 2
         player = (ply % 2) ^ first
-    return torch.as_tensor(board_tokens(boards, cfg, player), dtype=torch.long)
+    device = next(model.parameters()).device
+    return torch.as_tensor(board_tokens(boards, cfg, player), dtype=torch.long, device=device)
 
 
 def _hook_names(model: BoardTransformer) -> list[str]:
@@ -119,15 +121,15 @@ def module_writes(model: BoardTransformer, boards: np.ndarray, modules: list[Mod
         _, cache = model.run_with_cache(tokens, names=_hook_names(model))
         for m in modules:
             for i, ids in m.neurons.items():
-                idx = torch.as_tensor(ids)
+                idx = torch.as_tensor(ids, device=_device(model))
                 post = cache[f"blocks.{i}.mlp.hook_post"][:, -1, idx].float()
                 write = post @ model.blocks[i].mlp.W_out.weight[:, idx].T.float()
-                out[m.name].setdefault(2 * i + 2, []).append(write.double().numpy())
+                out[m.name].setdefault(2 * i + 2, []).append(write.double().cpu().numpy())
             for i, ids in m.heads.items():
-                idx = torch.as_tensor(ids)
+                idx = torch.as_tensor(ids, device=_device(model))
                 z = cache[f"blocks.{i}.attn.hook_z"][:, -1, idx].float()  # (B, h, d_head)
                 write = torch.einsum("bhd,hdm->bm", z, model.blocks[i].attn.W_O[idx].float())
-                out[m.name].setdefault(2 * i + 1, []).append(write.double().numpy())
+                out[m.name].setdefault(2 * i + 1, []).append(write.double().cpu().numpy())
     return {name: {p: np.concatenate(parts) for p, parts in sorted(by_pos.items())} for name, by_pos in out.items()}
 
 
@@ -157,10 +159,10 @@ def ablated(model: BoardTransformer, module: ModuleUnits, means: dict[str, torch
     try:
         for i, ids in module.neurons.items():
             hook = f"blocks.{i}.mlp.hook_post"
-            handles.append(points[hook].register_forward_hook(replace(hook, torch.as_tensor(ids), False)))
+            handles.append(points[hook].register_forward_hook(replace(hook, torch.as_tensor(ids, device=_device(model)), False)))
         for i, ids in module.heads.items():
             hook = f"blocks.{i}.attn.hook_z"
-            handles.append(points[hook].register_forward_hook(replace(hook, torch.as_tensor(ids), True)))
+            handles.append(points[hook].register_forward_hook(replace(hook, torch.as_tensor(ids, device=_device(model)), True)))
         yield model
     finally:
         for h in handles:
@@ -177,4 +179,8 @@ def mean_activations(model: BoardTransformer, boards: np.ndarray, first: int = 0
 @torch.no_grad()
 def model_outputs(model: BoardTransformer, boards: np.ndarray, first: int = 0) -> dict[str, np.ndarray]:
     out = model(tokens_for(model, boards, first))
-    return {"value": out.value.double().numpy(), "policy": out.policy.double().numpy(), "concepts": out.concepts.double().numpy()}
+    return {name: getattr(out, name).double().cpu().numpy() for name in ("value", "policy", "concepts")}
+
+
+def _device(model: BoardTransformer) -> torch.device:
+    return next(model.parameters()).device
