@@ -47,7 +47,7 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(0, ge=0)
     min_lr_ratio: float = Field(0.0, ge=0, le=1)
     decay_steps: int = Field(0, ge=0, description="wsd only: length of the final cooldown")
-    grad_clip: float | None = Field(1.0, gt=0, description="max global grad norm; None disables clipping")
+    grad_clip: float | None = Field(1.0, ge=0, description="max global grad norm; 0 or None disables clipping")
 
     w_value: float = Field(1.0, ge=0)
     w_policy: float = Field(0.2, ge=0)
