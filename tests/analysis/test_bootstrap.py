@@ -63,14 +63,14 @@ def test_seed_t_interval_matches_the_textbook_formula():
     series = synthetic_gap(n_seeds=4, seed=2)
     bounds = FitBounds.from_values(series.values)
     per_seed = fit_batch(EXPONENTIAL, T, series.values, bounds).offset
-    interval = seed_t_interval(EXPONENTIAL, T, series.values, 0.05, 9000.0, bounds)
+    interval = seed_t_interval(EXPONENTIAL, T, series.values, bounds)
     half = stats.t.ppf(0.975, 3) * per_seed.std(ddof=1) / 2
-    assert interval.offset_low == pytest.approx(0.05 - half) and interval.offset_high == pytest.approx(0.05 + half)
+    assert interval.offset_low == pytest.approx(per_seed.mean() - half) and interval.offset_high == pytest.approx(per_seed.mean() + half)
 
 
 def test_seed_t_interval_with_one_seed_is_reported_as_unavailable():
     series = synthetic_gap(n_seeds=1, seed=2)
-    interval = seed_t_interval(EXPONENTIAL, T, series.values, 0.05, 9000.0, FitBounds.from_values(series.values))
+    interval = seed_t_interval(EXPONENTIAL, T, series.values, FitBounds.from_values(series.values))
     assert math.isnan(interval.offset_low) and "fewer than 2" in interval.note
 
 
@@ -80,7 +80,7 @@ def test_curve_decaying_to_zero_gives_an_interval_containing_zero(method):
     bounds = FitBounds.from_values(series.values)
     fit = fit_curve(EXPONENTIAL, T, series.mean, bounds=bounds)
     if method == "seed_t":
-        interval = seed_t_interval(EXPONENTIAL, T, series.values, fit.offset, fit.time_scale, bounds)
+        interval = seed_t_interval(EXPONENTIAL, T, series.values, bounds)
     else:
         interval, _ = bootstrap_interval(EXPONENTIAL, T, series.values, fit.predict(T), method, 400, np.random.default_rng(0), bounds)
     assert interval.contains(0.0), interval

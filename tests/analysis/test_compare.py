@@ -22,7 +22,8 @@ def analysis():
 def test_every_model_reports_offset_and_primary_interval(analysis):
     for name in ("exponential", "power_law", "double_exponential"):
         m = analysis["models"][name]
-        assert m["offset_ci_low"] <= m["offset"] <= m["offset_ci_high"]
+        assert m["offset_ci_low"] < m["offset_seed_mean"] < m["offset_ci_high"]
+        assert m["offset_seed_mean"] == pytest.approx((m["offset_ci_low"] + m["offset_ci_high"]) / 2)
         assert m["ci_method"] == "seed_t" and set(m["intervals"]) == {"seed_t", "seed", "block", "hierarchical", "point"}
 
 

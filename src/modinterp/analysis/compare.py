@@ -113,6 +113,7 @@ def analyse_model(series: GapSeries, model, bounds: FitBounds, config: AnalysisC
         offset_ci_high=chosen.get("offset_high", math.nan),
         time_scale_ci_low=chosen.get("time_scale_low", math.nan),
         time_scale_ci_high=chosen.get("time_scale_high", math.nan),
+        offset_seed_mean=intervals.get("seed_t", {}).get("centre", math.nan),
         band=band,
     )
     entry["prefix_cv"] = prefix_cv(model, t, mean, bounds, config)
@@ -125,7 +126,7 @@ def analyse_model(series: GapSeries, model, bounds: FitBounds, config: AnalysisC
 def _interval(method, model, series, fit: FitResult, bounds, n_boot, rng, level, refit):
     """One interval method; returns (Interval, replicate BatchFit or None)."""
     if method == "seed_t":
-        return seed_t_interval(model, series.time, series.values, fit.offset, fit.time_scale, bounds, level, refit), None
+        return seed_t_interval(model, series.time, series.values, bounds, level, refit), None
     return bootstrap_interval(model, series.time, series.values, fit.predict(series.time), method, n_boot, rng, bounds, level, refit)
 
 
@@ -224,6 +225,7 @@ def verdict(analysis: dict) -> dict:
                 "ci_high": hi,
                 "ci_method": m["ci_method"],
                 "contains_zero": bool(lo <= 0 <= hi) if np.isfinite([lo, hi]).all() else None,
+                "offset_inside_ci": bool(lo <= m["offset"] <= hi) if np.isfinite([lo, hi, m["offset"]]).all() else None,
                 "fit_success": m["fit"]["success"],
                 "bic": m["bic"],
                 "prefix_rmse_mean": m["prefix_rmse_mean"],

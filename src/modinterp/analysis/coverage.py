@@ -62,7 +62,7 @@ def simulate_coverage(
         rng = np.random.default_rng([seed, i])
         for method in methods:
             if method == "seed_t":
-                interval = seed_t_interval(family, series.time, series.values, fit.offset, fit.time_scale, bounds, level)
+                interval = seed_t_interval(family, series.time, series.values, bounds, level)
             else:
                 interval, _ = bootstrap_interval(family, series.time, series.values, fit.predict(series.time), method, n_boot, rng, bounds, level)
             hits[method] += interval.contains(truth)

@@ -1,6 +1,7 @@
 """PNG plots of one analysed series (the dict from `analyse_series`): fits with bands, prefix forecasts, horizons.
 
-Each `plot_*(result, path)` writes one file and returns its path; the study report calls them directly.
+Each `plot_*(result, path)` writes one file and returns its path; `*_figure(result)` returns the matplotlib Figure
+instead (for report.html's FigureBlock.from_figure). The caller closes figures it asks for.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _save(fig, path) -> Path:
     return path
 
 
-def plot_gap_fits(result: dict, path) -> Path:
+def gap_fits_figure(result: dict):
     """Per-seed gap curves, their mean, each model's fit (extrapolated) with its bootstrap band and offset interval."""
     t = np.asarray(result["time"])
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -60,10 +61,10 @@ def plot_gap_fits(result: dict, path) -> Path:
     ax.set_ylabel("gap")
     ax.set_title(f"{result['label']} (bands: {next(iter(result['models'].values())).get('band', {}).get('method', '')} bootstrap; CI: {result['primary_method']})", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
-    return _save(fig, path)
+    return fig
 
 
-def plot_prefix_predictions(result: dict, path) -> Path:
+def prefix_predictions_figure(result: dict):
     """For each prefix fraction, each model's forecast from the prefix fit against the held-out mean curve."""
     t, mean = np.asarray(result["time"]), np.asarray(result["mean"])
     names = list(result["models"])
@@ -88,10 +89,10 @@ def plot_prefix_predictions(result: dict, path) -> Path:
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel("gap (seed mean)")
     fig.suptitle(result["label"], fontsize=9)
-    return _save(fig, path)
+    return fig
 
 
-def plot_horizon_stability(result: dict, path) -> Path:
+def horizon_stability_figure(result: dict):
     """Offset estimate and primary interval against the fraction of training used, one line per model."""
     fig, ax = plt.subplots(figsize=(6, 4))
     width = 0.012
@@ -107,7 +108,22 @@ def plot_horizon_stability(result: dict, path) -> Path:
     ax.set_ylabel(f"offset ({result['primary_method']} {int(100 * result['config']['level'])}% interval)")
     ax.set_title(result["label"], fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return fig
+
+
+def plot_gap_fits(result: dict, path) -> Path:
+    """Write `gap_fits_figure` as a PNG."""
+    return _save(gap_fits_figure(result), path)
+
+
+def plot_prefix_predictions(result: dict, path) -> Path:
+    """Write `prefix_predictions_figure` as a PNG."""
+    return _save(prefix_predictions_figure(result), path)
+
+
+def plot_horizon_stability(result: dict, path) -> Path:
+    """Write `horizon_stability_figure` as a PNG."""
+    return _save(horizon_stability_figure(result), path)
 
 
 def write_plots(result: dict, folder, stem: str) -> list[Path]:

@@ -12,8 +12,8 @@ def _num(x, digits: int = 4) -> str:
 def verdict_markdown(analyses: list[dict]) -> str:
     """One table: pair, model, offset [interval], zero inside?, BIC, prefix-CV RMSE, intervals agree, best forecaster."""
     lines = [
-        "| Series | Model | Offset | 95% interval | Contains 0 | BIC | Prefix-CV RMSE | Intervals agree | Best by prefix CV |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Series | Model | Offset (mean curve) | Per-seed mean | 95% interval | Contains 0 | BIC | Prefix-CV RMSE | Intervals agree | Best by prefix CV |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in analyses:
         v = a["verdict"]
@@ -23,7 +23,7 @@ def verdict_markdown(analyses: list[dict]) -> str:
             agree = {True: "yes", False: "no", None: "n/a"}[v["intervals_agree"]] if k == 0 else ""
             best = (v["best_prefix_cv"] or "n/a") if k == 0 else ""
             lines.append(
-                f"| {a['label'] if k == 0 else ''} | {row['model']} | {_num(row['offset'])} | {interval} | {zero} | "
+                f"| {a['label'] if k == 0 else ''} | {row['model']} | {_num(row['offset'])} | {_num(a['models'][row['model']].get('offset_seed_mean'))} | {interval} | {zero} | "
                 f"{_num(row['bic'], 1)} | {_num(row['prefix_rmse_mean'])} | {agree} | {best} |"
             )
     return "\n".join(lines)

@@ -125,34 +125,88 @@ def _coarse_grid(model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: F
 
 
 def _zoom(model, t, curves, log_theta, coarse_step, log_bounds, bounds, levels):
-    """Refine each curve's grid optimum with local grids of shrinking spacing (centre always included)."""
+    """Refine each curve's grid optimum with local product grids of shrinking spacing (centre always included).
+
+    The final coefficients and RSS are recomputed from explicit residuals at the chosen point.
+    """
     q = log_theta.shape[1]
     offsets = np.arange(_ZOOM_POINTS) - _ZOOM_POINTS // 2
-    mesh = np.stack([a.ravel() for a in np.meshgrid(*([offsets] * q), indexing="ij")], axis=-1)  # (M, q)
-    n_cand = mesh.shape[0]
-    chunk = max(1, _CHUNK_BYTES // (8 * n_cand * t.size * model.n_linear * 3))
+    n_cand = _ZOOM_POINTS**q
+    chunk = max(1, _CHUNK_BYTES // (8 * n_cand * t.size * 2))
     theta_out = log_theta.copy()
-    coef_out = np.full((curves.shape[0], model.n_linear), np.nan)
-    rss_out = np.full(curves.shape[0], np.inf)
     for start in range(0, curves.shape[0], chunk):
         sl = slice(start, start + chunk)
         theta, y = log_theta[sl], curves[sl]
         step = np.asarray(coarse_step, dtype=float)
-        best_coef = np.full((theta.shape[0], model.n_linear), np.nan)
         best_rss = np.full(theta.shape[0], np.inf)
         rows = np.arange(theta.shape[0])
         for _ in range(max(levels, 1)):
             step = step / 3.0
-            cand = np.clip(theta[:, None, :] + mesh[None] * step, log_bounds[:, 0], log_bounds[:, 1])
-            coef, rss = solve_normal(model.design(t, cand), y[:, None, :])
+            axes = [np.clip(theta[:, d, None] + offsets * step[d], *log_bounds[d]) for d in range(q)]
+            cand, coef, rss = _product_fit(model, t, y, axes)
             rss = np.where(bounds.feasible(coef) & model.valid(cand), rss, np.inf)
             idx = np.argmin(rss, axis=1)
             better = rss[rows, idx] <= best_rss  # the centre is a candidate, so this only fails if all are infeasible
             theta = np.where(better[:, None], cand[rows, idx], theta)
-            best_coef = np.where(better[:, None], coef[rows, idx], best_coef)
             best_rss = np.where(better, rss[rows, idx], best_rss)
-        theta_out[sl], coef_out[sl], rss_out[sl] = theta, best_coef, best_rss
+        theta_out[sl] = theta
+    coef_out, rss_out = solve_normal(model.design(t, theta_out), curves)
+    rss_out = np.where(bounds.feasible(coef_out), rss_out, np.inf)
     return theta_out, coef_out, rss_out
+
+
+def _product_fit(model: CurveModel, t: np.ndarray, y: np.ndarray, axes: list[np.ndarray]):
+    """Exact linear solve at every combination of per-parameter candidates (axes: q arrays (R, P) of log values).
+
+    Uses sums over time (Gram entries) so each basis function is evaluated once per candidate value where the
+    family allows it (the two exponentials of the double exponential are evaluated separately).
+    Returns candidates (R, M, q), coefficients (R, M, p) and RSS (R, M), with M = P**q.
+    """
+    n_rep, n_pts = axes[0].shape
+    dt = (t - t[0])[None, None, :]
+    if model.name == "exponential":
+        phis = [np.exp(-dt / np.exp(axes[0])[..., None])]  # (R, P, T)
+    elif model.name == "power_law":
+        t0 = np.exp(axes[1])[..., None]  # (R, P, 1)
+        log_ratio = np.log((t[None, None, :] + t0) / (t[0] + t0))  # (R, P_t0, T)
+        alpha = np.exp(axes[0])[:, :, None, None]  # (R, P_alpha, 1, 1)
+        phis = [np.exp(-alpha * log_ratio[:, None, :, :])]  # (R, P_alpha, P_t0, T)
+    elif model.name == "double_exponential":
+        phi1 = np.exp(-dt / np.exp(axes[0])[..., None])
+        phi2 = np.exp(-dt / np.exp(axes[1])[..., None])
+        phis = [phi1[:, :, None, :], phi2[:, None, :, :]]  # broadcast to (R, P, P, T)
+    else:
+        raise ValueError(f"unknown model {model.name!r}")
+    grid_shape = (n_rep,) + (n_pts,) * len(axes)
+    y_b = y.reshape((n_rep,) + (1,) * len(axes) + (t.size,))
+    p = 1 + len(phis)
+    gram = np.empty(grid_shape + (p, p))
+    rhs = np.empty(grid_shape + (p,))
+    gram[..., 0, 0] = t.size
+    rhs[..., 0] = y_b.sum(axis=-1)
+    for j, phi_j in enumerate(phis, start=1):
+        gram[..., 0, j] = gram[..., j, 0] = phi_j.sum(axis=-1)
+        rhs[..., j] = (phi_j * y_b).sum(axis=-1)
+        for k, phi_k in enumerate(phis[: j], start=1):
+            gram[..., j, k] = gram[..., k, j] = (phi_j * phi_k).sum(axis=-1)
+    with np.errstate(all="ignore"):
+        if p > 2:  # jitter keeps coincident time scales (rejected later by model.valid) from raising
+            jitter = 1e-12 * np.trace(gram, axis1=-2, axis2=-1)[..., None, None] * np.eye(p)
+            coef = np.linalg.solve(gram + jitter, rhs[..., None])[..., 0]
+        else:
+            coef = _solve_2x2(gram, rhs)
+        rss = np.einsum("rt,rt->r", y, y).reshape((n_rep,) + (1,) * len(axes)) - np.einsum("...p,...p->...", coef, rhs)
+    rss = np.where(np.isfinite(rss), np.maximum(rss, 0.0), np.inf)
+    mesh = np.meshgrid(*[np.arange(n_pts)] * len(axes), indexing="ij")
+    cand = np.stack([ax[:, m.ravel()] for ax, m in zip(axes, mesh)], axis=-1)  # (R, M, q)
+    return cand, coef.reshape(n_rep, -1, p), rss.reshape(n_rep, -1)
+
+
+def _solve_2x2(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Closed-form solution of stacked symmetric 2x2 systems."""
+    a, b, d = gram[..., 0, 0], gram[..., 0, 1], gram[..., 1, 1]
+    det = a * d - b * b
+    return np.stack([(d * rhs[..., 0] - b * rhs[..., 1]) / det, (a * rhs[..., 1] - b * rhs[..., 0]) / det], axis=-1)
 
 
 def solve_normal(design: np.ndarray, y: np.ndarray):
