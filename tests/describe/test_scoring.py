@@ -119,3 +119,23 @@ def test_scores_are_reproducible_for_a_seed():
     a = score_description(c_e, a_e, c_h, a_h, o_e, o_h, seed=7).to_json()
     b = score_description(c_e, a_e, c_h, a_h, o_e, o_h, seed=7).to_json()
     assert a == b
+
+
+@given(st.floats(0.1, 10), st.floats(-5, 5), st.integers(0, 50))
+@settings(max_examples=25, deadline=None)
+def test_scores_are_invariant_to_positive_affine_maps_of_the_activation(scale, shift, seed):
+    c_e, o_e, a_e = _planted(400, seed)
+    c_h, o_h, a_h = _planted(400, seed + 1000)
+    base = score_description(c_e, a_e, c_h, a_h, o_e, o_h, seed=1).to_json()
+    moved = score_description(c_e, scale * a_e + shift, c_h, scale * a_h + shift, o_e, o_h, seed=1).to_json()
+    for key, value in base.items():
+        assert moved[key] == pytest.approx(value, abs=1e-9), key
+
+
+@given(st.integers(0, 1000))
+@settings(max_examples=25, deadline=None)
+def test_balanced_accuracy_lies_in_the_unit_interval(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 30).astype(bool)
+    y[0], y[1] = True, False
+    assert 0.0 <= balanced_accuracy(y, rng.integers(0, 2, 30).astype(bool)) <= 1.0

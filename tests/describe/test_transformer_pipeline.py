@@ -107,3 +107,24 @@ def test_cli_reports_an_unreachable_endpoint_cleanly(run_dir, tmp_path):
 def test_cli_needs_a_run_dir_or_planted(tmp_path):
     result = CliRunner().invoke(app, ["describe"])
     assert result.exit_code != 0
+
+
+def test_describe_run_takes_evidence_and_scores_from_the_store_splits(run_dir, tmp_path):
+    from modinterp.data.store import generate_store
+    from modinterp.games.domineering import BoardSpec
+
+    path = tmp_path / "games.npz"
+    generate_store(BoardSpec(4, 4), 200, 0, seed=3).save(path)
+    out = describe_run(run_dir, tmp_path / "d", DescribeConfig(n_games=15, positions_per_game=4, partition="layers",
+                                                               n_attribution_boards=4, games=str(path)), show_progress=False)
+    assert out["n_evidence"] == 60 and out["n_heldout"] == 60
+
+
+def test_describe_run_rejects_games_of_another_board(run_dir, tmp_path):
+    from modinterp.data.store import generate_store
+    from modinterp.games.domineering import BoardSpec
+
+    path = tmp_path / "games.npz"
+    generate_store(BoardSpec(5, 5), 20, 0, seed=3).save(path)
+    with pytest.raises(ValueError, match="5x5"):
+        describe_run(run_dir, tmp_path / "d", DescribeConfig(games=str(path), partition="layers"), show_progress=False)
