@@ -54,3 +54,10 @@ def test_concept_table_holds_the_engine_concepts_and_ours_with_identifier_names(
 def test_concept_table_rejects_unknown_names():
     with pytest.raises(KeyError, match="nope"):
         concept_table(SPEC22, TOP_ROW_FULL, names=["nope"])
+
+
+def test_every_feature_gets_its_own_short_meaning():
+    table = concept_table(BoardSpec(8, 8), np.zeros((1, 64), np.uint8))
+    assert table.meaning("mobility_vertical") == "number of legal vertical moves"
+    assert table.meaning("sector_occupancy_1_0") == "fraction of sector (row 1, column 0) covered by dominoes"
+    assert len(set(table.meanings)) == len(table.meanings)

@@ -8,6 +8,8 @@ exists). `concept_table(spec, boards)` evaluates the whole library into a `Conce
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from modinterp.describe.predicates import ConceptTable, feature_identifier
@@ -98,6 +100,28 @@ def board_concepts() -> dict[str, Concept]:
     return {**engine_concepts.CONCEPTS, **extra}
 
 
+_SECTOR = re.compile(r"\[(\d+),(\d+)\]$")
+_PER_OUTPUT = {
+    "mobility": "number of legal {side} moves",
+    "exclusive_cells": "empty cells only {side} can still cover",
+    "safe_moves": "{side} moves the opponent can no longer block",
+    "half_occupancy": "fraction of the {side} half of the board covered",
+    "sector_move_difference": "vertical minus horizontal moves still available in sector (row {r}, column {c})",
+    "sector_occupancy": "fraction of sector (row {r}, column {c}) covered by dominoes",
+}
+
+
+def output_meaning(concept: Concept, output: str, n_outputs: int) -> str:
+    """A short meaning for one output column, e.g. 'number of legal vertical moves'."""
+    template = _PER_OUTPUT.get(concept.name)
+    if n_outputs == 1 or template is None:
+        return concept.meaning if n_outputs == 1 else f"{concept.meaning} ({output})"
+    sector = _SECTOR.search(output)
+    if sector:
+        return template.format(r=sector.group(1), c=sector.group(2))
+    return template.format(side=output.rsplit("_", 1)[-1])
+
+
 def _takes(concept: Concept, key: str) -> bool:
     import inspect
 
@@ -122,5 +146,5 @@ def concept_table(spec: dom.BoardSpec, boards, sector=(4, 4), first: int = dom.V
         columns.append(values)
         for out in outputs:
             feature_names.append(feature_identifier(out))
-            meanings.append(concept.meaning if len(outputs) == 1 else f"{concept.meaning}: {out}")
+            meanings.append(output_meaning(concept, out, len(outputs)))
     return ConceptTable(feature_names, meanings, np.concatenate(columns, axis=1))
