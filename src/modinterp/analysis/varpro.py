@@ -17,6 +17,8 @@ from modinterp.analysis.models import CurveModel, TimeScales
 _CHUNK_BYTES = 64 * 2**20  # memory per chunk of curves; keeps the grid products in cache-friendly pieces
 _ZOOM_POINTS = 7  # local grid points per nonlinear parameter at each zoom level
 _ZOOM_LEVELS = 5  # each level shrinks the spacing by 3: final spacing = coarse / 243
+_N_STARTS = 3  # distinct grid optima refined per curve
+_START_SEPARATION = 3  # grid steps (Chebyshev distance) between two starts
 
 
 SIGNS = ("free", "positive", "negative")
@@ -79,8 +81,15 @@ class BatchFit:
         return int(np.sum(~self.success))
 
 
-def fit_batch(model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: FitBounds, zoom_levels: int = _ZOOM_LEVELS) -> BatchFit:
-    """Fit `model` by least squares to every row of `curves` (R, T) sampled at times `t` (T,)."""
+def fit_batch(
+    model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: FitBounds, zoom_levels: int = _ZOOM_LEVELS, n_starts: int = _N_STARTS
+) -> BatchFit:
+    """Fit `model` by least squares to every row of `curves` (R, T) sampled at times `t` (T,).
+
+    The `n_starts` best grid points that are at least 3 grid steps apart are each refined, and the best refined
+    point wins: two basins with similar RSS (common for the double exponential) cannot trap the fit in the
+    worse one because of grid discretisation.
+    """
     t = np.asarray(t, dtype=float)
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     if curves.shape[1] != t.size:
@@ -89,37 +98,53 @@ def fit_batch(model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: FitB
         raise ValueError("curves contain NaN or inf; drop or impute those points before fitting")
     scales = TimeScales.of(t)
     log_bounds = model.log_bounds(scales)
-    log_theta, rss = _coarse_grid(model, t, curves, bounds, model.log_grid(scales))
-    found = np.isfinite(rss)
-    log_theta[found], coef, rss[found] = _zoom(model, t, curves[found], log_theta[found], model.grid_steps(scales), log_bounds, bounds, zoom_levels)
-    params = np.full((curves.shape[0], model.n_params), np.nan)
-    params[found] = np.concatenate([coef, np.exp(log_theta[found])], axis=1)
+    starts, start_rss = _coarse_grid(model, t, curves, bounds, model.log_grid(scales), model.grid_steps(scales), n_starts)
+    n_rep, n_st, q = starts.shape
+    flat_theta, flat_rss = starts.reshape(-1, q), start_rss.reshape(-1)
+    flat_coef = np.full((flat_theta.shape[0], model.n_linear), np.nan)
+    found = np.isfinite(flat_rss)
+    rows = np.repeat(np.arange(n_rep), n_st)[found]
+    flat_theta[found], flat_coef[found], flat_rss[found] = _zoom(
+        model, t, curves[rows], flat_theta[found], model.grid_steps(scales), log_bounds, bounds, zoom_levels
+    )
+    pick = np.argmin(flat_rss.reshape(n_rep, n_st), axis=1) + np.arange(n_rep) * n_st
+    log_theta, coef, rss = flat_theta[pick], flat_coef[pick], flat_rss[pick]
     success = np.isfinite(rss)
-    params[~success] = np.nan
+    params = np.full((n_rep, model.n_params), np.nan)
+    params[success] = np.concatenate([coef[success], np.exp(log_theta[success])], axis=1)
     edge = np.isclose(log_theta, log_bounds[:, 0], rtol=0, atol=1e-9) | np.isclose(log_theta, log_bounds[:, 1], rtol=0, atol=1e-9)
     return BatchFit(model, t, params, np.where(success, rss, np.inf), success, success & np.any(edge, axis=1))
 
 
-def _coarse_grid(model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: FitBounds, grid: np.ndarray):
-    """Best feasible grid point per curve via one QR per grid point and a matrix product over all curves."""
+def _coarse_grid(model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: FitBounds, grid: np.ndarray, steps: np.ndarray, n_starts: int):
+    """The `n_starts` best feasible, mutually distant grid points per curve: (R, n_starts, q) and their RSS.
+
+    One QR per grid point and a matrix product over all curves; missing starts are NaN with RSS inf.
+    """
     design = model.design(t, grid)  # (G, T, p)
     q_mat, r_mat = np.linalg.qr(design)
     with np.errstate(all="ignore"):
         r_inv = np.linalg.inv(r_mat)  # (G, p, p); near-singular points give huge coefficients, rejected by bounds
     n_grid, n_t, p = design.shape
     qt = q_mat.transpose(0, 2, 1).reshape(n_grid * p, n_t)
+    cell = np.round((grid - grid.min(axis=0)) / steps).astype(np.int64)  # integer grid coordinates
     chunk = max(1, _CHUNK_BYTES // (8 * n_grid * p * 2))
-    best_theta = np.full((curves.shape[0], grid.shape[1]), np.nan)
-    best_rss = np.full(curves.shape[0], np.inf)
+    best_theta = np.full((curves.shape[0], n_starts, grid.shape[1]), np.nan)
+    best_rss = np.full((curves.shape[0], n_starts), np.inf)
     for start in range(0, curves.shape[0], chunk):
         y = curves[start : start + chunk]
+        rows = np.arange(y.shape[0])
         qty = (qt @ y.T).reshape(n_grid, p, -1)  # (G, p, Rc)
         coef = np.einsum("gij,gjr->rgi", r_inv, qty)
         rss = np.einsum("ij,ij->i", y, y)[:, None] - np.einsum("gpr,gpr->rg", qty, qty)
         rss = np.where(bounds.feasible(coef), np.maximum(rss, 0.0), np.inf)
-        idx = np.argmin(rss, axis=1)
-        best_rss[start : start + chunk] = rss[np.arange(y.shape[0]), idx]
-        best_theta[start : start + chunk] = grid[idx]
+        for k in range(n_starts):
+            idx = np.argmin(rss, axis=1)
+            best_rss[start : start + chunk, k] = rss[rows, idx]
+            best_theta[start : start + chunk, k] = grid[idx]
+            if k + 1 < n_starts:  # exclude the neighbourhood of this start before looking for the next
+                near = np.max(np.abs(cell[None, :, :] - cell[idx][:, None, :]), axis=-1) < _START_SEPARATION
+                rss[near] = np.inf
     best_theta[~np.isfinite(best_rss)] = np.nan
     return best_theta, best_rss
 
