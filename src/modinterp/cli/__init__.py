@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "modinterp.cli.train",
     "modinterp.cli.analyze",
     "modinterp.cli.report",
+    "modinterp.cli.study",
     "modinterp.cli.describe",
     "modinterp.cli.llm",
 )

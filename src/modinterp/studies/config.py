@@ -1,0 +1,239 @@
+"""`EmbeddingStudyConfig`: every choice of the growth study, validated at the edge (configs/study-NAME.toml).
+
+One object holds the board and data, the concept (auxiliary loss of small-aux and probe target of every
+condition), the two model sizes with their training settings, the embedding, the probes and the
+verification. The study owns the fields that make the design paired (seeds, batch streams, the concept
+weight of each condition, probe and quick-validation cadence), so the per-size `train` tables may not set them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from modinterp.config import load_config
+from modinterp.data.positions import PositionConfig
+from modinterp.games.concepts import CONCEPTS
+from modinterp.models import PRESETS
+from modinterp.probes import DEFAULT_ALPHAS
+from modinterp.train.config import TrainConfig
+
+CONDITIONS = ("small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux")
+SMALL_CONDITIONS = CONDITIONS[:2]
+LARGE_CONDITIONS = CONDITIONS[2:]
+# Which small model each embedded condition grows from (and which small model a frozen probe is fitted on).
+SOURCE_OF = {"large-embed-aux": "small-aux", "large-embed-noaux": "small-noaux", "large-baseline": "small-aux"}
+# TrainConfig fields the study sets itself, per condition and seed (setting them in a [*.train] table is an error).
+STUDY_OWNED_TRAIN_FIELDS = ("seed", "batch_seed", "model", "positions", "val_positions", "w_concept", "probe_every",
+                            "quick_val_every")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BoardChoice(_Strict):
+    rows: int = Field(8, ge=2, le=16)
+    cols: int = Field(8, ge=2, le=16)
+
+
+class DataChoice(_Strict):
+    """The games: generated into DIR/games.npz (reused when these settings match), or an existing file."""
+
+    games: str | None = Field(None, description="path of an existing games .npz to use instead of generating")
+    n_random: int = Field(3000, ge=0)
+    n_guided: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0)
+    first: Literal["vertical", "horizontal"] = "vertical"
+    opening_plies: int = Field(16, ge=0, description="random opening plies of guided games")
+    epsilon: float = Field(0.25, ge=0, le=1, description="random-move probability of guided games")
+
+    @model_validator(mode="after")
+    def _some_games(self) -> "DataChoice":
+        if self.games is None and self.n_random + self.n_guided == 0:
+            raise ValueError("n_random + n_guided is 0 and no games file is given; generate some games or set games=PATH")
+        return self
+
+
+class ConceptChoice(_Strict):
+    """The concept: auxiliary target of small-aux and the probe target of every condition."""
+
+    name: str = "sector_move_difference"
+    kwargs: dict[str, Any] = Field(default_factory=lambda: {"sector": [4, 4]})
+    scale: float = Field(0.1, gt=0, description="targets are multiplied by this (original: sector counts / 10)")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in CONCEPTS:
+            raise ValueError(f"unknown concept {name!r}; choose one of {sorted(CONCEPTS)}")
+        return name
+
+
+class PositionSampling(_Strict):
+    """How positions are drawn (the fields of `PositionConfig` except the concept, which [concept] sets)."""
+
+    positions_per_game: int = Field(57, ge=1, description="plies sampled (with replacement) per game and epoch")
+    min_ply: int = Field(16, ge=0, description="earliest ply sampled")
+    augment: bool = Field(True, description="apply a random board symmetry to each position")
+    side_to_move_token: bool = False
+
+
+class StageTrain(TrainConfig):
+    """A TrainConfig without the study-owned fields, plus `epochs` and `decay_fraction` (resolved per run)."""
+
+    epochs: float | None = Field(None, gt=0, description="train for this many epochs of the batch stream (replaces steps)")
+    decay_fraction: float | None = Field(None, gt=0, le=1, description="wsd: cooldown as a fraction of the steps")
+
+    @model_validator(mode="after")
+    def _no_study_owned_fields(self) -> "StageTrain":
+        default = TrainConfig()
+        owned = [name for name in STUDY_OWNED_TRAIN_FIELDS if getattr(self, name) != getattr(default, name)]
+        if owned:
+            raise ValueError(f"{owned} are set by the study (per condition and seed); remove them from the train table "
+                             "([probes] every sets the probe and quick-validation cadence)")
+        if self.decay_fraction is not None and self.schedule != "wsd":
+            raise ValueError(f"decay_fraction={self.decay_fraction} is only used with schedule='wsd' (got {self.schedule!r})")
+        return self
+
+    def resolve(self, steps_per_epoch: int, **study_fields: Any) -> TrainConfig:
+        """The TrainConfig of one run: steps from epochs (or steps), the wsd cooldown, the study's fields."""
+        steps = math.ceil(self.epochs * steps_per_epoch) if self.epochs is not None else self.steps
+        data = self.model_dump(exclude={"epochs", "steps", "decay_fraction", *STUDY_OWNED_TRAIN_FIELDS})
+        if self.decay_fraction is not None:
+            data["decay_steps"] = min(max(1, round(self.decay_fraction * steps)), steps - self.warmup_steps)
+        return TrainConfig(**{**data, "steps": steps, **study_fields})
+
+
+class ModelSize(_Strict):
+    """One model size: a preset of `modinterp.models` with overrides, and how it is trained."""
+
+    preset: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    train: StageTrain = Field(default_factory=StageTrain)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, name: str) -> str:
+        if name not in PRESETS:
+            raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+        return name
+
+    @field_validator("overrides")
+    @classmethod
+    def _no_shape_owned_fields(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        owned = sorted({"rows", "cols", "n_concepts", "side_to_move"} & set(overrides))
+        if owned:
+            raise ValueError(f"overrides {owned} follow from [board], [concept] and [positions]; remove them")
+        return overrides
+
+
+class EmbeddingChoice(_Strict):
+    """Where and how the small model is embedded (see `modinterp.grow.embed`)."""
+
+    at_layer: int = Field(0, ge=0)
+    layers: list[int] | None = Field(None, description="small-model layers to embed (default all)")
+    preserve_outputs: bool = Field(False, description="also silence the large model's later blocks (whole function kept)")
+    copy_heads: bool = True
+    embedded_lr_multiplier: float = Field(1.0, ge=0, description="lr multiplier of the copied weights (element-wise)")
+
+
+class ProbeChoice(_Strict):
+    """The fixed probe set (positions of validation games) and the probe protocol."""
+
+    every: int = Field(50, ge=1, description="probe every layer (and quick-validate) every this many steps")
+    positions_per_game: int = Field(8, ge=1)
+    min_ply: int | None = Field(None, ge=0, description="default: positions.min_ply")
+    max_games: int | None = Field(None, ge=2, description="use at most this many validation games")
+    test_fraction: float = Field(0.25, gt=0, lt=1)
+    alphas: list[float] = Field(default_factory=lambda: list(DEFAULT_ALPHAS))
+    n_splits: int = Field(5, ge=2)
+    standardize: bool = False
+    seed: int = Field(0, ge=0)
+    batch_size: int = Field(1024, ge=1)
+    shuffle_seed: int = Field(0, ge=0, description="seed of the shuffled-target control")
+
+
+class VerificationChoice(_Strict):
+    n_positions: int = Field(1000, ge=1, description="probe-set positions run through both models")
+    tolerance: float = Field(1e-5, gt=0)
+
+
+class EmbeddingStudyConfig(_Strict):
+    """The whole growth study (five conditions x seeds)."""
+
+    preset: str = "custom"
+    seeds: list[int] = Field(default_factory=lambda: [0, 1])
+    jobs: int = Field(1, ge=1, description="parallel worker processes (the CLI's --jobs overrides)")
+    aux_weight: float = Field(0.8, gt=0, description="weight of the concept loss for small-aux (original 0.8)")
+    board: BoardChoice = Field(default_factory=BoardChoice)
+    data: DataChoice = Field(default_factory=DataChoice)
+    concept: ConceptChoice = Field(default_factory=ConceptChoice)
+    positions: PositionSampling = Field(default_factory=PositionSampling)
+    val_positions: PositionSampling = Field(default_factory=lambda: PositionSampling(positions_per_game=20))
+    small: ModelSize = Field(default_factory=lambda: ModelSize(preset="small"))
+    large: ModelSize = Field(default_factory=lambda: ModelSize(preset="large"))
+    embedding: EmbeddingChoice = Field(default_factory=EmbeddingChoice)
+    probes: ProbeChoice = Field(default_factory=ProbeChoice)
+    verification: VerificationChoice = Field(default_factory=VerificationChoice)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise ValueError(f"seeds={seeds}: expected a non-empty list of distinct non-negative ints")
+        return seeds
+
+    @model_validator(mode="after")
+    def _models_fit(self) -> "EmbeddingStudyConfig":
+        small = {**PRESETS[self.small.preset], **self.small.overrides}
+        large = {**PRESETS[self.large.preset], **self.large.overrides}
+        for name in ("d_model", "d_head"):
+            if small.get(name) != large.get(name):
+                raise ValueError(f"small.{name}={small.get(name)} differs from large.{name}={large.get(name)}; "
+                                 "the embedding needs equal d_model and d_head")
+        n_small = len(self.embedding.layers) if self.embedding.layers else small["n_layers"]
+        if self.embedding.at_layer + n_small > large["n_layers"]:
+            raise ValueError(f"embedding.at_layer={self.embedding.at_layer} with {n_small} small layer(s) needs "
+                             f"{self.embedding.at_layer + n_small} large layers, large.n_layers={large['n_layers']}")
+        return self
+
+    # Derived -------------------------------------------------------------------------------------------------
+    def position_config(self, which: Literal["train", "val", "probe"] = "train") -> PositionConfig:
+        """Positions with the study's concept; `probe` is the probe set's sampling (no augmentation)."""
+        concept = {"concept": self.concept.name, "concept_kwargs": dict(self.concept.kwargs),
+                   "concept_scale": self.concept.scale}
+        if which == "train":
+            return PositionConfig(**self.positions.model_dump(), **concept)
+        if which == "val":
+            return PositionConfig(**self.val_positions.model_dump(), **concept)
+        min_ply = self.probes.min_ply if self.probes.min_ply is not None else self.positions.min_ply
+        return PositionConfig(positions_per_game=self.probes.positions_per_game, min_ply=min_ply, augment=True,
+                              side_to_move_token=self.positions.side_to_move_token, **concept)
+
+    @property
+    def n_small_layers(self) -> int:
+        return int({**PRESETS[self.small.preset], **self.small.overrides}["n_layers"])
+
+    @property
+    def n_large_layers(self) -> int:
+        return int({**PRESETS[self.large.preset], **self.large.overrides}["n_layers"])
+
+    @property
+    def embedded_small_layers(self) -> list[int]:
+        return list(self.embedding.layers) if self.embedding.layers else list(range(self.n_small_layers))
+
+    @property
+    def last_embedded_layer(self) -> str:
+        return str(self.embedding.at_layer + len(self.embedded_small_layers) - 1)
+
+
+def load_study_config(preset: str | Path, overrides: list[str] | None = None) -> EmbeddingStudyConfig:
+    """`configs/study-NAME.toml` (or a .toml path) with `key.sub=value` overrides, validated; the name is kept."""
+    name = str(preset)
+    if not name.endswith(".toml") and not Path(name).exists() and not name.startswith("study-"):
+        name = f"study-{name}"
+    return load_config(EmbeddingStudyConfig, name, overrides)

@@ -1,0 +1,144 @@
+"""The study's models: seeded initial weights, the large model of each condition, and element-wise masks of
+what the embedding copied (for the embedded-weights learning rate and the paired-design checks).
+
+Paired design: for one seed, the large initial weights are drawn once from a seeded generator
+(`large_init`); every large condition starts from a deep copy of them, and the embedded conditions then
+overwrite only the copied and zeroed elements. So every element the embedding leaves alone is identical
+across large-baseline, large-embed-aux and large-embed-noaux of that seed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from modinterp.data.positions import n_concepts
+from modinterp.data.store import derive_seed
+from modinterp.grow import EmbeddingPlan, embed
+from modinterp.models import BoardTransformer, build_model
+from modinterp.studies.config import LARGE_CONDITIONS, SOURCE_OF, EmbeddingStudyConfig, ModelSize
+
+# Sub-streams of a study seed (see `derive_seed`), so the uses of one seed never share random numbers.
+SMALL_INIT_STREAM, LARGE_INIT_STREAM, BATCH_STREAM = 10, 11, 12
+
+
+def build_size(config: EmbeddingStudyConfig, size: ModelSize, init_seed: int) -> BoardTransformer:
+    """A model of one size for the study's board and concept, drawn from `init_seed`."""
+    from modinterp.games.domineering import BoardSpec
+
+    spec = BoardSpec(config.board.rows, config.board.cols)
+    fields = {"n_concepts": n_concepts(spec, config.position_config("train")),
+              "side_to_move": config.positions.side_to_move_token, **size.overrides}
+    return build_model(size.preset, config.board.rows, config.board.cols, seed=init_seed, **fields)
+
+
+def small_init(config: EmbeddingStudyConfig, seed: int) -> BoardTransformer:
+    """The small models' initial weights for `seed` (shared by small-aux and small-noaux: a paired pair)."""
+    return build_size(config, config.small, derive_seed(seed, SMALL_INIT_STREAM))
+
+
+def large_init(config: EmbeddingStudyConfig, seed: int) -> BoardTransformer:
+    """The large models' initial weights for `seed`, shared by the three large conditions."""
+    return build_size(config, config.large, derive_seed(seed, LARGE_INIT_STREAM))
+
+
+def batch_seed(seed: int) -> int:
+    """The training batch stream of every condition of `seed` (one stream: identical batches across conditions)."""
+    return derive_seed(seed, BATCH_STREAM)
+
+
+def grow_large(config: EmbeddingStudyConfig, condition: str, init: BoardTransformer,
+               small: BoardTransformer | None) -> BoardTransformer:
+    """The initial large model of `condition`: a deep copy of `init`, with `small` embedded unless baseline."""
+    if condition not in LARGE_CONDITIONS:
+        raise ValueError(f"condition {condition!r} is not a large condition; expected one of {LARGE_CONDITIONS}")
+    large = copy.deepcopy(init)
+    if condition == "large-baseline":
+        return large
+    if small is None:
+        raise ValueError(f"{condition} grows from {SOURCE_OF[condition]}: pass its trained small model")
+    e = config.embedding
+    return embed(small, large, at_layer=e.at_layer, layers=e.layers, copy_heads=e.copy_heads,
+                 preserve_outputs=e.preserve_outputs)
+
+
+def _zeros_like_params(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: torch.zeros_like(p, dtype=torch.bool) for name, p in model.named_parameters()}
+
+
+def embedding_masks(plan: EmbeddingPlan, small_config, large: BoardTransformer) -> tuple[dict[str, torch.Tensor],
+                                                                                         dict[str, torch.Tensor]]:
+    """(copied, zeroed): per parameter name, bool masks of the elements `embed` copied from the small model and
+    of those it set to zero. Everything else keeps the large model's initial value (mirrors `grow.embed`)."""
+    copied, zeroed = _zeros_like_params(large), _zeros_like_params(large)
+    heads, neurons = small_config.n_heads, small_config.d_mlp
+    if plan.copy_embeddings:
+        copied["state_embed.weight"][:] = True
+        copied["pos_embed.weight"][:] = True
+    for i in plan.large_layers:
+        b = f"blocks.{i}"
+        for name in ("W_Q", "W_K", "W_V", "W_O"):
+            copied[f"{b}.attn.{name}"][:heads] = True
+        zeroed[f"{b}.attn.W_O"][heads:] = True
+        copied[f"{b}.mlp.W_in.weight"][:neurons] = True
+        copied[f"{b}.mlp.W_in.bias"][:neurons] = True
+        copied[f"{b}.mlp.W_out.weight"][:, :neurons] = True
+        zeroed[f"{b}.mlp.W_out.weight"][:, neurons:] = True
+        copied[f"{b}.mlp.W_out.bias"][:] = True
+        for name in ("ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias"):
+            copied[f"{b}.{name}"][:] = True
+    if plan.preserve_outputs:
+        for i in set(range(plan.n_layers_large)) - set(plan.large_layers):
+            for name in ("attn.W_O", "mlp.W_out.weight", "mlp.W_out.bias"):
+                zeroed[f"blocks.{i}.{name}"][:] = True
+    if plan.copy_heads:
+        for name in copied:
+            if name.startswith(("ln_final.", "value_head.", "concept_head.", "policy_head.")):
+                copied[name][:] = True
+    return copied, zeroed
+
+
+def untouched_values(model: nn.Module, copied: Mapping[str, torch.Tensor], zeroed: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """All parameter elements the embedding neither copied nor zeroed, flattened in parameter order."""
+    parts = [p.detach()[~(copied[name] | zeroed[name])].flatten() for name, p in model.named_parameters()]
+    return torch.cat(parts)
+
+
+class ElementwiseLrScale:
+    """Scale the optimizer's update of chosen parameter elements by `multiplier` (the others are unchanged).
+
+    AdamW's update (gradient step and decoupled weight decay) is proportional to the learning rate, so scaling
+    the change of an element after `optimizer.step()` is exactly a per-element learning rate. Implemented
+    with optimizer step hooks: a pre-hook keeps the masked parameters' values, a post-hook blends. Stateless
+    between steps, so resuming from a checkpoint needs nothing extra.
+    """
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor], multiplier: float):
+        if multiplier < 0:
+            raise ValueError(f"multiplier must be >= 0, got {multiplier}")
+        params = dict(model.named_parameters())
+        unknown = sorted(set(masks) - set(params))
+        if unknown:
+            raise ValueError(f"masks name parameters the model lacks: {unknown[:4]}")
+        self.multiplier = float(multiplier)
+        self.targets = [(params[n], m.to(params[n].device)) for n, m in masks.items() if bool(m.any())]
+        self._before: list[torch.Tensor] = []
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> "ElementwiseLrScale":
+        if self.multiplier != 1.0 and self.targets:
+            optimizer.register_step_pre_hook(self._keep)
+            optimizer.register_step_post_hook(self._blend)
+        return self
+
+    @torch.no_grad()
+    def _keep(self, optimizer, args, kwargs) -> None:
+        self._before = [p.detach().clone() for p, _ in self.targets]
+
+    @torch.no_grad()
+    def _blend(self, optimizer, args, kwargs) -> None:
+        for (p, mask), before in zip(self.targets, self._before):
+            p.copy_(torch.where(mask, before + self.multiplier * (p - before), p))
+        self._before = []

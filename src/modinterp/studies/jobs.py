@@ -1,0 +1,180 @@
+"""One run of the growth study (a condition and a seed), executable in a worker process.
+
+A run directory `DIR/runs/<condition>-s<seed>/` holds the trainer's outputs (checkpoints/, metrics.jsonl,
+final/, manifest.json) plus what the study adds: verification.json (embedded conditions), controls.json,
+final_probe.json (when the last step is not a probe step) and run.json, written last, which marks the run
+complete. An incomplete run resumes from its latest checkpoint; a complete one is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from modinterp.atomic import atomic_write_json
+from modinterp.studies.config import LARGE_CONDITIONS, SMALL_CONDITIONS, SOURCE_OF, EmbeddingStudyConfig
+
+GAMES_FILE, PROBE_SET_FILE, INIT_DIR, RUNS_DIR = "games.npz", "probe_set.npz", "init", "runs"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    condition: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.condition}-s{self.seed}"
+
+    @property
+    def is_small(self) -> bool:
+        return self.condition in SMALL_CONDITIONS
+
+    @property
+    def source(self) -> "RunSpec | None":
+        """The small run this one grows from (None for small runs and the baseline)."""
+        if self.condition in ("large-embed-aux", "large-embed-noaux"):
+            return RunSpec(SOURCE_OF[self.condition], self.seed)
+        return None
+
+    @property
+    def frozen_source(self) -> "RunSpec | None":
+        """The small run whose probes the frozen control applies to this (large) run."""
+        return RunSpec(SOURCE_OF[self.condition], self.seed) if self.condition in LARGE_CONDITIONS else None
+
+    @property
+    def needs(self) -> list["RunSpec"]:
+        """Runs that must be complete before this one starts (the small source of the run and of its frozen probe)."""
+        return sorted({s for s in (self.source, self.frozen_source) if s is not None}, key=lambda s: s.name)
+
+
+def run_specs(config: EmbeddingStudyConfig) -> list[RunSpec]:
+    """Every run in scheduling order: small runs first, then the baselines, then the embedded runs."""
+    order = [*SMALL_CONDITIONS, "large-baseline", "large-embed-aux", "large-embed-noaux"]
+    return [RunSpec(c, s) for c in order for s in config.seeds]
+
+
+def run_dir(out: Path, spec: RunSpec) -> Path:
+    return Path(out) / RUNS_DIR / spec.name
+
+
+def init_path(out: Path, size: str, seed: int) -> Path:
+    return Path(out) / INIT_DIR / f"{size}-s{seed}.safetensors"
+
+
+def is_complete(out: Path, spec: RunSpec) -> bool:
+    path = run_dir(out, spec) / "run.json"
+    return path.exists() and json.loads(path.read_text(encoding="utf-8")).get("status") == "complete"
+
+
+def positions_digest(train, steps: list[int]) -> str:
+    """BLAKE2b of the (game, ply, symmetry) triples of the batches at `steps`: equal digests, equal batches."""
+    h = hashlib.blake2b(digest_size=16)
+    for step in steps:
+        for array in train.positions(step):
+            h.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def tensor_digest(t: torch.Tensor) -> str:
+    return hashlib.blake2b(t.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
+
+
+def _load_model(model: torch.nn.Module, path: Path) -> torch.nn.Module:
+    from modinterp.train.checkpoint import load_model_weights
+
+    load_model_weights(model, path)
+    return model
+
+
+def _small_final(config: EmbeddingStudyConfig, out: Path, spec: RunSpec):
+    from modinterp.studies.growth import small_init
+
+    path = run_dir(out, spec) / "final" / "model.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the small run {spec.name} has not finished; it must run first")
+    return _load_model(small_init(config, spec.seed), path)
+
+
+def _initial_model(config: EmbeddingStudyConfig, out: Path, spec: RunSpec, probe_tokens: torch.Tensor):
+    """(initial model of the run, its random init, extra run.json fields such as verification and digests)."""
+    from modinterp.grow import verify_embedding
+    from modinterp.studies.growth import embedding_masks, grow_large, large_init, small_init, untouched_values
+
+    if spec.is_small:
+        init = _load_model(small_init(config, spec.seed), init_path(out, "small", spec.seed))
+        import copy
+
+        return copy.deepcopy(init), init, {}, None
+    init = _load_model(large_init(config, spec.seed), init_path(out, "large", spec.seed))
+    source = _small_final(config, out, spec.source) if spec.source else None
+    model = grow_large(config, spec.condition, init, source)
+    if source is None:
+        return model, init, {}, None
+    plan = model.embedding_plan
+    tokens = probe_tokens[: config.verification.n_positions]
+    report = verify_embedding(source, model, tokens, tolerance=config.verification.tolerance)
+    copied, zeroed = embedding_masks(plan, source.config, model)
+    extra = {"verification": report.to_dict(), "untouched_digest": tensor_digest(untouched_values(model, copied, zeroed)),
+             "n_copied": int(sum(int(m.sum()) for m in copied.values())),
+             "n_zeroed": int(sum(int(m.sum()) for m in zeroed.values()))}
+    return model, init, extra, copied
+
+
+def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int, threads: int = 1,
+                progress: bool = False) -> dict[str, Any]:
+    """Train, probe and control one run (resuming it if it has checkpoints); returns its run.json summary."""
+    from modinterp.data.positions import TrainPositions, ValidationPositions
+    from modinterp.data.store import GameStore
+    from modinterp.probes import ProbeSet
+    from modinterp.studies.growth import ElementwiseLrScale, batch_seed
+    from modinterp.studies.probing import final_controls, flatten_probe_records, make_probe_hook, probe_kwargs
+    from modinterp.probes import probe_all_layers
+    from modinterp.train.trainer import Trainer
+
+    started = time.time()
+    torch.set_num_threads(max(1, int(threads)))
+    config = EmbeddingStudyConfig.model_validate(config_data)
+    out_path, spec = Path(out), RunSpec(condition, seed)
+    directory = run_dir(out_path, spec)
+    store = GameStore.load(out_path / GAMES_FILE, validate=False)
+    probe_set = ProbeSet.load(out_path / PROBE_SET_FILE)
+    stage = config.small.train if spec.is_small else config.large.train
+    train = TrainPositions(store, config.position_config("train"), stage.batch_size, batch_seed(seed))
+    train_config = stage.resolve(train.steps_per_epoch, seed=seed, batch_seed=batch_seed(seed),
+                                 w_concept=config.aux_weight if condition == "small-aux" else 0.0,
+                                 probe_every=config.probes.every, quick_val_every=config.probes.every,
+                                 progress=progress and stage.progress)
+    val = ValidationPositions(store, config.position_config("val"), train_config.val_batch_size, seed)
+    model, init, extra, copied = _initial_model(config, out_path, spec, probe_set.tokens)
+    if "verification" in extra:
+        atomic_write_json(directory / "verification.json", extra["verification"])
+    holder: dict[str, Trainer] = {}
+    quick = val.quick_indices(0, train_config.quick_val_batches)
+    hook = make_probe_hook(config, probe_set, condition, seed, step0_validation=lambda m: holder["t"].validate(quick))
+    trainer = holder["t"] = Trainer(train_config, model, train, val, directory, probe_hook=hook)
+    if copied is not None:
+        ElementwiseLrScale(trainer.model, copied, config.embedding.embedded_lr_multiplier).attach(trainer.optimizer)
+    result = trainer.fit(resume=True)
+    final = trainer.model.eval()
+    if train_config.steps % config.probes.every:
+        records = probe_all_layers(final, probe_set, condition=condition, seed=seed, step=train_config.steps,
+                                   **probe_kwargs(config))
+        atomic_write_json(directory / "final_probe.json", {"step": train_config.steps, **flatten_probe_records(records)})
+    source = _small_final(config, out_path, spec.frozen_source) if spec.frozen_source else None
+    atomic_write_json(directory / "controls.json", final_controls(config, probe_set, condition, seed, final, init, source))
+    summary = {"status": "complete", "condition": condition, "seed": seed, "steps": result.step,
+               "steps_per_epoch": train.steps_per_epoch, "batch_seed": batch_seed(seed),
+               "batch_digest": positions_digest(train, [0, 1, train_config.steps - 1]),
+               "lr_multiplier_embedded": config.embedding.embedded_lr_multiplier if copied is not None else None,
+               **{k: v for k, v in extra.items() if k != "verification"},
+               "wall_time_s": round(time.time() - started, 2), "steps_per_s": result.steps_per_s}
+    atomic_write_json(directory / "run.json", summary)
+    return summary

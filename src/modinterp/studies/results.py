@@ -1,0 +1,124 @@
+"""Gather the run directories of a finished study into `DIR/results.json` (schema: docs/results-schema.md).
+
+Only deterministic numbers go in (no wall times), so an interrupted-and-resumed study writes the same file
+as an uninterrupted one. Loss records carry `loss` = value BCE + w_policy x policy CE (the main task, the same
+quantity for every condition) and, beside it, the trainer's weighted `total` and the separate terms.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from modinterp.probes import FINAL_LN
+from modinterp.studies.config import CONDITIONS, EmbeddingStudyConfig
+from modinterp.studies.jobs import RunSpec, run_dir, run_specs
+from modinterp.studies.probing import unflatten_probe_record
+
+SCHEMA_VERSION = 1
+_LOSS_SPLITS = ("train", "val_quick", "val_full")
+_LOSS_TERMS = ("value_loss", "policy_loss", "concept_loss")
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def loss_record(spec: RunSpec, step: int, split: str, values: dict[str, Any], w_policy: float) -> dict[str, Any]:
+    """One `losses` record: main-task loss plus the trainer's total, the terms and any accuracies."""
+    record = {"condition": spec.condition, "seed": spec.seed, "step": int(step), "split": split,
+              "loss": float(values["value_loss"]) + w_policy * float(values["policy_loss"]),
+              "total": float(values["loss"])}
+    for key in (*_LOSS_TERMS, "value_acc", "policy_acc"):
+        if key in values:
+            record[key] = float(values[key])
+    return record
+
+
+def run_records(config: EmbeddingStudyConfig, out: Path, spec: RunSpec) -> dict[str, list[dict]]:
+    """probes, losses and controls records of one finished run."""
+    directory = run_dir(out, spec)
+    stage = config.small.train if spec.is_small else config.large.train
+    probes, losses = [], []
+    for line in _read_metrics(directory / "metrics.jsonl"):
+        split, step = line["split"], line["step"]
+        if split == "probe":
+            probes += unflatten_probe_record(line, spec.condition, spec.seed)
+            quick = {k.split("/", 1)[1]: v for k, v in line.items() if k.startswith("val_quick/")}
+            if quick:
+                losses.append(loss_record(spec, step, "val_quick", quick, stage.w_policy))
+        elif split in _LOSS_SPLITS:
+            losses.append(loss_record(spec, step, split, line, stage.w_policy))
+    final_probe = directory / "final_probe.json"
+    if final_probe.exists():
+        probes += unflatten_probe_record(_read_json(final_probe), spec.condition, spec.seed)
+    return {"probes": probes, "losses": losses, "controls": _read_json(directory / "controls.json")}
+
+
+def layer_labels(config: EmbeddingStudyConfig) -> list[str]:
+    """The large model's probe layers ("0".."L-1", "final_ln"); the small models' labels are a subset."""
+    return [str(i) for i in range(config.n_large_layers)] + [FINAL_LN]
+
+
+def verification_summary(config: EmbeddingStudyConfig, out: Path) -> dict[str, Any]:
+    """The worst |difference| over every embedded run, and each run's per-layer report."""
+    runs = []
+    for spec in run_specs(config):
+        path = run_dir(out, spec) / "verification.json"
+        if spec.source is not None:
+            report = _read_json(path)
+            runs.append({"condition": spec.condition, "seed": spec.seed, **report})
+    worst = max(r["max_abs_diff"] for r in runs)
+    return {"max_abs_diff": worst, "tolerance": config.verification.tolerance,
+            "passed": worst <= config.verification.tolerance, "n_positions": runs[0]["n_positions"],
+            "positions": "probe-set positions of validation games (real positions, not random boards)", "runs": runs}
+
+
+def _sort_key(layers: list[str]):
+    order = {c: i for i, c in enumerate(CONDITIONS)}
+    position = {name: i for i, name in enumerate(layers)}
+    split_order = {s: i for i, s in enumerate(_LOSS_SPLITS)}
+    control_order = {"init": 0, "shuffled": 1, "frozen": 2}
+
+    def key(record: dict) -> tuple:
+        return (order[record["condition"]], record["seed"], record.get("step", 0), split_order.get(record.get("split"), 0),
+                control_order.get(record.get("control"), 0), position.get(record.get("layer"), 0))
+
+    return key
+
+
+def assemble_results(config: EmbeddingStudyConfig, out: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results.json dict of a study whose runs are all complete."""
+    out = Path(out)
+    layers = layer_labels(config)
+    probes, losses, controls, runs = [], [], [], {}
+    for spec in run_specs(config):
+        records = run_records(config, out, spec)
+        probes += records["probes"]
+        losses += records["losses"]
+        controls += records["controls"]
+        summary = _read_json(run_dir(out, spec) / "run.json")
+        runs[spec.name] = {k: summary[k] for k in ("condition", "seed", "steps", "steps_per_epoch", "batch_seed",
+                                                    "batch_digest", "untouched_digest", "n_copied", "n_zeroed")
+                           if k in summary}
+    key = _sort_key(layers)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "preset": config.preset,
+        "conditions": list(CONDITIONS),
+        "seeds": list(config.seeds),
+        "layers": layers,
+        "last_embedded_layer": config.last_embedded_layer,
+        "verification": verification_summary(config, out),
+        "config": config.model_dump(mode="json"),
+        "probes": sorted(probes, key=key),
+        "losses": sorted(losses, key=key),
+        "controls": sorted(controls, key=key),
+        "runs": runs,
+        **(extra or {}),
+    }
