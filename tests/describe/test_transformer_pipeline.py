@@ -128,3 +128,12 @@ def test_describe_run_rejects_games_of_another_board(run_dir, tmp_path):
     generate_store(BoardSpec(5, 5), 20, 0, seed=3).save(path)
     with pytest.raises(ValueError, match="5x5"):
         describe_run(run_dir, tmp_path / "d", DescribeConfig(games=str(path), partition="layers"), show_progress=False)
+
+
+@pytest.mark.slow
+def test_cli_planted_quick_reports_top1_per_describer(tmp_path):
+    result = CliRunner().invoke(app, ["describe", "--planted", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "planted.json").read_text())
+    assert saved["describers"]["concept"]["top1_accuracy"] >= 0.95
+    assert saved["describers"]["random-concept"]["top1_accuracy"] < 0.5
