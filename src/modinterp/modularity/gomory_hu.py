@@ -5,7 +5,8 @@ the graph is the lightest edge on the tree path, and removing a tree edge splits
 of the graph (the cut-tree property, not only flow equivalence).
 
 Back-ends (all Gusfield's algorithm: n-1 max-flows, no graph contraction):
-- "gusfield": ours, over scipy's Dinic max-flow on capacities scaled to integers. Gusfield's flows are
+- "gusfield": ours, over a compiled Dinic max-flow (numba; or scipy's with max_flow="scipy") on
+  capacities scaled to integers. Gusfield's flows are
   sequential (each flow's endpoints depend on the cuts before it), but a flow whose cut is a singleton
   changes no other node's parent. With `n_jobs > 1` we compute the next flows speculatively in parallel with
   the current parents and keep each result only if its node's parent is unchanged when its turn comes, so the
@@ -26,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from modinterp.modularity.graph import WeightGraph
-from modinterp.modularity.gusfield import gusfield_scipy
+from modinterp.modularity.gusfield import gusfield
 
 __all__ = ["GomoryHuTree", "gomory_hu_tree", "BACKENDS"]
 
@@ -147,12 +148,13 @@ class GomoryHuTree:
 
 
 def gomory_hu_tree(graph: WeightGraph, backend: str = "gusfield", n_jobs: int = 1, scale: float | None = None,
-                   progress: bool = False) -> GomoryHuTree:
+                   progress: bool = False, max_flow: str = "numba") -> GomoryHuTree:
     """The Gomory-Hu cut tree of `graph` (see the module docstring for the back-ends).
 
-    `n_jobs` (gusfield only): processes for speculative parallel flows. `scale`: integer scaling of the
-    capacities for scipy's max-flow (default: the largest that keeps every node's scaled degree < 2**30);
-    each cut value is then exact to within (number of crossing edges) / (2 * scale).
+    gusfield only: `max_flow` "numba" (compiled Dinic, default) or "scipy" (scipy's Dinic); `n_jobs` threads
+    (numba) or processes (scipy) for speculative parallel flows; `scale`: integer scaling of the capacities
+    (default: largest weighted degree -> 2**50 for numba, 2**30 for scipy). A cut value is then exact to
+    within (number of crossing edges) / (2 * scale).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r}; choose one of {BACKENDS}")
@@ -162,7 +164,7 @@ def gomory_hu_tree(graph: WeightGraph, backend: str = "gusfield", n_jobs: int = 
     if n == 1:
         parent, flows = np.array([-1]), np.array([np.nan])
     elif backend == "gusfield":
-        parent, flows, stats = gusfield_scipy(graph, n_jobs=n_jobs, scale=scale, progress=progress)
+        parent, flows, stats = gusfield(graph, n_jobs=n_jobs, scale=scale, progress=progress, max_flow=max_flow)
         info.update(stats)
     else:
         tree_edges, tree_flows = _library_tree(graph, backend)

@@ -56,6 +56,10 @@ class _WeightPenalty:
     def _capacities(self) -> list[torch.Tensor]:
         return [b.capacity().float() for b in self._blocks]
 
+    def _flat_capacities(self) -> torch.Tensor:
+        """All blocks' capacities as one vector (one cat keeps the per-step op count, hence overhead, low)."""
+        return torch.cat([b.capacity().float().reshape(-1) for b in self._blocks])
+
     def __call__(self, model: torch.nn.Module, step: int) -> torch.Tensor:
         self._bind(model)
         penalty = self.penalty(model, step)
@@ -76,7 +80,7 @@ class L1Loss(_WeightPenalty):
     name = "l1"
 
     def penalty(self, model, step):
-        return sum(c.sum() for c in self._capacities())
+        return self._flat_capacities().sum()
 
 
 class BIMTLoss(_WeightPenalty):
@@ -136,7 +140,9 @@ class ModularityLoss(_WeightPenalty):
     """lam * (cross-module capacity fraction | fixed-partition n-cut) of the provider's k-module partition.
 
     refresh_every: steps between partition refreshes (the provider runs at the first call after
-    `warmup_steps` and then every K steps; during warm-up the loss is `warmup_l1` x sum |w|, 0 by default).
+    `warmup_steps` and then every K steps; during warm-up the loss is `warmup_l1` x sum |w|, 0 by default;
+    after it the penalty's weight ramps linearly from 0 to lam over `ramp_steps`, so that early partitions,
+    chosen while modules are still faint, can still change at the next refreshes).
     harden_at / harden_threshold: from step `harden_at` on, crossing
     weights with |w| below `harden_threshold` x their block's mean |w| are set to 0 and kept there (only for
     blocks that are plain weight matrices, i.e. MLPs). `top_k`: sparsify the graph the provider sees.
@@ -146,7 +152,8 @@ class ModularityLoss(_WeightPenalty):
 
     def __init__(self, lam: float, k: int, refresh_every: int = 200, provider: Callable | None = None,
                  form: str = "cross_fraction", warmup_steps: int = 0, harden_at: int | None = None,
-                 harden_threshold: float = 0.1, top_k: int | None = None, warmup_l1: float = 0.0):
+                 harden_threshold: float = 0.1, top_k: int | None = None, warmup_l1: float = 0.0,
+                 ramp_steps: int = 0):
         super().__init__(lam)
         if form not in ("cross_fraction", "ncut"):
             raise ValueError(f"form={form!r}; expected 'cross_fraction' or 'ncut'")
@@ -155,7 +162,7 @@ class ModularityLoss(_WeightPenalty):
         self.k, self.refresh_every, self.form = int(k), int(refresh_every), form
         self.provider = provider if provider is not None else GomoryHuProvider()
         self.warmup_steps, self.harden_at, self.harden_threshold = int(warmup_steps), harden_at, float(harden_threshold)
-        self.top_k, self.warmup_l1 = top_k, float(warmup_l1)
+        self.top_k, self.warmup_l1, self.ramp_steps = top_k, float(warmup_l1), int(ramp_steps)
         self.labels_: np.ndarray | None = None  # per full model node, -1 = not in the graph (dead unit)
         self.refresh_seconds_: list[float] = []
         self._last_refresh: int | None = None
@@ -178,6 +185,9 @@ class ModularityLoss(_WeightPenalty):
             li = torch.as_tensor(labels[b.in_nodes], device=device)
             valid = (lo[:, None] >= 0) & (li[None, :] >= 0)
             self._masks.append((valid & (lo[:, None] != li[None, :]), valid, lo, li))
+        # rows: crossing, counted (both ends in the graph); penalty = (coef @ caps)[0] / (coef @ caps)[1]
+        self._coef = torch.stack([torch.cat([m[0].reshape(-1) for m in self._masks]),
+                                  torch.cat([m[1].reshape(-1) for m in self._masks])]).float()
         self._hard_masks = []
         seconds = time.perf_counter() - start
         self.refresh_seconds_.append(seconds)
@@ -188,7 +198,7 @@ class ModularityLoss(_WeightPenalty):
     def penalty(self, model, step):
         if step < self.warmup_steps:  # optional L1 so that a sparse backbone forms for the first tree to read
             if self.warmup_l1 > 0:
-                return self.warmup_l1 / max(self.lam, 1e-30) * sum(c.sum() for c in self._capacities())
+                return self.warmup_l1 / max(self.lam, 1e-30) * self._flat_capacities().sum()
             return torch.zeros((), device=next(model.parameters()).device)
         if self._last_refresh is None or step - self._last_refresh >= self.refresh_every:
             self.refresh(model)
@@ -197,12 +207,11 @@ class ModularityLoss(_WeightPenalty):
             self.last_log.pop("modularity/refresh_seconds", None)
         if self.harden_at is not None and step >= self.harden_at:
             self._harden()
-        caps = self._capacities()
+        ramp = min(1.0, (step - self.warmup_steps + 1) / self.ramp_steps) if self.ramp_steps else 1.0
         if self.form == "cross_fraction":
-            cross = sum((c * m[0]).sum() for c, m in zip(caps, self._masks))
-            valid = sum((c * m[1]).sum() for c, m in zip(caps, self._masks))
-            return cross / valid.clamp_min(1e-30)
-        return self._ncut(caps)
+            sums = self._coef @ self._flat_capacities()
+            return ramp * sums[0] / sums[1].clamp_min(1e-30)
+        return ramp * self._ncut(self._capacities())
 
     def _ncut(self, caps: list[torch.Tensor]) -> torch.Tensor:
         k = int(self.labels_.max()) + 1

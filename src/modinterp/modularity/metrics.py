@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from modinterp.modularity.graph import WeightGraph
 
@@ -91,7 +92,9 @@ def spectral_partition(graph: WeightGraph, k: int, seed: int = 0) -> np.ndarray:
         return labels
     sub = graph.subgraph(alive)
     model = SpectralClustering(n_clusters=k, affinity="precomputed", assign_labels="cluster_qr", random_state=seed)
-    labels[alive] = model.fit_predict(sub.to_csr())
+    affinity = sp.csr_matrix(sub.to_csr())
+    affinity.indices, affinity.indptr = affinity.indices.astype(np.int32), affinity.indptr.astype(np.int32)
+    labels[alive] = model.fit_predict(affinity)
     return labels
 
 

@@ -78,3 +78,52 @@ def hidden_unit_labels(model: MLP, task: PlantedTask, x: torch.Tensor, y: torch.
     top = importance.max(1)
     labels[top < min_importance * max(float(top.max()), 1e-30)] = -1
     return labels.astype(np.int64), importance
+
+
+@dataclass
+class PlantedRun:
+    """Outcome of `train_planted`: the model, its test MSE and where the time went."""
+
+    model: MLP
+    test_loss: float
+    seconds_total: float
+    seconds_loss: float  # inside the regulariser's calls (refreshes included)
+    seconds_refresh: float
+    n_refreshes: int
+
+
+def train_planted(task: PlantedTask, hidden: list[int], loss=None, steps: int = 3000, batch: int = 256,
+                  lr: float = 3e-3, seed: int = 0, n_test: int = 4096) -> PlantedRun:
+    """Adam on the planted task's MSE (+ `loss(model, step)` if given); test MSE on a fixed held-out set."""
+    import time
+
+    data_gen = torch.Generator().manual_seed(10_000 + seed)
+    model = MLP([task.n_in, *hidden, task.n_out], seed=seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    seconds_loss = 0.0
+    start = time.perf_counter()
+    for step in range(steps):
+        x, y = task.sample(batch, data_gen)
+        total = (model(x) - y).pow(2).mean()
+        if loss is not None:
+            t0 = time.perf_counter()
+            total = total + loss(model, step)
+            seconds_loss += time.perf_counter() - t0
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        if loss is not None:
+            t0 = time.perf_counter()
+            loss.after_step(model)
+            seconds_loss += time.perf_counter() - t0
+    seconds_total = time.perf_counter() - start
+    x, y = test_set(task, n_test)
+    with torch.no_grad():
+        test_loss = float((model(x) - y).pow(2).mean())
+    refresh = list(getattr(loss, "refresh_seconds_", []))
+    return PlantedRun(model, test_loss, seconds_total, seconds_loss, float(sum(refresh)), len(refresh))
+
+
+def test_set(task: PlantedTask, n: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed held-out set (same for every run of a task)."""
+    return task.sample(n, torch.Generator().manual_seed(987_654_321))
