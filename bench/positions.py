@@ -5,14 +5,15 @@
 Rows (same run, same games, one core: the process is pinned and torch/Numba use one thread):
 - `vectorised`: `modinterp.data.positions.TrainPositions.batch(step)` (replay, symmetry, tokens, targets for a
   whole batch as array operations);
-- `per-sample`: a torch `Dataset` written below the way the original structured it: `__getitem__` replays one game
-  (one NumPy scatter of its first `ply` moves, kinder than the original's move-by-move loop), applies one
-  symmetry, builds tokens, the legal mask and the sector concept for that one position, and a `DataLoader`
-  (num_workers=0) collates the dicts into batches.
-The ratio vectorised / per-sample is the figure of merit (target >= 10x).
+- `per-sample (move loop)`: a torch `Dataset` written below the way the original structured it: `__getitem__`
+  replays one game move by move in Python, applies one symmetry, builds tokens, the legal mask and the sector
+  concept for that one position, and a `DataLoader` (num_workers=0) collates the dicts into batches;
+- `per-sample (scatter)`: the same with the replay done as one NumPy scatter per sample (a kinder baseline).
+Each figure is the median of several timed rounds. The ratio vectorised / per-sample (move loop) is the figure of
+merit (target >= 10x); the ratio to the kinder baseline is printed too.
 
 Then the trainer runs a few steps of a model (default: the `small` preset on the chosen board) and reports the
-fraction of its step time spent waiting for the next batch, with the background prefetch thread on and off
+fraction of its step time spent waiting for the next batch, with prefetching (one worker process) on and off
 (target < 5%). Use --device cuda on a GPU machine: that is where data can become the bottleneck.
 """
 
@@ -42,8 +43,8 @@ from modinterp.games.players import random_games  # noqa: E402
 class PerSamplePositions(Dataset):
     """The reference: one position per `__getitem__`, built with Python loops and small NumPy calls."""
 
-    def __init__(self, store: GameStore, per_game: int, min_ply: int, seed: int, sector=(4, 4)):
-        self.store, self.sector = store, sector
+    def __init__(self, store: GameStore, per_game: int, min_ply: int, seed: int, sector=(4, 4), move_loop: bool = True):
+        self.store, self.sector, self.move_loop = store, sector, move_loop
         rng = np.random.default_rng(seed)
         games = np.flatnonzero(store.lengths > min_ply)
         self.items = [(int(g), int(rng.integers(min_ply, store.lengths[g])), int(rng.integers(0, 4)))
@@ -56,7 +57,12 @@ class PerSamplePositions(Dataset):
         spec, (g, ply, sym) = self.store.spec, self.items[i]
         rows, cols = spec.rows, spec.cols
         board = np.zeros(rows * cols, dtype=np.int64)
-        board[spec.move_cells[self.store.moves[g, :ply]].ravel()] = 1  # replay this game's first `ply` moves
+        if self.move_loop:
+            for code in self.store.moves[g, :ply].tolist():  # replay move by move, as the original did
+                a, b = spec.move_cells[code]
+                board[a] = board[b] = 1
+        else:
+            board[spec.move_cells[self.store.moves[g, :ply]].ravel()] = 1  # one scatter of the first `ply` moves
         board = board.reshape(rows, cols)
         next_cells = [divmod(int(c), cols) for c in spec.move_cells[self.store.moves[g, ply]]]
         if sym in (1, 3):
@@ -82,22 +88,31 @@ class PerSamplePositions(Dataset):
                 "concepts": torch.tensor(sectors, dtype=torch.float32) / 10}
 
 
-def time_vectorised(stream: TrainPositions, n_batches: int) -> float:
-    stream.batch(0)  # warm-up (first epoch plan, Numba compile if any)
-    start = time.perf_counter()
-    for step in range(1, n_batches + 1):
-        stream.batch(step)
-    return n_batches * stream.batch_size / (time.perf_counter() - start)
+def time_vectorised(stream: TrainPositions, n_batches: int, rounds: int) -> float:
+    """Median positions/s over `rounds` rounds of `n_batches` consecutive batches."""
+    stream.batch(0)  # warm-up (first epoch plan)
+    rates, step = [], 1
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(n_batches):
+            stream.batch(step)
+            step += 1
+        rates.append(n_batches * stream.batch_size / (time.perf_counter() - start))
+    return float(np.median(rates))
 
 
-def time_per_sample(dataset: PerSamplePositions, batch_size: int, n_batches: int) -> float:
+def time_per_sample(dataset: PerSamplePositions, batch_size: int, n_batches: int, rounds: int) -> float:
+    """Median positions/s over `rounds` rounds of `n_batches` DataLoader batches."""
     loader = iter(DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0,
                              generator=torch.Generator().manual_seed(0)))
     next(loader)
-    start = time.perf_counter()
-    for _ in range(n_batches):
-        next(loader)
-    return n_batches * batch_size / (time.perf_counter() - start)
+    rates = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(n_batches):
+            next(loader)
+        rates.append(n_batches * batch_size / (time.perf_counter() - start))
+    return float(np.median(rates))
 
 
 def time_trainer(store: GameStore, preset: str, batch: int, steps: int, device: str | None, prefetch: bool) -> dict:
@@ -138,25 +153,28 @@ def main() -> None:
     n_games = 300 if args.quick else 2000
     store = GameStore.from_records(spec, random_games(spec, n_games, seed=0), seed=0)
     config = PositionConfig()  # the original's: 57 per game from ply 16, sector 4x4 / 10, random symmetry
-    n_vec, n_ref = (5, 2) if args.quick else (40, 10)
+    n_vec, n_ref, rounds = (5, 1, 3) if args.quick else (20, 3, 5)
+    per_sample = lambda loop: PerSamplePositions(store, config.positions_per_game, config.min_ply, 0, move_loop=loop)  # noqa: E731
 
-    vec = time_vectorised(TrainPositions(store, config, args.batch, seed=0), n_vec)
-    ref = time_per_sample(PerSamplePositions(store, config.positions_per_game, config.min_ply, seed=0), args.batch, n_ref)
+    vec = time_vectorised(TrainPositions(store, config, args.batch, seed=0), n_vec, rounds)
+    ref = time_per_sample(per_sample(True), args.batch, n_ref, rounds)
+    kind = time_per_sample(per_sample(False), args.batch, n_ref, rounds)
     steps = args.train_steps or (6 if args.quick else 30)
     trainer_rows = [time_trainer(store, args.preset, args.batch, steps, args.device, p) for p in (True, False)]
 
     print(f"positions on {args.board}, batch {args.batch}, one core ({platform.processor() or platform.machine()})")
-    print(f"{'pipeline':<14}{'positions/s':>14}")
-    print(f"{'vectorised':<14}{vec:>14,.0f}")
-    print(f"{'per-sample':<14}{ref:>14,.0f}")
-    print(f"{'ratio':<14}{vec / ref:>13.1f}x")
+    print(f"{'pipeline':<26}{'positions/s':>14}{'vectorised / it':>18}")
+    print(f"{'vectorised':<26}{vec:>14,.0f}")
+    print(f"{'per-sample (move loop)':<26}{ref:>14,.0f}{vec / ref:>17.1f}x")
+    print(f"{'per-sample (scatter)':<26}{kind:>14,.0f}{vec / kind:>17.1f}x")
     print(f"\ntrainer ({args.preset}, batch {args.batch}, {steps} steps)")
     print(f"{'prefetch':<10}{'device':<10}{'ms/step':>10}{'data wait':>12}")
     for row in trainer_rows:
         print(f"{str(row['prefetch']):<10}{row['device']:<10}{row['ms_per_step']:>10.1f}{100 * row['data_wait_fraction']:>11.2f}%")
     if args.json:
         report = {"board": args.board, "batch": args.batch, "n_games": n_games, "quick": args.quick,
-                  "vectorised_positions_per_s": vec, "per_sample_positions_per_s": ref, "ratio": vec / ref,
+                  "vectorised_positions_per_s": vec, "per_sample_move_loop_positions_per_s": ref,
+                  "per_sample_scatter_positions_per_s": kind, "ratio": vec / ref, "ratio_scatter": vec / kind,
                   "trainer": trainer_rows, "torch": torch.__version__, "platform": platform.platform()}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

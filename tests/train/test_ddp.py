@@ -19,7 +19,7 @@ def _free_port() -> int:
 
 
 def _config():
-    from conftest import fast_config
+    from .train_fixtures import fast_config
 
     return fast_config(steps=STEPS, checkpoint_every=3, quick_val_every=3, full_val_every=0)
 

@@ -48,7 +48,7 @@ def reference_run(tmp_path_factory, store):
     from modinterp.train.run import make_model, make_positions
     from modinterp.train.trainer import Trainer
 
-    from conftest import fast_config  # noqa: E402 - the shared config of this folder
+    from .train_fixtures import fast_config
 
     run_dir = tmp_path_factory.mktemp("reference")
     config = fast_config()

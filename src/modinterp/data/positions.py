@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modinterp.data.batch import PositionBatch
 from modinterp.games.concepts import CONCEPTS, compute_concept
-from modinterp.games.domineering import BoardSpec, legal_mask, player_to_move, replay_boards, transform_boards, transform_moves
+from modinterp.games.domineering import BoardSpec, available_mask, player_to_move, replay_boards, transform_boards, transform_moves
 
 # Token values (the model's format): cells 0 empty / 1 occupied, optional side-to-move token 3 + player, CLS last.
 CLS_TOKEN = 2
@@ -107,7 +107,7 @@ def build_positions(
         tokens=torch.from_numpy(position_tokens(boards, to_move if config.side_to_move_token else None)),
         value=torch.from_numpy((np.asarray(winners)[game_ids] == 0).astype(np.float32)),
         policy=torch.from_numpy(next_move),
-        legal=torch.from_numpy(legal_mask(spec, boards, to_move)),
+        legal=torch.from_numpy(available_mask(spec, boards) & (spec.move_player[None, :] == to_move[:, None])),
         concepts=torch.from_numpy(np.ascontiguousarray(concepts, dtype=np.float32)),
         game_ids=torch.from_numpy(np.asarray(game_ids, dtype=np.int64)),
         plies=torch.from_numpy(np.asarray(plies, dtype=np.int64)),

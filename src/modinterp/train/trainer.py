@@ -14,13 +14,13 @@ from __future__ import annotations
 import base64
 import math
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from modinterp.atomic import atomic_write_json
 from modinterp.data.batch import PositionBatch
@@ -53,6 +53,19 @@ class ValidationBatches(Protocol):
     def batch(self, index: int) -> PositionBatch: ...
 
     def quick_indices(self, step: int, n_batches: int) -> list[int]: ...
+
+
+class StepBatches(Dataset):
+    """Map-style view of a batch stream: item i is the batch of step `start + i` for one DDP rank."""
+
+    def __init__(self, source: TrainBatches, start: int, stop: int, rank: int = 0, world_size: int = 1):
+        self.source, self.start, self.stop, self.rank, self.world_size = source, start, stop, rank, world_size
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, i: int) -> PositionBatch:
+        return self.source.batch(self.start + i, self.rank, self.world_size)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -271,23 +284,25 @@ class Trainer:
         busy = self._busy_s or float("nan")
         return TrainResult(self.step, final_val, self._wait_s / busy, self._steps_timed / busy if busy else 0.0, self.run_dir)
 
+    def _batches(self) -> Iterator[PositionBatch]:
+        """This rank's batches from the current step to the end; with `prefetch`, built ahead in `data_workers`
+        worker processes (processes, not threads: NumPy indexing holds the GIL and would stall the loop)."""
+        cfg, cuda = self.config, self.device.type == "cuda"
+        steps = StepBatches(self.train_data, self.step, cfg.steps, self.dist.rank, self.dist.world_size)
+        if not cfg.prefetch:
+            return (steps[i].pin_memory() if cuda else steps[i] for i in range(len(steps)))
+        loader = DataLoader(steps, batch_size=None, shuffle=False, num_workers=cfg.data_workers, pin_memory=cuda,
+                            prefetch_factor=4)
+        return iter(loader)
+
     def _loop(self, log: MetricsLog) -> None:
-        cfg, rank, world = self.config, self.dist.rank, self.dist.world_size
-        pin = self.device.type == "cuda"
-
-        def fetch(step: int) -> PositionBatch:
-            batch = self.train_data.batch(step, rank, world)
-            return batch.pin_memory() if pin else batch
-
-        pool = ThreadPoolExecutor(max_workers=1) if cfg.prefetch else None
-        pending: Future | None = pool.submit(fetch, self.step) if pool else None
+        cfg, world = self.config, self.dist.world_size
+        batches = self._batches()
         progress = TrainProgress(cfg.steps, self.step, enabled=cfg.progress and self.dist.is_writer)
         try:
             while self.step < cfg.steps:
                 t0 = time.perf_counter()
-                batch = pending.result() if pending is not None else fetch(self.step)
-                if pool is not None and self.step + 1 < cfg.steps:
-                    pending = pool.submit(fetch, self.step + 1)
+                batch = next(batches)
                 t1 = time.perf_counter()
                 values = self.train_step(batch)
                 self.step += 1
@@ -302,8 +317,7 @@ class Trainer:
                                                     "positions_per_s": len(batch) * world * self._steps_timed / self._busy_s})
         finally:
             progress.close()
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            del batches  # stops the worker processes
 
     def _write_final(self, started: float) -> None:
         if not self.writes:
