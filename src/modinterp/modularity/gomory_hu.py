@@ -231,7 +231,7 @@ def exact_tree_cut_weights(graph: WeightGraph, parent: np.ndarray, root: int = 0
     a, b = graph.edges[:, 0].copy(), graph.edges[:, 1].copy()
     lca = _lca(parent, depth, a, b, root)
     acc = np.bincount(a, weights=graph.capacities, minlength=n) + np.bincount(b, weights=graph.capacities, minlength=n)
-    acc -= 2 * np.bincount(lca, weights=graph.capacities, minlength=n)
+    acc = acc.astype(np.float64) - 2 * np.bincount(lca, weights=graph.capacities, minlength=n)
     for node in order[::-1][:-1]:
         acc[parent[node]] += acc[node]
     acc[root] = np.nan

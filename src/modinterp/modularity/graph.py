@@ -153,7 +153,7 @@ class WeightGraph:
 
     def degrees(self) -> np.ndarray:
         """Weighted degree of each node (sum of incident capacities)."""
-        deg = np.bincount(self.edges[:, 0], weights=self.capacities, minlength=self.n_nodes)
+        deg = np.bincount(self.edges[:, 0], weights=self.capacities, minlength=self.n_nodes).astype(np.float64)
         return deg + np.bincount(self.edges[:, 1], weights=self.capacities, minlength=self.n_nodes)
 
     def total_weight(self) -> float:

@@ -1,0 +1,117 @@
+"""WeightGraph construction: exact edges of hand-built MLPs, gains folded, dead units, top-k, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from modinterp.modularity.graph import WeightGraph
+from modinterp.modularity.model_blocks import MLP
+
+
+def _set(linear: nn.Linear, weight) -> nn.Linear:
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(weight, dtype=torch.float32))
+        linear.bias.zero_()
+    return linear
+
+
+def _edge_dict(graph: WeightGraph) -> dict[tuple[str, str], float]:
+    names = graph.nodes.name
+    return {(names[a], names[b]): round(float(c), 6) for (a, b), c in zip(graph.edges, graph.capacities)}
+
+
+def test_hand_built_mlp_graph_has_exactly_the_expected_edges():
+    model = nn.Sequential(_set(nn.Linear(2, 2), [[1.0, -2.0], [0.0, 3.0]]), nn.ReLU(),
+                          _set(nn.Linear(2, 1), [[-0.5, 4.0]]))
+    graph = WeightGraph.from_model(model)
+    assert graph.n_nodes == 5
+    assert _edge_dict(graph) == {
+        ("input0.0", "hidden1.0"): 1.0, ("input0.1", "hidden1.0"): 2.0, ("input0.1", "hidden1.1"): 3.0,
+        ("hidden1.0", "output2.0"): 0.5, ("hidden1.1", "output2.0"): 4.0}
+
+
+def test_layernorm_gain_is_folded_into_the_next_layer():
+    ln = nn.LayerNorm(2)
+    with torch.no_grad():
+        ln.weight.copy_(torch.tensor([2.0, -0.5]))
+    model = nn.Sequential(_set(nn.Linear(1, 2), [[1.0], [1.0]]), ln, nn.GELU(), _set(nn.Linear(2, 1), [[1.0, 1.0]]))
+    edges = _edge_dict(WeightGraph.from_model(model))
+    assert edges[("hidden1.0", "output2.0")] == 2.0
+    assert edges[("hidden1.1", "output2.0")] == 0.5
+
+
+def test_unit_with_no_incoming_weight_is_dropped_with_its_edges():
+    model = nn.Sequential(_set(nn.Linear(2, 2), [[1.0, 1.0], [0.0, 0.0]]), nn.ReLU(),
+                          _set(nn.Linear(2, 1), [[1.0, 5.0]]))
+    graph = WeightGraph.from_model(model)
+    assert "hidden1.1" not in set(graph.nodes.name)
+    assert graph.info["n_dead_dropped"] == 1
+    assert graph.n_edges == 3
+    assert list(graph.source_ids) == [0, 1, 2, 4]
+
+
+def test_top_k_keeps_each_units_strongest_edges_per_direction():
+    model = nn.Sequential(_set(nn.Linear(3, 2), [[1.0, 2.0, 3.0], [6.0, 5.0, 4.0]]), nn.ReLU(),
+                          _set(nn.Linear(2, 1), [[1.0, 1.0]]))
+    edges = _edge_dict(WeightGraph.from_model(model, top_k=1))
+    # in-edges: hidden1.0 keeps input0.2 (3), hidden1.1 keeps input0.0 (6);
+    # out-edges: every input's strongest target is hidden1.1 (6, 5, 4)
+    assert edges == {("input0.2", "hidden1.0"): 3.0, ("input0.0", "hidden1.1"): 6.0, ("input0.1", "hidden1.1"): 5.0,
+                     ("input0.2", "hidden1.1"): 4.0, ("hidden1.0", "output2.0"): 1.0, ("hidden1.1", "output2.0"): 1.0}
+
+
+def test_from_edges_merges_duplicates_in_either_orientation():
+    graph = WeightGraph.from_edges(3, [[0, 1], [1, 0], [1, 2]], [1.0, 2.0, 0.5])
+    assert graph.n_edges == 2
+    assert graph.cut_weight(np.array([0])) == 3.0
+
+
+@pytest.mark.parametrize("edges, caps, fragment", [
+    ([[0, 0]], [1.0], "self-loop"),
+    ([[0, 5]], [1.0], "node ids in 0..2"),
+    ([[0, 1]], [-1.0], "finite and >= 0"),
+    ([[0, 1]], [np.nan], "finite and >= 0"),
+    ([[0, 1]], [1.0, 2.0], "one per edge"),
+])
+def test_from_edges_rejects_bad_input_with_a_clear_message(edges, caps, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        WeightGraph.from_edges(3, edges, caps)
+
+
+def test_unsupported_module_is_named_in_the_error():
+    with pytest.raises(TypeError, match="Conv1d"):
+        WeightGraph.from_model(nn.Sequential(nn.Linear(2, 2), nn.Conv1d(1, 1, 1)))
+
+
+def test_transformer_graph_uses_heads_and_neurons_with_rotation_invariant_virtual_weights():
+    from modinterp.models import build_model
+
+    model = build_model("smoke", 4, 4)
+    graph = WeightGraph.from_model(model)
+    cfg = model.config
+    kinds = dict(zip(*np.unique(graph.nodes.kind, return_counts=True)))
+    assert kinds["head"] == cfg.n_layers * cfg.n_heads
+    assert kinds["neuron"] == cfg.n_layers * cfg.d_mlp
+    # rotating the residual basis (an orthogonal Q applied to every read and write) leaves every edge unchanged
+    # (a rotation fixing the all-ones direction, which LayerNorm's centering singles out)
+    d, gen = cfg.d_model, torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr((torch.eye(d) - 1.0 / d) @ torch.randn(d, d - 1, generator=gen))
+    spin, _ = torch.linalg.qr(torch.randn(d - 1, d - 1, generator=gen))
+    q = basis @ spin @ basis.T + torch.full((d, d), 1.0 / d)
+    with torch.no_grad():
+        for block in model.blocks:
+            for w in (block.attn.W_Q, block.attn.W_K, block.attn.W_V):
+                w.copy_(torch.einsum("de,hdk->hek", q, w))
+            block.attn.W_O.copy_(block.attn.W_O @ q)
+            block.mlp.W_in.weight.copy_(block.mlp.W_in.weight @ q)
+            block.mlp.W_out.weight.copy_(q.T @ block.mlp.W_out.weight)
+        model.state_embed.weight.copy_(model.state_embed.weight @ q)
+        model.pos_embed.weight.copy_(model.pos_embed.weight @ q)
+        for head in (model.value_head, model.concept_head):
+            head.weight.copy_(head.weight @ q)
+        d = cfg.d_model
+        w = model.policy_head.fc_in.weight
+        w.copy_(torch.cat([w[:, :d] @ q, w[:, d:] @ q], dim=1))
+    rotated = WeightGraph.from_model(model)
+    np.testing.assert_allclose(rotated.capacities, graph.capacities, rtol=1e-4, atol=1e-5)

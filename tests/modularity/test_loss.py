@@ -1,0 +1,141 @@
+"""Modularity losses: gradient only on crossing weights plus the normalisation, scale invariance,
+providers, hardening, baselines."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from modinterp.modularity.loss import BIMTLoss, L1Loss, ModularityLoss, SpectralLoss
+from modinterp.modularity.model_blocks import MLP
+
+
+class FixedProvider:
+    """Labels by node position: first half of every layer -> module 0, second half -> module 1."""
+
+    def __call__(self, graph, k):
+        layer, index = graph.nodes.layer, graph.nodes.index
+        sizes = np.bincount(layer)
+        return (index >= sizes[layer] // 2).astype(np.int64)
+
+
+def _model(seed=0):
+    return MLP([4, 6, 2], seed=seed)
+
+
+def _grads(loss, model):
+    model.zero_grad()
+    value = loss(model, 0)
+    value.backward()
+    return value.detach(), [lin.weight.grad.clone() for lin in model.linears()]
+
+
+def _cross_masks(model):
+    masks = []
+    for lin in model.linears():
+        out_m = torch.arange(lin.out_features) >= lin.out_features // 2
+        in_m = torch.arange(lin.in_features) >= lin.in_features // 2
+        masks.append(out_m[:, None] != in_m[None, :])
+    return masks
+
+
+def test_cross_fraction_gradient_is_crossing_indicator_plus_normalisation():
+    model = _model()
+    loss = ModularityLoss(1.0, k=2, provider=FixedProvider())
+    value, grads = _grads(loss, model)
+    weights = [lin.weight.detach() for lin in model.linears()]
+    total = sum(w.abs().sum() for w in weights)
+    cross = sum((w.abs() * m).sum() for w, m in zip(weights, _cross_masks(model)))
+    for w, g, m in zip(weights, grads, _cross_masks(model)):
+        expected = torch.sign(w) * (m.float() / total - cross / total ** 2)
+        torch.testing.assert_close(g, expected, rtol=1e-5, atol=1e-7)
+    assert value == pytest.approx(float(cross / total), rel=1e-6)
+
+
+@pytest.mark.parametrize("form", ["cross_fraction", "ncut"])
+def test_penalty_is_unchanged_when_all_weights_are_scaled(form):
+    model = _model()
+    loss = ModularityLoss(1.0, k=2, provider=FixedProvider(), form=form)
+    before, grads = _grads(loss, model)
+    # Euler: a degree-0 homogeneous function has zero derivative along the weights themselves
+    assert sum(float((g * lin.weight.detach()).sum()) for g, lin in zip(grads, model.linears())) == pytest.approx(0, abs=1e-6)
+    with torch.no_grad():
+        for lin in model.linears():
+            lin.weight.mul_(3.7)
+    assert float(loss(model, 1)) == pytest.approx(float(before), rel=1e-5)
+
+
+def test_l1_and_bimt_fall_when_weights_shrink_but_spectral_does_not():
+    model = _model()
+    losses = [L1Loss(1.0), BIMTLoss(1.0), SpectralLoss(1.0, k=2)]
+    before = [float(loss(model, 0)) for loss in losses]
+    with torch.no_grad():
+        for lin in model.linears():
+            lin.weight.mul_(0.5)
+    after = [float(loss(model, 0)) for loss in losses]
+    assert after[0] == pytest.approx(before[0] / 2)
+    assert after[1] == pytest.approx(before[1] / 2)
+    assert after[2] == pytest.approx(before[2], rel=1e-4)
+
+
+def test_spectral_loss_has_a_finite_nonzero_gradient():
+    model = _model()
+    _, grads = _grads(SpectralLoss(1.0, k=2), model)
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_gomory_hu_provider_finds_planted_blocks_of_an_mlp():
+    model = MLP([4, 8, 4], seed=0)
+    with torch.no_grad():
+        for lin in model.linears():
+            out_b = torch.arange(lin.out_features) >= lin.out_features // 2
+            in_b = torch.arange(lin.in_features) >= lin.in_features // 2
+            lin.weight.mul_(torch.where(out_b[:, None] == in_b[None, :], 1.0, 1e-4))
+    loss = ModularityLoss(1.0, k=2)
+    labels = loss.refresh(model)
+    truth = np.concatenate([np.arange(n) >= n // 2 for n in (4, 8, 4)]).astype(int)
+    assert (labels == truth).all() or (labels == 1 - truth).all()
+    assert loss.last_log["modularity/refresh_seconds"] > 0
+
+
+def test_partition_is_refreshed_every_k_steps_and_logged():
+    model = _model()
+    loss = ModularityLoss(0.5, k=2, refresh_every=3, provider=FixedProvider())
+    refreshed = []
+    for step in range(7):
+        loss(model, step)
+        refreshed.append("modularity/refresh_seconds" in loss.last_log)
+    assert refreshed == [True, False, False, True, False, False, True]
+    assert loss.last_log["modularity/loss"] == pytest.approx(0.5 * loss.last_log["modularity/penalty"])
+
+
+def test_hardening_zeroes_small_crossing_weights_and_keeps_them_zero():
+    model = _model()
+    loss = ModularityLoss(1.0, k=2, provider=FixedProvider(), harden_at=0, harden_threshold=10.0)
+    loss(model, 0)
+    masks = _cross_masks(model)
+    for lin, m in zip(model.linears(), masks):
+        assert (lin.weight[m] == 0).all()
+        assert (lin.weight[~m] != 0).all()
+    with torch.no_grad():
+        for lin in model.linears():
+            lin.weight.add_(0.1)
+    loss.after_step(model)
+    for lin, m in zip(model.linears(), masks):
+        assert (lin.weight[m] == 0).all()
+
+
+def test_warmup_gives_zero_penalty_without_building_a_partition():
+    loss = ModularityLoss(1.0, k=2, warmup_steps=5, provider=FixedProvider())
+    assert float(loss(_model(), 0)) == 0.0
+    assert loss.labels_ is None
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="form"):
+        ModularityLoss(1.0, k=2, form="magic")
+    with pytest.raises(ValueError, match="lam"):
+        L1Loss(-1.0)
+    with pytest.raises(TypeError, match="unsupported model"):
+        L1Loss(1.0)(nn.Conv1d(1, 1, 1), 0)
