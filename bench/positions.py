@@ -129,7 +129,7 @@ def time_trainer(store: GameStore, preset: str, batch: int, steps: int, device: 
     return {"preset": preset, "batch": batch, "steps": steps, "prefetch": prefetch,
             "device": str(torch.device(device) if device else "auto"),
             "data_wait_fraction": result.data_wait_fraction, "steps_per_s": result.steps_per_s,
-            "ms_per_step": 1000 / result.steps_per_s}
+            "ms_per_step": 1000 / result.steps_per_s, "first_batch_s": result.first_batch_s}
 
 
 def main() -> None:
@@ -168,9 +168,9 @@ def main() -> None:
     print(f"{'per-sample (move loop)':<26}{ref:>14,.0f}{vec / ref:>17.1f}x")
     print(f"{'per-sample (scatter)':<26}{kind:>14,.0f}{vec / kind:>17.1f}x")
     print(f"\ntrainer ({args.preset}, batch {args.batch}, {steps} steps)")
-    print(f"{'prefetch':<10}{'device':<10}{'ms/step':>10}{'data wait':>12}")
+    print(f"{'prefetch':<10}{'device':<10}{'ms/step':>10}{'data wait':>12}{'first batch':>13}")
     for row in trainer_rows:
-        print(f"{str(row['prefetch']):<10}{row['device']:<10}{row['ms_per_step']:>10.1f}{100 * row['data_wait_fraction']:>11.2f}%")
+        print(f"{str(row['prefetch']):<10}{row['device']:<10}{row['ms_per_step']:>10.1f}{100 * row['data_wait_fraction']:>11.2f}%{row['first_batch_s']:>12.2f}s")
     if args.json:
         report = {"board": args.board, "batch": args.batch, "n_games": n_games, "quick": args.quick,
                   "vectorised_positions_per_s": vec, "per_sample_move_loop_positions_per_s": ref,

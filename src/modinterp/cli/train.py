@@ -48,7 +48,7 @@ def train_command(
         summary = f"trained to step {result.step} in {out}"
         if result.final_val:
             summary += f"; val loss {result.final_val['loss']:.4f}"
-        typer.echo(summary + f"; data wait {100 * result.data_wait_fraction:.1f}% of step time")
+        typer.echo(summary + f"; data wait {100 * result.data_wait_fraction:.1f}% of step time (after the first batch, {result.first_batch_s:.2f} s)")
 
 
 def register(app: typer.Typer) -> None:

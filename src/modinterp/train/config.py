@@ -65,7 +65,7 @@ class TrainConfig(BaseModel):
     device: str | None = Field(None, description="cpu, cuda, cuda:1; None picks CUDA when present")
     amp: bool = Field(True, description="bf16 autocast on CUDA (never on CPU)")
     compile: bool = False
-    prefetch: bool = Field(True, description="build batches ahead of the loop in `data_workers` processes")
+    prefetch: bool | None = Field(None, description="build batches ahead in `data_workers` processes; None: on CUDA only")
     data_workers: int = Field(1, ge=1, description="worker processes building batches when prefetch is on")
     tensorboard: bool = True
     progress: bool = True

@@ -74,11 +74,14 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass
 class TrainResult:
+    """Summary of `fit`. Timing excludes the first step (worker start-up, first batch): see `first_batch_s`."""
+
     step: int
     final_val: dict[str, float] | None
     data_wait_fraction: float
     steps_per_s: float
     run_dir: Path | None
+    first_batch_s: float = float("nan")
 
 
 class Trainer:
@@ -108,6 +111,7 @@ class Trainer:
         self._log_count = 0
         self._wait_s = self._busy_s = 0.0
         self._steps_timed = 0
+        self.first_batch_s = float("nan")
 
     # ------------------------------------------------------------------------------------------------ paths
     @property
@@ -282,14 +286,16 @@ class Trainer:
         finally:
             log.close()
         busy = self._busy_s or float("nan")
-        return TrainResult(self.step, final_val, self._wait_s / busy, self._steps_timed / busy if busy else 0.0, self.run_dir)
+        return TrainResult(self.step, final_val, self._wait_s / busy, self._steps_timed / busy, self.run_dir,
+                           self.first_batch_s)
 
     def _batches(self) -> Iterator[PositionBatch]:
         """This rank's batches from the current step to the end; with `prefetch`, built ahead in `data_workers`
         worker processes (processes, not threads: NumPy indexing holds the GIL and would stall the loop)."""
         cfg, cuda = self.config, self.device.type == "cuda"
         steps = StepBatches(self.train_data, self.step, cfg.steps, self.dist.rank, self.dist.world_size)
-        if not cfg.prefetch:
+        prefetch = cuda if cfg.prefetch is None else cfg.prefetch  # on a busy CPU a worker only steals cycles
+        if not prefetch:
             return (steps[i].pin_memory() if cuda else steps[i] for i in range(len(steps)))
         loader = DataLoader(steps, batch_size=None, shuffle=False, num_workers=cfg.data_workers, pin_memory=cuda,
                             prefetch_factor=4)
@@ -299,6 +305,7 @@ class Trainer:
         cfg, world = self.config, self.dist.world_size
         batches = self._batches()
         progress = TrainProgress(cfg.steps, self.step, enabled=cfg.progress and self.dist.is_writer)
+        first = True
         try:
             while self.step < cfg.steps:
                 t0 = time.perf_counter()
@@ -307,12 +314,15 @@ class Trainer:
                 values = self.train_step(batch)
                 self.step += 1
                 t2 = time.perf_counter()
-                self._wait_s += t1 - t0
-                self._busy_s += t2 - t0
-                self._steps_timed += 1
+                if first:  # worker start-up and the first batch: reported apart from the steady state
+                    self.first_batch_s, first = t1 - t0, False
+                else:
+                    self._wait_s += t1 - t0
+                    self._busy_s += t2 - t0
+                    self._steps_timed += 1
                 progress.update(self.step, values[0], len(batch) * world / max(t2 - t0, 1e-9))
                 self._after_step(log, values)
-                if self.step % cfg.log_every == 0:
+                if self.step % cfg.log_every == 0 and self._busy_s > 0:
                     log.scalars(self.step, "time", {"data_wait_fraction": self._wait_s / self._busy_s,
                                                     "positions_per_s": len(batch) * world * self._steps_timed / self._busy_s})
         finally:
