@@ -32,7 +32,7 @@ class PlantedConfig:
     cols: int = 8
     n_networks: int = 3
     modules_per_network: int = 8
-    hidden: int = 24
+    hidden: int = 48
     n_train_games: int = 3000
     n_evidence_games: int = 150
     n_heldout_games: int = 150
