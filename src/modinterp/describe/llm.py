@@ -101,12 +101,14 @@ class JSONChatClient:
 
     # -- transport ------------------------------------------------------------------------------------
     def _client(self):
-        if self._transport is None:
-            import openai
+        with self._lock:
+            if self._transport is None:
+                import openai
 
-            key = os.environ.get(self.settings.api_key_env) or "not-needed"  # local servers accept any key
-            self._transport = openai.OpenAI(base_url=self.settings.base_url, api_key=key, timeout=self.settings.timeout_s, max_retries=0)
-        return self._transport
+                key = os.environ.get(self.settings.api_key_env) or "not-needed"  # local servers accept any key
+                self._transport = openai.OpenAI(base_url=self.settings.base_url, api_key=key, timeout=self.settings.timeout_s,
+                                                max_retries=0)  # retries are ours (with the json_object fallback)
+            return self._transport
 
     def _response_format(self, schema: dict[str, Any], mode: str) -> dict[str, Any]:
         if mode == "json_schema":
