@@ -31,7 +31,7 @@ def test_synth_then_gap_writes_offsets_and_plots(tmp_path):
     result = runner.invoke(app, ["analyze", "gap", "--csv", str(csv), "--json", str(tmp_path / "out.json"),
                                  "--plots", str(tmp_path / "plots"), "--n-boot", "60", "--horizon-boot", "30"])
     assert result.exit_code == 0, result.output
-    assert "| Series | Model | Offset (mean curve) | Per-seed mean" in result.output
+    assert "| Series | Model | Offset (mean curve) | Per-seed mean | 95% interval" in result.output
     out = json.loads((tmp_path / "out.json").read_text())
     for m in out["series"][0]["models"].values():
         assert {"offset", "offset_ci_low", "offset_ci_high"} <= set(m)

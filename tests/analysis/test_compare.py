@@ -54,13 +54,13 @@ def test_analysis_is_reproducible_for_a_fixed_seed(analysis):
 
 def _row(model, lo, hi, rmse, ok=True):
     prefix = [{"fraction": 0.5, "rmse": rmse, "success": ok and math.isfinite(rmse)}]
-    return {"offset": (lo + hi) / 2, "offset_ci_low": lo, "offset_ci_high": hi, "ci_method": "seed_t",
+    return {"offset": (lo + hi) / 2, "offset_ci_low": lo, "offset_ci_high": hi, "ci_method": "seed_t", "time_scale": 1.0,
             "fit": {"success": ok}, "bic": 0.0, "prefix_rmse_mean": rmse, "prefix_cv": prefix}
 
 
 def test_verdict_says_disagree_when_two_intervals_do_not_overlap():
     v = verdict({"models": {"a": _row("a", 0.03, 0.05, 0.02), "b": _row("b", -0.2, 0.02, 0.01), "c": _row("c", 0.0, 0.1, 0.03)}})
-    assert v["intervals_agree"] is False and v["best_prefix_cv"] == "b"
+    assert v["intervals_agree"] is False and v["best_prefix_cv"] == "b" and v["agree_on_zero"] is False
     assert [r["contains_zero"] for r in v["rows"]] == [False, True, True]
 
 

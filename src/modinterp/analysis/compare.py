@@ -229,6 +229,9 @@ def verdict(analysis: dict) -> dict:
                 "fit_success": m["fit"]["success"],
                 "bic": m["bic"],
                 "prefix_rmse_mean": m["prefix_rmse_mean"],
+                "time_scale": m["time_scale"],
+                "time_scale_ci_low": m.get("time_scale_ci_low", math.nan),
+                "time_scale_ci_high": m.get("time_scale_ci_high", math.nan),
             }
         )
     usable = [r for r in rows if r["fit_success"] and np.isfinite([r["ci_low"], r["ci_high"]]).all()]
@@ -236,9 +239,11 @@ def verdict(analysis: dict) -> dict:
     best_cv, common = _best_forecaster(models)
     by_bic = [r for r in rows if r["fit_success"] and np.isfinite(r["bic"])]
     best_bic = min(by_bic, key=lambda r: r["bic"])["model"] if by_bic else None
+    zero_calls = {r["contains_zero"] for r in usable}
     return {
         "rows": rows,
         "intervals_agree": bool(agree) if len(usable) >= 2 else None,
+        "agree_on_zero": (len(zero_calls) == 1) if len(usable) >= 2 else None,
         "n_models_compared": len(usable),
         "best_prefix_cv": best_cv,
         "prefix_fractions_compared": common,

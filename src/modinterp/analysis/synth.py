@@ -12,8 +12,14 @@ import numpy as np
 from modinterp.analysis.models import get_model
 from modinterp.analysis.series import GapSeries
 
-# Shaped like the original's embed+aux minus baseline gap: ~0.19 at step 1k, ~0.04 at step 61k.
-ORIGINAL_LIKE = {"model": "exponential", "params": {"offset": 0.04, "amplitude": 0.15, "tau": 10000.0}}
+# Two truths shaped like the original's embed+aux minus baseline gap (~0.19 at step 1k, ~0.04 at step 61k on
+# 61 points every 1000 steps): one that persists (exponential to +0.04) and one that vanishes (power law to 0:
+# 0.19 * ((t + 2000) / 3000)^-0.51 is 0.040 at t = 61k and keeps falling).
+PRESETS = {
+    "persistent": {"model": "exponential", "params": {"offset": 0.04, "amplitude": 0.15, "tau": 10000.0}},
+    "vanishing": {"model": "power_law", "params": {"offset": 0.0, "amplitude": 0.19, "alpha": 0.51, "t0": 2000.0}},
+}
+ORIGINAL_LIKE = PRESETS["persistent"]
 
 
 def ar1_noise(rng: np.random.Generator, shape: tuple[int, int], sd: float, rho: float) -> np.ndarray:

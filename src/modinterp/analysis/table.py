@@ -12,19 +12,23 @@ def _num(x, digits: int = 4) -> str:
 def verdict_markdown(analyses: list[dict]) -> str:
     """One table: pair, model, offset [interval], zero inside?, BIC, prefix-CV RMSE, intervals agree, best forecaster."""
     lines = [
-        "| Series | Model | Offset (mean curve) | Per-seed mean | 95% interval | Contains 0 | BIC | Prefix-CV RMSE | Intervals agree | Best by prefix CV |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Series | Model | Offset (mean curve) | Per-seed mean | 95% interval | Contains 0 | Time scale [95%] | BIC | Prefix-CV RMSE "
+        "| Intervals overlap | Agree on 0 | Best by prefix CV |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in analyses:
         v = a["verdict"]
         for k, row in enumerate(v["rows"]):
             interval = f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}] ({row['ci_method']})"
             zero = "fit failed" if not row["fit_success"] else {True: "yes", False: "no", None: "n/a"}[row["contains_zero"]]
-            agree = {True: "yes", False: "no", None: "n/a"}[v["intervals_agree"]] if k == 0 else ""
+            yes_no = {True: "yes", False: "no", None: "n/a"}
+            agree = yes_no[v["intervals_agree"]] if k == 0 else ""
+            zero_agree = yes_no[v.get("agree_on_zero")] if k == 0 else ""
+            scale = f"{_num(row.get('time_scale'), 0)} [{_num(row.get('time_scale_ci_low'), 0)}, {_num(row.get('time_scale_ci_high'), 0)}]"
             best = (v["best_prefix_cv"] or "n/a") if k == 0 else ""
             lines.append(
                 f"| {a['label'] if k == 0 else ''} | {row['model']} | {_num(row['offset'])} | {_num(a['models'][row['model']].get('offset_seed_mean'))} | {interval} | {zero} | "
-                f"{_num(row['bic'], 1)} | {_num(row['prefix_rmse_mean'])} | {agree} | {best} |"
+                f"{scale} | {_num(row['bic'], 1)} | {_num(row['prefix_rmse_mean'])} | {agree} | {zero_agree} | {best} |"
             )
     return "\n".join(lines)
 

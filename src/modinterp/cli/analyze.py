@@ -165,7 +165,7 @@ def study_command(
 @analyze_app.command("synth")
 def synth_command(
     out: Path = typer.Option(..., "--out", help="CSV to write (seed,step,value)"),
-    model: str = typer.Option("exponential", help="family generating the truth"),
+    preset: str = typer.Option("persistent", help="truth: persistent (exponential to +0.04) or vanishing (power law to 0)"),
     n_seeds: int = typer.Option(3, help="number of seeds"),
     noise_sd: float = typer.Option(0.02, help="marginal sd of the AR(1) noise"),
     rho: float = typer.Option(0.7, help="lag-1 autocorrelation of the noise"),
@@ -173,11 +173,11 @@ def synth_command(
     seed: int = typer.Option(0, help="generator seed"),
 ) -> None:
     """Write a synthetic gap shaped like the original's (~0.19 at step 1k, ~0.04 at 61k; 61 points)."""
-    from modinterp.analysis.synth import ORIGINAL_LIKE, synthetic_gap, write_series_csv
+    from modinterp.analysis.synth import PRESETS, synthetic_gap, write_series_csv
 
-    params = ORIGINAL_LIKE["params"] if model == ORIGINAL_LIKE["model"] else None
-    if params is None:
-        _fail(f"--model {model}: only {ORIGINAL_LIKE['model']} has preset parameters; use the Python API for others")
-    series = synthetic_gap(model, params, n_seeds=n_seeds, noise_sd=noise_sd, rho=rho, seed_sd=seed_sd, seed=seed)
+    if preset not in PRESETS:
+        _fail(f"--preset {preset!r}; expected one of {sorted(PRESETS)}")
+    truth = PRESETS[preset]
+    series = synthetic_gap(truth["model"], truth["params"], n_seeds=n_seeds, noise_sd=noise_sd, rho=rho, seed_sd=seed_sd, seed=seed)
     write_series_csv(series, out)
-    typer.echo(f"wrote {out}: {len(series.seeds)} seeds x {series.steps.size} steps; truth {params}")
+    typer.echo(f"wrote {out}: {len(series.seeds)} seeds x {series.steps.size} steps; truth {truth['model']} {truth['params']}")
