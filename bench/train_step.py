@@ -6,7 +6,10 @@ each head its own Q/K/V/O parameters, explicit softmax, policy head on a (B, n_m
 FLOP/s each achieves (matmul FLOPs counted analytically, backward = 2x forward) beside a plain fp32 matmul's;
 and inference positions/s at batch 256.
 
-    .venv/bin/python bench/train_step.py [--quick] [--json OUT]
+    .venv/bin/python bench/train_step.py [--quick] [--json OUT] [--device cuda --batch 256] [--compile]
+    .venv/bin/python bench/train_step.py --profile large      # where one step of ours spends its time
+
+On CUDA the step runs under bf16 autocast (modinterp.device.autocast) and the matmul baseline is bf16.
 """
 
 from __future__ import annotations
@@ -24,18 +27,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modinterp.models import BoardTransformer, TransformerConfig, build_model, masked_policy_logits
+from modinterp.device import autocast, pick_device
+from modinterp.models import TransformerConfig, build_model, masked_policy_logits
 from modinterp.models.config import board_tokens, move_cells_table
 
 
 # The reference: the original's formulation, written here so both run on the same machine in the same run -------
 class ReferenceHead(nn.Module):
-    def __init__(self, d_model: int, d_head: int):
+    def __init__(self, d_model: int, d_head: int, g: torch.Generator):
         super().__init__()
-        self.W_Q = nn.Parameter(torch.randn(d_model, d_head) / math.sqrt(d_model))
-        self.W_K = nn.Parameter(torch.randn(d_model, d_head) / math.sqrt(d_model))
-        self.W_V = nn.Parameter(torch.randn(d_model, d_head) / math.sqrt(d_model))
-        self.W_O = nn.Parameter(torch.randn(d_head, d_model) / math.sqrt(d_head))
+        self.W_Q = nn.Parameter(torch.randn(d_model, d_head, generator=g) / math.sqrt(d_model))
+        self.W_K = nn.Parameter(torch.randn(d_model, d_head, generator=g) / math.sqrt(d_model))
+        self.W_V = nn.Parameter(torch.randn(d_model, d_head, generator=g) / math.sqrt(d_model))
+        self.W_O = nn.Parameter(torch.randn(d_head, d_model, generator=g) / math.sqrt(d_head))
         self.scale = 1 / math.sqrt(d_head)
 
     def forward(self, x):
@@ -45,10 +49,10 @@ class ReferenceHead(nn.Module):
 
 
 class ReferenceBlock(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
+    def __init__(self, cfg: TransformerConfig, g: torch.Generator):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
-        self.heads = nn.ModuleList(ReferenceHead(cfg.d_model, cfg.d_head) for _ in range(cfg.n_heads))
+        self.heads = nn.ModuleList(ReferenceHead(cfg.d_model, cfg.d_head, g) for _ in range(cfg.n_heads))
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_mlp), nn.GELU(), nn.Linear(cfg.d_mlp, cfg.d_model))
 
     def forward(self, x):
@@ -66,7 +70,8 @@ class ReferenceTransformer(nn.Module):
         self.cfg = cfg
         self.state_embed = nn.Embedding(3, cfg.d_model)
         self.pos_embed = nn.Embedding(cfg.seq_len, cfg.d_model)
-        self.blocks = nn.ModuleList(ReferenceBlock(cfg) for _ in range(cfg.n_layers))
+        g = torch.Generator().manual_seed(0)
+        self.blocks = nn.ModuleList(ReferenceBlock(cfg, g) for _ in range(cfg.n_layers))
         self.ln_final = nn.LayerNorm(cfg.d_model)
         self.value_head = nn.Linear(cfg.d_model, 1)
         self.concept_head = nn.Linear(cfg.d_model, cfg.n_concepts)
@@ -74,7 +79,7 @@ class ReferenceTransformer(nn.Module):
         self.register_buffer("move_cells", torch.from_numpy(move_cells_table(cfg.rows, cfg.cols)))
 
     def forward(self, tokens):
-        x = self.state_embed(tokens) + self.pos_embed(torch.arange(tokens.shape[1]))
+        x = self.state_embed(tokens) + self.pos_embed(torch.arange(tokens.shape[1], device=tokens.device))
         for block in self.blocks:
             x = block(x)
         x = self.ln_final(x)
@@ -94,21 +99,22 @@ def forward_flops(cfg: TransformerConfig, batch: int, policy_style: str) -> floa
     return batch * (cfg.n_layers * per_layer + policy + heads)
 
 
-def matmul_flops_per_s(size: int, repeats: int) -> float:
-    """FLOP/s of a plain fp32 (size x size) @ (size x size) matmul: the machine's practical peak on this thread."""
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_flops_per_s(size: int, repeats: int, device: torch.device) -> float:
+    """FLOP/s of a plain (size x size) @ (size x size) matmul (fp32 on CPU, bf16 on CUDA): the practical peak."""
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(size, size, generator=g), torch.randn(size, size, generator=g)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a, b = (torch.randn(size, size, generator=g).to(device, dtype) for _ in range(2))
+    seconds = time_interleaved({"mm": lambda: a @ b}, warmup=2, repeats=repeats, device=device)["mm"]
+    return 2 * size**3 / seconds
 
 
 # Workload -----------------------------------------------------------------------------------------------------
-def make_batch(cfg: TransformerConfig, batch: int, seed: int = 0):
+def make_batch(cfg: TransformerConfig, batch: int, device: torch.device, seed: int = 0):
     rng = np.random.default_rng(seed)
     boards = (rng.random((batch, cfg.n_cells)) < 0.3).astype(np.uint8)
     tokens = torch.from_numpy(board_tokens(boards, cfg))
@@ -117,89 +123,124 @@ def make_batch(cfg: TransformerConfig, batch: int, seed: int = 0):
     legal[torch.arange(batch), policy] = True
     value = torch.from_numpy(rng.integers(0, 2, batch).astype(np.float32))
     concepts = torch.from_numpy(rng.normal(size=(batch, cfg.n_concepts)).astype(np.float32))
-    return tokens, value, policy, legal, concepts
+    return tuple(t.to(device) for t in (tokens, value, policy, legal, concepts))
 
 
-def make_step(model: nn.Module, batch):
+def make_step(model: nn.Module, batch, device: torch.device):
     tokens, value, policy, legal, concepts = batch
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
 
     def step():
-        v, p, c = model(tokens)
-        loss = (F.binary_cross_entropy_with_logits(v, value) + 0.2 * F.cross_entropy(masked_policy_logits(p, legal), policy)
-                + 0.8 * F.mse_loss(c, concepts))
+        with autocast(device):
+            v, p, c = model(tokens)
+        loss = (F.binary_cross_entropy_with_logits(v.float(), value)
+                + 0.2 * F.cross_entropy(masked_policy_logits(p.float(), legal), policy)
+                + 0.8 * F.mse_loss(c.float(), concepts))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     return step
 
 
-def time_interleaved(steps: dict, warmup: int, repeats: int) -> dict[str, float]:
+def time_interleaved(steps: dict, warmup: int, repeats: int, device: torch.device) -> dict[str, float]:
     """Median seconds per call of each function, calls interleaved so machine load hits all of them alike."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
+    synchronize(device)
     times = {name: [] for name in steps}
     for _ in range(repeats):
         for name, fn in steps.items():
             start = time.perf_counter()
             fn()
+            synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def inference_positions_per_s(model: nn.Module, tokens: torch.Tensor, repeats: int) -> float:
+def inference_positions_per_s(model: nn.Module, tokens: torch.Tensor, repeats: int, device: torch.device) -> float:
+    def forward():
+        with autocast(device):
+            model(tokens)
     with torch.inference_mode():
-        seconds = time_interleaved({"m": lambda: model(tokens)}, warmup=1, repeats=repeats)["m"]
+        seconds = time_interleaved({"m": forward}, warmup=1, repeats=repeats, device=device)["m"]
     return len(tokens) / seconds
 
 
-def run(quick: bool) -> dict:
+def run(quick: bool, device: torch.device, batch_size: int = 64, compile_model: bool = False) -> dict:
     torch.set_num_threads(1)
     warmup, repeats = (1, 3) if quick else (2, 7)
-    batch_size, rows, cols = 64, 16, 16
-    peak = matmul_flops_per_s(1024, 5 if quick else 20)
+    if device.type == "cuda":
+        warmup, repeats = 5, 20
+    rows, cols = 16, 16
+    peak = matmul_flops_per_s(1024 if device.type == "cpu" else 8192, 5 if quick else 20, device)
     results = {"matmul_gflops": peak / 1e9, "batch": batch_size, "board": f"{rows}x{cols}", "threads": 1,
-               "warmup": warmup, "repeats": repeats, "torch": torch.__version__, "models": {}}
+               "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+               "precision": "fp32" if device.type == "cpu" else "bf16 autocast", "warmup": warmup,
+               "repeats": repeats, "torch": torch.__version__, "models": {}}
     for preset in ("small", "large"):
-        ours = build_model(preset, rows, cols, seed=0)
-        reference = ReferenceTransformer(ours.config)
-        assert sum(p.numel() for p in reference.parameters()) == ours.count_parameters()
-        batch = make_batch(ours.config, batch_size)
-        seconds = time_interleaved({"ours": make_step(ours, batch), "reference": make_step(reference, batch)},
-                                   warmup, repeats)
-        infer_tokens = make_batch(ours.config, 256, seed=1)[0]
+        ours = build_model(preset, rows, cols, seed=0).to(device)
+        models = {"reference": (ReferenceTransformer(ours.config).to(device), "per_move"), "ours": (ours, "per_cell")}
+        if compile_model:
+            models["ours+compile"] = (torch.compile(build_model(preset, rows, cols, seed=0).to(device)), "per_cell")
+        assert sum(p.numel() for p in models["reference"][0].parameters()) == ours.count_parameters()
+        batch = make_batch(ours.config, batch_size, device)
+        steps = {name: make_step(model, batch, device) for name, (model, _) in models.items()}
+        seconds = time_interleaved(steps, warmup + 2 * compile_model, repeats, device)
+        infer_tokens = make_batch(ours.config, 256, device, seed=1)[0]
         row = {}
-        for name, model, style in (("ours", ours, "per_cell"), ("reference", reference, "per_move")):
+        for name, (model, style) in models.items():
             flops = 3 * forward_flops(ours.config, batch_size, style)
             row[name] = {"ms_per_step": 1e3 * seconds[name], "gflop_per_step": flops / 1e9,
                          "gflops": flops / seconds[name] / 1e9, "fraction_of_matmul": flops / seconds[name] / peak,
-                         "inference_positions_per_s": inference_positions_per_s(model, infer_tokens, repeats)}
-        row["speedup"] = seconds["reference"] / seconds["ours"]
+                         "inference_positions_per_s": inference_positions_per_s(model, infer_tokens, repeats,
+                                                                                device)}
+            row[name]["speedup"] = seconds["reference"] / seconds[name]
         row["parameters"] = ours.count_parameters()
         results["models"][preset] = row
     return results
 
 
+def profile_step(preset: str, device: torch.device, batch_size: int, rows: int = 10) -> str:
+    """torch.profiler table (self time) of one training step of our model: where the time goes."""
+    from torch.profiler import ProfilerActivity, profile
+    torch.set_num_threads(1)
+    model = build_model(preset, 16, 16, seed=0).to(device)
+    step = make_step(model, make_batch(model.config, batch_size, device), device)
+    step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+        synchronize(device)
+    key = "self_cpu_time_total" if device.type == "cpu" else "self_cuda_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=50)
+
+
 def print_table(results: dict) -> None:
-    print(f"one thread, fp32, batch {results['batch']}, board {results['board']}, torch {results['torch']}; "
-          f"plain 1024^3 matmul: {results['matmul_gflops']:.1f} GFLOP/s")
-    header = f"{'preset':<7}{'model':<11}{'ms/step':>10}{'GFLOP/step':>12}{'GFLOP/s':>9}{'of matmul':>11}{'infer pos/s':>13}"
-    print(header)
+    print(f"{results['device']} (one CPU thread for CPU work), {results['precision']}, batch {results['batch']}, board "
+          f"{results['board']}, torch {results['torch']}; plain matmul: {results['matmul_gflops']:.1f} GFLOP/s")
+    print(f"{'preset':<7}{'model':<14}{'ms/step':>10}{'GFLOP/step':>12}{'GFLOP/s':>9}{'of matmul':>11}"
+          f"{'infer pos/s':>13}{'speedup':>9}")
     for preset, row in results["models"].items():
-        for name in ("reference", "ours"):
-            r = row[name]
-            print(f"{preset:<7}{name:<11}{r['ms_per_step']:>10.1f}{r['gflop_per_step']:>12.1f}{r['gflops']:>9.1f}"
-                  f"{r['fraction_of_matmul']:>10.0%}{r['inference_positions_per_s']:>13.0f}")
-        print(f"{preset:<7}{'speedup':<11}{row['speedup']:>10.2f}x")
+        for name, r in row.items():
+            if isinstance(r, dict):
+                print(f"{preset:<7}{name:<14}{r['ms_per_step']:>10.1f}{r['gflop_per_step']:>12.1f}{r['gflops']:>9.1f}"
+                      f"{r['fraction_of_matmul']:>10.0%}{r['inference_positions_per_s']:>13.0f}{r['speedup']:>8.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (for development; noisier)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--batch", type=int, default=64, help="training batch size (default 64)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile(model) (slow to compile)")
+    parser.add_argument("--profile", metavar="PRESET", help="only print a torch.profiler table of one step of PRESET")
     args = parser.parse_args(argv)
-    results = run(args.quick)
+    if args.profile:
+        print(profile_step(args.profile, pick_device(args.device), args.batch))
+        return 0
+    results = run(args.quick, pick_device(args.device), args.batch, args.compile)
     print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
