@@ -37,6 +37,7 @@ def simulate_coverage(
     n_boot: int = 500,
     model: str = "exponential",
     params: dict[str, float] | None = None,
+    fit_model: str | None = None,
     noise_sd: float = 0.02,
     rho: float = 0.7,
     seed_sd: float = 0.01,
@@ -44,8 +45,9 @@ def simulate_coverage(
     level: float = 0.95,
     progress=None,
 ) -> CoverageResult:
-    """Fit `model` to `n_datasets` synthetic data sets drawn from the same family and count interval coverage."""
-    family = get_model(model)
+    """Draw `n_datasets` synthetic data sets from `model` with `params`, fit `fit_model` (default: the same family)
+    and count how often each method's interval covers the true offset."""
+    family = get_model(fit_model or model)
     params = dict(params or ORIGINAL_LIKE["params"])
     truth = params["offset"]
     hits = {m: 0 for m in methods}
