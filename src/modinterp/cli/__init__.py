@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "modinterp.cli.study",
     "modinterp.cli.describe",
     "modinterp.cli.llm",
+    "modinterp.cli.modules",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,40 @@
+"""`modinterp modules`: table, dendrogram and modules.json from a run directory or a bare weights file."""
+
+import json
+
+from typer.testing import CliRunner
+
+from modinterp.cli import app
+from modinterp.models import build_model
+from modinterp.train.checkpoint import save_tensors
+
+
+def _run_dir(tmp_path):
+    model = build_model("smoke", 4, 4)
+    final = tmp_path / "run" / "final"
+    final.mkdir(parents=True)
+    save_tensors(final / "model.safetensors", model.state_dict())
+    (final / "config.json").write_text(json.dumps({"model": model.config.to_dict()}))
+    return tmp_path / "run"
+
+
+def test_modules_command_prints_the_table_and_writes_the_dendrogram(tmp_path):
+    result = CliRunner().invoke(app, ["modules", str(_run_dir(tmp_path)), "--k", "2"])
+    assert result.exit_code == 0, result.output
+    assert "modules (asked for 2)" in result.output
+    out = tmp_path / "run" / "final" / "modules"
+    assert (out / "dendrogram.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((out / "modules.json").read_text())
+    assert sum(m["size"] for m in summary["modules"]) == 20 + 2 + 64 + 49
+
+
+def test_bare_weights_file_needs_preset_and_board(tmp_path):
+    weights = _run_dir(tmp_path) / "final" / "model.safetensors"
+    (weights.parent / "config.json").unlink()
+    result = CliRunner().invoke(app, ["modules", str(weights)])
+    assert result.exit_code != 0
+    assert "--model-preset" in result.output
+    result = CliRunner().invoke(app, ["modules", str(weights), "--model-preset", "smoke", "--board", "4",
+                                      "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "modules.json").exists()
