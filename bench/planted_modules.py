@@ -51,7 +51,7 @@ def make_loss(name: str, lam: float, steps: int):
     if name == "bimt":
         return BIMTLoss(lam)
     if name == "spectral":
-        return SpectralLoss(lam, k=K)
+        return SpectralLoss(lam, k=K, every=4)
     raise ValueError(name)
 
 

@@ -114,15 +114,20 @@ def _line_positions(layer: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 class SpectralLoss(_WeightPenalty):
     """lam * sum of the k smallest eigenvalues of I - D^-1/2 A D^-1/2 (Filan et al.'s clusterability
-    regulariser), differentiated through torch.linalg.eigh on the dense adjacency (small nets only)."""
+    regulariser), differentiated through torch.linalg.eigh on the dense adjacency (small nets only).
+
+    `every`: apply it on every N-th step only, scaled by N (Filan et al.'s `frequency`), as the
+    eigendecomposition costs more than a small net's training step."""
 
     name = "spectral"
 
-    def __init__(self, lam: float, k: int, eps: float = 1e-8):
+    def __init__(self, lam: float, k: int, eps: float = 1e-8, every: int = 1):
         super().__init__(lam)
-        self.k, self.eps = int(k), float(eps)
+        self.k, self.eps, self.every = int(k), float(eps), int(every)
 
     def penalty(self, model, step):
+        if step % self.every:
+            return torch.zeros((), device=next(model.parameters()).device)
         caps = self._capacities()
         n = len(self._nodes)
         adj = caps[0].new_zeros(n, n)
@@ -133,7 +138,7 @@ class SpectralLoss(_WeightPenalty):
         adj = adj + adj.T
         inv_sqrt = torch.rsqrt(adj.sum(1) + self.eps)
         lap = torch.eye(n, device=adj.device) - inv_sqrt[:, None] * adj * inv_sqrt[None, :]
-        return torch.linalg.eigvalsh(lap.double())[: self.k].sum().float()
+        return self.every * torch.linalg.eigvalsh(lap.double())[: self.k].sum().float()
 
 
 class ModularityLoss(_WeightPenalty):
