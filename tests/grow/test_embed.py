@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from modinterp.grow import EmbeddingMismatchError, EmbeddingVerificationError, embed, verify_embedding
+from modinterp.grow import (EmbeddingMismatchError, EmbeddingVerificationError, embed, parameter_masks,
+                            verify_embedding)
 from modinterp.models import build_model
 from modinterp.models.config import board_tokens
 
@@ -181,6 +182,28 @@ def test_fresh_output_weights_receive_gradients():
     large(tokens).value.sum().backward()
     assert large.blocks[0].attn.W_O.grad[2:].abs().sum() > 0
     assert large.blocks[0].mlp.W_out.weight.grad[:, 48:].abs().sum() > 0
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"preserve_outputs": True}, {"at_layer": 2, "layers": [0, 2]},
+                                    {"at_layer": 1, "copy_heads": False}])
+def test_parameter_masks_describe_exactly_what_embed_changed(kwargs):
+    small, large = make_small(), make_large()
+    before = copy.deepcopy(large.state_dict())
+    embed(small, large, **kwargs)
+    copied, zeroed = parameter_masks(large.embedding_plan, small, large)
+    after = large.state_dict()
+    for name, value in after.items():
+        assert torch.count_nonzero(value[zeroed[name]]) == 0, name
+        untouched = ~(copied[name] | zeroed[name])
+        assert torch.equal(value[untouched], before[name][untouched]), name
+        assert not (copied[name] & zeroed[name]).any(), name
+    n_small = sum(p.numel() for n, p in small.named_parameters() if kwargs.get("copy_heads", True)
+                  or not n.startswith(("ln_final", "value_head", "concept_head", "policy_head")))
+    n_small_blocks_skipped = sum(p.numel() for n, p in small.named_parameters() if n.startswith("blocks.1."))
+    n_embed = sum(p.numel() for n, p in small.named_parameters() if "_embed" in n)
+    expected = n_small - (n_small_blocks_skipped if kwargs.get("layers") == [0, 2] else 0)
+    expected -= 0 if large.embedding_plan.copy_embeddings else n_embed
+    assert sum(int(m.sum()) for m in copied.values()) == expected
 
 
 # Verification fails when it should ---------------------------------------------------------------------------

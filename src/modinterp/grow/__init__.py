@@ -6,8 +6,9 @@ from modinterp.grow.embed import (
     EmbeddingReport,
     EmbeddingVerificationError,
     embed,
+    parameter_masks,
     verify_embedding,
 )
 
-__all__ = ["embed", "verify_embedding", "EmbeddingPlan", "EmbeddingReport", "EmbeddingMismatchError",
+__all__ = ["embed", "verify_embedding", "parameter_masks", "EmbeddingPlan", "EmbeddingReport", "EmbeddingMismatchError",
            "EmbeddingVerificationError"]

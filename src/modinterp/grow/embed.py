@@ -31,7 +31,7 @@ import torch
 from modinterp.models.transformer import Block, BoardTransformer
 
 __all__ = ["EmbeddingPlan", "EmbeddingReport", "EmbeddingMismatchError", "EmbeddingVerificationError", "embed",
-           "verify_embedding"]
+           "verify_embedding", "parameter_masks"]
 
 
 class EmbeddingMismatchError(ValueError):
@@ -153,6 +153,37 @@ def silence_block(block: Block) -> None:
     block.attn.W_O.zero_()
     block.mlp.W_out.weight.zero_()
     block.mlp.W_out.bias.zero_()
+
+
+def parameter_masks(plan: EmbeddingPlan, small: BoardTransformer, large: BoardTransformer
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(copied, zeroed): per large parameter name, bool masks of the elements `embed` copied from `small` and of
+    those it set to zero under `plan`. Every other element keeps the large model's initial value (tested).
+    Use them for per-element learning rates or to check the paired design."""
+    params = dict(large.named_parameters())
+    copied = {name: torch.zeros_like(p, dtype=torch.bool) for name, p in params.items()}
+    zeroed = {name: torch.zeros_like(p, dtype=torch.bool) for name, p in params.items()}
+    heads, neurons = small.config.n_heads, small.config.d_mlp
+    if plan.copy_embeddings:
+        copied["state_embed.weight"][:] = copied["pos_embed.weight"][:] = True
+    for i in plan.large_layers:
+        block = f"blocks.{i}."
+        for name in ("attn.W_Q", "attn.W_K", "attn.W_V", "attn.W_O", "mlp.W_in.weight", "mlp.W_in.bias"):
+            copied[block + name][:neurons if name.startswith("mlp") else heads] = True
+        zeroed[block + "attn.W_O"][heads:] = True
+        copied[block + "mlp.W_out.weight"][:, :neurons] = True
+        zeroed[block + "mlp.W_out.weight"][:, neurons:] = True
+        for name in ("mlp.W_out.bias", "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias"):
+            copied[block + name][:] = True
+    if plan.preserve_outputs:
+        for i in set(range(plan.n_layers_large)) - set(plan.large_layers):
+            for name in ("attn.W_O", "mlp.W_out.weight", "mlp.W_out.bias"):
+                zeroed[f"blocks.{i}.{name}"][:] = True
+    if plan.copy_heads:
+        for name in params:
+            if name.startswith(("ln_final.", "value_head.", "concept_head.", "policy_head.")):
+                copied[name][:] = True
+    return copied, zeroed
 
 
 # Verification -----------------------------------------------------------------------------------------------
