@@ -7,6 +7,8 @@ import copy
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from modinterp.grow import (EmbeddingMismatchError, EmbeddingVerificationError, embed, parameter_masks,
                             verify_embedding)
@@ -281,3 +283,21 @@ def test_embedding_is_verified_on_real_game_positions():
     small, large = make_small(), make_large()
     report = verify_embedding(small, embed(small, large, preserve_outputs=True), tokens)
     assert report.n_positions == 48 and report.passed
+
+
+# Property: every valid plan verifies -------------------------------------------------------------------------
+@st.composite
+def valid_plans(draw):
+    layers = sorted(draw(st.sets(st.integers(0, 2), min_size=1, max_size=3)))
+    at_layer = draw(st.integers(0, 5 - len(layers)))
+    return dict(at_layer=at_layer, layers=layers, preserve_outputs=draw(st.booleans()),
+                copy_heads=draw(st.booleans()))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kwargs=valid_plans())
+def test_every_valid_plan_verifies(kwargs):
+    small, large, tokens = make_small(), make_large(), random_board_tokens(8)
+    report = verify_embedding(small, embed(small, large, **kwargs), tokens)
+    assert report.passed and len(report.resid_diffs) == len(kwargs["layers"])
+    assert bool(report.output_diffs) == large.embedding_plan.outputs_preserved
