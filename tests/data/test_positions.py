@@ -151,3 +151,12 @@ def test_quick_validation_indices_are_distinct_sorted_and_step_seeded(store):
 def test_unknown_concept_is_rejected_with_the_known_ones():
     with pytest.raises(ValueError, match="unknown concept 'centre_control'; choose one of"):
         PositionConfig(concept="centre_control")
+
+
+def test_training_stream_survives_pickling_for_worker_processes(store):
+    import pickle
+
+    stream = TrainPositions(store, CONFIG, 32, seed=3)
+    stream.batch(0)
+    copy = pickle.loads(pickle.dumps(stream))
+    assert torch.equal(copy.batch(stream.steps_per_epoch + 1).tokens, stream.batch(stream.steps_per_epoch + 1).tokens)

@@ -138,6 +138,14 @@ class TrainPositions:
                              "use more games, more positions_per_game or a smaller batch")
         self._plan = lru_cache(maxsize=2)(self._epoch_plan)
 
+    def __getstate__(self) -> dict:
+        """Picklable for DataLoader workers started by spawn/forkserver: the epoch cache is rebuilt there."""
+        return {k: v for k, v in self.__dict__.items() if k != "_plan"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._plan = lru_cache(maxsize=2)(self._epoch_plan)
+
     def _epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, _TRAIN_STREAM, epoch])
         game_ids, plies, syms = sample_positions(self.store.lengths, self.games, self.config.positions_per_game,

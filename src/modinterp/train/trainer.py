@@ -298,7 +298,7 @@ class Trainer:
         if not prefetch:
             return (steps[i].pin_memory() if cuda else steps[i] for i in range(len(steps)))
         loader = DataLoader(steps, batch_size=None, shuffle=False, num_workers=cfg.data_workers, pin_memory=cuda,
-                            prefetch_factor=4)
+                            prefetch_factor=4, multiprocessing_context="forkserver")
         return iter(loader)
 
     def _loop(self, log: MetricsLog) -> None:
