@@ -103,6 +103,9 @@ def horizon_stability_figure(result: dict):
         lo = np.array([r["offset_ci_low"] for r in rows], dtype=float)
         hi = np.array([r["offset_ci_high"] for r in rows], dtype=float)
         ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o-", ms=4, capsize=3, color=_COLOURS.get(name), label=name)
+    values = np.asarray(result["values"])
+    spread = float(values.max() - values.min()) or 1.0
+    ax.set_ylim(min(values.min(), 0) - 0.5 * spread, values.max() + 0.5 * spread)  # wide intervals run off the axes
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xlabel("fraction of the series used")
     ax.set_ylabel(f"offset ({result['primary_method']} {int(100 * result['config']['level'])}% interval)")
