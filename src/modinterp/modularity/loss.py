@@ -52,19 +52,24 @@ class _WeightPenalty:
         if self._model_id != id(model):
             self._nodes, self._blocks, _ = model_blocks(model)
             self._model_id = id(model)
+            self._plain = all(getattr(b.capacity, "plain", False) for b in self._blocks)
 
     def _capacities(self) -> list[torch.Tensor]:
         return [b.capacity().float() for b in self._blocks]
 
     def _flat_capacities(self) -> torch.Tensor:
-        """All blocks' capacities as one vector (one cat keeps the per-step op count, hence overhead, low)."""
-        return torch.cat([b.capacity().float().reshape(-1) for b in self._blocks])
+        """All blocks' capacities as one vector, in block order. When every block is a plain |W| (MLPs
+        without normalisation) the weights are concatenated first and take one abs: fewer ops per step."""
+        if self._plain:
+            return torch.cat([b.capacity.linear.weight.reshape(-1) for b in self._blocks]).abs()
+        return torch.cat([b.capacity().reshape(-1) for b in self._blocks])
 
     def __call__(self, model: torch.nn.Module, step: int) -> torch.Tensor:
         self._bind(model)
         penalty = self.penalty(model, step)
-        self.last_log[f"{self.name}/penalty"] = float(penalty.detach())
-        self.last_log[f"{self.name}/loss"] = self.lam * float(penalty.detach())
+        value = float(penalty.detach())
+        self.last_log[f"{self.name}/penalty"] = value
+        self.last_log[f"{self.name}/loss"] = self.lam * value
         return self.lam * penalty
 
     def penalty(self, model: torch.nn.Module, step: int) -> torch.Tensor:
@@ -155,7 +160,7 @@ class ModularityLoss(_WeightPenalty):
 
     name = "modularity"
 
-    def __init__(self, lam: float, k: int, refresh_every: int = 200, provider: Callable | None = None,
+    def __init__(self, lam: float, k: int, refresh_every: int = 500, provider: Callable | None = None,
                  form: str = "cross_fraction", warmup_steps: int = 0, harden_at: int | None = None,
                  harden_threshold: float = 0.1, top_k: int | None = None, warmup_l1: float = 0.0,
                  ramp_steps: int = 0):
@@ -190,9 +195,10 @@ class ModularityLoss(_WeightPenalty):
             li = torch.as_tensor(labels[b.in_nodes], device=device)
             valid = (lo[:, None] >= 0) & (li[None, :] >= 0)
             self._masks.append((valid & (lo[:, None] != li[None, :]), valid, lo, li))
-        # rows: crossing, counted (both ends in the graph); penalty = (coef @ caps)[0] / (coef @ caps)[1]
-        self._coef = torch.stack([torch.cat([m[0].reshape(-1) for m in self._masks]),
-                                  torch.cat([m[1].reshape(-1) for m in self._masks])]).float()
+        # penalty = (crossing . caps) / (counted . caps); counted = both ends in the graph (None: all edges)
+        self._crossing = torch.cat([m[0].reshape(-1) for m in self._masks]).float()
+        counted = torch.cat([m[1].reshape(-1) for m in self._masks])
+        self._counted = None if bool(counted.all()) else counted.float()
         self._hard_masks = []
         seconds = time.perf_counter() - start
         self.refresh_seconds_.append(seconds)
@@ -212,11 +218,15 @@ class ModularityLoss(_WeightPenalty):
             self.last_log.pop("modularity/refresh_seconds", None)
         if self.harden_at is not None and step >= self.harden_at:
             self._harden()
-        ramp = min(1.0, (step - self.warmup_steps + 1) / self.ramp_steps) if self.ramp_steps else 1.0
         if self.form == "cross_fraction":
-            sums = self._coef @ self._flat_capacities()
-            return ramp * sums[0] / sums[1].clamp_min(1e-30)
-        return ramp * self._ncut(self._capacities())
+            caps = self._flat_capacities().float()
+            total = caps.sum() if self._counted is None else torch.dot(self._counted, caps)
+            penalty = torch.dot(self._crossing, caps) / (total + 1e-30)
+        else:
+            penalty = self._ncut(self._capacities())
+        if self.ramp_steps:
+            penalty = penalty * min(1.0, (step - self.warmup_steps + 1) / self.ramp_steps)
+        return penalty
 
     def _ncut(self, caps: list[torch.Tensor]) -> torch.Tensor:
         k = int(self.labels_.max()) + 1

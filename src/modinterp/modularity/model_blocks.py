@@ -99,6 +99,7 @@ def _linear_capacity(linear: nn.Linear, gain: Callable[[], torch.Tensor] | None)
         return linear.weight.abs() if gain is None else linear.weight.abs() * gain()[None, :]
 
     capacity.linear = linear  # lets hardening find the weight matrix behind the block
+    capacity.plain = gain is None  # capacity is exactly |W|: losses may take one abs over all such weights
     return capacity
 
 

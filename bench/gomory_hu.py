@@ -1,0 +1,192 @@
+"""Gomory-Hu tree speed: every back-end on MLP and BoardTransformer weight graphs, and the GH loss's overhead.
+
+    python bench/gomory_hu.py [--quick] [--json OUT]
+
+Graphs: random-init MLPs [64,128,128,10] and [256,512,512,10] (one node per unit), the BoardTransformer
+presets cpu-large on 8x8 and large on 16x16 (heads + neurons, virtual weights, top-16 edges per node and
+direction). Back-ends: ours (Gusfield over a numba Dinic, 1 thread and speculative 2 threads; Gusfield over
+scipy's Dinic), igraph (C) and networkx (preflow-push). Times are ratios to ours (1 thread) in the same run;
+a back-end is skipped (and says so) when one max-flow x (n-1) predicts more than the time budget.
+Overhead: wall time of planted-benchmark training with the GH loss at its default refresh interval against
+the same training without it, and for the 8x8 transformer the per-step penalty cost plus one refresh per K
+steps against a training step (batch 64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from modinterp.modularity import GomoryHuProvider, ModularityLoss, WeightGraph, gomory_hu_tree  # noqa: E402
+from modinterp.modularity.model_blocks import MLP  # noqa: E402
+from modinterp.models import build_model  # noqa: E402
+
+BACKENDS = {
+    "ours-numba": dict(backend="gusfield"),
+    "ours-numba-2threads": dict(backend="gusfield", n_jobs=2),
+    "ours-scipy": dict(backend="gusfield", max_flow="scipy"),
+    "igraph": dict(backend="igraph"),
+    "networkx": dict(backend="networkx"),
+}
+
+
+def graphs(quick: bool) -> dict[str, WeightGraph]:
+    out = {"mlp[64,128,128,10]": WeightGraph.from_model(MLP([64, 128, 128, 10], seed=0)),
+           "tf cpu-large 8x8 top16": WeightGraph.from_model(build_model("cpu-large", 8, 8), top_k=16)}
+    if not quick:
+        out["mlp[256,512,512,10]"] = WeightGraph.from_model(MLP([256, 512, 512, 10], seed=0))
+        out["tf large 16x16 top16"] = WeightGraph.from_model(build_model("large", 16, 16), top_k=16)
+    return out
+
+
+def one_flow_seconds(graph: WeightGraph, backend: str) -> float:
+    """Time of a single max-flow between the two highest-degree nodes (for the skip estimate)."""
+    deg = graph.degrees()
+    s, t = (int(i) for i in np.argsort(-deg)[:2])
+    start = time.perf_counter()
+    if backend == "igraph":
+        import igraph
+
+        g = igraph.Graph(n=graph.n_nodes, edges=graph.edges.tolist(), directed=False)
+        start = time.perf_counter()
+        g.maxflow_value(s, t, capacity=graph.capacities.tolist())
+    elif backend == "networkx":
+        import networkx as nx
+        from networkx.algorithms.flow import preflow_push
+
+        g = nx.Graph()
+        g.add_weighted_edges_from(((int(a), int(b), float(c)) for (a, b), c in zip(graph.edges, graph.capacities)),
+                                  weight="capacity")
+        start = time.perf_counter()
+        nx.maximum_flow_value(g, s, t, flow_func=preflow_push)
+    else:
+        return 0.0
+    return time.perf_counter() - start
+
+
+def agreement(reference, tree, rng: np.random.Generator, pairs: int = 50) -> float:
+    """Largest relative difference of min-cut values over random node pairs."""
+    n = reference.n_nodes
+    worst = 0.0
+    for _ in range(pairs):
+        u, v = rng.choice(n, 2, replace=False)
+        a, b = reference.min_cut_value(int(u), int(v)), tree.min_cut_value(int(u), int(v))
+        worst = max(worst, abs(a - b) / max(abs(a), 1e-300))
+    return worst
+
+
+def tree_timings(quick: bool, budget: float) -> list[dict]:
+    gomory_hu_tree(WeightGraph.from_edges(3, [[0, 1], [1, 2]], [1.0, 2.0]))  # load/compile numba outside the timings
+    rows = []
+    for name, graph in graphs(quick).items():
+        base = None
+        for backend, kwargs in BACKENDS.items():
+            row = {"graph": name, "n_nodes": graph.n_nodes, "n_edges": graph.n_edges, "backend": backend}
+            estimate = one_flow_seconds(graph, kwargs["backend"]) * (graph.n_nodes - 1)
+            if backend == "networkx":
+                estimate /= 4  # networkx reuses its residual network across flows (anchors B.3: ~4x)
+            if estimate > budget:
+                row.update(skipped=f"estimated {estimate:.0f} s > budget {budget:.0f} s", seconds=None)
+                rows.append(row)
+                print(f"{name:>24} {backend:>20}  skipped: estimated {estimate:.0f} s", flush=True)
+                continue
+            tree = gomory_hu_tree(graph, **kwargs)
+            if base is None:
+                base = tree
+            row.update(seconds=tree.info["seconds"], ratio_to_ours=tree.info["seconds"] / base.info["seconds"],
+                       max_rel_diff_vs_ours=agreement(base, tree, np.random.default_rng(0)),
+                       singleton_fraction=tree.singleton_fraction(),
+                       flows_computed=tree.info.get("flows_computed"), flows_used=tree.info.get("flows_used"))
+            rows.append(row)
+            print(f"{name:>24} {backend:>20} {row['seconds']:8.2f} s  x{row['ratio_to_ours']:.2f}  "
+                  f"rel.diff {row['max_rel_diff_vs_ours']:.1e}", flush=True)
+    return rows
+
+
+def planted_overhead(steps: int, seeds: list[int]) -> dict:
+    """Wall time of planted training with the GH loss at its default K against the same without it."""
+    from planted_modules import GH_OPTIONS, HIDDEN, K, make_loss
+
+    from modinterp.modularity.planted import PlantedTask, train_planted
+
+    task = PlantedTask(k=K)
+    base, reg, loss_s, refresh_s, refreshes = [], [], [], [], []
+    for s in seeds:
+        base.append(train_planted(task, HIDDEN, None, steps=steps, seed=s).seconds_total)
+        run = train_planted(task, HIDDEN, make_loss("gh", 0.3, steps), steps=steps, seed=s)
+        reg.append(run.seconds_total)
+        loss_s.append(run.seconds_loss)
+        refresh_s.append(run.seconds_refresh)
+        refreshes.append(run.n_refreshes)
+    return {"steps": steps, "refresh_every": GH_OPTIONS["refresh_every"], "seconds_unregularised": base,
+            "seconds_gh": reg, "overhead": float(np.sum(reg) / np.sum(base) - 1), "seconds_in_loss_calls": loss_s,
+            "seconds_refresh": refresh_s, "n_refreshes": refreshes}
+
+
+def transformer_overhead(refresh_every: int = 500, batch: int = 64, repeats: int = 15) -> dict:
+    """Per-step penalty cost + one refresh per K steps, against a BoardTransformer training step (8x8)."""
+    model = build_model("cpu-large", 8, 8)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 2, (batch, model.config.seq_len), generator=gen)
+    tokens[:, -1] = 2
+    target = torch.rand(batch, generator=gen)
+    loss = ModularityLoss(0.3, k=8, refresh_every=10 ** 9, top_k=16, provider=GomoryHuProvider())
+    start = time.perf_counter()
+    loss.refresh(model)
+    refresh = time.perf_counter() - start
+
+    def step(with_loss: bool) -> float:
+        t0 = time.perf_counter()
+        out = model(tokens)
+        total = torch.nn.functional.binary_cross_entropy_with_logits(out.value, target)
+        if with_loss:
+            total = total + loss(model, 1)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        return time.perf_counter() - t0
+
+    step(False), step(True)
+    times = np.array([[step(False), step(True)] for _ in range(repeats)])  # interleaved against load drift
+    plain, with_penalty = (float(v) for v in np.median(times, axis=0))
+    per_step_refresh = refresh / refresh_every
+    return {"model": "cpu-large 8x8", "batch": batch, "refresh_every": refresh_every, "refresh_seconds": refresh,
+            "step_seconds": plain, "step_seconds_with_penalty": with_penalty,
+            "overhead": (with_penalty - plain + per_step_refresh) / plain}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small graphs only, short overhead runs")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--budget", type=float, default=None, help="skip back-ends predicted to exceed this (s)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    budget = args.budget or (30.0 if args.quick else 400.0)
+    start = time.perf_counter()
+    rows = tree_timings(args.quick, budget)
+    planted = planted_overhead(1500 if args.quick else 3000, [0] if args.quick else [0, 1, 2])
+    print(f"GH loss overhead on the planted benchmark (K={planted['refresh_every']}): "
+          f"{100 * planted['overhead']:.1f}% of training wall time", flush=True)
+    tf = transformer_overhead()
+    print(f"GH loss overhead on the 8x8 transformer (K={tf['refresh_every']}, batch {tf['batch']}): "
+          f"{100 * tf['overhead']:.1f}% (refresh {tf['refresh_seconds']:.2f} s, step {1e3 * tf['step_seconds']:.1f} ms)")
+    result = {"trees": rows, "overhead_planted": planted, "overhead_transformer_8x8": tf, "budget_seconds": budget,
+              "seconds": time.perf_counter() - start, "quick": args.quick}
+    if args.json:
+        from modinterp.atomic import atomic_write_json
+
+        atomic_write_json(args.json, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
