@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from modinterp.config import load_config
+from modinterp.config import CONFIG_DIR, ConfigError, load_config
 from modinterp.data.positions import PositionConfig
 from modinterp.games.concepts import CONCEPTS
 from modinterp.models import PRESETS
@@ -168,6 +168,7 @@ class EmbeddingStudyConfig(_Strict):
     preset: str = "custom"
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
     jobs: int = Field(1, ge=1, description="parallel worker processes (the CLI's --jobs overrides)")
+    threads: int | None = Field(None, ge=1, description="torch threads per run (default 1: parallelism comes from jobs)")
     aux_weight: float = Field(0.8, gt=0, description="weight of the concept loss for small-aux (original 0.8)")
     board: BoardChoice = Field(default_factory=BoardChoice)
     data: DataChoice = Field(default_factory=DataChoice)
@@ -234,6 +235,10 @@ class EmbeddingStudyConfig(_Strict):
 def load_study_config(preset: str | Path, overrides: list[str] | None = None) -> EmbeddingStudyConfig:
     """`configs/study-NAME.toml` (or a .toml path) with `key.sub=value` overrides, validated; the name is kept."""
     name = str(preset)
-    if not name.endswith(".toml") and not Path(name).exists() and not name.startswith("study-"):
-        name = f"study-{name}"
+    if not name.endswith(".toml") and not Path(name).exists():
+        name = name if name.startswith("study-") else f"study-{name}"
+        if not (CONFIG_DIR / f"{name}.toml").exists():
+            known = sorted(p.stem.removeprefix("study-") for p in CONFIG_DIR.glob("study-*.toml"))
+            raise ConfigError(f"unknown study preset {str(preset)!r}: no file {CONFIG_DIR / (name + '.toml')}; "
+                              f"choose one of {', '.join(known)} or pass the path of a .toml file")
     return load_config(EmbeddingStudyConfig, name, overrides)

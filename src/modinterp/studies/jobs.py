@@ -128,9 +128,19 @@ def _initial_model(config: EmbeddingStudyConfig, out: Path, spec: RunSpec, probe
     return model, init, extra, copied
 
 
+def _in_loop_batches(in_worker: bool) -> dict[str, Any]:
+    """Trainer fields that keep batch building inside a worker process (when the trainer offers the choice)."""
+    from modinterp.train.config import TrainConfig
+
+    return {"prefetch": False} if in_worker and "prefetch" in TrainConfig.model_fields else {}
+
+
 def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int, threads: int = 1,
-                progress: bool = False) -> dict[str, Any]:
-    """Train, probe and control one run (resuming it if it has checkpoints); returns its run.json summary."""
+                progress: bool = False, in_worker: bool = False) -> dict[str, Any]:
+    """Train, probe and control one run (resuming it if it has checkpoints); returns its run.json summary.
+
+    `in_worker`: running inside a study worker process, which builds its batches itself (no nested processes).
+    """
     from modinterp.data.positions import TrainPositions, ValidationPositions
     from modinterp.data.store import GameStore
     from modinterp.probes import ProbeSet
@@ -151,7 +161,7 @@ def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int
     train_config = stage.resolve(train.steps_per_epoch, seed=seed, batch_seed=batch_seed(seed),
                                  w_concept=config.aux_weight if condition == "small-aux" else 0.0,
                                  probe_every=config.probes.every, quick_val_every=config.probes.every,
-                                 progress=progress and stage.progress)
+                                 progress=progress and stage.progress, **_in_loop_batches(in_worker))
     val = ValidationPositions(store, config.position_config("val"), train_config.val_batch_size, seed)
     model, init, extra, copied = _initial_model(config, out_path, spec, probe_set.tokens)
     if "verification" in extra:

@@ -1,7 +1,7 @@
 """Run the study's runs: in this process (jobs=1) or in `jobs` worker processes, each run starting as soon as
 the small runs it needs are complete. Finished runs are skipped, so calling this again resumes a study.
 
-Workers are spawned (not forked: torch and forked threads do not mix) and each uses cpu_count // jobs threads.
+Workers are spawned (not forked: torch and forked threads do not mix); each uses `threads_per_job` torch threads.
 A failed run does not stop the others; runs that need it are not started; the error lists both.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -24,8 +23,10 @@ class RunFailure(RuntimeError):
     """Some runs failed (or could not start); the message names each with its error."""
 
 
-def threads_per_job(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+def threads_per_job(config: EmbeddingStudyConfig) -> int:
+    """Torch threads per run: the config's `threads`, else 1 (these models are too small to gain from intra-op
+    threads, and on a busy machine extra threads wait on each other: a smoke study took 5x longer with 2)."""
+    return config.threads if config.threads is not None else 1
 
 
 def _describe(summary: dict) -> str:
@@ -42,15 +43,15 @@ def execute_runs(config: EmbeddingStudyConfig, out: Path, jobs: int, console: Co
         return {}
     data = config.model_dump(mode="json")
     if jobs == 1:
-        return _run_in_process(todo, out, data, console)
-    return _run_in_pool(todo, out, data, jobs, console)
+        return _run_in_process(todo, out, data, threads_per_job(config), console)
+    return _run_in_pool(todo, out, data, jobs, threads_per_job(config), console)
 
 
-def _run_in_process(todo: list[RunSpec], out: Path, data: dict, console: Console) -> dict[str, float]:
+def _run_in_process(todo: list[RunSpec], out: Path, data: dict, threads: int, console: Console) -> dict[str, float]:
     timings = {}
     for spec in todo:
         console.print(f"[bold]{spec.name}[/bold]")
-        summary = execute_run(str(out), data, spec.condition, spec.seed, threads=threads_per_job(1), progress=True)
+        summary = execute_run(str(out), data, spec.condition, spec.seed, threads=threads, progress=True)
         timings[spec.name] = summary["wall_time_s"]
         console.print("  done: " + _describe(summary))
     return timings
@@ -66,7 +67,7 @@ def _last_step(spec: RunSpec, out: Path) -> int:
         return 0
 
 
-def _run_in_pool(todo: list[RunSpec], out: Path, data: dict, jobs: int, console: Console) -> dict[str, float]:
+def _run_in_pool(todo: list[RunSpec], out: Path, data: dict, jobs: int, threads: int, console: Console) -> dict[str, float]:
     pending, running, failed = list(todo), {}, {}
     timings: dict[str, float] = {}
     context = multiprocessing.get_context("spawn")
@@ -80,7 +81,7 @@ def _run_in_pool(todo: list[RunSpec], out: Path, data: dict, jobs: int, console:
                     if len(running) >= jobs:
                         break
                     pending.remove(spec)
-                    future = pool.submit(execute_run, str(out), data, spec.condition, spec.seed, threads_per_job(jobs), False)
+                    future = pool.submit(execute_run, str(out), data, spec.condition, spec.seed, threads, False, True)
                     running[future] = spec
                 for spec in [s for s in pending if any(n.name in failed for n in s.needs)]:
                     pending.remove(spec)
@@ -97,12 +98,22 @@ def _run_in_pool(todo: list[RunSpec], out: Path, data: dict, jobs: int, console:
                     spec = running.pop(future)
                     _collect(future, spec, timings, failed, console)
                     bar.advance(task)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:
+            _stop_workers(pool)
             raise
     if failed:
         raise RunFailure("runs failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     return timings
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the workers now (an interrupt reaches only this process when sent by pid); their runs resume
+    from the last atomic checkpoint."""
+    processes = list(getattr(pool, "_processes", {}).values())  # the executor has no public handle on them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
 
 
 def _collect(future: Future, spec: RunSpec, timings: dict, failed: dict, console: Console) -> None:

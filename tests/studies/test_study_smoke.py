@@ -1,0 +1,151 @@
+"""The smoke study end to end: results.json follows the schema, the embedding is verified on real positions,
+every condition/seed/layer/step has probe records, the paired runs share their batches, the report renders,
+and an interrupted study resumed to the end writes the same results.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from modinterp.report import load_results
+from modinterp.studies.config import CONDITIONS, LARGE_CONDITIONS, load_study_config
+from modinterp.studies.embedding import StudyError, run_embedding_study
+
+SCHEMA_KEYS = {"schema_version", "preset", "conditions", "seeds", "layers", "last_embedded_layer", "verification",
+               "config", "probes", "losses", "controls"}
+
+
+def quiet() -> Console:
+    return Console(quiet=True)
+
+
+@pytest.fixture(scope="module")
+def smoke_config():
+    return load_study_config("smoke")
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory, smoke_config):
+    out = tmp_path_factory.mktemp("smoke-study")
+    run_embedding_study(smoke_config, out, jobs=1, console=quiet())
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_results_have_the_schema_keys_and_pass_the_report_reader(smoke_study):
+    out, results = smoke_study
+    assert SCHEMA_KEYS <= set(results)
+    assert results["conditions"] == list(CONDITIONS) and results["seeds"] == [0, 1]
+    assert load_results(out / "results.json").last_embedded_layer == "0"
+
+
+def test_embedding_is_verified_on_real_positions_for_every_embedded_run(smoke_study):
+    _, results = smoke_study
+    verification = results["verification"]
+    assert verification["max_abs_diff"] < 1e-5 and verification["passed"]
+    runs = {(r["condition"], r["seed"]) for r in verification["runs"]}
+    assert runs == {(c, s) for c in ("large-embed-aux", "large-embed-noaux") for s in (0, 1)}
+    assert all(r["resid_diffs"] and r["start"] == "small embedding" for r in verification["runs"])
+
+
+def test_probe_records_cover_every_condition_seed_layer_and_step(smoke_study):
+    _, results = smoke_study
+    found = {(p["condition"], p["seed"], p["layer"], p["step"]) for p in results["probes"]}
+    steps = (0, 6, 12)
+    large_layers, small_layers = ("0", "1", "final_ln"), ("0", "final_ln")
+    for condition in CONDITIONS:
+        layers = large_layers if condition in LARGE_CONDITIONS else small_layers
+        expected = {(condition, s, layer, step) for s in (0, 1) for layer in layers for step in steps}
+        assert expected <= found, condition
+    assert len(found) == len(results["probes"])  # no duplicate records
+
+
+def test_quick_validation_is_logged_at_the_probe_steps_for_every_run(smoke_study):
+    _, results = smoke_study
+    quick = {(r["condition"], r["seed"], r["step"]) for r in results["losses"] if r["split"] == "val_quick"}
+    assert quick == {(c, s, step) for c in CONDITIONS for s in (0, 1) for step in (0, 6, 12)}
+
+
+def test_embedded_runs_start_from_the_small_models_probe_scores(smoke_study):
+    _, results = smoke_study
+    r2 = {(p["condition"], p["seed"], p["layer"], p["step"]): p["r2"] for p in results["probes"]}
+    for seed in (0, 1):
+        assert r2[("large-embed-aux", seed, "0", 0)] == pytest.approx(r2[("small-aux", seed, "0", 12)], abs=1e-6)
+
+
+def test_controls_cover_init_shuffled_and_frozen(smoke_study):
+    _, results = smoke_study
+    kinds = {(c["condition"], c["control"]) for c in results["controls"]}
+    for condition in CONDITIONS:
+        assert {(condition, "init"), (condition, "shuffled")} <= kinds
+    for condition in LARGE_CONDITIONS:
+        assert (condition, "frozen") in kinds
+    frozen_layers = {c["layer"] for c in results["controls"] if c["control"] == "frozen"}
+    assert frozen_layers == {"0"}
+
+
+def test_every_condition_of_a_seed_saw_the_same_batches_and_seeds_differ(smoke_study):
+    _, results = smoke_study
+    digests = {(r["condition"], r["seed"]): r["batch_digest"] for r in results["runs"].values()}
+    for seed in (0, 1):
+        assert len({digests[(c, seed)] for c in CONDITIONS}) == 1
+    assert digests[("large-baseline", 0)] != digests[("large-baseline", 1)]
+
+
+def test_embedded_conditions_of_a_seed_share_their_untouched_initial_weights(smoke_study):
+    _, results = smoke_study
+    runs = results["runs"]
+    for seed in (0, 1):
+        assert runs[f"large-embed-aux-s{seed}"]["untouched_digest"] == runs[f"large-embed-noaux-s{seed}"]["untouched_digest"]
+
+
+def test_report_is_written(smoke_study):
+    out, _ = smoke_study
+    html = (out / "report.html").read_text()
+    assert "Embedding verification" in html and "large-embed-aux" in html
+
+
+def test_a_second_fresh_start_in_the_same_folder_is_refused(smoke_study, smoke_config):
+    out, _ = smoke_study
+    with pytest.raises(StudyError, match="--resume"):
+        run_embedding_study(smoke_config, out, jobs=1, console=quiet())
+
+
+def test_resuming_with_another_config_is_refused(smoke_study):
+    out, _ = smoke_study
+    other = load_study_config("smoke", ["probes.every=4"])
+    with pytest.raises(StudyError, match="probes.every: 6 -> 4"):
+        run_embedding_study(other, out, jobs=1, resume=True, console=quiet())
+
+
+def test_resuming_a_finished_study_rewrites_the_same_results(smoke_study, smoke_config):
+    out, results = smoke_study
+    run_embedding_study(smoke_config, out, jobs=1, resume=True, console=quiet(), report=False)
+    assert json.loads((out / "results.json").read_text()) == results
+
+
+class _Interrupt(KeyboardInterrupt):
+    pass
+
+
+@pytest.mark.slow
+def test_an_interrupted_study_resumed_gives_the_same_results(tmp_path, smoke_study, smoke_config, monkeypatch):
+    from modinterp.train import trainer as trainer_module
+
+    original, calls = trainer_module.Trainer.train_step, {"n": 0}
+
+    def interrupting(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 31:  # inside the third run (12 steps each), after its step-4 checkpoint
+            raise _Interrupt()
+        return original(self, batch)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", interrupting)
+    with pytest.raises(_Interrupt):
+        run_embedding_study(smoke_config, tmp_path, jobs=1, console=quiet(), report=False)
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", original)
+    assert not (tmp_path / "results.json").exists()
+    run_embedding_study(smoke_config, tmp_path, jobs=1, resume=True, console=quiet(), report=False)
+    assert json.loads(Path(tmp_path / "results.json").read_text()) == smoke_study[1]
