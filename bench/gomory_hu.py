@@ -28,13 +28,12 @@ from modinterp.modularity import GomoryHuProvider, ModularityLoss, WeightGraph, 
 from modinterp.modularity.model_blocks import MLP  # noqa: E402
 from modinterp.models import build_model  # noqa: E402
 
-BACKENDS = {
-    "ours-numba": dict(backend="gusfield"),
-    "ours-numba-2threads": dict(backend="gusfield", n_jobs=2),
-    "ours-scipy": dict(backend="gusfield", max_flow="scipy"),
-    "igraph": dict(backend="igraph"),
-    "networkx": dict(backend="networkx"),
-}
+def backends(threads: list[int]) -> dict[str, dict]:
+    out = {"ours-numba": dict(backend="gusfield")}
+    out.update({f"ours-numba-{t}threads": dict(backend="gusfield", n_jobs=t) for t in threads})
+    out.update({"ours-scipy": dict(backend="gusfield", max_flow="scipy"), "igraph": dict(backend="igraph"),
+                "networkx": dict(backend="networkx")})
+    return out
 
 
 def graphs(quick: bool) -> dict[str, WeightGraph]:
@@ -82,14 +81,20 @@ def agreement(reference, tree, rng: np.random.Generator, pairs: int = 50) -> flo
     return worst
 
 
-def tree_timings(quick: bool, budget: float) -> list[dict]:
+def tree_timings(quick: bool, budget: float, threads: list[int]) -> list[dict]:
     gomory_hu_tree(WeightGraph.from_edges(3, [[0, 1], [1, 2]], [1.0, 2.0]))  # load/compile numba outside the timings
     rows = []
     for name, graph in graphs(quick).items():
         base = None
-        for backend, kwargs in BACKENDS.items():
+        for backend, kwargs in backends(threads).items():
             row = {"graph": name, "n_nodes": graph.n_nodes, "n_edges": graph.n_edges, "backend": backend}
-            estimate = one_flow_seconds(graph, kwargs["backend"]) * (graph.n_nodes - 1)
+            try:
+                estimate = one_flow_seconds(graph, kwargs["backend"]) * (graph.n_nodes - 1)
+            except ImportError as err:
+                row.update(skipped=f"not installed ({err})", seconds=None)
+                rows.append(row)
+                print(f"{name:>24} {backend:>20}  skipped: not installed", flush=True)
+                continue
             if backend == "networkx":
                 estimate /= 4  # networkx reuses its residual network across flows (anchors B.3: ~4x)
             if estimate > budget:
@@ -168,11 +173,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small graphs only, short overhead runs")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--budget", type=float, default=None, help="skip back-ends predicted to exceed this (s)")
+    parser.add_argument("--threads", default="2", help="comma-separated thread counts for the parallel runs")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     budget = args.budget or (30.0 if args.quick else 400.0)
     start = time.perf_counter()
-    rows = tree_timings(args.quick, budget)
+    rows = tree_timings(args.quick, budget, [int(t) for t in args.threads.split(",") if t])
     planted = planted_overhead(1500 if args.quick else 3000, [0] if args.quick else [0, 1, 2])
     print(f"GH loss overhead on the planted benchmark (K={planted['refresh_every']}): "
           f"{100 * planted['overhead']:.1f}% of training wall time", flush=True)
