@@ -131,7 +131,7 @@ class Trainer:
             "torch_rng": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii"),
             "log_sums": list(self._log_sums),
             "log_count": self._log_count,
-            "sampler": {"seed": self.config.stream_seed, "step": self.step,
+            "sampler": {"seed": self._stream_seed, "step": self.step,
                         "steps_per_epoch": int(self.train_data.steps_per_epoch)},
             "world_size": self.dist.world_size,
         }
@@ -141,7 +141,7 @@ class Trainer:
 
     def load_trainer_state(self, state: dict[str, Any], source: Path) -> None:
         sampler = state["sampler"]
-        expected = {"seed": self.config.stream_seed, "steps_per_epoch": int(self.train_data.steps_per_epoch)}
+        expected = {"seed": self._stream_seed, "steps_per_epoch": int(self.train_data.steps_per_epoch)}
         for key, value in expected.items():
             if sampler.get(key) != value:
                 raise ckpt.CheckpointError(f"{source}: sampler {key} is {sampler.get(key)}, this run has {value}; "
@@ -152,6 +152,11 @@ class Trainer:
         torch.set_rng_state(_bytes_tensor(state["torch_rng"]))
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(_bytes_tensor(state["cuda_rng"]), self.device)
+
+    @property
+    def _stream_seed(self) -> int:
+        """The seed the batch stream was really built with (a study may pass its own to make_positions)."""
+        return int(getattr(self.train_data, "seed", self.config.stream_seed))
 
     def save_checkpoint(self) -> Path | None:
         if not self.writes:
@@ -271,7 +276,7 @@ class Trainer:
         log = MetricsLog(self.run_dir if self.writes else None, cfg.tensorboard and self.writes,
                          purge_step=self.step + 1 if self.step else None)
         if self.writes:
-            write_manifest(self.run_dir, self._run_config(), [cfg.seed, cfg.stream_seed], started, status="running")
+            write_manifest(self.run_dir, self._run_config(), [cfg.seed, self._stream_seed], started, status="running")
         final_val = None
         try:
             if not complete:
@@ -335,7 +340,7 @@ class Trainer:
         ckpt.save_tensors(self.run_dir / "final" / "model.safetensors", self.model.state_dict())
         atomic_write_json(self.run_dir / "final" / "config.json", self._run_config())
         busy = self._busy_s or float("nan")
-        write_manifest(self.run_dir, self._run_config(), [self.config.seed, self.config.stream_seed], started,
+        write_manifest(self.run_dir, self._run_config(), [self.config.seed, self._stream_seed], started,
                        status="complete", steps=self.step, data_wait_fraction=self._wait_s / busy)
 
 
