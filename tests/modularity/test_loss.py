@@ -139,3 +139,16 @@ def test_bad_arguments_are_rejected():
         L1Loss(-1.0)
     with pytest.raises(TypeError, match="unsupported model"):
         L1Loss(1.0)(nn.Conv1d(1, 1, 1), 0)
+
+
+def test_modularity_loss_on_a_board_transformer_reaches_attention_and_mlp_weights():
+    from modinterp.models import build_model
+
+    model = build_model("smoke", 4, 4)
+    loss = ModularityLoss(1.0, k=2, top_k=8, provider=FixedProvider())
+    value = loss(model, 0)
+    value.backward()
+    assert 0 < float(value) < 1
+    block = model.blocks[0]
+    for param in (block.attn.W_Q, block.attn.W_O, block.mlp.W_in.weight, block.mlp.W_out.weight):
+        assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0
