@@ -71,3 +71,22 @@ def test_concept_describer_recovers_planted_concepts():
     descriptions, _ = ConceptDescriber().describe([m.evidence for m in modules], ev_table)
     result = planted_top1(modules, descriptions, min_heldout_r2=0.5)
     assert result["n_counted"] == 4 and result["top1_accuracy"] == 1.0, result["misses"]
+
+
+def test_planted_training_is_reproducible_for_a_seed():
+    from modinterp.describe.planted import sample_boards, train_planted
+    from modinterp.games.domineering import BoardSpec
+
+    spec = BoardSpec(4, 4)
+    boards, _ = sample_boards(spec, 20, 5, seed=1)
+    targets = boards.sum(1, keepdims=True).astype(float)
+    cfg = PlantedConfig(hidden=4, steps=20, batch_size=16)
+    a, _ = train_planted(spec, boards, targets, cfg, seed=3)
+    b, _ = train_planted(spec, boards, targets, cfg, seed=3)
+    assert all(torch_equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def torch_equal(x, y):
+    import torch
+
+    return bool(torch.equal(x, y))

@@ -137,3 +137,12 @@ def test_cli_planted_quick_reports_top1_per_describer(tmp_path):
     saved = json.loads((tmp_path / "planted.json").read_text())
     assert saved["describers"]["concept"]["top1_accuracy"] >= 0.95
     assert saved["describers"]["random-concept"]["top1_accuracy"] < 0.5
+
+
+def test_describe_run_is_reproducible(run_dir, tmp_path):
+    cfg = DescribeConfig(n_games=10, positions_per_game=5, partition="layers", n_attribution_boards=4)
+    a = describe_run(run_dir, tmp_path / "a", cfg, show_progress=False)
+    b = describe_run(run_dir, tmp_path / "b", cfg, show_progress=False)
+    for out in (a, b):
+        out.pop("wall_s")
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
