@@ -1,6 +1,8 @@
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modinterp.train.schedule import lr_factor
 
@@ -49,3 +51,13 @@ def test_step_outside_the_run_is_rejected(step):
 def test_unknown_schedule_is_rejected():
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):
         lr_factor(0, 10, "linear")  # type: ignore[arg-type]
+
+
+@given(total=st.integers(2, 500), warmup_frac=st.floats(0, 1), decay_frac=st.floats(0, 1), floor=st.floats(0, 1),
+       schedule=st.sampled_from(["cosine", "wsd", "constant"]))
+def test_after_warmup_the_factor_never_rises_and_stays_between_floor_and_one(total, warmup_frac, decay_frac, floor, schedule):
+    warmup = int(warmup_frac * total)
+    decay = int(decay_frac * (total - warmup)) if schedule == "wsd" else 0
+    factors = [lr_factor(s, total, schedule, warmup, floor, decay) for s in range(warmup, total)]
+    assert all(floor - 1e-12 <= f <= 1.0 + 1e-12 for f in factors)
+    assert all(b <= a + 1e-12 for a, b in zip(factors, factors[1:]))
