@@ -134,3 +134,10 @@ def test_aic_and_bic_follow_the_gaussian_formulas():
     n, k = T.size, 3
     assert fit.aic == pytest.approx(n * np.log(fit.rss / n) + 2 * k)
     assert fit.bic == pytest.approx(n * np.log(fit.rss / n) + k * np.log(n))
+
+
+def test_offset_pinned_at_its_bound_is_flagged():
+    y = _curve("exponential")
+    fit = fit_curve("exponential", T, y, bounds=FitBounds(0.045, 0.3, -1.0, 1.0))  # true offset 0.04 is excluded
+    assert fit.success and "offset" in fit.at_bound
+    assert "offset" not in fit_curve("exponential", T, y).at_bound

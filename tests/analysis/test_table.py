@@ -33,3 +33,10 @@ def test_failed_fit_is_shown_as_failed_not_as_a_number():
 
 def test_final_window_table_row():
     assert final_window_markdown([_analysis()]).splitlines()[2] == "| aux - base | 56000 | 0.0400 | [0.0100, 0.0700] |"
+
+
+def test_parameter_at_its_range_edge_is_marked_with_a_footnote():
+    analysis = _analysis()
+    analysis["verdict"]["rows"][0]["at_bound"] = ["alpha"]
+    lines = verdict_markdown([analysis]).splitlines()
+    assert "| 0.0437† |" in lines[2] and lines[-1].startswith("† the point fit has a parameter")

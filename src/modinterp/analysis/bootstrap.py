@@ -116,7 +116,7 @@ def bootstrap_interval(
         ts = np.percentile(fits.time_scale[ok], q)
     else:
         off = ts = [math.nan, math.nan]
-    note = f"{fits.at_bound[ok].mean():.0%} of replicates have a nonlinear parameter at its range edge" if ok.any() else ""
+    note = f"{fits.at_bound[ok].mean():.0%} of replicates have the offset or a nonlinear parameter at its range edge" if ok.any() else ""
     interval = Interval(scheme, float(off[0]), float(off[1]), float(ts[0]), float(ts[1]), n_rep, fits.n_failed, level, note)
     return interval, fits
 

@@ -227,6 +227,7 @@ def verdict(analysis: dict) -> dict:
                 "contains_zero": bool(lo <= 0 <= hi) if np.isfinite([lo, hi]).all() else None,
                 "offset_inside_ci": bool(lo <= m["offset"] <= hi) if np.isfinite([lo, hi, m["offset"]]).all() else None,
                 "fit_success": m["fit"]["success"],
+                "at_bound": list(m["fit"].get("at_bound", [])),
                 "bic": m["bic"],
                 "prefix_rmse_mean": m["prefix_rmse_mean"],
                 "time_scale": m["time_scale"],

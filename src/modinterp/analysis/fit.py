@@ -140,7 +140,7 @@ def _polish(model, t, y, start, bounds: FitBounds, loss, f_scale, max_nfev) -> F
         n_params=model.n_params,
         loss=loss,
         t_first=float(t[0]),
-        at_bound=[name for name, e in zip(model.nonlinear, edge) if e],
+        at_bound=[name for name, e in zip(model.nonlinear, edge) if e] + (["offset"] if bounds.offset_at_edge(params[0]) else []),
     )
 
 

@@ -16,9 +16,12 @@ def verdict_markdown(analyses: list[dict]) -> str:
         "| Intervals overlap | Agree on 0 | Best by prefix CV |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    flagged = False
     for a in analyses:
         v = a["verdict"]
         for k, row in enumerate(v["rows"]):
+            mark = "†" if row.get("at_bound") else ""
+            flagged |= bool(mark)
             interval = f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}] ({row['ci_method']})"
             zero = "fit failed" if not row["fit_success"] else {True: "yes", False: "no", None: "n/a"}[row["contains_zero"]]
             yes_no = {True: "yes", False: "no", None: "n/a"}
@@ -27,9 +30,12 @@ def verdict_markdown(analyses: list[dict]) -> str:
             scale = f"{_num(row.get('time_scale'), 0)} [{_num(row.get('time_scale_ci_low'), 0)}, {_num(row.get('time_scale_ci_high'), 0)}]"
             best = (v["best_prefix_cv"] or "n/a") if k == 0 else ""
             lines.append(
-                f"| {a['label'] if k == 0 else ''} | {row['model']} | {_num(row['offset'])} | {_num(a['models'][row['model']].get('offset_seed_mean'))} | {interval} | {zero} | "
+                f"| {a['label'] if k == 0 else ''} | {row['model']} | {_num(row['offset'])}{mark} | {_num(a['models'][row['model']].get('offset_seed_mean'))} | {interval} | {zero} | "
                 f"{scale} | {_num(row['bic'], 1)} | {_num(row['prefix_rmse_mean'])} | {agree} | {zero_agree} | {best} |"
             )
+    if flagged:
+        lines.append("")
+        lines.append("† the point fit has a parameter (or the offset) at the edge of its data-derived range: not pinned down by the data.")
     return "\n".join(lines)
 
 

@@ -50,6 +50,12 @@ class FitBounds:
         amp_low, amp_high = {"free": (-amp, amp), "positive": (0.0, amp), "negative": (-amp, 0.0)}[sign]
         return cls(lo - offset_margin * spread, hi + offset_margin * spread, amp_low, amp_high)
 
+    def offset_at_edge(self, offset: np.ndarray, fraction: float = 0.005) -> np.ndarray:
+        """Offsets within `fraction` of the offset range of a bound: the data did not pin the offset down."""
+        margin = fraction * (self.offset_high - self.offset_low)
+        with np.errstate(invalid="ignore"):
+            return (np.asarray(offset) <= self.offset_low + margin) | (np.asarray(offset) >= self.offset_high - margin)
+
     def feasible(self, coef: np.ndarray) -> np.ndarray:
         """Mask of coefficient vectors (..., n_linear) inside the bounds."""
         offset_ok = (coef[..., 0] >= self.offset_low) & (coef[..., 0] <= self.offset_high)
@@ -66,7 +72,7 @@ class BatchFit:
     params: np.ndarray  # (R, k), NaN where the fit failed
     rss: np.ndarray  # (R,), inf where the fit failed
     success: np.ndarray  # (R,) bool
-    at_bound: np.ndarray  # (R,) bool: a nonlinear parameter sits on the edge of its range
+    at_bound: np.ndarray  # (R,) bool: a nonlinear parameter or the offset sits on the edge of its range
 
     @property
     def offset(self) -> np.ndarray:
@@ -113,7 +119,8 @@ def fit_batch(
     params = np.full((n_rep, model.n_params), np.nan)
     params[success] = np.concatenate([coef[success], np.exp(log_theta[success])], axis=1)
     edge = np.isclose(log_theta, log_bounds[:, 0], rtol=0, atol=1e-9) | np.isclose(log_theta, log_bounds[:, 1], rtol=0, atol=1e-9)
-    return BatchFit(model, t, params, np.where(success, rss, np.inf), success, success & np.any(edge, axis=1))
+    edge = np.any(edge, axis=1) | bounds.offset_at_edge(params[:, 0])
+    return BatchFit(model, t, params, np.where(success, rss, np.inf), success, success & edge)
 
 
 def _coarse_grid(model: CurveModel, t: np.ndarray, curves: np.ndarray, bounds: FitBounds, grid: np.ndarray, steps: np.ndarray, n_starts: int):
