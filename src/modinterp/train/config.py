@@ -26,6 +26,8 @@ class ModelChoice(BaseModel):
 
 
 class TrainConfig(BaseModel):
+    """One training run: data sampling, optimizer, schedule, loss weights, callback intervals, runtime options."""
+
     model_config = ConfigDict(extra="forbid")
 
     seed: int = Field(0, description="model init, validation positions and quick-validation choice")

@@ -85,6 +85,8 @@ class TrainResult:
 
 
 class Trainer:
+    """Trains a model on a step-indexed batch stream, with validation, probes, checkpoints and exact resume."""
+
     def __init__(self, config: TrainConfig, model: nn.Module, train_data: TrainBatches,
                  val_data: ValidationBatches | None = None, run_dir: str | Path | None = None, *,
                  probe_hook: ProbeHook | None = None, callbacks: Sequence[StepCallback] = (),
