@@ -139,3 +139,30 @@ def test_balanced_accuracy_lies_in_the_unit_interval(seed):
     y = rng.integers(0, 2, 30).astype(bool)
     y[0], y[1] = True, False
     assert 0.0 <= balanced_accuracy(y, rng.integers(0, 2, 30).astype(bool)) <= 1.0
+
+
+def test_average_precision_hand_examples():
+    from modinterp.describe.scoring import average_precision
+
+    assert average_precision(np.array([3.0, 2, 1, 0]), np.array([1, 1, 0, 0])) == pytest.approx(1.0)
+    # ranking: pos, neg, pos -> precisions at hits 1/1 and 2/3 -> AP = (1 + 2/3) / 2
+    assert average_precision(np.array([3.0, 2, 1]), np.array([1, 0, 1])) == pytest.approx(5 / 6)
+    # ties count pessimistically
+    assert average_precision(np.array([1.0, 1.0]), np.array([1, 0])) == pytest.approx(0.5)
+
+
+def test_average_precision_agrees_with_sklearn_without_ties():
+    from sklearn.metrics import average_precision_score
+
+    from modinterp.describe.scoring import average_precision
+
+    rng = np.random.default_rng(0)
+    scores, labels = rng.normal(size=200), rng.integers(0, 2, 200).astype(bool)
+    assert average_precision(scores, labels) == pytest.approx(average_precision_score(labels, scores))
+
+
+def test_auprc_of_a_correct_description_is_high_and_of_shuffled_near_chance():
+    c_e, o_e, a_e = _planted(3000, 0)
+    c_h, o_h, a_h = _planted(3000, 1)
+    s = score_description(c_e, a_e, c_h, a_h, o_e, o_h)
+    assert s.detection_auprc > 0.95 and abs(s.shuffled_detection_auprc - 0.5) < 0.12

@@ -17,7 +17,8 @@ def _f(value: Any, digits: int = 3) -> str:
 
 def _scores_table(scores: dict[str, Any]) -> str:
     rows = [("simulation (Pearson r)", scores["simulation_r"], scores["random_description_simulation_r"], scores["shuffled_simulation_r"]),
-            ("detection (balanced acc.)", scores["detection_bacc"], scores["random_description_detection_bacc"], scores["shuffled_detection_bacc"])]
+            ("detection (balanced acc.)", scores["detection_bacc"], scores["random_description_detection_bacc"], scores["shuffled_detection_bacc"]),
+            ("detection (AUPRC)", scores.get("detection_auprc"), scores.get("random_description_detection_auprc"), scores.get("shuffled_detection_auprc"))]
     body = "".join(f"<tr><td>{escape(n)}</td><td><b>{_f(a)}</b></td><td>{_f(b)}</td><td>{_f(c)}</td></tr>" for n, a, b, c in rows)
     return ("<table><tr><th>held-out score</th><th>this description</th><th>control: random other module's description</th>"
             f"<th>control: shuffled activations</th></tr>{body}</table>"

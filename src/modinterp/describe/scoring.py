@@ -4,7 +4,8 @@ Two scores, both computed from the predicate the description names (no LLM simul
 - simulation: Pearson r between the predicate's value and the module's activation (OpenAI's
   `ev_correlation_score`, over all held-out positions concatenated);
 - detection: balanced accuracy at telling the top-activating held-out positions from random other ones by
-  thresholding the predicate (delphi's detection "accuracy" = (TPR + TNR) / 2).
+  thresholding the predicate (delphi's detection "accuracy" = (TPR + TNR) / 2), and the threshold-free
+  average precision (AUPRC) of the oriented predicate on the same task.
 The predicate's orientation (sign) and the detection threshold are fitted on the evidence split only, like
 OpenAI's calibrated simulator, and the same calibration is applied to every control:
 - random description: the predicate of a random other module, scored on this module's activation;
@@ -113,6 +114,27 @@ def detection_accuracy(predicted: np.ndarray, activation: np.ndarray, rule: Thre
     return balanced_accuracy(labels, rule.predict(np.asarray(predicted)[idx]))
 
 
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the precision-recall curve (step-wise average precision, ties broken pessimistically:
+    negatives first), one of the metrics that pass NeuronEval's sanity checks. Chance = share of positives."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    if labels.sum() == 0:
+        raise ValueError("average_precision needs at least one positive label")
+    order = np.lexsort((labels, -scores))  # descending score; among ties, negatives (False) first
+    hits = labels[order]
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(precision[hits].sum() / hits.sum())
+
+
+def detection_auprc(predicted: np.ndarray, activation: np.ndarray, sign: float, top_fraction: float, rng: np.random.Generator) -> float:
+    """Average precision of the oriented predicate at ranking top-activating above random positions (chance 0.5)."""
+    top, random = top_and_random(activation, top_fraction, rng)
+    idx = np.concatenate([top, random])
+    labels = np.concatenate([np.ones(len(top), bool), np.zeros(len(random), bool)])
+    return average_precision(sign * np.asarray(predicted, dtype=np.float64)[idx], labels)
+
+
 @dataclass
 class CalibratedPredicate:
     """A predicate's evidence-split calibration: orientation for simulation, threshold rule for detection."""
@@ -134,6 +156,9 @@ class CalibratedPredicate:
     def detection(self, predicted: np.ndarray, activation: np.ndarray, top_fraction: float, rng: np.random.Generator) -> float:
         return detection_accuracy(predicted, activation, self.rule, top_fraction, rng)
 
+    def auprc(self, predicted: np.ndarray, activation: np.ndarray, top_fraction: float, rng: np.random.Generator) -> float:
+        return detection_auprc(predicted, activation, self.sign, top_fraction, rng)
+
 
 @dataclass
 class DescriptionScores:
@@ -145,6 +170,9 @@ class DescriptionScores:
     random_description_detection_bacc: float | None
     shuffled_simulation_r: float | None
     shuffled_detection_bacc: float
+    detection_auprc: float
+    random_description_detection_auprc: float | None
+    shuffled_detection_auprc: float
     n_heldout: int
     n_top: int
 
@@ -173,11 +201,12 @@ def score_description(
     rng = np.random.default_rng(seed)
     calib = CalibratedPredicate.fit(predicted_evidence, activation_evidence, top_fraction, rng)
     shuffled = act_h[np.random.default_rng(seed + 1).permutation(len(act_h))]
-    rand_sim = rand_det = None
+    rand_sim = rand_det = rand_ap = None
     if control_evidence is not None and control_heldout is not None:
         control = CalibratedPredicate.fit(control_evidence, activation_evidence, top_fraction, np.random.default_rng(seed))
         rand_sim = control.simulation(control_heldout, act_h)
         rand_det = control.detection(control_heldout, act_h, top_fraction, np.random.default_rng(seed + 2))
+        rand_ap = control.auprc(control_heldout, act_h, top_fraction, np.random.default_rng(seed + 2))
     n_top = max(1, int(round(top_fraction * len(act_h))))
     return DescriptionScores(
         simulation_r=calib.simulation(predicted_heldout, act_h),
@@ -186,6 +215,9 @@ def score_description(
         random_description_detection_bacc=rand_det,
         shuffled_simulation_r=calib.simulation(predicted_heldout, shuffled),
         shuffled_detection_bacc=calib.detection(predicted_heldout, shuffled, top_fraction, np.random.default_rng(seed + 2)),
+        detection_auprc=calib.auprc(predicted_heldout, act_h, top_fraction, np.random.default_rng(seed + 2)),
+        random_description_detection_auprc=rand_ap,
+        shuffled_detection_auprc=calib.auprc(predicted_heldout, shuffled, top_fraction, np.random.default_rng(seed + 2)),
         n_heldout=len(act_h),
         n_top=n_top,
     )
