@@ -166,3 +166,16 @@ def test_auprc_of_a_correct_description_is_high_and_of_shuffled_near_chance():
     c_h, o_h, a_h = _planted(3000, 1)
     s = score_description(c_e, a_e, c_h, a_h, o_e, o_h)
     assert s.detection_auprc > 0.95 and abs(s.shuffled_detection_auprc - 0.5) < 0.12
+
+
+@given(st.lists(st.integers(-5, 5), min_size=4, max_size=40), st.integers(0, 10_000))
+@settings(max_examples=60, deadline=None)
+def test_fitted_threshold_is_as_good_as_the_best_brute_force_threshold(values, seed):
+    v = np.array(values, dtype=float)
+    labels = np.random.default_rng(seed).integers(0, 2, len(v)).astype(bool)
+    labels[0], labels[1] = True, False
+    rule = fit_threshold(v, labels)
+    # slow reference: every cut point and both directions
+    cuts = np.concatenate([[v.min() - 1], np.unique(v) + 0.5])
+    best = max(balanced_accuracy(labels, s * v > t) for s in (1.0, -1.0) for t in np.concatenate([cuts, -cuts]))
+    assert balanced_accuracy(labels, rule.predict(v)) == pytest.approx(best)

@@ -74,27 +74,36 @@ class ThresholdRule:
         return self.sign * np.asarray(values, dtype=np.float64) > self.threshold
 
 
+def _threshold_table(values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate thresholds (below all values, between distinct ones, above all) and the balanced accuracy of
+    predicting `values > t` for each, in O(n log n) via suffix counts over the sorted values."""
+    order = np.argsort(values, kind="stable")
+    v, y = values[order], labels[order]
+    distinct, first = np.unique(v, return_index=True)
+    pos_from = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])  # positives at sorted index >= i
+    neg_from = np.concatenate([np.cumsum(~y[::-1])[::-1], [0]])
+    starts = np.concatenate([first, [len(v)]])  # threshold k predicts positive from sorted index starts[k]
+    thresholds = np.concatenate([[distinct[0] - 1.0], (distinct[:-1] + distinct[1:]) / 2, [distinct[-1] + 1.0]])
+    tpr = pos_from[starts] / max(int(y.sum()), 1)
+    tnr = 1.0 - neg_from[starts] / max(int((~y).sum()), 1)
+    return thresholds, 0.5 * (tpr + tnr)
+
+
 def fit_threshold(values: np.ndarray, labels: np.ndarray) -> ThresholdRule:
     """The sign and threshold maximising balanced accuracy on (values, labels).
 
-    Among equally good thresholds the middle one is taken (the largest margin), so that a perfect split of
-    the evidence generalises instead of hugging the highest negative value.
+    Among equally good thresholds the middle of the widest contiguous stretch is taken (the largest margin),
+    so that a perfect split of the evidence generalises instead of hugging the highest negative value.
     """
     values = np.asarray(values, dtype=np.float64)
     labels = np.asarray(labels, dtype=bool)
     best = (-1.0, ThresholdRule(1.0, np.inf))
     for sign in (1.0, -1.0):
-        v = sign * values
-        cuts = np.unique(v)
-        # thresholds just below each distinct value, plus one above all of them (predict nothing)
-        thresholds = np.concatenate([[cuts[0] - 1.0], (cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1.0]]) if len(cuts) > 1 else np.array([cuts[0] - 1.0, cuts[0] + 1.0])
-        pred = v[None, :] > thresholds[:, None]
-        tpr = (pred & labels).sum(1) / max(labels.sum(), 1)
-        tnr = (~pred & ~labels).sum(1) / max((~labels).sum(), 1)
-        acc = 0.5 * (tpr + tnr)
+        thresholds, acc = _threshold_table(sign * values, labels)
         tied = np.flatnonzero(acc >= acc.max() - 1e-12)
-        lo, hi = thresholds[tied[0]], thresholds[tied[-1]]
-        threshold = (lo + hi) / 2 if np.isfinite(lo) and np.isfinite(hi) else lo
+        runs = np.split(tied, np.flatnonzero(np.diff(tied) > 1) + 1)  # contiguous stretches of best thresholds
+        widest = max(runs, key=lambda run: thresholds[run[-1]] - thresholds[run[0]])
+        threshold = (thresholds[widest[0]] + thresholds[widest[-1]]) / 2
         if acc.max() > best[0] + 1e-12:
             best = (float(acc.max()), ThresholdRule(sign, float(threshold)))
     return best[1]
