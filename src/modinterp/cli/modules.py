@@ -66,7 +66,7 @@ def _write_dendrogram(tree, path: Path, labels) -> None:
     fig, ax = plt.subplots(figsize=(10, 4))
     if len(z):
         dendrogram(z, ax=ax, truncate_mode="lastp", p=min(40, tree.n_nodes), no_labels=True, color_threshold=None)
-    ax.set_ylabel("1 - conductance of the tree edge")
+    ax.set_ylabel("-log10 conductance of the tree edge")
     ax.set_title(f"Gomory-Hu module hierarchy ({tree.n_nodes} nodes, {int(labels.max()) + 1} modules cut)")
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))

@@ -171,14 +171,14 @@ def _contracted_total_safe(graph: WeightGraph) -> WeightGraph:
 def linkage_matrix(tree: GomoryHuTree, min_size: int = 1) -> np.ndarray:
     """A scipy linkage matrix (for `scipy.cluster.hierarchy.dendrogram`) of the module hierarchy.
 
-    Tree edges are merged strongest first; the merge height of an edge is 1 - phi_e, so the weakest
-    interfaces (lowest conductance) join last, at the top. Edges whose smaller side is below `min_size`
-    merge at height 0.
+    Tree edges are merged strongest first; the merge height of an edge is -log10(phi_e) (0 for a singleton
+    cut, whose conductance is 1; 2 for an interface carrying 1% of the smaller side's volume), so the
+    weakest interfaces join last, at the top. Edges whose smaller side is below `min_size` merge at 0.
     """
     n = tree.n_nodes
     children = tree.tree_edges()
     phi = np.nan_to_num(tree.conductance()[children], nan=1.0)
-    height = np.clip(1.0 - phi, 0.0, None)
+    height = np.clip(-np.log10(np.clip(phi, 1e-12, None)), 0.0, None)
     height[tree.small_side_size()[children] < min_size] = 0.0
     order = np.argsort(height, kind="stable")
     cluster_of = np.arange(n)  # union-find root -> current scipy cluster id
