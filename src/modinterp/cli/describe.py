@@ -46,12 +46,36 @@ def describe_command(
     llm_extra: list[str] = typer.Option([], help="extra sampling option KEY=NUMBER sent to the server, e.g. repeat_penalty=1.3"),
     llm_concurrency: int = typer.Option(4, min=1, help="requests in flight at once"),
     llm_timeout: float = typer.Option(120.0, min=1.0, help="seconds per request"),
+    llm_local: bool = typer.Option(False, "--llm-local", help="start the local SmolLM2 server (modinterp llm serve) for this run and describe with it too"),
 ) -> None:
     """Describe each module in words (offline ConceptDescriber; an LLM too when --llm-* is given) and score it."""
+    if llm_local and (llm_base_url or llm_model):
+        raise typer.BadParameter("--llm-local starts its own server; leave out --llm-base-url/--llm-model", param_hint="--llm-local")
+    if llm_local:
+        from modinterp.describe.local_llm import SMOLLM2_ALIAS, SMOLLM2_EXTRA, LocalLLMError, LocalLLMServer
+
+        server = LocalLLMServer()
+        try:
+            server.start()
+        except LocalLLMError as err:
+            typer.secho(f"error: {err}", err=True, fg="red")
+            raise typer.Exit(code=1) from None
+        typer.echo(f"local LLM at {server.base_url}", err=True)
+        extra = [f"{k}={v}" for k, v in SMOLLM2_EXTRA.items()] + list(llm_extra)
+        try:
+            _run(run_dir, k, partition, out, games, n_games, seed, planted, quick,
+                 _llm_settings(server.base_url, SMOLLM2_ALIAS, llm_api_key_env, llm_cache, extra, 1, llm_timeout))
+        finally:
+            server.stop()
+        return
+    llm = _llm_settings(llm_base_url, llm_model, llm_api_key_env, llm_cache, llm_extra, llm_concurrency, llm_timeout)
+    _run(run_dir, k, partition, out, games, n_games, seed, planted, quick, llm)
+
+
+def _run(run_dir, k, partition, out, games, n_games, seed, planted, quick, llm) -> None:
     from modinterp.atomic import atomic_write_json
     from modinterp.describe.llm import LLMEndpointError
 
-    llm = _llm_settings(llm_base_url, llm_model, llm_api_key_env, llm_cache, llm_extra, llm_concurrency, llm_timeout)
     try:
         if planted:
             from rich.console import Console
