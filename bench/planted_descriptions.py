@@ -29,17 +29,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-model", help="the model name the endpoint serves")
     parser.add_argument("--llm-cache", default="runs/llm-cache", help="on-disk cache of LLM answers")
     parser.add_argument("--llm-extra", action="append", default=[], help="extra sampling option KEY=FLOAT, e.g. repeat_penalty=1.3")
+    parser.add_argument("--llm-local", action="store_true", help="start the local SmolLM2 server (needs the local-llm extra)")
     args = parser.parse_args(argv)
     cfg = PlantedConfig(seed=args.seed)
     if args.quick:
         cfg = PlantedConfig(seed=args.seed, n_networks=1, modules_per_network=6, n_train_games=1000, steps=1500)
     llm = None
+    server = None
+    if args.llm_local:
+        from modinterp.describe.local_llm import SMOLLM2_ALIAS, SMOLLM2_EXTRA, LocalLLMServer
+
+        server = LocalLLMServer().start()
+        args.llm_base_url, args.llm_model = server.base_url, SMOLLM2_ALIAS
+        args.llm_extra = [f"{k}={v}" for k, v in SMOLLM2_EXTRA.items()] + args.llm_extra
     if args.llm_base_url or args.llm_model:
         if not (args.llm_base_url and args.llm_model):
             parser.error("--llm-base-url and --llm-model go together")
         extra = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.llm_extra)}
-        llm = LLMSettings(base_url=args.llm_base_url, model=args.llm_model, cache_dir=args.llm_cache, extra_body=extra)
-    result = run_planted_check(cfg, llm)
+        llm = LLMSettings(base_url=args.llm_base_url, model=args.llm_model, cache_dir=args.llm_cache, extra_body=extra,
+                          concurrency=1 if server else 4, timeout_s=300.0)
+    try:
+        result = run_planted_check(cfg, llm)
+    finally:
+        if server is not None:
+            server.stop()
     table = Table(title=f"planted check: {result['n_modules']} modules, {result['n_features']} library features")
     for col in PLANTED_HEADER:
         table.add_column(col)
