@@ -128,3 +128,14 @@ def test_cumulative_lr_sums_the_schedule_before_each_step():
 def test_cumulative_lr_rejects_a_schedule_shorter_than_the_series():
     with pytest.raises(ValueError, match="schedule has 2 entries"):
         cumulative_lr(np.array([1, 3]), np.ones(2))
+
+
+def test_repeated_probe_records_keep_the_first_and_are_reported(tmp_path):
+    data = make_results()
+    extra = dict(data["probes"][0], r2=0.99)  # same condition, seed, step and layer as the first record
+    data["probes"].append(extra)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    series = study_gap(load_study_results(path), data["probes"][0]["condition"], "large-embed-aux", data["probes"][0]["layer"])
+    assert series.values.max() < 0.5
+    assert any("1 repeated" in note for note in series.notes)

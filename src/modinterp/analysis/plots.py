@@ -59,7 +59,8 @@ def gap_fits_figure(result: dict):
     ax.axvline(t[-1], color="k", lw=0.5, ls="--")
     ax.set_xlabel(result["time_label"])
     ax.set_ylabel("gap")
-    ax.set_title(f"{result['label']} (bands: {next(iter(result['models'].values())).get('band', {}).get('method', '')} bootstrap; CI: {result['primary_method']})", fontsize=9)
+    band_methods = {(m.get("band") or {}).get("method") for m in result["models"].values()} - {None}
+    ax.set_title(f"{result['label']} (bands: {', '.join(sorted(band_methods)) or 'none'} bootstrap; CI: {result['primary_method']})", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     return fig
 

@@ -153,7 +153,10 @@ def load_study_results(path: str | Path) -> dict:
 def study_gap(results: dict, condition_a: str, condition_b: str, layer: str, metric: str = "r2") -> GapSeries:
     """Gap `metric[b] - metric[a]` per seed present in both conditions, at one layer, on their common steps."""
     source = results.get("_path", "results.json")
-    curves = {c: _condition_curves(results, c, str(layer), metric, source) for c in (condition_a, condition_b)}
+    curves, duplicates = {}, 0
+    for condition in (condition_a, condition_b):
+        curves[condition], n_dup = _condition_curves(results, condition, str(layer), metric, source)
+        duplicates += n_dup
     seeds = sorted(set(curves[condition_a]) & set(curves[condition_b]), key=_seed_key)
     if not seeds:
         raise ValueError(f"{source}: no seed has probes for both {condition_a!r} and {condition_b!r} at layer {layer!r}")
@@ -165,11 +168,15 @@ def study_gap(results: dict, condition_a: str, condition_b: str, layer: str, met
     dropped = sorted(set(curves[condition_a]) ^ set(curves[condition_b]), key=_seed_key)
     if dropped:
         series.notes.append(f"seeds without a partner dropped: {dropped}")
+    if duplicates:
+        series.notes.append(f"{duplicates} repeated (condition, seed, step, layer) probe records ignored; the first of each was kept")
     return series
 
 
-def _condition_curves(results: dict, condition: str, layer: str, metric: str, source: str) -> dict[str, dict[int, float]]:
+def _condition_curves(results: dict, condition: str, layer: str, metric: str, source: str) -> tuple[dict[str, dict[int, float]], int]:
+    """{seed: {step: metric}} of one condition at one layer, and how many repeated records were ignored."""
     curves: dict[str, dict[int, float]] = {}
+    duplicates = 0
     for i, rec in enumerate(results["probes"]):
         if rec["condition"] != condition or str(rec["layer"]) != layer:
             continue
@@ -178,8 +185,12 @@ def _condition_curves(results: dict, condition: str, layer: str, metric: str, so
         value = rec[metric]
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{source}: probes[{i}].{metric} = {value!r} is not a finite number")
-        curves.setdefault(str(rec["seed"]), {})[int(rec["step"])] = float(value)
-    return curves
+        per_seed = curves.setdefault(str(rec["seed"]), {})
+        if int(rec["step"]) in per_seed:
+            duplicates += 1  # e.g. a final probe written at the last training step: keep the in-training record
+            continue
+        per_seed[int(rec["step"])] = float(value)
+    return curves, duplicates
 
 
 def study_pairs(results: dict, layer: str | None = None, metric: str = "r2") -> tuple[list[GapSeries], list[str]]:

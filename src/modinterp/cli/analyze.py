@@ -76,6 +76,9 @@ def _run(series_list, config, json_out: Path, plots: Optional[Path], skipped: li
     }
     atomic_write_json(json_out, jsonable(payload))
     typer.echo(table + "\n\n" + final)  # plain text: markdown tables must not be wrapped
+    for a in analyses:
+        for note in a["notes"]:
+            typer.echo(f"note ({a['label']}): {note}")
     for note in skipped:
         typer.echo(f"skipped: {note}")
     typer.echo(f"wrote {json_out}" + (f" and {len(plot_files)} plots in {plots}" if plot_files else ""))
