@@ -95,3 +95,13 @@ def test_config_rejects_unknown_loss_and_method():
         AnalysisConfig(loss="l1")
     with pytest.raises(ValueError, match="unknown interval methods"):
         AnalysisConfig(methods=("bca",))
+
+
+def test_huber_analysis_resists_an_outlier_in_one_seed():
+    series = synthetic_gap(n_seeds=3, seed=4, noise_sd=0.005, seed_sd=0.002)
+    series.values[1, 50] += 1.5  # one corrupted probe evaluation
+    config = dict(models=("exponential",), methods=("seed_t", "seed"), n_boot=20, horizon_boot=10, prefix_fractions=(0.8,), horizons=(1.0,))
+    plain = analyse_series(series, AnalysisConfig(**config))["models"]["exponential"]
+    robust = analyse_series(series, AnalysisConfig(loss="huber", **config))["models"]["exponential"]
+    assert abs(robust["offset"] - 0.04) < 0.01 < abs(plain["offset"] - 0.04)
+    assert robust["fit"]["loss"] == "huber" and robust["intervals"]["seed"]["n_failed"] == 0

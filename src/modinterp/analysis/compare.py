@@ -179,7 +179,8 @@ def horizon_stability(model, series: GapSeries, bounds: FitBounds, config: Analy
         fit = fit_curve(model, part.time, part.mean, loss=config.loss, bounds=bounds)
         row = {"fraction": fraction, "n_points": n, "step_end": float(part.steps[-1]), "offset": fit.offset, "success": fit.success, "message": fit.message}
         if fit.success:
-            interval, _ = _interval(primary, model, part, fit, bounds, config.horizon_boot, rng, config.level, None)
+            refit = None if config.loss == "linear" else (lambda c, tt=part.time: robust_batch(model, tt, c, bounds, config.loss))
+            interval, _ = _interval(primary, model, part, fit, bounds, config.horizon_boot, rng, config.level, refit)
             row.update(offset_ci_low=interval.offset_low, offset_ci_high=interval.offset_high, n_failed=interval.n_failed)
         else:
             row.update(offset_ci_low=math.nan, offset_ci_high=math.nan, n_failed=None)
