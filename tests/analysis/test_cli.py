@@ -70,3 +70,11 @@ def test_gap_on_cumulative_lr_uses_the_schedule(tmp_path):
     assert result.exit_code == 0, result.output
     series = json.loads((tmp_path / "o.json").read_text())["series"][0]
     assert series["time_label"] == "cumulative_lr" and series["time"][0] == pytest.approx(1.0)
+
+
+def test_study_layer_all_analyses_every_pair_at_every_layer(tmp_path, results_path):
+    result = runner.invoke(_app(), ["analyze", "study", str(results_path), "--json", str(tmp_path / "s.json"), "--layer", "all",
+                                    "--n-boot", "10", "--horizon-boot", "10", "--models", "exponential"])
+    assert result.exit_code == 0, result.output
+    labels = [s["label"] for s in json.loads((tmp_path / "s.json").read_text())["series"]]
+    assert len(labels) == 3 * 4 and "large-embed-aux - large-baseline @ layer final_ln" in labels
