@@ -83,7 +83,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="fewer steps and one lambda per loss (~3 min)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--table-from", type=Path, default=None, help="print the table of an earlier --json run")
     args = parser.parse_args(argv)
+    if args.table_from:
+        old = json.loads(args.table_from.read_text())
+        print_table(summarise(old["runs"], old["config"]["sweep"]))
+        return old
     torch.set_num_threads(1)
     steps = 2400 if args.quick else 3000
     sweep = ({"gh": [0.3], "l1": [3e-4], "bimt": [3e-4], "spectral": [0.1]} if args.quick else
@@ -133,7 +138,8 @@ def summarise(rows: list[dict], sweep: dict) -> dict:
             per_lam.append({k: _mean(sel, k) for k in ("ari", "ari_spectral", "task_loss_ratio", "task_loss",
                                                        "cross_fraction", "normalized_cut", "newman_q", "z",
                                                        "ncut_spectral", "ncut_shuffled", "overhead",
-                                                       "singleton_fraction")} | {"lam": lam, "n_seeds": len(sel)})
+                                                       "singleton_fraction", "n_modules")}
+                           | {"lam": lam, "n_seeds": len(sel)})
         ok = [p for p in per_lam if p["task_loss_ratio"] <= 1.05]
         chosen = max(ok, key=lambda p: p["ari"]) if ok else min(per_lam, key=lambda p: p["task_loss_ratio"])
         out[name] = {"chosen_lam": chosen["lam"], "ari": chosen["ari"], "task_loss_ratio": chosen["task_loss_ratio"],
@@ -147,13 +153,14 @@ def _fmt(r: dict) -> str:
 
 
 def print_table(summary: dict) -> None:
-    head = (f"{'loss':>9} {'lam':>7} {'ARI(GH)':>8} {'ARI(spec)':>9} {'task/none':>9} {'cross':>7} {'n-cut':>7} "
-            f"{'Q':>6} {'ncut_sp':>7} {'shuf':>6} {'z':>7} {'overhd':>7}")
+    head = (f"{'loss':>9} {'lam':>7} {'ARI(GH)':>8} {'ARI(spec)':>9} {'task/none':>9} {'GH mods':>7} {'cross':>7} "
+            f"{'n-cut':>7} {'Q':>6} {'ncut_sp':>7} {'shuf':>6} {'z':>7} {'overhd':>7}")
     print(head)
     for name, s in summary.items():
         for p in s["sweep"]:
             mark = "*" if p["lam"] == s["chosen_lam"] else " "
             print(f"{name:>9} {p['lam']:>7g}{mark}{p['ari']:>8.3f} {p['ari_spectral']:>9.3f} {p['task_loss_ratio']:>9.3f} "
+                  f"{p['n_modules']:>7.2f} "
                   f"{p['cross_fraction']:>7.4f} {p['normalized_cut']:>7.3f} {p['newman_q']:>6.3f} "
                   f"{p['ncut_spectral']:>7.3f} {p['ncut_shuffled']:>6.3f} {p['z']:>7.2f} {100 * p['overhead']:>6.1f}%")
     print("* chosen lambda (highest ARI with task loss within 5% of the unregularised net)")
