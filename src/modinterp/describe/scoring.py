@@ -124,16 +124,14 @@ def detection_accuracy(predicted: np.ndarray, activation: np.ndarray, rule: Thre
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the precision-recall curve (step-wise average precision, ties broken pessimistically:
-    negatives first), one of the metrics that pass NeuronEval's sanity checks. Chance = share of positives."""
-    scores = np.asarray(scores, dtype=np.float64)
+    """Area under the precision-recall curve (scikit-learn's average precision: tied scores form one
+    threshold), one of the metrics that pass NeuronEval's sanity checks. Chance = share of positives."""
+    from sklearn.metrics import average_precision_score
+
     labels = np.asarray(labels, dtype=bool)
     if labels.sum() == 0:
         raise ValueError("average_precision needs at least one positive label")
-    order = np.lexsort((labels, -scores))  # descending score; among ties, negatives (False) first
-    hits = labels[order]
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float(precision[hits].sum() / hits.sum())
+    return float(average_precision_score(labels, np.asarray(scores, dtype=np.float64)))
 
 
 def detection_auprc(predicted: np.ndarray, activation: np.ndarray, sign: float, top_fraction: float, rng: np.random.Generator) -> float:
