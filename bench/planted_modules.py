@@ -37,7 +37,7 @@ K = 4
 HIDDEN = [64, 64]
 
 
-GH_OPTIONS = dict(refresh_every=500, warmup_l1=3e-4)
+GH_OPTIONS = dict(refresh_every=1000, warmup_l1=3e-4)
 
 
 def make_loss(name: str, lam: float, steps: int):

@@ -29,6 +29,29 @@ from modinterp.modularity.providers import GomoryHuProvider
 __all__ = ["PartitionProvider", "ModularityLoss", "L1Loss", "BIMTLoss", "SpectralLoss"]
 
 
+class _PlainCrossFraction(torch.autograd.Function):
+    """sum(|w| * crossing) / sum(|w|) over plain weight matrices, with a hand-written backward
+    (sign(w) (crossing - value) / total): half the autograd nodes of the composed expression, which matters
+    when the net is small enough for per-op overhead to rival its training step."""
+
+    @staticmethod
+    def forward(ctx, crossing: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
+        flat = torch.cat([w.reshape(-1) for w in weights])
+        mag = flat.abs()
+        total = mag.sum() + 1e-30
+        value = torch.dot(mag, crossing) / total
+        ctx.save_for_backward(flat, crossing, total, value)
+        ctx.sizes = [w.numel() for w in weights]
+        ctx.shapes = [w.shape for w in weights]
+        return value
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        flat, crossing, total, value = ctx.saved_tensors
+        g = torch.sign(flat).mul_(crossing - value).mul_(grad / total)
+        return (None, *(part.view(shape) for part, shape in zip(g.split(ctx.sizes), ctx.shapes)))
+
+
 class PartitionProvider(Protocol):
     def __call__(self, graph: WeightGraph, k: int) -> np.ndarray:
         """Module label per graph node (>= 0)."""
@@ -153,6 +176,7 @@ class ModularityLoss(_WeightPenalty):
     `warmup_steps` and then every K steps; during warm-up the loss is `warmup_l1` x sum |w|, 0 by default;
     after it the penalty's weight ramps linearly from 0 to lam over `ramp_steps`, so that early partitions,
     chosen while modules are still faint, can still change at the next refreshes).
+    `penalty_every`: apply the penalty on every N-th step only, scaled by N (less overhead on small nets).
     harden_at / harden_threshold: from step `harden_at` on, crossing
     weights with |w| below `harden_threshold` x their block's mean |w| are set to 0 and kept there (only for
     blocks that are plain weight matrices, i.e. MLPs). `top_k`: sparsify the graph the provider sees.
@@ -160,10 +184,10 @@ class ModularityLoss(_WeightPenalty):
 
     name = "modularity"
 
-    def __init__(self, lam: float, k: int, refresh_every: int = 500, provider: Callable | None = None,
+    def __init__(self, lam: float, k: int, refresh_every: int = 1000, provider: Callable | None = None,
                  form: str = "cross_fraction", warmup_steps: int = 0, harden_at: int | None = None,
                  harden_threshold: float = 0.1, top_k: int | None = None, warmup_l1: float = 0.0,
-                 ramp_steps: int = 0):
+                 ramp_steps: int = 0, penalty_every: int = 1):
         super().__init__(lam)
         if form not in ("cross_fraction", "ncut"):
             raise ValueError(f"form={form!r}; expected 'cross_fraction' or 'ncut'")
@@ -173,6 +197,9 @@ class ModularityLoss(_WeightPenalty):
         self.provider = provider if provider is not None else GomoryHuProvider()
         self.warmup_steps, self.harden_at, self.harden_threshold = int(warmup_steps), harden_at, float(harden_threshold)
         self.top_k, self.warmup_l1, self.ramp_steps = top_k, float(warmup_l1), int(ramp_steps)
+        if penalty_every < 1:
+            raise ValueError(f"penalty_every={penalty_every}: expected a positive int (steps between penalties)")
+        self.penalty_every = int(penalty_every)
         self.labels_: np.ndarray | None = None  # per full model node, -1 = not in the graph (dead unit)
         self.refresh_seconds_: list[float] = []
         self._last_refresh: int | None = None
@@ -207,6 +234,11 @@ class ModularityLoss(_WeightPenalty):
         return labels
 
     def penalty(self, model, step):
+        if step % self.penalty_every:  # skipped step: the penalty is applied, x penalty_every, on the others
+            return torch.zeros((), device=next(model.parameters()).device)
+        return self.penalty_every * self._penalty(model, step)
+
+    def _penalty(self, model, step):
         if step < self.warmup_steps:  # optional L1 so that a sparse backbone forms for the first tree to read
             if self.warmup_l1 > 0:
                 return self.warmup_l1 / max(self.lam, 1e-30) * self._flat_capacities().sum()
@@ -218,7 +250,9 @@ class ModularityLoss(_WeightPenalty):
             self.last_log.pop("modularity/refresh_seconds", None)
         if self.harden_at is not None and step >= self.harden_at:
             self._harden()
-        if self.form == "cross_fraction":
+        if self.form == "cross_fraction" and self._plain and self._counted is None:
+            penalty = _PlainCrossFraction.apply(self._crossing, *(b.capacity.linear.weight for b in self._blocks))
+        elif self.form == "cross_fraction":
             caps = self._flat_capacities().float()
             total = caps.sum() if self._counted is None else torch.dot(self._counted, caps)
             penalty = torch.dot(self._crossing, caps) / (total + 1e-30)
