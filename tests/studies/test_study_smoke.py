@@ -130,7 +130,6 @@ class _Interrupt(KeyboardInterrupt):
     pass
 
 
-@pytest.mark.slow
 def test_an_interrupted_study_resumed_gives_the_same_results(tmp_path, smoke_study, smoke_config, monkeypatch):
     from modinterp.train import trainer as trainer_module
 
@@ -149,3 +148,9 @@ def test_an_interrupted_study_resumed_gives_the_same_results(tmp_path, smoke_stu
     assert not (tmp_path / "results.json").exists()
     run_embedding_study(smoke_config, tmp_path, jobs=1, resume=True, console=quiet(), report=False)
     assert json.loads(Path(tmp_path / "results.json").read_text()) == smoke_study[1]
+
+
+@pytest.mark.slow
+def test_parallel_workers_give_the_same_results_as_one_process(tmp_path, smoke_study, smoke_config):
+    run_embedding_study(smoke_config, tmp_path, jobs=2, console=quiet(), report=False)
+    assert json.loads((tmp_path / "results.json").read_text()) == smoke_study[1]

@@ -173,6 +173,9 @@ def run_embedding_study(config: EmbeddingStudyConfig, out: str | Path, jobs: int
     wall = round(time.time() - started, 1)
     write_manifest(out, config.model_dump(mode="json"), list(config.seeds), started, jobs=jobs, resumed=resume,
                    run_wall_times_s=timings, outputs={"results": "results.json", "report": "report.html"})
+    from modinterp.studies.summary import summary_table
+
+    console.print(summary_table(results))
     if report:
         console.print(f"report: {build_growth_report(out)}")
     console.print(f"results: {path} ({len(run_specs(config))} runs, {wall:.0f} s this invocation)")

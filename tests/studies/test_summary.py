@@ -1,0 +1,40 @@
+"""Final-number tables: the last probed step of each run, mean ± sd over seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from modinterp.studies.summary import final_losses, final_probe_table, markdown_table, summary_rows
+
+
+def probe(condition, seed, step, layer, r2):
+    return {"condition": condition, "seed": seed, "step": step, "layer": layer, "r2": r2}
+
+
+@pytest.fixture
+def results():
+    return {
+        "conditions": ["a", "b"], "seeds": [0, 1], "layers": ["0", "final_ln"], "last_embedded_layer": "0",
+        "probes": [probe("a", 0, 0, "0", 0.9), probe("a", 0, 10, "0", 0.2), probe("a", 1, 10, "0", 0.4),
+                   probe("b", 0, 20, "final_ln", 0.5)],
+        "losses": [{"condition": "a", "seed": 0, "step": 10, "split": "val_full", "loss": 1.0},
+                   {"condition": "a", "seed": 0, "step": 5, "split": "val_full", "loss": 9.0},
+                   {"condition": "a", "seed": 1, "step": 10, "split": "val_full", "loss": 2.0}],
+        "controls": [],
+    }
+
+
+def test_final_probe_uses_the_last_step_of_each_run(results):
+    mean, sd, n = final_probe_table(results)["a"]["0"]
+    assert (mean, n) == (pytest.approx(0.3), 2) and sd == pytest.approx(0.1414213, abs=1e-6)
+
+
+def test_final_loss_is_the_last_record_of_each_run(results):
+    assert final_losses(results)["a"] == (1.5, pytest.approx(0.7071068), 2)
+
+
+def test_rows_mark_missing_values_and_render_as_markdown(results):
+    header, rows = summary_rows(results)
+    assert header[:3] == ["condition", "R² L0", "R² final_ln"]
+    assert rows[1][1] == "–" and rows[1][2] == "0.500"
+    assert markdown_table(header, rows).splitlines()[1] == "|---|---|---|---|---|"
