@@ -40,3 +40,10 @@ def test_server_command_binds_to_localhost_with_one_thread(tmp_path):
     cmd = server.command()
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--n_threads") + 1] == "1"
     assert server.base_url == "http://127.0.0.1:8123/v1"
+
+
+def test_predicate_text_reads_as_a_formula():
+    from modinterp.describe.cards import predicate_text
+
+    assert predicate_text({"weights": {"a": 2.0, "b": -0.5}}) == "2 * a -0.5 * b"
+    assert predicate_text({"expression": "a > 1"}) == "a > 1"

@@ -15,6 +15,14 @@ def _f(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def predicate_text(predicate: dict[str, Any]) -> str:
+    """'2.1 * a - 0.3 * b' for a weighted predicate, the expression itself otherwise."""
+    if predicate.get("expression"):
+        return str(predicate["expression"])
+    terms = [f"{w:+.3g} * {n}" for n, w in predicate.get("weights", {}).items()]
+    return " ".join(terms).lstrip("+")
+
+
 def _scores_table(scores: dict[str, Any]) -> str:
     rows = [("simulation (Pearson r)", scores["simulation_r"], scores["random_description_simulation_r"], scores["shuffled_simulation_r"]),
             ("detection (balanced acc.)", scores["detection_bacc"], scores["random_description_detection_bacc"], scores["shuffled_detection_bacc"]),
@@ -30,7 +38,7 @@ def module_card(module: str, description: dict[str, Any], evidence: dict[str, An
     parts = [f"<div class='card' id='card-{escape(module)}'><h3>{escape(module)}: {escape(description['text'])}</h3>",
              f"<p class='note'>{escape(evidence['units'])}. Describer: {escape(description['describer'])}; "
              f"named concept: <code>{escape(str(description['concept']))}</code>; predicate: "
-             f"<code>{escape(str(description['predicate']))}</code></p>", _scores_table(description["scores"])]
+             f"<code>{escape(predicate_text(description['predicate']))}</code></p>", _scores_table(description["scores"])]
     corr = ", ".join(f"{escape(n)} ({r:+.2f})" for n, r in evidence["correlations"][:6])
     parts.append(f"<p><b>Concept correlations (evidence split):</b> {corr}</p>")
     if evidence.get("reads"):
@@ -56,12 +64,14 @@ def description_sections(output: dict[str, Any]) -> list[Section]:
         summary_rows.append([name, f"{r['n_described']}/{r['n_modules']}", len(r.get("parse_failures", {})),
                              len(r.get("request_failures", {})), _f(s.get("simulation_r")), _f(s.get("random_description_simulation_r")),
                              _f(s.get("shuffled_simulation_r")), _f(s.get("detection_bacc")),
-                             _f(s.get("random_description_detection_bacc")), _f(s.get("shuffled_detection_bacc"))])
+                             _f(s.get("random_description_detection_bacc")), _f(s.get("shuffled_detection_bacc")),
+                             _f(s.get("detection_auprc")), _f(s.get("random_description_detection_auprc")),
+                             _f(s.get("shuffled_detection_auprc"))])
     sections.append(Section("Module descriptions: scores", [
         TextBlock(f"Activation: {output['activation']}. Evidence on {output['n_evidence']} positions, scores on "
                   f"{output['n_heldout']} positions from other games."),
         TableBlock(["describer", "described", "parse failures", "request failures", "sim r", "ctl random desc", "ctl shuffled",
-                    "detect bacc", "ctl random desc", "ctl shuffled"], summary_rows, "Mean over modules; controls beside each score.")]))
+                    "detect bacc", "ctl random desc", "ctl shuffled", "detect AUPRC", "ctl random desc", "ctl shuffled"], summary_rows, "Mean over modules; controls beside each score.")]))
     if output.get("interfaces"):
         sections.append(Section("Module interfaces", [TableBlock(["interface"], [[i["sentence"]] for i in output["interfaces"]])]))
     for name, res in output["describers"].items():
