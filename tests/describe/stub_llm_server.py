@@ -2,7 +2,8 @@
 
 `flavor` sets how the server treats `response_format`: vLLM and Ollama accept the standard json_schema;
 llama.cpp's server answers HTTP 500 to it and accepts only {"type": "json_object", "schema": ...}. `script` is
-a list of behaviours consumed one per request (then `default`): "ok", "malformed", "fenced", "slow", "500".
+a list of behaviours consumed one per request (then `default`): "ok", "malformed", "fenced", "slow", "500",
+"predicate" (an expression over the first two candidates), "bad_predicate" (code, which must be refused).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class StubLLM:
             return 500, {"error": {"message": "internal error", "type": "server_error"}}
         candidates = schema["properties"]["concept"]["enum"] if schema else ["unknown"]
         answer = {"description": f"Counts {candidates[0]} on the board and fires when it is large.", "concept": candidates[0], "predicate": "", "confidence": 0.8}
+        if behaviour in ("predicate", "bad_predicate"):
+            expression = f"{candidates[0]} - {candidates[1]} > 0" if behaviour == "predicate" else "__import__('os').system('x')"
+            answer.update(concept="predicate", predicate=expression)
         content = json.dumps(answer)
         if behaviour == "malformed":
             content = content[: len(content) // 2]

@@ -135,3 +135,20 @@ def test_unknown_model_raises_a_clear_error(tmp_path):
     with StubLLM("vllm") as stub:
         with pytest.raises(LLMEndpointError, match="HTTP 404 for model 'nope'"):
             LLMDescriber(_settings(stub, tmp_path, model="nope")).describe(evs, table)
+
+
+def test_a_predicate_answer_becomes_an_executable_expression(tmp_path):
+    table, evs = _table_and_evidence(1)
+    with StubLLM("vllm", script=["predicate"]) as stub:
+        descs, _ = LLMDescriber(_settings(stub, tmp_path)).describe(evs, table)
+    c = evs[0].candidates()
+    assert descs[0].concept == "predicate" and descs[0].predicate.expression == f"{c[0]} - {c[1]} > 0"
+    expected = (table.column(c[0]) - table.column(c[1]) > 0).astype(float)
+    assert np.array_equal(descs[0].predicate.evaluate(table), expected)
+
+
+def test_a_predicate_with_code_is_a_parse_failure(tmp_path):
+    table, evs = _table_and_evidence(1)
+    with StubLLM("vllm", script=["bad_predicate"]) as stub:
+        descs, report = LLMDescriber(_settings(stub, tmp_path)).describe(evs, table)
+    assert descs == [] and "predicate" in report.parse_failures["M0"]
