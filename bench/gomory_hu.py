@@ -123,9 +123,10 @@ def planted_overhead(steps: int, seeds: list[int]) -> dict:
 
     task = PlantedTask(k=K)
     train_planted(task, HIDDEN, make_loss("gh", 0.3, 600), steps=600, seed=99)  # load numba's cache once
-    base, reg, base_cpu, reg_cpu, loss_s, refresh_s, refreshes = [], [], [], [], [], [], []
+    base, reg, base_cpu, reg_cpu, l1_cpu, loss_s, refresh_s, refreshes = [], [], [], [], [], [], [], []
     for s in seeds:
         plain = train_planted(task, HIDDEN, None, steps=steps, seed=s)
+        l1_cpu.append(train_planted(task, HIDDEN, make_loss("l1", 1e-4, steps), steps=steps, seed=s).cpu_seconds)
         run = train_planted(task, HIDDEN, make_loss("gh", 0.3, steps), steps=steps, seed=s)
         base.append(plain.seconds_total)
         base_cpu.append(plain.cpu_seconds)
@@ -137,7 +138,8 @@ def planted_overhead(steps: int, seeds: list[int]) -> dict:
     return {"steps": steps, "refresh_every": GH_OPTIONS["refresh_every"], "seconds_unregularised": base,
             "seconds_gh": reg, "overhead": float(np.sum(reg) / np.sum(base) - 1),
             "cpu_seconds_unregularised": base_cpu, "cpu_seconds_gh": reg_cpu,
-            "overhead_cpu": float(np.sum(reg_cpu) / np.sum(base_cpu) - 1), "seconds_in_loss_calls": loss_s,
+            "overhead_cpu": float(np.sum(reg_cpu) / np.sum(base_cpu) - 1), "cpu_seconds_l1": l1_cpu,
+            "overhead_cpu_l1": float(np.sum(l1_cpu) / np.sum(base_cpu) - 1), "seconds_in_loss_calls": loss_s,
             "seconds_refresh": refresh_s, "n_refreshes": refreshes}
 
 
@@ -193,7 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [] if args.overhead_only else tree_timings(args.quick, budget, [int(t) for t in args.threads.split(",") if t])
     planted = planted_overhead(1500 if args.quick else 3000, [0] if args.quick else [0, 1, 2])
     print(f"GH loss overhead on the planted benchmark (K={planted['refresh_every']}): "
-          f"{100 * planted['overhead_cpu']:.1f}% of training CPU time ({100 * planted['overhead']:.1f}% wall)", flush=True)
+          f"{100 * planted['overhead_cpu']:.1f}% of training CPU time ({100 * planted['overhead']:.1f}% wall); "
+          f"plain L1 for comparison: {100 * planted['overhead_cpu_l1']:.1f}%", flush=True)
     tf = [transformer_overhead(penalty_every=every) for every in (1, 4)]
     for t in tf:
         print(f"GH loss overhead on the 8x8 transformer (K={t['refresh_every']}, penalty_every={t['penalty_every']}, "
