@@ -58,3 +58,11 @@ def test_planted_blocks_are_more_clusterable_than_their_shuffles():
     result = clusterability(WeightGraph.from_edges(n, edges, caps), k=2, n_shuffles=8, seed=0)
     assert result["ncut"] < result["ncut_shuffled_mean"]
     assert result["z"] < -3
+
+
+def test_graph_without_capacity_gives_nan_not_a_crash():
+    empty = WeightGraph.from_edges(3, [[0, 1]], [0.0])
+    labels = np.array([0, 1, 1])
+    assert np.isnan(cross_fraction(empty, labels))
+    assert np.isnan(newman_q(empty, labels))
+    assert normalized_cut(empty, labels) == 0.0
