@@ -171,8 +171,11 @@ def run_embedding_study(config: EmbeddingStudyConfig, out: str | Path, jobs: int
     parse_results(results, out / "results.json")  # the report's reader: fail here, not in the report
     path = atomic_write_json(out / "results.json", results)
     wall = round(time.time() - started, 1)
+    run_times = {spec.name: json.loads((out / RUNS_DIR / spec.name / "run.json").read_text(encoding="utf-8"))["wall_time_s"]
+                 for spec in run_specs(config)}
     write_manifest(out, config.model_dump(mode="json"), list(config.seeds), started, jobs=jobs, resumed=resume,
-                   run_wall_times_s=timings, outputs={"results": "results.json", "report": "report.html"})
+                   runs_executed_now=sorted(timings), run_wall_times_s=run_times,
+                   outputs={"results": "results.json", "report": "report.html"})
     from modinterp.studies.summary import summary_table
 
     console.print(summary_table(results))
