@@ -29,29 +29,6 @@ from modinterp.modularity.providers import GomoryHuProvider
 __all__ = ["PartitionProvider", "ModularityLoss", "L1Loss", "BIMTLoss", "SpectralLoss"]
 
 
-class _PlainCrossFraction(torch.autograd.Function):
-    """sum(|w| * crossing) / sum(|w|) over plain weight matrices, with a hand-written backward
-    (sign(w) (crossing - value) / total): half the autograd nodes of the composed expression, which matters
-    when the net is small enough for per-op overhead to rival its training step."""
-
-    @staticmethod
-    def forward(ctx, crossing: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
-        flat = torch.cat([w.reshape(-1) for w in weights])
-        mag = flat.abs()
-        total = mag.sum() + 1e-30
-        value = torch.dot(mag, crossing) / total
-        ctx.save_for_backward(flat, crossing, total, value)
-        ctx.sizes = [w.numel() for w in weights]
-        ctx.shapes = [w.shape for w in weights]
-        return value
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        flat, crossing, total, value = ctx.saved_tensors
-        g = torch.sign(flat).mul_(crossing - value).mul_(grad / total)
-        return (None, *(part.view(shape) for part, shape in zip(g.split(ctx.sizes), ctx.shapes)))
-
-
 class PartitionProvider(Protocol):
     def __call__(self, graph: WeightGraph, k: int) -> np.ndarray:
         """Module label per graph node (>= 0)."""
@@ -250,9 +227,7 @@ class ModularityLoss(_WeightPenalty):
             self.last_log.pop("modularity/refresh_seconds", None)
         if self.harden_at is not None and step >= self.harden_at:
             self._harden()
-        if self.form == "cross_fraction" and self._plain and self._counted is None:
-            penalty = _PlainCrossFraction.apply(self._crossing, *(b.capacity.linear.weight for b in self._blocks))
-        elif self.form == "cross_fraction":
+        if self.form == "cross_fraction":
             caps = self._flat_capacities().float()
             total = caps.sum() if self._counted is None else torch.dot(self._counted, caps)
             penalty = torch.dot(self._crossing, caps) / (total + 1e-30)
