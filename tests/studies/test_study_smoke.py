@@ -154,3 +154,15 @@ def test_an_interrupted_study_resumed_gives_the_same_results(tmp_path, smoke_stu
 def test_parallel_workers_give_the_same_results_as_one_process(tmp_path, smoke_study, smoke_config):
     run_embedding_study(smoke_config, tmp_path, jobs=2, console=quiet(), report=False)
     assert json.loads((tmp_path / "results.json").read_text()) == smoke_study[1]
+
+
+def test_a_deeper_function_preserving_embedding_is_verified_end_to_end(tmp_path):
+    config = load_study_config("smoke", ["seeds=[0]", "embedding.at_layer=1", "embedding.preserve_outputs=true"])
+    run_embedding_study(config, tmp_path, jobs=1, console=quiet(), report=False)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["last_embedded_layer"] == "1"
+    for run in results["verification"]["runs"]:
+        assert run["start"] == "small embedding" and set(run["resid_diffs"]) == {"1"}
+        assert set(run["output_diffs"]) == {"value", "policy", "concepts"} and run["max_abs_diff"] < 1e-5
+    frozen = {c["layer"] for c in results["controls"] if c["control"] == "frozen"}
+    assert frozen == {"1"}

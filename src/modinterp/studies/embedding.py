@@ -14,7 +14,7 @@ import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -183,7 +183,3 @@ def run_embedding_study(config: EmbeddingStudyConfig, out: str | Path, jobs: int
         console.print(f"report: {build_growth_report(out)}")
     console.print(f"results: {path} ({len(run_specs(config))} runs, {wall:.0f} s this invocation)")
     return path
-
-
-def load_study_results(out: str | Path) -> dict[str, Any]:
-    return json.loads((Path(out) / "results.json").read_text(encoding="utf-8"))

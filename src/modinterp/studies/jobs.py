@@ -8,6 +8,7 @@ complete. An incomplete run resumes from its latest checkpoint; a complete one i
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -110,8 +111,6 @@ def _initial_model(config: EmbeddingStudyConfig, out: Path, spec: RunSpec, probe
 
     if spec.is_small:
         init = _load_model(small_init(config, spec.seed), init_path(out, "small", spec.seed))
-        import copy
-
         return copy.deepcopy(init), init, {}, None
     init = _load_model(large_init(config, spec.seed), init_path(out, "large", spec.seed))
     source = _small_final(config, out, spec.source) if spec.source else None
@@ -143,10 +142,9 @@ def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int
     """
     from modinterp.data.positions import TrainPositions, ValidationPositions
     from modinterp.data.store import GameStore
-    from modinterp.probes import ProbeSet
+    from modinterp.probes import ProbeSet, probe_all_layers
     from modinterp.studies.growth import ElementwiseLrScale, batch_seed
     from modinterp.studies.probing import final_controls, flatten_probe_records, make_probe_hook, probe_kwargs
-    from modinterp.probes import probe_all_layers
     from modinterp.train.trainer import Trainer
 
     started = time.time()

@@ -14,7 +14,6 @@ from torch import nn
 
 from modinterp.data.positions import build_positions, sample_positions
 from modinterp.data.store import GameStore
-from modinterp.games.domineering import BoardSpec
 from modinterp.probes import (
     ProbeSet,
     capture_cls_residuals,
@@ -114,7 +113,3 @@ def frozen_records(config: EmbeddingStudyConfig, probe_set: ProbeSet, condition:
     renamed_fits = dict(zip(large_layers, (fits[layer] for layer in small_layers)))
     scores = frozen_scores(renamed_fits, {k: target_activations[k] for k in large_layers}, probe_set)
     return [control_record(condition, seed, layer, "frozen", r2) for layer, r2 in scores.items()]
-
-
-def board_spec(config: EmbeddingStudyConfig) -> BoardSpec:
-    return BoardSpec(config.board.rows, config.board.cols)
