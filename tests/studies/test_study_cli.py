@@ -30,3 +30,11 @@ def test_jobs_must_be_positive(tmp_path):
 def test_demo_rejects_an_unknown_preset(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--preset", "nope"])
     assert result.exit_code == 2 and "unknown study preset" in result.output
+
+
+def test_demo_runs_the_study_and_writes_the_report(tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--preset", "smoke"])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").exists() and (out / "results.json").exists()
+    assert result.output.strip().endswith(str(out / "report.html"))
