@@ -154,7 +154,8 @@ def gomory_hu_tree(graph: WeightGraph, backend: str = "gusfield", n_jobs: int = 
     gusfield only: `max_flow` "numba" (compiled Dinic, default) or "scipy" (scipy's Dinic); `n_jobs` threads
     (numba) or processes (scipy) for speculative parallel flows; `scale`: integer scaling of the capacities
     (default: largest weighted degree -> 2**50 for numba, 2**30 for scipy). A cut value is then exact to
-    within (number of crossing edges) / (2 * scale).
+    within (number of crossing edges) / (2 * scale). `progress`: a rich progress bar (scipy max-flow only;
+    the numba loop runs compiled from start to end).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r}; choose one of {BACKENDS}")

@@ -2,7 +2,7 @@
 
 Any training loop adds them to its task loss:
 
-    mod = ModularityLoss(lam=0.3, k=4, refresh_every=200)
+    mod = ModularityLoss(lam=0.3, k=4, refresh_every=1000)
     total = task_loss + mod(model, step)        # mod.last_log: {"modularity/penalty": ..., ...}
     total.backward(); optimizer.step(); mod.after_step(model)   # after_step: keeps hardened weights at 0
 
