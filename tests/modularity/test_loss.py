@@ -152,3 +152,21 @@ def test_modularity_loss_on_a_board_transformer_reaches_attention_and_mlp_weight
     block = model.blocks[0]
     for param in (block.attn.W_Q, block.attn.W_O, block.mlp.W_in.weight, block.mlp.W_out.weight):
         assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0
+
+
+def test_edges_of_dropped_dead_units_are_left_out_of_the_penalty():
+    model = _model()
+    with torch.no_grad():
+        model.linears()[0].weight[0].zero_()  # hidden unit 0 has no input: dead, dropped from the graph
+    loss = ModularityLoss(1.0, k=2, provider=FixedProvider())
+    value = float(loss(model, 0))
+    labels = torch.as_tensor(loss.labels_)
+    assert labels[4] == -1  # node 4 = hidden unit 0 (after the 4 inputs)
+    ids = [torch.arange(0, 4), torch.arange(4, 10), torch.arange(10, 12)]
+    cross = counted = 0.0
+    for lin, ins, outs in zip(model.linears(), ids[:-1], ids[1:]):
+        lo, li = labels[outs][:, None], labels[ins][None, :]
+        kept = (lo >= 0) & (li >= 0)
+        cross += float((lin.weight.abs() * (kept & (lo != li))).sum())
+        counted += float((lin.weight.abs() * kept).sum())
+    assert value == pytest.approx(cross / counted, rel=1e-6)
