@@ -35,6 +35,10 @@ def run_growth_study(preset: str, out: Path, jobs: Optional[int], resume: bool, 
     except (StudyError, RunFailure) as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted; continue with: modinterp study embedding --preset {preset} --out {out} --resume",
+                    err=True, fg="yellow")
+        raise typer.Exit(code=130) from None
 
 
 @study_app.command("embedding")

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -21,6 +25,28 @@ from modinterp.studies.jobs import RunSpec, execute_run, is_complete, run_dir, r
 
 class RunFailure(RuntimeError):
     """Some runs failed (or could not start); the message names each with its error."""
+
+
+class StudyTerminated(KeyboardInterrupt):
+    """SIGTERM reached the study: treated like Ctrl-C (workers stopped, runs resumable)."""
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While the pool runs, SIGTERM raises StudyTerminated in this process, so the workers are stopped too
+    (by default SIGTERM would kill only this process and leave the workers training)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise StudyTerminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def threads_per_job(config: EmbeddingStudyConfig) -> int:
@@ -73,7 +99,8 @@ def _run_in_pool(todo: list[RunSpec], out: Path, data: dict, jobs: int, threads:
     context = multiprocessing.get_context("spawn")
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool, Progress(*columns, console=console) as bar:
+    with terminate_as_interrupt(), ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool, \
+            Progress(*columns, console=console) as bar:
         task = bar.add_task(f"{len(todo)} runs, {jobs} workers", total=len(todo))
         try:
             while pending or running:
