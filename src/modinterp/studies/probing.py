@@ -16,6 +16,7 @@ from modinterp.data.positions import build_positions, sample_positions
 from modinterp.data.store import GameStore
 from modinterp.probes import (
     ProbeSet,
+    RidgeProbe,
     capture_cls_residuals,
     fit_all_layers,
     frozen_scores,
@@ -112,4 +113,12 @@ def frozen_records(config: EmbeddingStudyConfig, probe_set: ProbeSet, condition:
     fits = fit_all_layers(source_acts, probe_set, kwargs["alphas"], kwargs["n_splits"], kwargs["standardize"])
     renamed_fits = dict(zip(large_layers, (fits[layer] for layer in small_layers)))
     scores = frozen_scores(renamed_fits, {k: target_activations[k] for k in large_layers}, probe_set)
-    return [control_record(condition, seed, layer, "frozen", r2) for layer, r2 in scores.items()]
+    records = []
+    for small_layer, layer in zip(small_layers, large_layers):
+        # Beside the CV-alpha probe: the original's alpha = 1, less sensitive to drift in low-variance directions.
+        alpha1 = RidgeProbe(alpha=1.0, standardize=kwargs["standardize"]).fit(
+            source_acts[small_layer][probe_set.train_index], probe_set.y_train)
+        r2_alpha1 = alpha1.score(target_activations[layer][probe_set.test_index], probe_set.y_test)
+        records.append({**control_record(condition, seed, layer, "frozen", scores[layer]), "r2_alpha1": float(r2_alpha1),
+                        "alpha": float(fits[small_layer].selection.alpha)})
+    return records
