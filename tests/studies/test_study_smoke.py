@@ -82,8 +82,9 @@ def test_controls_cover_init_shuffled_and_frozen(smoke_study):
         assert {(condition, "init"), (condition, "shuffled")} <= kinds
     for condition in LARGE_CONDITIONS:
         assert (condition, "frozen") in kinds
-    frozen_layers = {c["layer"] for c in results["controls"] if c["control"] == "frozen"}
-    assert frozen_layers == {"0"}
+    frozen = [c for c in results["controls"] if c["control"] == "frozen"]
+    assert {c["layer"] for c in frozen} == {"0"}
+    assert all("r2_alpha1" in c and c["alpha"] > 0 for c in frozen)
 
 
 def test_every_condition_of_a_seed_saw_the_same_batches_and_seeds_differ(smoke_study):
