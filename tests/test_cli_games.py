@@ -1,4 +1,4 @@
-"""CLI: `modinterp games generate|stats|show|solve` and `modinterp demo` through typer's CliRunner."""
+"""CLI: `modinterp games generate|stats|show|solve` through typer's CliRunner (`demo` is tested with the study)."""
 
 from __future__ import annotations
 
@@ -102,15 +102,6 @@ def test_show_renders_the_position_after_k_moves(store_path):
 def test_show_rejects_a_ply_beyond_the_game(store_path):
     result = runner.invoke(app, ["games", "show", str(store_path), "--game", "0", "--ply", "99"])
     assert result.exit_code == 2 and "ply 99" in result.output
-
-
-def test_demo_writes_games_and_manifest(tmp_path):
-    out = tmp_path / "demo"
-    result = invoke("demo", "--out", str(out), "--random", "30", "--guided", "0")
-    assert result.exit_code == 0, result.output
-    assert GameStore.load(out / "games.npz").n_games == 30
-    assert json.loads((out / "manifest.json").read_text())["config"]["n_random"] == 30
-    assert "after" in result.output and " 0 " in result.output
 
 
 def test_solve_json_has_the_agreed_shape():
