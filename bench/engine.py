@@ -20,7 +20,6 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # before numba is imported
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from modinterp.modularity.graph import WeightGraph
-from modinterp.modularity.model_blocks import MLP
 
 
 def _set(linear: nn.Linear, weight) -> nn.Linear:

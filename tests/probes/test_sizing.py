@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.metrics import r2_score
 
 from modinterp.probes.sizing import bootstrap_r2_by_game, r2_standard_error

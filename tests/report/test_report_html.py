@@ -15,7 +15,6 @@ from modinterp.report import (
     Section,
     TableBlock,
     TextBlock,
-    build_growth_report,
     render_html,
     write_report,
 )

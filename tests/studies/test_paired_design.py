@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from modinterp.grow import parameter_masks
 from modinterp.studies.config import LARGE_CONDITIONS, load_study_config
 from modinterp.studies.growth import (
     ElementwiseLrScale,
     batch_seed,
-    embedding_masks,
     grow_large,
     large_init,
     small_init,
@@ -40,7 +40,7 @@ def test_large_init_is_the_same_for_every_call_with_a_seed_and_differs_between_s
 def test_masks_mark_exactly_what_embed_copied_and_zeroed(config):
     init = large_init(config, 0)
     grown = grow_large(config, "large-embed-aux", init, constant_small(config, 7.0))
-    copied, zeroed = embedding_masks(grown.embedding_plan, small_init(config, 0).config, grown)
+    copied, zeroed = parameter_masks(grown.embedding_plan, small_init(config, 0), grown)
     for (name, p), (_, p0) in zip(grown.named_parameters(), init.named_parameters()):
         assert not (copied[name] & zeroed[name]).any(), name
         assert torch.all(p[copied[name]] == 7.0), name
@@ -53,7 +53,7 @@ def test_untouched_parameters_are_identical_across_the_large_conditions_of_a_see
     init = large_init(config, 0)
     models = {c: grow_large(config, c, init, constant_small(config, 1.0 + i)) for i, c in enumerate(LARGE_CONDITIONS)}
     reference = models["large-embed-aux"]
-    copied, zeroed = embedding_masks(reference.embedding_plan, small_init(config, 0).config, reference)
+    copied, zeroed = parameter_masks(reference.embedding_plan, small_init(config, 0), reference)
     values = {c: untouched_values(m, copied, zeroed) for c, m in models.items()}
     assert values["large-baseline"].numel() > 0
     assert torch.equal(values["large-baseline"], values["large-embed-aux"])
@@ -87,7 +87,7 @@ def _one_adamw_step(model, masks=None, multiplier=1.0):
 @pytest.mark.parametrize("multiplier", [0.0, 0.25, 3.0])
 def test_embedded_lr_multiplier_scales_the_update_of_masked_elements_only(config, multiplier):
     grown = grow_large(config, "large-embed-aux", large_init(config, 0), small_init(config, 0))
-    copied, _ = embedding_masks(grown.embedding_plan, small_init(config, 0).config, grown)
+    copied, _ = parameter_masks(grown.embedding_plan, small_init(config, 0), grown)
     start = {n: p.detach().clone() for n, p in grown.named_parameters()}
     import copy
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from modinterp.data.positions import n_concepts
 from modinterp.data.store import derive_seed
-from modinterp.grow import EmbeddingPlan, embed
+from modinterp.grow import embed
 from modinterp.models import BoardTransformer, build_model
 from modinterp.studies.config import LARGE_CONDITIONS, SOURCE_OF, EmbeddingStudyConfig, ModelSize
 
@@ -63,42 +63,6 @@ def grow_large(config: EmbeddingStudyConfig, condition: str, init: BoardTransfor
     e = config.embedding
     return embed(small, large, at_layer=e.at_layer, layers=e.layers, copy_heads=e.copy_heads,
                  preserve_outputs=e.preserve_outputs)
-
-
-def _zeros_like_params(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: torch.zeros_like(p, dtype=torch.bool) for name, p in model.named_parameters()}
-
-
-def embedding_masks(plan: EmbeddingPlan, small_config, large: BoardTransformer) -> tuple[dict[str, torch.Tensor],
-                                                                                         dict[str, torch.Tensor]]:
-    """(copied, zeroed): per parameter name, bool masks of the elements `embed` copied from the small model and
-    of those it set to zero. Everything else keeps the large model's initial value (mirrors `grow.embed`)."""
-    copied, zeroed = _zeros_like_params(large), _zeros_like_params(large)
-    heads, neurons = small_config.n_heads, small_config.d_mlp
-    if plan.copy_embeddings:
-        copied["state_embed.weight"][:] = True
-        copied["pos_embed.weight"][:] = True
-    for i in plan.large_layers:
-        b = f"blocks.{i}"
-        for name in ("W_Q", "W_K", "W_V", "W_O"):
-            copied[f"{b}.attn.{name}"][:heads] = True
-        zeroed[f"{b}.attn.W_O"][heads:] = True
-        copied[f"{b}.mlp.W_in.weight"][:neurons] = True
-        copied[f"{b}.mlp.W_in.bias"][:neurons] = True
-        copied[f"{b}.mlp.W_out.weight"][:, :neurons] = True
-        zeroed[f"{b}.mlp.W_out.weight"][:, neurons:] = True
-        copied[f"{b}.mlp.W_out.bias"][:] = True
-        for name in ("ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias"):
-            copied[f"{b}.{name}"][:] = True
-    if plan.preserve_outputs:
-        for i in set(range(plan.n_layers_large)) - set(plan.large_layers):
-            for name in ("attn.W_O", "mlp.W_out.weight", "mlp.W_out.bias"):
-                zeroed[f"blocks.{i}.{name}"][:] = True
-    if plan.copy_heads:
-        for name in copied:
-            if name.startswith(("ln_final.", "value_head.", "concept_head.", "policy_head.")):
-                copied[name][:] = True
-    return copied, zeroed
 
 
 def untouched_values(model: nn.Module, copied: Mapping[str, torch.Tensor], zeroed: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -106,8 +106,8 @@ def _small_final(config: EmbeddingStudyConfig, out: Path, spec: RunSpec):
 
 def _initial_model(config: EmbeddingStudyConfig, out: Path, spec: RunSpec, probe_tokens: torch.Tensor):
     """(initial model of the run, its random init, extra run.json fields such as verification and digests)."""
-    from modinterp.grow import verify_embedding
-    from modinterp.studies.growth import embedding_masks, grow_large, large_init, small_init, untouched_values
+    from modinterp.grow import parameter_masks, verify_embedding
+    from modinterp.studies.growth import grow_large, large_init, small_init, untouched_values
 
     if spec.is_small:
         init = _load_model(small_init(config, spec.seed), init_path(out, "small", spec.seed))
@@ -120,7 +120,7 @@ def _initial_model(config: EmbeddingStudyConfig, out: Path, spec: RunSpec, probe
     plan = model.embedding_plan
     tokens = probe_tokens[: config.verification.n_positions]
     report = verify_embedding(source, model, tokens, tolerance=config.verification.tolerance)
-    copied, zeroed = embedding_masks(plan, source.config, model)
+    copied, zeroed = parameter_masks(plan, source, model)
     extra = {"verification": report.to_dict(), "untouched_digest": tensor_digest(untouched_values(model, copied, zeroed)),
              "n_copied": int(sum(int(m.sum()) for m in copied.values())),
              "n_zeroed": int(sum(int(m.sum()) for m in zeroed.values()))}
