@@ -252,3 +252,20 @@ def verdict(analysis: dict) -> dict:
         "best_bic": best_bic,
         "n_failed_fits": sum(not r["fit_success"] for r in rows),
     }
+
+
+def jsonable(obj):
+    """Plain JSON types only: numpy scalars to Python, non-finite floats to null."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj

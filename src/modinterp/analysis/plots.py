@@ -28,6 +28,15 @@ def _curve(result: dict, name: str, grid: np.ndarray) -> np.ndarray:
     return model.predict(grid, params, fit["t_first"])
 
 
+def _finite(x) -> bool:
+    """False for None (a failed fit after a JSON round trip) and NaN/inf."""
+    return x is not None and bool(np.isfinite(x))
+
+
+def _fmt(x) -> str:
+    return f"{x:.3f}" if _finite(x) else "n/a"
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,9 +58,10 @@ def gap_fits_figure(result: dict):
         grid = np.asarray(band.get("time") or np.linspace(t[0], t[-1], 120))
         if band.get("low"):
             ax.fill_between(grid, band["low"], band["high"], color=colour, alpha=0.15)
-        label = f"{name}: offset {m['offset']:.3f} [{m['offset_ci_low']:.3f}, {m['offset_ci_high']:.3f}]"
+        label = f"{name}: offset {_fmt(m['offset'])} [{_fmt(m['offset_ci_low'])}, {_fmt(m['offset_ci_high'])}]"
         ax.plot(grid, _curve(result, name, grid), color=colour, lw=1.5, label=label)
-        ax.axhline(m["offset"], color=colour, lw=0.8, ls=":")
+        if _finite(m["offset"]):
+            ax.axhline(m["offset"], color=colour, lw=0.8, ls=":")
     values = np.asarray(result["values"])
     spread = float(values.max() - values.min()) or 1.0
     ax.set_ylim(min(values.min(), 0) - 0.3 * spread, values.max() + 0.3 * spread)  # extrapolated bands can explode
@@ -83,7 +93,8 @@ def prefix_predictions_figure(result: dict):
         for name in names:
             fit = fit_curve(name, t[:n], mean[:n], loss=loss, bounds=bounds)
             rmse = next(r["rmse"] for r in result["models"][name]["prefix_cv"] if r["fraction"] == fraction)
-            ax.plot(t, fit.predict(t), color=_COLOURS.get(name), lw=1.2, label=f"{name} rmse {rmse:.3f}")
+            score = "fit failed" if rmse is None or not fit.success else f"rmse {rmse:.3f}"  # None: JSON null of a failed fit
+            ax.plot(t, fit.predict(t), color=_COLOURS.get(name), lw=1.2, label=f"{name} {score}")
         ax.axvline(t[n - 1], color="k", lw=0.5, ls="--")
         ax.set_title(f"fit on first {fraction:.0%}", fontsize=9)
         ax.set_xlabel(result["time_label"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from pathlib import Path
@@ -20,23 +19,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(analyze_app, name="analyze")
 
 
-def jsonable(obj):
-    """Plain JSON types only: numpy scalars to Python, non-finite floats to null."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def _config(models: str, n_boot: int, horizon_boot: int, loss: str, seed: int, primary: Optional[str], sign: str):
     from modinterp.analysis.compare import AnalysisConfig
 
@@ -47,7 +29,7 @@ def _config(models: str, n_boot: int, horizon_boot: int, loss: str, seed: int, p
 def _run(series_list, config, json_out: Path, plots: Optional[Path], skipped: list[str], inputs: dict) -> None:
     from rich.progress import Progress
 
-    from modinterp.analysis.compare import analyse_series
+    from modinterp.analysis.compare import analyse_series, jsonable
     from modinterp.analysis.table import final_window_markdown, verdict_markdown
     from modinterp.atomic import atomic_write_json
     from modinterp.manifest import build_manifest

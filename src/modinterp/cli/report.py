@@ -11,10 +11,11 @@ def report_command(
     run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="study output folder holding results.json"),
 ) -> None:
     """Write RUN_DIR/report.html (self-contained: figures embedded) and RUN_DIR/plots/*.png."""
-    from modinterp.report import ResultsError, build_growth_report
+    from modinterp.report import ResultsError
+    from modinterp.studies.embedding import build_study_report
 
     try:
-        path = build_growth_report(run_dir)
+        path = build_study_report(run_dir)
     except ResultsError as err:
         raise typer.BadParameter(str(err), param_hint="RUN_DIR") from None
     typer.echo(str(path))

@@ -147,7 +147,8 @@ def run_embedding_study(config: EmbeddingStudyConfig, out: str | Path, jobs: int
                         console: Console | None = None, report: bool = True) -> Path:
     """Run (or resume) the whole study into `out`; returns the path of results.json."""
     from modinterp.manifest import write_manifest
-    from modinterp.report import build_growth_report, parse_results
+    from modinterp.report import parse_results
+    from modinterp.studies.gap import analyse_study_gaps, write_gap_analysis
     from modinterp.studies.results import assemble_results
 
     console = console or Console()
@@ -179,7 +180,19 @@ def run_embedding_study(config: EmbeddingStudyConfig, out: str | Path, jobs: int
     from modinterp.studies.summary import summary_table
 
     console.print(summary_table(results))
+    if config.gap_n_boot > 0:
+        with console.status("fitting the probe-R² gaps (modinterp.analysis)..."):
+            write_gap_analysis(out, analyse_study_gaps(results, n_boot=config.gap_n_boot))
     if report:
-        console.print(f"report: {build_growth_report(out)}")
+        console.print(f"report: {build_study_report(out)}")
     console.print(f"results: {path} ({len(run_specs(config))} runs, {wall:.0f} s this invocation)")
     return path
+
+
+def build_study_report(out: str | Path) -> Path:
+    """Write `out/report.html` from results.json, with the gap-analysis sections when gap_analysis.json exists."""
+    from modinterp.report import build_growth_report
+    from modinterp.studies.gap import gap_sections, load_gap_analysis
+
+    gap = load_gap_analysis(out)
+    return build_growth_report(out, extra_sections=gap_sections(gap) if gap else ())
