@@ -36,8 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = PlantedConfig(seed=args.seed, n_networks=1, modules_per_network=6, n_train_games=1000, steps=1500)
     llm = None
     server = None
+    prompt_examples = 6
     if args.llm_local:
-        from modinterp.describe.local_llm import SMOLLM2_ALIAS, SMOLLM2_EXTRA, LocalLLMServer
+        from modinterp.describe.local_llm import SMOLLM2_ALIAS, SMOLLM2_EXTRA, SMOLLM2_PROMPT_EXAMPLES, LocalLLMServer
+
+        prompt_examples = SMOLLM2_PROMPT_EXAMPLES
 
         server = LocalLLMServer().start()
         args.llm_base_url, args.llm_model = server.base_url, SMOLLM2_ALIAS
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--llm-base-url and --llm-model go together")
         extra = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.llm_extra)}
         llm = LLMSettings(base_url=args.llm_base_url, model=args.llm_model, cache_dir=args.llm_cache, extra_body=extra,
-                          concurrency=1 if server else 4, timeout_s=300.0)
+                          concurrency=1 if server else 4, timeout_s=300.0, prompt_examples=prompt_examples)
     try:
         result = run_planted_check(cfg, llm)
     finally:

@@ -61,7 +61,7 @@ class StubLLM:
         if behaviour == "500":
             return 500, {"error": {"message": "internal error", "type": "server_error"}}
         candidates = schema["properties"]["concept"]["enum"] if schema else ["unknown"]
-        answer = {"description": f"Counts {candidates[0]} on the board and fires when it is large.", "concept": candidates[0], "predicate": "", "confidence": 0.8}
+        answer = {"description": f"Counts {candidates[0]} on the board and fires when it is large.", "concept": candidates[0], "predicate": "", "confidence": 0.75}
         if behaviour in ("predicate", "bad_predicate"):
             expression = f"{candidates[0]} - {candidates[1]} > 0" if behaviour == "predicate" else "__import__('os').system('x')"
             answer.update(concept="predicate", predicate=expression)

@@ -10,7 +10,7 @@ import pytest
 
 from modinterp.describe.describers import LLMDescriber
 from modinterp.describe.llm import LLMSettings
-from modinterp.describe.local_llm import SMOLLM2_EXTRA, LocalLLMServer, find_smollm2_gguf, server_available
+from modinterp.describe.local_llm import SMOLLM2_EXTRA, SMOLLM2_PROMPT_EXAMPLES, LocalLLMServer, find_smollm2_gguf, server_available
 from modinterp.describe.planted import PlantedConfig, build_planted, planted_top1
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.timeout(1800)]
@@ -34,7 +34,8 @@ def test_smollm2_describes_planted_modules_and_a_rerun_hits_the_cache(server, tm
                                                                "sector_move_difference_0_1", "mobility_vertical"])
     modules, ev_table, _ = build_planted(cfg)
     settings = LLMSettings(base_url=server.base_url, model="smollm2", cache_dir=tmp_path / "cache", extra_body=SMOLLM2_EXTRA,
-                           concurrency=1, timeout_s=300, max_tokens=160)
+                           concurrency=1, timeout_s=300, max_tokens=160,
+                           prompt_examples=SMOLLM2_PROMPT_EXAMPLES)
     descriptions, report = LLMDescriber(settings).describe([m.evidence for m in modules], ev_table)
     accounted = report.n_described + len(report.parse_failures) + len(report.request_failures)
     assert accounted == len(modules) and report.client["requests"] >= len(modules)

@@ -9,7 +9,7 @@ import typer
 
 
 def _llm_settings(base_url: Optional[str], model: Optional[str], key_env: str, cache: Path, extra: list[str],
-                  concurrency: int, timeout: float):
+                  concurrency: int, timeout: float, prompt_examples: int = 6):
     if not base_url and not model:
         return None
     if not (base_url and model):
@@ -26,7 +26,7 @@ def _llm_settings(base_url: Optional[str], model: Optional[str], key_env: str, c
         if not sep:
             raise typer.BadParameter(f"{item!r}: expected KEY=NUMBER such as repeat_penalty=1.3", param_hint="--llm-extra")
     return LLMSettings(base_url=base_url, model=model, api_key_env=key_env, cache_dir=cache, extra_body=options,
-                       concurrency=concurrency, timeout_s=timeout)
+                       concurrency=concurrency, timeout_s=timeout, prompt_examples=prompt_examples)
 
 
 def describe_command(
@@ -52,7 +52,7 @@ def describe_command(
     if llm_local and (llm_base_url or llm_model):
         raise typer.BadParameter("--llm-local starts its own server; leave out --llm-base-url/--llm-model", param_hint="--llm-local")
     if llm_local:
-        from modinterp.describe.local_llm import SMOLLM2_ALIAS, SMOLLM2_EXTRA, LocalLLMError, LocalLLMServer
+        from modinterp.describe.local_llm import SMOLLM2_ALIAS, SMOLLM2_EXTRA, SMOLLM2_PROMPT_EXAMPLES, LocalLLMError, LocalLLMServer
 
         server = LocalLLMServer()
         try:
@@ -64,7 +64,8 @@ def describe_command(
         extra = [f"{k}={v}" for k, v in SMOLLM2_EXTRA.items()] + list(llm_extra)
         try:
             _run(run_dir, k, partition, out, games, n_games, seed, planted, quick,
-                 _llm_settings(server.base_url, SMOLLM2_ALIAS, llm_api_key_env, llm_cache, extra, 1, llm_timeout))
+                 _llm_settings(server.base_url, SMOLLM2_ALIAS, llm_api_key_env, llm_cache, extra, 1, llm_timeout,
+                               SMOLLM2_PROMPT_EXAMPLES))
         finally:
             server.stop()
         return

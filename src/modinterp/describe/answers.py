@@ -15,6 +15,8 @@ from modinterp.describe.predicates import Predicate, PredicateError
 
 PREDICATE_CHOICE = "predicate"
 DESCRIPTION_MIN, DESCRIPTION_MAX = 20, 200
+# An enum rather than minimum/maximum: llama.cpp's grammar enforces enums but not numeric bounds.
+CONFIDENCE_LEVELS = (0, 0.25, 0.5, 0.75, 1)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
@@ -40,7 +42,7 @@ def answer_schema(candidates: list[str]) -> dict[str, Any]:
             "description": {"type": "string", "minLength": DESCRIPTION_MIN, "maxLength": DESCRIPTION_MAX},
             "concept": {"type": "string", "enum": [*candidates, PREDICATE_CHOICE]},
             "predicate": {"type": "string", "maxLength": 200},
-            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "confidence": {"type": "number", "enum": list(CONFIDENCE_LEVELS)},
         },
         "required": ["description", "concept", "predicate", "confidence"],
         "additionalProperties": False,
@@ -51,7 +53,7 @@ def _load_json_object(content: str) -> dict[str, Any]:
     fenced = _FENCE.match(content)
     text = fenced.group(1) if fenced else content  # some servers wrap JSON in ```json fences
     try:
-        data = json.loads(text)
+        data = json.loads(text, strict=False)  # strict=False: raw newlines/tabs inside strings are accepted
     except json.JSONDecodeError as err:
         raise AnswerError(f"answer is not valid JSON ({err.msg} at character {err.pos}): {content[:80]!r}") from None
     if not isinstance(data, dict):
@@ -81,4 +83,4 @@ def parse_answer(content: str, candidates: list[str], feature_names: list[str]) 
             raise AnswerError(f"field 'predicate': {err}") from None
     else:
         predicate = Predicate.feature(concept)
-    return Answer(description.strip(), concept, predicate, float(confidence))
+    return Answer(" ".join(description.split()), concept, predicate, float(confidence))

@@ -139,17 +139,17 @@ def _instructions(candidates: list[str]) -> str:
         + ", ".join(candidates)
         + ", or \"predicate\"), \"predicate\" (an arithmetic/boolean expression over those concept names, such as "
         "\"mobility_vertical - mobility_horizontal > 2\", when concept is \"predicate\"; otherwise \"\"), and "
-        "\"confidence\" (a number from 0 to 1)."
+        "\"confidence\" (one of 0, 0.25, 0.5, 0.75, 1)."
     )
 
 
 class LLMDescriber:
     """Describe modules with a chat model at `settings.base_url`; `n_candidates` concept names are offered."""
 
-    def __init__(self, settings: LLMSettings, n_candidates: int = 8, n_examples: int = 6, transport: Any | None = None) -> None:
+    def __init__(self, settings: LLMSettings, n_candidates: int = 8, n_examples: int | None = None, transport: Any | None = None) -> None:
         self.settings = settings
         self.n_candidates = n_candidates
-        self.n_examples = n_examples
+        self.n_examples = settings.prompt_examples if n_examples is None else n_examples
         self.client = JSONChatClient(settings, transport=transport)
         self.name = f"llm:{settings.model}"
 

@@ -48,6 +48,7 @@ class LLMSettings:
     concurrency: int = 4
     extra_body: dict[str, Any] = field(default_factory=dict)
     cache_dir: str | Path | None = None
+    prompt_examples: int = 6  # example boards shown in the prompt (2 suits SmolLM2-135M, measured)
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
