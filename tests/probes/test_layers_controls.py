@@ -36,6 +36,18 @@ def test_probe_records_have_the_results_schema(tiny_model, planted):
         assert all(isinstance(record[k], float) for k in ("r2", "r2_alpha1", "r2_pooled"))
 
 
+def test_record_carries_the_bootstrap_standard_error_of_its_r2(tiny_model, planted):
+    from modinterp.probes.layers import SE_BOOTSTRAP, fit_layer
+    from modinterp.probes.sizing import r2_standard_error
+
+    acts = capture_cls_residuals(tiny_model, torch.as_tensor(planted.tokens), layers=["0"])["0"]
+    fit = fit_layer("0", acts, planted, alphas=ALPHAS)
+    predictions = fit.probe.predict(acts[planted.test_index])
+    expected = r2_standard_error(planted.y_test, predictions, planted.test_games, n_boot=SE_BOOTSTRAP)
+    assert fit.r2_se == expected.standard_error > 0
+    assert fit.record("c", 0, 0, planted.n_train, planted.n_test)["r2_se"] == fit.r2_se
+
+
 def test_planted_linear_concept_is_recovered_at_its_layer(tiny_model, planted):
     records = {r["layer"]: r for r in probe_all_layers(tiny_model, planted, condition="c", seed=0, step=0, alphas=ALPHAS)}
     assert records["1"]["r2"] > 0.99

@@ -47,3 +47,15 @@ def test_report_sections_survive_fits_that_fail_on_very_short_curves(tmp_path):
     (section,) = gap_sections(load_gap_analysis(tmp_path))
     assert any(isinstance(b, TableBlock) and len(b.rows) == 9 for b in section.blocks)  # 3 pairs x 3 families
     assert sum(isinstance(b, FigureBlock) for b in section.blocks) >= 3  # at least the fit plot of every pair
+
+
+def test_probe_precision_line_reports_the_largest_final_standard_error_at_the_last_embedded_layer():
+    from modinterp.studies.embedding import probe_precision_line
+
+    results = _results(3)
+    for record in results["probes"]:
+        record["r2_se"] = 0.5 if record["step"] < 200 else (0.02 if record["seed"] == 1 else 0.005)
+    assert "largest 0.020, exceeds the 0.01 target" in probe_precision_line(results)
+    for record in results["probes"]:
+        record["r2_se"] = min(record["r2_se"], 0.008)
+    assert "largest 0.008, meets the 0.01 target" in probe_precision_line(results)

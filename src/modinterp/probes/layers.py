@@ -15,8 +15,10 @@ from modinterp.probes.capture import capture_cls_residuals
 from modinterp.probes.cv import DEFAULT_ALPHAS, AlphaSelection, fit_probe_grouped_cv
 from modinterp.probes.probe_set import ProbeSet
 from modinterp.probes.ridge import RidgeProbe
+from modinterp.probes.sizing import probe_standard_error
 
-PROBE_RECORD_KEYS = ("condition", "seed", "step", "layer", "r2", "r2_alpha1", "r2_pooled", "alpha", "n_train", "n_test")
+PROBE_RECORD_KEYS = ("condition", "seed", "step", "layer", "r2", "r2_alpha1", "r2_pooled", "alpha", "r2_se", "n_train", "n_test")
+SE_BOOTSTRAP = 200  # resamples of probe-test games per standard error: +-5% relative precision, a few ms
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,12 @@ class LayerProbeFit:
     r2: float  # uniform average over targets, at the selected alpha
     r2_pooled: float
     r2_alpha1: float  # uniform average, alpha = 1
+    r2_se: float  # bootstrap (over probe-test games) standard error of r2: the study's sizing check
 
     def record(self, condition: str, seed: int, step: int, n_train: int, n_test: int) -> dict:
         return {"condition": condition, "seed": int(seed), "step": int(step), "layer": self.layer, "r2": self.r2,
                 "r2_alpha1": self.r2_alpha1, "r2_pooled": self.r2_pooled, "alpha": self.selection.alpha,
-                "n_train": int(n_train), "n_test": int(n_test)}
+                "r2_se": self.r2_se, "n_train": int(n_train), "n_test": int(n_test)}
 
 
 def fit_layer(layer: str, activations: torch.Tensor, probe_set: ProbeSet, alphas=DEFAULT_ALPHAS, n_splits: int = 5,
@@ -46,7 +49,9 @@ def fit_layer(layer: str, activations: torch.Tensor, probe_set: ProbeSet, alphas
     alpha1 = RidgeProbe(alpha=1.0, standardize=standardize).fit(X_train, probe_set.y_train)
     return LayerProbeFit(layer, probe, selection, r2=probe.score(X_test, probe_set.y_test),
                          r2_pooled=probe.score_pooled(X_test, probe_set.y_test),
-                         r2_alpha1=alpha1.score(X_test, probe_set.y_test))
+                         r2_alpha1=alpha1.score(X_test, probe_set.y_test),
+                         r2_se=probe_standard_error(probe, X_test, probe_set.y_test, probe_set.test_games,
+                                                    n_boot=SE_BOOTSTRAP).standard_error)
 
 
 def fit_all_layers(activations: dict[str, torch.Tensor], probe_set: ProbeSet, alphas=DEFAULT_ALPHAS, n_splits: int = 5,

@@ -180,6 +180,7 @@ def run_embedding_study(config: EmbeddingStudyConfig, out: str | Path, jobs: int
     from modinterp.studies.summary import summary_table
 
     console.print(summary_table(results))
+    console.print(probe_precision_line(results))
     if config.gap_n_boot > 0:
         with console.status("fitting the probe-R² gaps (modinterp.analysis)..."):
             write_gap_analysis(out, analyse_study_gaps(results, n_boot=config.gap_n_boot))
@@ -196,3 +197,19 @@ def build_study_report(out: str | Path) -> Path:
 
     gap = load_gap_analysis(out)
     return build_growth_report(out, extra_sections=gap_sections(gap) if gap else ())
+
+
+def probe_precision_line(results: dict, target: float = 0.01) -> str:
+    """The largest bootstrap standard error of the final probe R² at the last embedded layer, against `target`."""
+    layer = str(results["last_embedded_layer"])
+    last_step: dict[tuple[str, int], int] = {}
+    for r in results["probes"]:
+        key = (r["condition"], r["seed"])
+        last_step[key] = max(last_step.get(key, -1), r["step"])
+    errors = [r["r2_se"] for r in results["probes"] if "r2_se" in r and r["layer"] == layer
+              and r["step"] == last_step[(r["condition"], r["seed"])]]
+    if not errors:
+        return "probe R² standard error: not recorded"
+    verdict = "meets" if max(errors) <= target else "exceeds"
+    return (f"probe R² standard error at layer {layer} (final step, bootstrap over test games): largest "
+            f"{max(errors):.3f}, {verdict} the {target} target; more probe-test games lower it")

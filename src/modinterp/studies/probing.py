@@ -28,7 +28,7 @@ from modinterp.probes import (
 from modinterp.probes.controls import control_record
 from modinterp.studies.config import EmbeddingStudyConfig
 
-PROBE_FIELDS = ("r2", "r2_alpha1", "r2_pooled", "alpha")
+PROBE_FIELDS = ("r2", "r2_alpha1", "r2_pooled", "alpha", "r2_se")
 _PROBE_SET_STREAM = 3  # keeps the probe set's positions apart from the validation positions of seed 0
 
 
@@ -69,7 +69,7 @@ def unflatten_probe_record(metrics: dict[str, Any], condition: str, seed: int) -
     """A metrics.jsonl "probe" line -> results.json `probes` records, one per layer (inverse of the above)."""
     layers = [key.split("/", 1)[1] for key in metrics if key.startswith("r2/")]
     return [{"condition": condition, "seed": int(seed), "step": int(metrics["step"]), "layer": layer,
-             **{key: float(metrics[f"{key}/{layer}"]) for key in PROBE_FIELDS},
+             **{key: float(metrics[f"{key}/{layer}"]) for key in PROBE_FIELDS if f"{key}/{layer}" in metrics},
              "n_train": int(metrics["n_train"]), "n_test": int(metrics["n_test"])} for layer in layers]
 
 
