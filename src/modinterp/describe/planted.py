@@ -10,7 +10,7 @@ Evidence and scoring positions come from disjoint sets of random games.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
