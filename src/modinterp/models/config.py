@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from modinterp.games.domineering import BoardSpec
+
 # Token values. A board is one token per cell (row-major), optionally a side-to-move token, then CLS last.
 EMPTY, OCCUPIED, CLS = 0, 1, 2
 VERTICAL_TO_MOVE, HORIZONTAL_TO_MOVE = 3, 4  # only with `side_to_move=True`: token = 3 + player
@@ -45,18 +47,22 @@ class TransformerConfig:
         if not (isinstance(self.ln_eps, float) and 0 < self.ln_eps < 1):
             raise ValueError(f"TransformerConfig.ln_eps={self.ln_eps!r}: expected a float in (0, 1), e.g. 1e-5")
 
-    # Derived sizes -----------------------------------------------------------------------------------------
+    # Derived sizes (the board geometry and move codes are the engine's: one convention everywhere) ----------
+    @property
+    def board(self) -> BoardSpec:
+        return BoardSpec(self.rows, self.cols)
+
     @property
     def n_cells(self) -> int:
-        return self.rows * self.cols
+        return self.board.n_cells
 
     @property
     def n_vertical(self) -> int:
-        return (self.rows - 1) * self.cols
+        return self.board.n_vertical
 
     @property
     def n_moves(self) -> int:
-        return self.n_vertical + self.rows * (self.cols - 1)
+        return self.board.n_moves
 
     @property
     def seq_len(self) -> int:
@@ -84,18 +90,8 @@ class TransformerConfig:
 
 
 def move_cells_table(rows: int, cols: int) -> np.ndarray:
-    """(n_moves, 2) flat cell indices covered by each move code, top/left cell first.
-
-    Vertical move with top cell (r, c): code r*cols + c, cells (r*cols + c, (r+1)*cols + c).
-    Horizontal move with left cell (r, c): code n_vertical + r*(cols-1) + c, cells (r*cols + c, r*cols + c + 1).
-    """
-    r, c = np.meshgrid(np.arange(rows - 1), np.arange(cols), indexing="ij")
-    top = (r * cols + c).ravel()
-    vertical = np.stack([top, top + cols], axis=1)
-    r, c = np.meshgrid(np.arange(rows), np.arange(cols - 1), indexing="ij")
-    left = (r * cols + c).ravel()
-    horizontal = np.stack([left, left + 1], axis=1)
-    return np.concatenate([vertical, horizontal]).astype(np.int64)
+    """(n_moves, 2) flat cell indices covered by each move code, top/left cell first (the engine's move codes)."""
+    return np.array(BoardSpec(rows, cols).move_cells, dtype=np.int64)
 
 
 def board_tokens(boards: np.ndarray, config: TransformerConfig, player: np.ndarray | int | None = None) -> np.ndarray:
