@@ -21,7 +21,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modinterp.data.batch import PositionBatch
-from modinterp.games.concepts import CONCEPTS, compute_concept
+from modinterp.games.concepts import CONCEPTS, compute_concept, known_concept
 from modinterp.games.domineering import BoardSpec, available_mask, player_to_move, replay_boards, transform_boards, transform_moves
 
 # Token values (the model's format): cells 0 empty / 1 occupied, optional side-to-move token 3 + player, CLS last.
@@ -47,9 +47,7 @@ class PositionConfig(BaseModel):
     @field_validator("concept")
     @classmethod
     def _known_concept(cls, name: str) -> str:
-        if name not in CONCEPTS:
-            raise ValueError(f"unknown concept {name!r}; choose one of {sorted(CONCEPTS)}")
-        return name
+        return known_concept(name)
 
     def concept_arguments(self) -> dict[str, Any]:
         """Keyword arguments for the concept function (lists from TOML become tuples)."""

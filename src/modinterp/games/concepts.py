@@ -136,6 +136,13 @@ CONCEPTS: dict[str, Concept] = {c.name: c for c in [
 ]}
 
 
+def known_concept(name: str) -> str:
+    """`name` if it is in `CONCEPTS`, else a ValueError listing the known names (for config validators)."""
+    if name not in CONCEPTS:
+        raise ValueError(f"unknown concept {name!r}; choose one of {sorted(CONCEPTS)}")
+    return name
+
+
 def compute_concept(name: str, spec: dom.BoardSpec, boards, **kw) -> np.ndarray:
     """(B, k) float32 values of concept `name` (see `CONCEPTS`) on a batch of boards."""
     if name not in CONCEPTS:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from modinterp.config import CONFIG_DIR, ConfigError, load_config
 from modinterp.data.positions import PositionConfig
-from modinterp.games.concepts import CONCEPTS
+from modinterp.games.concepts import known_concept
 from modinterp.models import PRESETS
 from modinterp.probes import DEFAULT_ALPHAS
 from modinterp.train.config import TrainConfig
@@ -68,9 +68,7 @@ class ConceptChoice(_Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        if name not in CONCEPTS:
-            raise ValueError(f"unknown concept {name!r}; choose one of {sorted(CONCEPTS)}")
-        return name
+        return known_concept(name)
 
 
 class PositionSampling(_Strict):
