@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modinterp.models.config import TransformerConfig, move_cells_table
+from modinterp.models.config import TransformerConfig
 from modinterp.models.hooks import HookPoint, LayerNorm, NamesFilter, hook_points
 from modinterp.models.hooks import run_with_cache as _run_with_cache
 
@@ -100,26 +100,30 @@ class Block(nn.Module):
 class PolicyHead(nn.Module):
     """One logit per move: Linear(2d, d) on [cell_a; cell_b] -> GELU -> Linear(d, 1), as the original.
 
-    fc_in([a; b]) = W[:, :d] a + W[:, d:] b + bias, so each cell is projected once (B, n_cells, 2d) and the two
-    halves are gathered per move. This avoids the original's (B, n_moves, 2d) concatenation and does
-    n_cells instead of n_moves rows of the big matmul.
+    fc_in([a; b]) = W[:, :d] a + W[:, d:] b + bias, so each cell is projected once (B, rows, cols, 2d) and a
+    move's two halves are added from shifted views of that grid: a vertical move pairs cell (r, c) with
+    (r+1, c), a horizontal one (r, c) with (r, c+1). Flattening the two grids row-major gives the engine's move
+    codes (vertical first; `games.domineering`). No (B, n_moves, 2d) concatenation and no gather.
     """
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
+        self.rows, self.cols = cfg.rows, cfg.cols
         self.fc_in = nn.Linear(2 * cfg.d_model, cfg.d_model)
         self.fc_out = nn.Linear(cfg.d_model, 1)
-        cells = torch.from_numpy(move_cells_table(cfg.rows, cfg.cols))
-        self.register_buffer("move_cells", cells, persistent=False)  # (n_moves, 2), a table, not a parameter
 
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
-        d = cells.shape[-1]
+        batch, _, d = cells.shape
         w = self.fc_in.weight  # (d, 2d)
-        both = F.linear(cells, torch.cat([w[:, :d], w[:, d:]]))  # (B, n_cells, 2d): [as first cell, as second cell]
-        first = both[..., :d].index_select(1, self.move_cells[:, 0])
-        second = both[..., d:].index_select(1, self.move_cells[:, 1])
-        hidden = F.gelu(first + second + self.fc_in.bias)  # (B, n_moves, d)
-        return self.fc_out(hidden).squeeze(-1)
+        both = F.linear(cells, torch.cat([w[:, :d], w[:, d:]])).view(batch, self.rows, self.cols, 2 * d)
+        first, second = both[..., :d], both[..., d:]  # each cell as a move's top/left cell, as its other cell
+        vertical = first[:, :-1] + second[:, 1:]  # (B, rows-1, cols, d)
+        horizontal = first[:, :, :-1] + second[:, :, 1:]  # (B, rows, cols-1, d)
+        return torch.cat([self._logits(vertical), self._logits(horizontal)], dim=1)
+
+    def _logits(self, pre: torch.Tensor) -> torch.Tensor:
+        """(B, r, c, d) pre-activations without bias -> (B, r*c) logits."""
+        return self.fc_out(F.gelu(pre + self.fc_in.bias)).flatten(1)
 
 
 class BoardTransformer(nn.Module):
