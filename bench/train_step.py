@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import resource
 import statistics
 import sys
 import time
@@ -142,19 +143,29 @@ def make_step(model: nn.Module, batch, device: torch.device):
     return step
 
 
-def time_interleaved(steps: dict, warmup: int, repeats: int, device: torch.device) -> dict[str, float]:
-    """Median seconds per call of each function, calls interleaved so machine load hits all of them alike."""
+def time_interleaved(steps: dict, warmup: int, repeats: int, device: torch.device,
+                     faults: dict | None = None) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved so machine load hits all of them alike.
+
+    `faults`, if given, receives each function's median count of minor page faults per call: on CPU, fresh
+    tensors above glibc's (adaptive) mmap threshold are mapped and zero-filled page by page on every
+    allocation, which is why a model's step time can move with allocation history (see docs/model.md)."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
     synchronize(device)
     times = {name: [] for name in steps}
+    counts = {name: [] for name in steps}
     for _ in range(repeats):
         for name, fn in steps.items():
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start = time.perf_counter()
             fn()
             synchronize(device)
             times[name].append(time.perf_counter() - start)
+            counts[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    if faults is not None:
+        faults.update({name: statistics.median(c) for name, c in counts.items()})
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -186,7 +197,8 @@ def run(quick: bool, device: torch.device, batch_size: int = 64, compile_model: 
         assert sum(p.numel() for p in models["reference"][0].parameters()) == ours.count_parameters()
         batch = make_batch(ours.config, batch_size, device)
         steps = {name: make_step(model, batch, device) for name, (model, _) in models.items()}
-        seconds = time_interleaved(steps, warmup + 2 * compile_model, repeats, device)
+        faults: dict[str, float] = {}
+        seconds = time_interleaved(steps, warmup + 2 * compile_model, repeats, device, faults)
         infer_tokens = make_batch(ours.config, 256, device, seed=1)[0]
         row = {}
         for name, (model, style) in models.items():
@@ -196,6 +208,7 @@ def run(quick: bool, device: torch.device, batch_size: int = 64, compile_model: 
                          "inference_positions_per_s": inference_positions_per_s(model, infer_tokens, repeats,
                                                                                 device)}
             row[name]["speedup"] = seconds["reference"] / seconds[name]
+            row[name]["minor_page_faults_per_step"] = faults[name]
         row["parameters"] = ours.count_parameters()
         results["models"][preset] = row
     return results
@@ -220,12 +233,13 @@ def print_table(results: dict) -> None:
     print(f"{results['device']} (one CPU thread for CPU work), {results['precision']}, batch {results['batch']}, board "
           f"{results['board']}, torch {results['torch']}; plain matmul: {results['matmul_gflops']:.1f} GFLOP/s")
     print(f"{'preset':<7}{'model':<14}{'ms/step':>10}{'GFLOP/step':>12}{'GFLOP/s':>9}{'of matmul':>11}"
-          f"{'infer pos/s':>13}{'speedup':>9}")
+          f"{'infer pos/s':>13}{'speedup':>9}{'faults/step':>13}")
     for preset, row in results["models"].items():
         for name, r in row.items():
             if isinstance(r, dict):
                 print(f"{preset:<7}{name:<14}{r['ms_per_step']:>10.1f}{r['gflop_per_step']:>12.1f}{r['gflops']:>9.1f}"
-                      f"{r['fraction_of_matmul']:>10.0%}{r['inference_positions_per_s']:>13.0f}{r['speedup']:>8.2f}x")
+                      f"{r['fraction_of_matmul']:>10.0%}{r['inference_positions_per_s']:>13.0f}{r['speedup']:>8.2f}x"
+                      f"{r['minor_page_faults_per_step']:>13,.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
