@@ -37,7 +37,7 @@ K = 4
 HIDDEN = [64, 64]
 
 
-GH_OPTIONS = dict(refresh_every=1000, warmup_l1=3e-4)
+GH_OPTIONS = dict(refresh_every=1000, warmup_l1=3e-4, penalty_every=2)  # every 2nd step: see docs/results.md
 
 
 def make_loss(name: str, lam: float, steps: int):

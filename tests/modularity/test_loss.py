@@ -99,6 +99,26 @@ def test_gomory_hu_provider_finds_planted_blocks_of_an_mlp():
     assert loss.last_log["modularity/refresh_seconds"] > 0
 
 
+@pytest.mark.parametrize("cross", [0.3, 0.03])
+def test_warm_started_provider_gives_the_full_scans_labels_from_fewer_trees(cross):
+    from modinterp.modularity import GomoryHuProvider, WeightGraph
+
+    model = MLP([16, 32, 32, 8], seed=1)
+    with torch.no_grad():  # 4 planted blocks; crossing weights scaled by `cross`, so only sparse views show them
+        for lin in model.linears():
+            out_b = torch.arange(lin.out_features) * 4 // lin.out_features
+            in_b = torch.arange(lin.in_features) * 4 // lin.in_features
+            lin.weight.mul_(torch.where(out_b[:, None] == in_b[None, :], 1.0, cross))
+    graph = WeightGraph.from_model(model)
+    full, warm = GomoryHuProvider(warm_start=False), GomoryHuProvider()
+    expected = full(graph, 4)
+    assert full.last_info_["view_top_k"] is not None and full.last_info_["trees_built"] >= 4
+    np.testing.assert_array_equal(warm(graph, 4), expected)  # first call: the same scan
+    np.testing.assert_array_equal(warm(graph, 4), expected)  # then: the last view and the next denser one
+    assert warm.last_info_["trees_built"] == 2
+    assert warm.last_info_["view_top_k"] == full.last_info_["view_top_k"]
+
+
 def test_partition_is_refreshed_every_k_steps_and_logged():
     model = _model()
     loss = ModularityLoss(0.5, k=2, refresh_every=3, provider=FixedProvider())
@@ -170,3 +190,35 @@ def test_edges_of_dropped_dead_units_are_left_out_of_the_penalty():
         cross += float((lin.weight.abs() * (kept & (lo != li))).sum())
         counted += float((lin.weight.abs() * kept).sum())
     assert value == pytest.approx(cross / counted, rel=1e-6)
+
+
+def test_transformer_penalty_from_fused_blocks_equals_the_per_pair_blocks():
+    from modinterp.models import build_model
+
+    model = build_model("smoke-large", 4, 4, seed=3)
+    loss = ModularityLoss(1.0, k=2, provider=FixedProvider(), refresh_every=10**6)
+    value = loss(model, 0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    fused = torch.autograd.grad(value, params, allow_unused=True)
+    caps = loss._capacities()  # one block per writer/reader pair, evaluated on its own
+    cross = sum((c * m[0]).sum() for c, m in zip(caps, loss._masks))
+    counted = sum((c * m[1]).sum() for c, m in zip(caps, loss._masks))
+    reference = cross / counted
+    assert float(value) == pytest.approx(float(reference), rel=1e-5)
+    for a, b in zip(fused, torch.autograd.grad(reference, params, allow_unused=True)):
+        if b is None:
+            assert a is None or not a.abs().any()
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_skipped_steps_return_a_constant_zero_and_keep_the_last_log():
+    model = _model()
+    loss = ModularityLoss(1.0, k=2, provider=FixedProvider(), penalty_every=3)
+    applied = loss(model, 0)
+    logged = dict(loss.last_log)
+    skipped = loss(model, 1)
+    assert float(applied) > 0 and float(skipped) == 0.0 and not skipped.requires_grad
+    assert loss.last_log == logged
+    every_step = ModularityLoss(1.0, k=2, provider=FixedProvider())
+    assert float(applied) == pytest.approx(3 * float(every_step(model, 0)), rel=1e-6)  # x3 on applied steps

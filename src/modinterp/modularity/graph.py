@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["WeightBlock", "WeightGraph", "top_k_edge_mask"]
+__all__ = ["WeightBlock", "BlockSet", "WeightGraph", "top_k_edge_mask"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,27 @@ class WeightBlock:
     in_nodes: np.ndarray
     out_nodes: np.ndarray
     capacity: Callable[[], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class BlockSet:
+    """Every edge of a model, as a few blocks evaluated together: what a per-step loss differentiates.
+
+    `capacities()` returns one (len(out_nodes), len(in_nodes)) tensor per block of `blocks`, sharing work
+    between them (a transformer's virtual weights come from a handful of large matmuls instead of one small
+    matmul per writer/reader pair). `valid[i]` marks which entries of block i are edges (None: all of them),
+    so a block may span unit pairs that are not connected (a reader placed before a writer).
+    """
+
+    blocks: tuple[WeightBlock, ...]
+    capacities: Callable[[], list[torch.Tensor]]
+    valid: tuple[np.ndarray | None, ...]
+
+    @classmethod
+    def of(cls, blocks: Sequence[WeightBlock]) -> BlockSet:
+        """The plain set: each block evaluated on its own, every entry an edge."""
+        blocks = tuple(blocks)
+        return cls(blocks, lambda: [b.capacity() for b in blocks], (None,) * len(blocks))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from modinterp.modularity.graph import WeightBlock, WeightGraph
-from modinterp.modularity.model_blocks import model_blocks
+from modinterp.modularity.model_blocks import model_block_set, model_blocks
 from modinterp.modularity.providers import GomoryHuProvider
 
 __all__ = ["PartitionProvider", "ModularityLoss", "L1Loss", "BIMTLoss", "SpectralLoss"]
@@ -51,28 +51,54 @@ class _WeightPenalty:
     def _bind(self, model: torch.nn.Module) -> None:
         if self._model_id != id(model):
             self._nodes, self._blocks, _ = model_blocks(model)
+            self._set = model_block_set(model, self._blocks)
             self._model_id = id(model)
-            self._plain = all(getattr(b.capacity, "plain", False) for b in self._blocks)
+            self._plain = all(getattr(b.capacity, "plain", False) for b in self._set.blocks)
+            device = next(model.parameters()).device
+            self._zero = torch.zeros((), device=device)
+            valid = [np.ones((len(b.out_nodes), len(b.in_nodes)), bool) if v is None else v
+                     for b, v in zip(self._set.blocks, self._set.valid)]
+            flat = np.concatenate([v.reshape(-1) for v in valid])
+            self._valid = None if flat.all() else torch.as_tensor(flat, dtype=torch.float32, device=device)
+            self._set_valid = valid
 
     def _capacities(self) -> list[torch.Tensor]:
+        """One capacity matrix per model block (per writer/reader pair for a transformer)."""
         return [b.capacity().float() for b in self._blocks]
 
     def _flat_capacities(self) -> torch.Tensor:
-        """All blocks' capacities as one vector, in block order. When every block is a plain |W| (MLPs
-        without normalisation) the weights are concatenated first and take one abs: fewer ops per step."""
+        """Every entry of the block set's capacities as one vector (entries that are not edges included; see
+        `_valid`). When every block is a plain |W| (MLPs without normalisation) the weights are concatenated
+        first and take one abs: fewer ops per step."""
         if self._plain:
-            return torch.cat([b.capacity.linear.weight.reshape(-1) for b in self._blocks]).abs()
-        return torch.cat([b.capacity().reshape(-1) for b in self._blocks])
+            return torch.cat([b.capacity.linear.weight.reshape(-1) for b in self._set.blocks]).abs()
+        return torch.cat([c.reshape(-1) for c in self._set.capacities()]).float()
+
+    def _edge_sum(self, flat: torch.Tensor) -> torch.Tensor:
+        """Sum of the capacities of real edges in a `_flat_capacities()` vector."""
+        return flat.sum() if self._valid is None else torch.dot(self._valid, flat)
 
     def __call__(self, model: torch.nn.Module, step: int) -> torch.Tensor:
         self._bind(model)
+        if self.skips(step):  # a constant zero: no ops to record, nothing to differentiate
+            return self._zero
         penalty = self.penalty(model, step)
-        value = float(penalty.detach())
+        weight = self.step_weight(step)
+        value = penalty.item() * weight
         self.last_log[f"{self.name}/penalty"] = value
         self.last_log[f"{self.name}/loss"] = self.lam * value
-        return self.lam * penalty
+        return penalty * (self.lam * weight)  # one multiply: on small nets every op's dispatch shows
+
+    def skips(self, step: int) -> bool:
+        """True on steps where the penalty is not applied (see `every` / `penalty_every` of subclasses)."""
+        return False
+
+    def step_weight(self, step: int) -> float:
+        """The factor on `penalty` at this step, besides lam (e.g. N when applied every N-th step); 1 here."""
+        return 1.0
 
     def penalty(self, model: torch.nn.Module, step: int) -> torch.Tensor:
+        """The unweighted penalty (differentiable); `__call__` returns lam * step_weight(step) * this."""
         raise NotImplementedError
 
     def after_step(self, model: torch.nn.Module) -> None:
@@ -85,7 +111,7 @@ class L1Loss(_WeightPenalty):
     name = "l1"
 
     def penalty(self, model, step):
-        return self._flat_capacities().sum()
+        return self._edge_sum(self._flat_capacities())
 
 
 class BIMTLoss(_WeightPenalty):
@@ -130,9 +156,13 @@ class SpectralLoss(_WeightPenalty):
         super().__init__(lam)
         self.k, self.eps, self.every = int(k), float(eps), int(every)
 
+    def skips(self, step: int) -> bool:
+        return step % self.every != 0
+
+    def step_weight(self, step: int) -> float:
+        return float(self.every)
+
     def penalty(self, model, step):
-        if step % self.every:
-            return torch.zeros((), device=next(model.parameters()).device)
         caps = self._capacities()
         n = len(self._nodes)
         adj = caps[0].new_zeros(n, n)
@@ -143,7 +173,7 @@ class SpectralLoss(_WeightPenalty):
         adj = adj + adj.T
         inv_sqrt = torch.rsqrt(adj.sum(1) + self.eps)
         lap = torch.eye(n, device=adj.device) - inv_sqrt[:, None] * adj * inv_sqrt[None, :]
-        return self.every * torch.linalg.eigvalsh(lap.double())[: self.k].sum().float()
+        return torch.linalg.eigvalsh(lap.double())[: self.k].sum().float()
 
 
 class ModularityLoss(_WeightPenalty):
@@ -191,7 +221,17 @@ class ModularityLoss(_WeightPenalty):
         node_labels = np.asarray(self.provider(graph, self.k), dtype=np.int64)
         labels = np.full(graph.n_source_nodes, -1, np.int64)
         labels[graph.source_ids] = node_labels
-        self.labels_ = labels
+        self._use_partition(model, labels)
+        seconds = time.perf_counter() - start
+        self.refresh_seconds_.append(seconds)
+        self.last_log["modularity/refresh_seconds"] = seconds
+        self.last_log["modularity/n_modules"] = float(node_labels.max() + 1)
+        return labels
+
+    def _use_partition(self, model: torch.nn.Module, labels: np.ndarray) -> None:
+        """Penalise this partition from now on: the masks of crossing and counted edges."""
+        self._bind(model)
+        self.labels_ = labels = np.asarray(labels, dtype=np.int64)
         device = next(model.parameters()).device
         self._masks = []
         for b in self._blocks:
@@ -199,27 +239,60 @@ class ModularityLoss(_WeightPenalty):
             li = torch.as_tensor(labels[b.in_nodes], device=device)
             valid = (lo[:, None] >= 0) & (li[None, :] >= 0)
             self._masks.append((valid & (lo[:, None] != li[None, :]), valid, lo, li))
-        # penalty = (crossing . caps) / (counted . caps); counted = both ends in the graph (None: all edges)
-        self._crossing = torch.cat([m[0].reshape(-1) for m in self._masks]).float()
-        counted = torch.cat([m[1].reshape(-1) for m in self._masks])
-        self._counted = None if bool(counted.all()) else counted.float()
+        # penalty = (crossing . caps) / (counted . caps) over the block set's flattened capacities;
+        # counted = a real edge with both ends in the graph (None: every entry)
+        crossing, counted = [], []
+        for b, valid in zip(self._set.blocks, self._set_valid):
+            lo, li = labels[b.out_nodes][:, None], labels[b.in_nodes][None, :]
+            kept = valid & (lo >= 0) & (li >= 0)
+            crossing.append((kept & (lo != li)).reshape(-1))
+            counted.append(kept.reshape(-1))
+        # (2, M) [crossing; counted]: one matrix-vector product gives both sums (and one gradient buffer in
+        # backward instead of two)
+        rows = np.stack([np.concatenate(crossing), np.concatenate(counted)])
+        self._mask_rows = torch.as_tensor(rows, dtype=torch.float32, device=device)
         self._hard_masks = []
-        seconds = time.perf_counter() - start
-        self.refresh_seconds_.append(seconds)
-        self.last_log["modularity/refresh_seconds"] = seconds
-        self.last_log["modularity/n_modules"] = float(node_labels.max() + 1)
-        return labels
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs to continue exactly as an uninterrupted one (JSON-serialisable): the current
+        partition, when it was made, and the provider's warm-start view. Hardening masks are not included: a run
+        resumed after `harden_at` recomputes them from its (already partly zeroed) weights."""
+        return {"labels": None if self.labels_ is None else self.labels_.tolist(), "last_refresh": self._last_refresh,
+                "refresh_seconds": list(self.refresh_seconds_), "last_log": dict(self.last_log),
+                "provider_last_view": getattr(self.provider, "_last_view", None)}
+
+    def load_state_dict(self, state: dict, model: torch.nn.Module) -> None:
+        """Restore `state_dict()`'s output for `model` (whose weights are already restored)."""
+        self.refresh_seconds_ = list(state.get("refresh_seconds", []))
+        self._last_refresh = state.get("last_refresh")
+        if hasattr(self.provider, "_last_view"):
+            self.provider._last_view = state.get("provider_last_view")
+        if state.get("labels") is not None:
+            self._use_partition(model, np.asarray(state["labels"], dtype=np.int64))
+        self.last_log = dict(state.get("last_log", {}))
+
+    def skips(self, step: int) -> bool:
+        """Steps off the penalty_every grid, and warm-up steps without an L1 term."""
+        return step % self.penalty_every != 0 or (step < self.warmup_steps and self.warmup_l1 == 0)
+
+    def step_weight(self, step: int) -> float:
+        """penalty_every (applied on every N-th step only) x the warm-up L1's weight relative to lam, or x the
+        ramp after warm-up."""
+        if step < self.warmup_steps:
+            return self.penalty_every * self.warmup_l1 / max(self.lam, 1e-30)
+        return self.penalty_every * self._ramp(step)
 
     def penalty(self, model, step):
-        if step % self.penalty_every:  # skipped step: the penalty is applied, x penalty_every, on the others
-            return torch.zeros((), device=next(model.parameters()).device)
-        return self.penalty_every * self._penalty(model, step)
-
-    def _penalty(self, model, step):
         if step < self.warmup_steps:  # optional L1 so that a sparse backbone forms for the first tree to read
-            if self.warmup_l1 > 0:
-                return self.warmup_l1 / max(self.lam, 1e-30) * self._flat_capacities().sum()
-            return torch.zeros((), device=next(model.parameters()).device)
+            return self._edge_sum(self._flat_capacities())
+        self._refresh_if_due(model, step)
+        if self.form == "ncut":
+            return self._ncut(self._capacities())
+        cross, total = torch.mv(self._mask_rows, self._flat_capacities()).unbind()
+        return cross / total.clamp_min(1e-30)
+
+    def _refresh_if_due(self, model, step) -> None:
+        """Refresh the partition if K steps have passed (or none was made yet); harden if due."""
         if self._last_refresh is None or step - self._last_refresh >= self.refresh_every:
             self.refresh(model)
             self._last_refresh = step
@@ -227,15 +300,10 @@ class ModularityLoss(_WeightPenalty):
             self.last_log.pop("modularity/refresh_seconds", None)
         if self.harden_at is not None and step >= self.harden_at:
             self._harden()
-        if self.form == "cross_fraction":
-            caps = self._flat_capacities().float()
-            total = caps.sum() if self._counted is None else torch.dot(self._counted, caps)
-            penalty = torch.dot(self._crossing, caps) / (total + 1e-30)
-        else:
-            penalty = self._ncut(self._capacities())
-        if self.ramp_steps:
-            penalty = penalty * min(1.0, (step - self.warmup_steps + 1) / self.ramp_steps)
-        return penalty
+
+    def _ramp(self, step: int) -> float:
+        """The penalty's weight during the ramp after warm-up: (steps since warm-up + 1) / ramp_steps, at most 1."""
+        return min(1.0, (step - self.warmup_steps + 1) / self.ramp_steps) if self.ramp_steps else 1.0
 
     def _ncut(self, caps: list[torch.Tensor]) -> torch.Tensor:
         k = int(self.labels_.max()) + 1

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from modinterp.modularity.graph import NodeTable, WeightBlock, node_table
+from modinterp.modularity.graph import BlockSet, NodeTable, WeightBlock, node_table
 
-__all__ = ["MLP", "model_blocks", "mlp_blocks"]
+__all__ = ["MLP", "model_blocks", "model_block_set", "mlp_blocks"]
 
 _PASS_THROUGH = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.SiLU, nn.ELU, nn.Softplus, nn.Identity,
                  nn.Dropout, nn.Mish)
@@ -77,6 +77,16 @@ def model_blocks(model: nn.Module) -> tuple[NodeTable, list[WeightBlock], dict]:
     raise TypeError(f"WeightGraph.from_model: unsupported model type {type(model).__name__}; expected an "
                     "nn.Sequential/nn.ModuleList MLP, modinterp.modularity.MLP or a BoardTransformer "
                     "(or build the graph yourself with WeightGraph.from_edges)")
+
+
+def model_block_set(model: nn.Module, blocks: list[WeightBlock] | None = None) -> BlockSet:
+    """The model's edges as a `BlockSet` for per-step losses: fused for a BoardTransformer (6 blocks instead of
+    one per writer/reader pair), else the model's own blocks (`blocks`, if already built)."""
+    if hasattr(model, "blocks") and hasattr(model, "policy_head") and hasattr(model, "state_embed"):
+        from modinterp.modularity.transformer_graph import transformer_block_set
+
+        return transformer_block_set(model)
+    return BlockSet.of(blocks if blocks is not None else model_blocks(model)[1])
 
 
 def _norm_gain(module: nn.Module) -> Callable[[], torch.Tensor] | None:

@@ -8,6 +8,7 @@ functional label is the subtask whose loss rises most when the unit is ablated (
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from modinterp.modularity.model_blocks import MLP
 
-__all__ = ["PlantedTask", "hidden_unit_labels"]
+__all__ = ["PlantedTask", "hidden_unit_labels", "train_planted", "planted_setup", "planted_step"]
 
 
 @dataclass
@@ -96,33 +97,44 @@ class PlantedRun:
 def train_planted(task: PlantedTask, hidden: list[int], loss=None, steps: int = 3000, batch: int = 256,
                   lr: float = 3e-3, seed: int = 0, n_test: int = 4096) -> PlantedRun:
     """Adam on the planted task's MSE (+ `loss(model, step)` if given); test MSE on a fixed held-out set."""
-    import time
-
-    data_gen = torch.Generator().manual_seed(10_000 + seed)
-    model = MLP([task.n_in, *hidden, task.n_out], seed=seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model, opt, data_gen = planted_setup(task, hidden, lr, seed)
     seconds_loss = 0.0
     start, cpu_start = time.perf_counter(), time.process_time()
     for step in range(steps):
-        x, y = task.sample(batch, data_gen)
-        total = (model(x) - y).pow(2).mean()
-        if loss is not None:
-            t0 = time.perf_counter()
-            total = total + loss(model, step)
-            seconds_loss += time.perf_counter() - t0
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        if loss is not None:
-            t0 = time.perf_counter()
-            loss.after_step(model)
-            seconds_loss += time.perf_counter() - t0
+        seconds_loss += planted_step(task, model, opt, data_gen, batch, loss, step)
     seconds_total, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     x, y = test_set(task, n_test)
     with torch.no_grad():
         test_loss = float((model(x) - y).pow(2).mean())
     refresh = list(getattr(loss, "refresh_seconds_", []))
     return PlantedRun(model, test_loss, seconds_total, seconds_loss, float(sum(refresh)), len(refresh), cpu_seconds)
+
+
+def planted_setup(task: PlantedTask, hidden: list[int], lr: float = 3e-3,
+                  seed: int = 0) -> tuple[MLP, torch.optim.Optimizer, torch.Generator]:
+    """The seeded MLP, its Adam optimizer and the training-data generator of one planted run."""
+    model = MLP([task.n_in, *hidden, task.n_out], seed=seed)
+    return model, torch.optim.Adam(model.parameters(), lr=lr), torch.Generator().manual_seed(10_000 + seed)
+
+
+def planted_step(task: PlantedTask, model: MLP, opt: torch.optim.Optimizer, data_gen: torch.Generator,
+                 batch: int, loss=None, step: int = 0) -> float:
+    """One Adam step on a fresh batch (+ the regulariser); returns the seconds spent in the regulariser."""
+    x, y = task.sample(batch, data_gen)
+    total = (model(x) - y).pow(2).mean()
+    seconds = 0.0
+    if loss is not None:
+        t0 = time.perf_counter()
+        total = total + loss(model, step)
+        seconds += time.perf_counter() - t0
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    opt.step()
+    if loss is not None:
+        t0 = time.perf_counter()
+        loss.after_step(model)
+        seconds += time.perf_counter() - t0
+    return seconds
 
 
 def test_set(task: PlantedTask, n: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:

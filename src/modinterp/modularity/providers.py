@@ -41,30 +41,52 @@ def sparsified_view(graph: WeightGraph, k: int) -> WeightGraph:
 
 
 class GomoryHuProvider:
-    """k modules from the Gomory-Hu tree (see the module docstring); `min_size` None -> max(2, n // (4k))."""
+    """k modules from the Gomory-Hu tree (see the module docstring); `min_size` None -> max(2, n // (4k)).
+
+    `warm_start` (default): after the first call, the search over views starts at the view the previous call
+    used and moves to denser views while they still give k modules (or to sparser ones until one does),
+    instead of scanning from the densest view every time. The result is the same as the full scan whenever
+    sparser views never give fewer modules than denser ones; it costs one or two trees per refresh instead of
+    up to `len(views)` once the partition has settled.
+    """
 
     def __init__(self, backend: str = "gusfield", n_jobs: int = 1, min_size: int | None = None,
-                 views: tuple[int | None, ...] = (None, 32, 16, 8, 4, 2, 1), refine_passes: int = 1):
+                 views: tuple[int | None, ...] = (None, 32, 16, 8, 4, 2, 1), refine_passes: int = 1,
+                 warm_start: bool = True):
         self.backend, self.n_jobs, self.min_size, self.views = backend, n_jobs, min_size, tuple(views)
-        self.refine_passes = int(refine_passes)
+        self.refine_passes, self.warm_start = int(refine_passes), bool(warm_start)
         self.last_info_: dict = {}
+        self._last_view: int | None = None
 
     def __call__(self, graph: WeightGraph, k: int) -> np.ndarray:
         min_size = self.min_size or max(2, graph.n_nodes // (4 * k))
-        best = None
-        for view in self.views:
-            g = graph if view is None else sparsified_view(graph, view)
-            tree = gomory_hu_tree(g, backend=self.backend, n_jobs=self.n_jobs)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                part = partition(tree, k=k, min_size=min_size)
-            self.last_info_ = {"view_top_k": view, "n_modules": part.n_modules, "min_size": min_size,
-                               "singleton_fraction": tree.singleton_fraction(), "tree_seconds": tree.info["seconds"]}
-            best = part
-            if part.n_modules == k:
-                break
-        labels = refine_labels(graph, best.labels, self.refine_passes)
-        self.last_info_["refined_nodes"] = int((labels != best.labels).sum())
+        tried: dict[int, tuple] = {}
+
+        def attempt(i: int):
+            if i not in tried:
+                view = self.views[i]
+                tree = gomory_hu_tree(graph if view is None else sparsified_view(graph, view), backend=self.backend,
+                                      n_jobs=self.n_jobs)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    tried[i] = (partition(tree, k=k, min_size=min_size), tree)
+            return tried[i][0].n_modules == k
+
+        start = self._last_view if self.warm_start and self._last_view is not None else 0
+        if attempt(start):
+            chosen = start
+            while chosen > 0 and attempt(chosen - 1):
+                chosen -= 1
+        else:
+            chosen = next((i for i in range(start + 1, len(self.views)) if attempt(i)), len(self.views) - 1)
+            attempt(chosen)
+        self._last_view = chosen
+        part, tree = tried[chosen]
+        self.last_info_ = {"view_top_k": self.views[chosen], "n_modules": part.n_modules, "min_size": min_size,
+                           "singleton_fraction": tree.singleton_fraction(), "tree_seconds": tree.info["seconds"],
+                           "trees_built": len(tried)}
+        labels = refine_labels(graph, part.labels, self.refine_passes)
+        self.last_info_["refined_nodes"] = int((labels != part.labels).sum())
         return labels
 
 

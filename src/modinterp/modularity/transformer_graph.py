@@ -21,9 +21,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from modinterp.modularity.graph import NodeTable, WeightBlock, node_table
+from modinterp.modularity.graph import BlockSet, NodeTable, WeightBlock, node_table
 
-__all__ = ["transformer_blocks"]
+__all__ = ["transformer_blocks", "transformer_block_set"]
 
 
 @dataclass
@@ -34,6 +34,7 @@ class _Group:
     position: int
     ids: np.ndarray
     matrix: Callable[[], torch.Tensor]
+    k: int  # rows (writers) or columns (readers) per unit
 
 
 def _virtual_capacity(writer: _Group, reader: _Group) -> Callable[[], torch.Tensor]:
@@ -41,19 +42,71 @@ def _virtual_capacity(writer: _Group, reader: _Group) -> Callable[[], torch.Tens
         write = writer.matrix()  # (Nw, kw, d)
         write = write - write.mean(dim=-1, keepdim=True)  # LayerNorm centering P, applied once per writer
         read = reader.matrix()  # (Nr, d, kr)
-        n_w, k_w, d = write.shape
-        n_r, _, k_r = read.shape
-        prod = write.reshape(n_w * k_w, d) @ read.permute(1, 0, 2).reshape(d, n_r * k_r)
-        prod = prod.reshape(n_w, k_w, n_r, k_r)
-        if k_w == 1 and k_r == 1:
-            return prod.reshape(n_w, n_r).abs().T
-        return torch.linalg.vector_norm(prod, dim=(1, 3)).T  # (Nr, Nw)
+        d = write.shape[-1]
+        return _pair_norms(read.transpose(1, 2).reshape(-1, d), write.reshape(-1, d), reader.k, writer.k)
 
     return capacity
 
 
 def transformer_blocks(model) -> tuple[NodeTable, list[WeightBlock], dict]:
-    """Nodes and virtual-weight blocks of a BoardTransformer (state_dict names as in the Model contract)."""
+    """Nodes and virtual-weight blocks of a BoardTransformer, one block per (writer, later reader) pair."""
+    nodes, writers, readers, info = _units(model)
+    blocks = [WeightBlock(f"{w.name}->{r.name}", w.ids, r.ids, _virtual_capacity(w, r))
+              for w in writers for r in readers if w.position < r.position]
+    return nodes, blocks, info
+
+
+def transformer_block_set(model) -> BlockSet:
+    """The same edges as `transformer_blocks`, evaluated with one matmul per (writer k, reader k) kind.
+
+    Writers and readers are stacked by how many rows/columns each unit has (1 for embeddings, neurons and
+    output units; d_head for a head's W_O, 3 d_head for its W_QKV, 2 for a policy unit), so a 4-layer model's
+    ~60 pair blocks become 6 blocks. Entries where the reader does not come after the writer are not edges
+    (`valid`). A training loss evaluates this every step; the graph uses the pair blocks.
+    """
+    _, writers, readers, _ = _units(model)
+    d = model.config.d_model
+    write_kinds = sorted({w.k for w in writers})
+    read_kinds = sorted({r.k for r in readers})
+    pairs = [(kw, kr) for kw in write_kinds for kr in read_kinds]
+    blocks, valid = [], []
+    for kw, kr in pairs:
+        ws, rs = [w for w in writers if w.k == kw], [r for r in readers if r.k == kr]
+        w_pos = np.concatenate([np.full(len(w.ids), w.position) for w in ws])
+        r_pos = np.concatenate([np.full(len(r.ids), r.position) for r in rs])
+        blocks.append(WeightBlock(f"writers(k={kw})->readers(k={kr})", np.concatenate([w.ids for w in ws]),
+                                  np.concatenate([r.ids for r in rs]), lambda kw=kw, kr=kr: evaluate()[pairs.index((kw, kr))]))
+        valid.append(r_pos[:, None] > w_pos[None, :])
+
+    def evaluate() -> list[torch.Tensor]:
+        # Each reader kind as rows (sum of N*k_r, d); each writer kind as rows (sum of N*k_w, d), centred once
+        # (the reader's LayerNorm centering P).
+        read = {kr: torch.cat([r.matrix().transpose(1, 2).reshape(-1, d) for r in readers if r.k == kr])
+                for kr in read_kinds}
+        write = {kw: torch.cat([w.matrix().reshape(-1, d) for w in writers if w.k == kw]) for kw in write_kinds}
+        write = {kw: m - m.mean(dim=-1, keepdim=True) for kw, m in write.items()}
+        return [_pair_norms(read[kr], write[kw], kr, kw) for kw, kr in pairs]
+
+    return BlockSet(tuple(blocks), evaluate, tuple(valid))
+
+
+def _pair_norms(read: torch.Tensor, write: torch.Tensor, k_r: int, k_w: int) -> torch.Tensor:
+    """(n_r, n_w) virtual weights ||read_r @ write_w^T||_F from reader rows (n_r*k_r, d) and centred writer
+    rows (n_w*k_w, d): each unit pair's k_r x k_w block of products, reduced over contiguous trailing dims
+    (vector_norm over a middle dim is many times slower). vector_norm, not the sqrt of a sum of squares: its
+    gradient at a zero block is 0, not NaN (a head whose W_O was zeroed by embedding writes nothing)."""
+    n_r, n_w = read.shape[0] // k_r, write.shape[0] // k_w
+    if k_r == 1:
+        prod = read @ write.T  # (n_r, n_w*k_w)
+        return prod.abs() if k_w == 1 else torch.linalg.vector_norm(prod.view(n_r, n_w, k_w), dim=2)
+    prod = write @ read.T  # (n_w*k_w, n_r*k_r)
+    if k_w == 1:
+        return torch.linalg.vector_norm(prod.view(n_w, n_r, k_r), dim=2).T
+    return torch.linalg.vector_norm(prod.view(n_w, k_w, n_r, k_r).transpose(1, 2), dim=(2, 3)).T
+
+
+def _units(model) -> tuple[NodeTable, list[_Group], list[_Group], dict]:
+    """The node table and the writer/reader unit groups of a BoardTransformer, in residual-stream order."""
     cfg = model.config
     n_layers, n_heads, d_mlp, d = cfg.n_layers, cfg.n_heads, cfg.d_mlp, cfg.d_model
     names: list[np.ndarray] = []
@@ -75,33 +128,31 @@ def transformer_blocks(model) -> tuple[NodeTable, list[WeightBlock], dict]:
     readers: list[_Group] = []
     state, pos = model.state_embed, model.pos_embed
     writers.append(_Group("embed.state", 0, add("embed.state.", state.num_embeddings, "input", 0),
-                          lambda: state.weight[:, None, :]))
+                          lambda: state.weight[:, None, :], 1))
     writers.append(_Group("embed.pos", 0, add("embed.pos.", pos.num_embeddings, "input", 0),
-                          lambda: pos.weight[:, None, :]))
+                          lambda: pos.weight[:, None, :], 1))
     for i, block in enumerate(model.blocks):
         attn, mlp, ln1, ln2 = block.attn, block.mlp, block.ln1, block.ln2
         heads = add(f"blocks.{i}.attn.h", n_heads, "head", 2 * i + 1)
         neurons = add(f"blocks.{i}.mlp.n", d_mlp, "neuron", 2 * i + 2)
-        readers.append(_Group(f"blocks.{i}.attn.W_QKV", 2 * i + 1, heads, _head_reader(attn, ln1)))
-        writers.append(_Group(f"blocks.{i}.attn.W_O", 2 * i + 1, heads, lambda attn=attn: attn.W_O))
+        readers.append(_Group(f"blocks.{i}.attn.W_QKV", 2 * i + 1, heads, _head_reader(attn, ln1), 3 * cfg.d_head))
+        writers.append(_Group(f"blocks.{i}.attn.W_O", 2 * i + 1, heads, lambda attn=attn: attn.W_O, cfg.d_head))
         readers.append(_Group(f"blocks.{i}.mlp.W_in", 2 * i + 2, neurons,
-                              lambda mlp=mlp, ln=ln2: (ln.weight[None, :] * mlp.W_in.weight)[:, :, None]))
-        writers.append(_Group(f"blocks.{i}.mlp.W_out", 2 * i + 2, neurons, lambda mlp=mlp: mlp.W_out.weight.T[:, None, :]))
+                              lambda mlp=mlp, ln=ln2: (ln.weight[None, :] * mlp.W_in.weight)[:, :, None], 1))
+        writers.append(_Group(f"blocks.{i}.mlp.W_out", 2 * i + 2, neurons, lambda mlp=mlp: mlp.W_out.weight.T[:, None, :], 1))
     out_pos = 2 * n_layers + 1
     lnf, vh, ch, ph = model.ln_final, model.value_head, model.concept_head, model.policy_head
     readers.append(_Group("value_head", out_pos, add("value_head.", 1, "output", out_pos),
-                          lambda: (lnf.weight[None, :] * vh.weight)[:, :, None]))
+                          lambda: (lnf.weight[None, :] * vh.weight)[:, :, None], 1))
     readers.append(_Group("concept_head", out_pos, add("concept_head.", ch.out_features, "output", out_pos),
-                          lambda: (lnf.weight[None, :] * ch.weight)[:, :, None]))
+                          lambda: (lnf.weight[None, :] * ch.weight)[:, :, None], 1))
     readers.append(_Group("policy_head.fc_in", out_pos, add("policy_head.fc_in.", ph.fc_in.out_features, "output",
                                                               out_pos),
-                          lambda: (ph.fc_in.weight.reshape(-1, 2, d) * lnf.weight).transpose(1, 2)))
-    blocks = [WeightBlock(f"{w.name}->{r.name}", w.ids, r.ids, _virtual_capacity(w, r))
-              for w in writers for r in readers if w.position < r.position]
+                          lambda: (ph.fc_in.weight.reshape(-1, 2, d) * lnf.weight).transpose(1, 2), 2))
     nodes = node_table(np.concatenate(layers), np.concatenate(kinds), np.concatenate(index), np.concatenate(names))
     info = {"model": "board_transformer", "rows": cfg.rows, "cols": cfg.cols, "d_model": d, "n_layers": n_layers,
             "n_heads": n_heads, "d_mlp": d_mlp, "node_set": "heads+neurons, virtual weights"}
-    return nodes, blocks, info
+    return nodes, writers, readers, info
 
 
 def _head_reader(attn, ln) -> Callable[[], torch.Tensor]:
