@@ -151,3 +151,33 @@ def test_sigkilled_cli_run_resumes_to_the_same_weights(tmp_path, games_path):
     assert not (tmp_path / "b" / "final").exists(), "the run finished before it could be killed; raise steps"
     subprocess.run(cli + ["--out", str(tmp_path / "b"), "--resume"], check=True, env=env, capture_output=True)
     _assert_same_run(tmp_path / "a", tmp_path / "b")
+
+
+def _modularity_term():
+    from modinterp.modularity import ModularityLoss
+
+    return ModularityLoss(0.5, k=2, refresh_every=7, top_k=8, warmup_steps=2, warmup_l1=1e-3, penalty_every=2)
+
+
+def test_a_modularity_loss_term_is_trained_logged_and_resumed_exactly(tmp_path, make_trainer, config_factory):
+    import json
+
+    config = config_factory()
+    make_trainer(config, tmp_path / "plain").fit()
+    term = _modularity_term()
+    make_trainer(config, tmp_path / "whole", loss_terms=[term]).fit()
+    with pytest.raises(Killed):  # killed between refreshes (7, 14, 21), with a partition in use
+        make_trainer(config, tmp_path / "resumed", loss_terms=[_modularity_term()], callbacks=[_kill_at(17)]).fit()
+    make_trainer(config, tmp_path / "resumed", loss_terms=[_modularity_term()]).fit(resume=True)
+    _assert_same_run(tmp_path / "whole", tmp_path / "resumed")
+    plain, whole = _final_state(tmp_path / "plain"), _final_state(tmp_path / "whole")
+    assert any(not torch.equal(plain[k], whole[k]) for k in plain)  # the term changed the training
+    records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in records if r["split"] == "train" and "modularity/penalty" in r]
+    assert logged and all(r["loss"] > r["value_loss"] for r in logged)  # the logged loss includes the term
+    assert logged[-1]["modularity/refreshes"] == 3.0
+    assert term.refresh_seconds_ and len(term.refresh_seconds_) == 3  # steps 2, 9, 16 (first after warm-up, K=7)
+    with pytest.raises(Killed):  # a checkpoint without the term's state cannot resume a run with the term
+        make_trainer(config, tmp_path / "plain2", callbacks=[_kill_at(6)]).fit()
+    with pytest.raises(ckpt.CheckpointError, match="loss term 0"):
+        make_trainer(config, tmp_path / "plain2", loss_terms=[_modularity_term()]).fit(resume=True)

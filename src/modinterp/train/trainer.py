@@ -68,6 +68,21 @@ class StepBatches(Dataset):
         return self.source.batch(self.start + i, self.rank, self.world_size)
 
 
+class LossTerm(Protocol):
+    """An extra term of the training loss computed from the model itself, e.g. `modularity.ModularityLoss`.
+
+    `term(model, step)` returns a scalar tensor added to the task loss; `term.after_step(model)` runs after each
+    optimizer step; `term.last_log` holds the values logged with the train metrics. Optional `state_dict()` /
+    `load_state_dict(state, model)` travel in checkpoints so that a resumed run continues exactly."""
+
+    name: str
+    last_log: dict[str, float]
+
+    def __call__(self, model: nn.Module, step: int) -> torch.Tensor: ...
+
+    def after_step(self, model: nn.Module) -> None: ...
+
+
 class NonFiniteLossError(FloatingPointError):
     """The loss (or gradient norm) became NaN or infinite; the run stopped before applying that step."""
 
@@ -90,9 +105,11 @@ class Trainer:
     def __init__(self, config: TrainConfig, model: nn.Module, train_data: TrainBatches,
                  val_data: ValidationBatches | None = None, run_dir: str | Path | None = None, *,
                  probe_hook: ProbeHook | None = None, callbacks: Sequence[StepCallback] = (),
-                 lr_multipliers: Mapping[str, float] | None = None, dist: DistInfo | None = None):
+                 lr_multipliers: Mapping[str, float] | None = None, dist: DistInfo | None = None,
+                 loss_terms: Sequence[LossTerm] = ()):
         """`lr_multipliers` maps exact parameter names to a multiplier of the scheduled lr (beside the config's
-        fnmatch patterns); `callbacks` run after every optimizer step, before logging and checkpointing."""
+        fnmatch patterns); `callbacks` run after every optimizer step, before logging and checkpointing;
+        `loss_terms` are added to the task loss (the logged "loss" is the sum; each term logs its own values)."""
         from modinterp.device import pick_device
 
         self.config = config
@@ -102,6 +119,7 @@ class Trainer:
         self.train_data, self.val_data = train_data, val_data
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.probe_hook, self.callbacks = probe_hook, list(callbacks)
+        self.loss_terms = list(loss_terms)
         self.weights = LossWeights(config.w_value, config.w_policy, config.w_concept)
         multipliers = resolve_lr_multipliers(self.model, names=lr_multipliers, patterns=config.lr_multipliers)
         self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, tuple(config.betas), config.eps,
@@ -137,6 +155,9 @@ class Trainer:
                         "steps_per_epoch": int(self.train_data.steps_per_epoch)},
             "world_size": self.dist.world_size,
         }
+        terms = {str(i): term.state_dict() for i, term in enumerate(self.loss_terms) if hasattr(term, "state_dict")}
+        if terms:
+            state["loss_terms"] = terms
         if self.device.type == "cuda":
             state["cuda_rng"] = base64.b64encode(torch.cuda.get_rng_state(self.device).numpy().tobytes()).decode("ascii")
         return state
@@ -152,6 +173,13 @@ class Trainer:
         self._log_sums = [float(x) for x in state["log_sums"]]
         self._log_count = int(state["log_count"])
         torch.set_rng_state(_bytes_tensor(state["torch_rng"]))
+        for i, term in enumerate(self.loss_terms):
+            saved = state.get("loss_terms", {}).get(str(i))
+            if hasattr(term, "load_state_dict"):
+                if saved is None:
+                    raise ckpt.CheckpointError(f"{source}: no state for loss term {i} ({term.name}); resume with the "
+                                               "loss terms the run was started with")
+                term.load_state_dict(saved, self.model)
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(_bytes_tensor(state["cuda_rng"]), self.device)
 
@@ -208,15 +236,22 @@ class Trainer:
         with autocast(self.device, enabled=cfg.amp):
             output = self._forward(batch.tokens)
         parts = compute_loss(output, batch, self.weights)
-        parts.total.backward()
+        total = parts.total
+        for term in self.loss_terms:
+            total = total + term(self.model, self.step)
+        total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)
-        stats = torch.cat([parts.detached(), grad_norm.detach().float().reshape(1)])
+        task = parts.detached()
+        task[0] = total.detach().float()
+        stats = torch.cat([task, grad_norm.detach().float().reshape(1)])
         values = mean_across_ranks(stats, self.dist).tolist()
         if not all(math.isfinite(v) for v in values):
             self.optimizer.zero_grad(set_to_none=True)
             raise NonFiniteLossError(self._non_finite_message(values))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        for term in self.loss_terms:
+            term.after_step(self.model)
         return values
 
     def _lr_factor(self, step: int) -> float:
@@ -246,7 +281,9 @@ class Trainer:
             callback(s, self)
         if s % cfg.log_every == 0 or s == cfg.steps:
             means = {k: v / self._log_count for k, v in zip(_TRAIN_KEYS, self._log_sums)}
-            log.write(s, "train", {**means, "lr": cfg.lr * self._lr_factor(s - 1)})
+            values, seconds = self._loss_term_log()
+            log.write(s, "train", {**means, "lr": cfg.lr * self._lr_factor(s - 1), **values})
+            log.scalars(s, "time", seconds)
             self._log_sums, self._log_count = [0.0] * len(_TRAIN_KEYS), 0
         if self.dist.is_writer and self.val_data is not None:
             if cfg.quick_val_every and s % cfg.quick_val_every == 0:
@@ -257,6 +294,19 @@ class Trainer:
             self._probe(log)
         if cfg.checkpoint_every and s % cfg.checkpoint_every == 0 and s < cfg.steps:
             self.save_checkpoint()
+
+    def _loss_term_log(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Each loss term's latest values and refresh count (for metrics.jsonl), and its total refresh time
+        (wall clock: TensorBoard's "time" group only, so that metrics.jsonl stays reproducible)."""
+        values: dict[str, float] = {}
+        seconds: dict[str, float] = {}
+        for term in self.loss_terms:
+            values.update({k: v for k, v in term.last_log.items() if not k.endswith("seconds")})
+            refreshes = getattr(term, "refresh_seconds_", None)
+            if refreshes is not None:
+                values[f"{term.name}/refreshes"] = float(len(refreshes))
+                seconds[f"{term.name}/refresh_seconds_total"] = float(sum(refreshes))
+        return values, seconds
 
     def _probe(self, log: MetricsLog) -> None:
         if self.probe_hook is None or not self.dist.is_writer:
