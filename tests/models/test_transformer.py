@@ -141,6 +141,29 @@ def test_policy_head_equals_concatenation_reference(tiny):
         torch.testing.assert_close(head(cells), reference, atol=1e-6, rtol=0)
 
 
+def test_policy_head_matches_the_gather_formulation_bit_for_bit(tiny):
+    """Shifted views must reproduce the earlier index_select head exactly, gradients included, so that runs
+    recorded with it (docs/results.md) reproduce bit for bit."""
+    cfg, head, d = tiny.config, tiny.policy_head, tiny.config.d_model
+    table = torch.from_numpy(move_cells_table(cfg.rows, cfg.cols))
+
+    def gathered(cells):
+        both = F.linear(cells, torch.cat([head.fc_in.weight[:, :d], head.fc_in.weight[:, d:]]))
+        first, second = both[..., :d].index_select(1, table[:, 0]), both[..., d:].index_select(1, table[:, 1])
+        return head.fc_out(F.gelu(first + second + head.fc_in.bias)).squeeze(-1)
+
+    cells = torch.randn(5, cfg.n_cells, d, generator=torch.Generator().manual_seed(1))
+    results = []
+    for fn in (gathered, head):
+        x = cells.clone().requires_grad_()
+        out = fn(x)
+        weights = torch.arange(out.numel(), dtype=out.dtype).reshape(out.shape).sin()
+        results.append((out, torch.autograd.grad((out * weights).sum(), [x, *head.parameters()])))
+    (out_a, grads_a), (out_b, grads_b) = results
+    assert torch.equal(out_a, out_b)
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+
+
 def test_zeroing_a_heads_z_equals_zeroing_its_output_weights():
     model = build_model("smoke-large", 4, 4, seed=2)
     tokens = random_tokens(model.config, 3)

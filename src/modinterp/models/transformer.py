@@ -119,11 +119,9 @@ class PolicyHead(nn.Module):
         first, second = both[..., :d], both[..., d:]  # each cell as a move's top/left cell, as its other cell
         vertical = first[:, :-1] + second[:, 1:]  # (B, rows-1, cols, d)
         horizontal = first[:, :, :-1] + second[:, :, 1:]  # (B, rows, cols-1, d)
-        return torch.cat([self._logits(vertical), self._logits(horizontal)], dim=1)
-
-    def _logits(self, pre: torch.Tensor) -> torch.Tensor:
-        """(B, r, c, d) pre-activations without bias -> (B, r*c) logits."""
-        return self.fc_out(F.gelu(pre + self.fc_in.bias)).flatten(1)
+        pairs = torch.cat([vertical.flatten(1, 2), horizontal.flatten(1, 2)], dim=1)  # (B, n_moves, d), move order
+        # One bias add over all moves: the bias gradient is one reduction in move order, bit for bit as before.
+        return self.fc_out(F.gelu(pairs + self.fc_in.bias)).squeeze(-1)
 
 
 class BoardTransformer(nn.Module):
