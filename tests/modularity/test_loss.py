@@ -99,24 +99,24 @@ def test_gomory_hu_provider_finds_planted_blocks_of_an_mlp():
     assert loss.last_log["modularity/refresh_seconds"] > 0
 
 
-@pytest.mark.parametrize("cross", [0.3, 0.03])
-def test_warm_started_provider_gives_the_full_scans_labels_from_fewer_trees(cross):
+@pytest.mark.parametrize("cross", [0.3, 0.1, 0.03, 1e-4])
+def test_bisecting_provider_picks_the_scans_view_from_fewer_trees(cross):
     from modinterp.modularity import GomoryHuProvider, WeightGraph
 
     model = MLP([16, 32, 32, 8], seed=1)
-    with torch.no_grad():  # 4 planted blocks; crossing weights scaled by `cross`, so only sparse views show them
+    with torch.no_grad():  # 4 planted blocks; crossing weights scaled by `cross`: the weaker, the denser the view
         for lin in model.linears():
             out_b = torch.arange(lin.out_features) * 4 // lin.out_features
             in_b = torch.arange(lin.in_features) * 4 // lin.in_features
             lin.weight.mul_(torch.where(out_b[:, None] == in_b[None, :], 1.0, cross))
     graph = WeightGraph.from_model(model)
-    full, warm = GomoryHuProvider(warm_start=False), GomoryHuProvider()
-    expected = full(graph, 4)
-    assert full.last_info_["view_top_k"] is not None and full.last_info_["trees_built"] >= 4
-    np.testing.assert_array_equal(warm(graph, 4), expected)  # first call: the same scan
-    np.testing.assert_array_equal(warm(graph, 4), expected)  # then: the last view and the next denser one
-    assert warm.last_info_["trees_built"] == 2
-    assert warm.last_info_["view_top_k"] == full.last_info_["view_top_k"]
+    scan, bisect = GomoryHuProvider(search="scan"), GomoryHuProvider()
+    expected = scan(graph, 4)
+    for _ in range(2):  # a cold call, then one started from the previous call's view
+        np.testing.assert_array_equal(bisect(graph, 4), expected)
+        assert bisect.last_info_["view_top_k"] == scan.last_info_["view_top_k"]
+        assert bisect.last_info_["trees_built"] <= max(1, scan.last_info_["trees_built"])
+    assert bisect.last_info_["trees_built"] <= 3
 
 
 def test_partition_is_refreshed_every_k_steps_and_logged():

@@ -43,18 +43,20 @@ def sparsified_view(graph: WeightGraph, k: int) -> WeightGraph:
 class GomoryHuProvider:
     """k modules from the Gomory-Hu tree (see the module docstring); `min_size` None -> max(2, n // (4k)).
 
-    `warm_start` (default): after the first call, the search over views starts at the view the previous call
-    used and moves to denser views while they still give k modules (or to sparser ones until one does),
-    instead of scanning from the densest view every time. The result is the same as the full scan whenever
-    sparser views never give fewer modules than denser ones; it costs one or two trees per refresh instead of
-    up to `len(views)` once the partition has settled.
+    The view used is the densest one whose tree gives k modules. `search="scan"` tries the views in order,
+    densest first. `search="bisect"` (default) tries the full graph, then bisects the sparser views, starting
+    from the view the previous call used and its denser neighbour: the same view as the scan whenever sparser
+    views never give fewer modules than denser ones, from 1 tree per refresh once the full graph's tree shows
+    the modules and 3 while the previous view still fits, instead of up to `len(views)`.
     """
 
     def __init__(self, backend: str = "gusfield", n_jobs: int = 1, min_size: int | None = None,
                  views: tuple[int | None, ...] = (None, 32, 16, 8, 4, 2, 1), refine_passes: int = 1,
-                 warm_start: bool = True):
+                 search: str = "bisect"):
+        if search not in ("bisect", "scan"):
+            raise ValueError(f"search={search!r}; expected 'bisect' or 'scan'")
         self.backend, self.n_jobs, self.min_size, self.views = backend, n_jobs, min_size, tuple(views)
-        self.refine_passes, self.warm_start = int(refine_passes), bool(warm_start)
+        self.refine_passes, self.search = int(refine_passes), search
         self.last_info_: dict = {}
         self._last_view: int | None = None
 
@@ -62,7 +64,7 @@ class GomoryHuProvider:
         min_size = self.min_size or max(2, graph.n_nodes // (4 * k))
         tried: dict[int, tuple] = {}
 
-        def attempt(i: int):
+        def gives_k(i: int) -> bool:
             if i not in tried:
                 view = self.views[i]
                 tree = gomory_hu_tree(graph if view is None else sparsified_view(graph, view), backend=self.backend,
@@ -72,14 +74,12 @@ class GomoryHuProvider:
                     tried[i] = (partition(tree, k=k, min_size=min_size), tree)
             return tried[i][0].n_modules == k
 
-        start = self._last_view if self.warm_start and self._last_view is not None else 0
-        if attempt(start):
-            chosen = start
-            while chosen > 0 and attempt(chosen - 1):
-                chosen -= 1
+        last = len(self.views) - 1
+        if self.search == "scan":
+            chosen = next((i for i in range(len(self.views)) if gives_k(i)), last)
         else:
-            chosen = next((i for i in range(start + 1, len(self.views)) if attempt(i)), len(self.views) - 1)
-            attempt(chosen)
+            chosen = self._bisect(gives_k, last)
+        gives_k(chosen)
         self._last_view = chosen
         part, tree = tried[chosen]
         self.last_info_ = {"view_top_k": self.views[chosen], "n_modules": part.n_modules, "min_size": min_size,
@@ -88,6 +88,32 @@ class GomoryHuProvider:
         labels = refine_labels(graph, part.labels, self.refine_passes)
         self.last_info_["refined_nodes"] = int((labels != part.labels).sum())
         return labels
+
+    def _bisect(self, gives_k, last: int) -> int:
+        """The densest view index that gives k modules, if that property is monotone in sparsity; `last` (the
+        sparsest view) when none does, as the scan."""
+        if gives_k(0):
+            return 0
+        lo, hi = 1, last
+        hint = self._last_view
+        if hint is not None and hint > 0:  # start from the previous call's view and its denser neighbour
+            if gives_k(hint):
+                if hint == 1 or not gives_k(hint - 1):
+                    return hint
+                hi = hint - 1
+            elif hint == last:
+                return last
+            else:
+                lo = hint + 1
+        if not gives_k(hi):
+            return last
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if gives_k(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi
 
 
 def refine_labels(graph: WeightGraph, labels: np.ndarray, passes: int = 2) -> np.ndarray:

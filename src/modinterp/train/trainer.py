@@ -238,7 +238,9 @@ class Trainer:
         parts = compute_loss(output, batch, self.weights)
         total = parts.total
         for term in self.loss_terms:
-            total = total + term(self.model, self.step)
+            value = term(self.model, self.step)
+            if value.requires_grad:  # a term that skips this step returns a constant zero
+                total = total + value
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)
         task = parts.detached()
