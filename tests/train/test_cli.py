@@ -51,3 +51,19 @@ def test_bad_override_names_the_field_and_the_value(tmp_path, games_path):
 def test_warmup_longer_than_the_run_is_rejected(tmp_path, games_path):
     result = _train("--games", str(games_path), "--out", str(tmp_path / "run"), "--steps", "3")
     assert result.exit_code == 2 and "warmup_steps=5 exceeds steps=3" in result.output
+
+
+def test_modularity_settings_add_the_gh_loss_and_log_it(tmp_path, games_path):
+    run = tmp_path / "run"
+    result = _train("--games", str(games_path), "--out", str(run), "--steps", "20", "--set", "modularity.lam=0.3",
+                    "--set", "modularity.k=2", "--set", "modularity.refresh_every=8")
+    assert result.exit_code == 0, result.output
+    train = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in x]
+    assert [r["modularity/refreshes"] for r in train] == [2.0, 3.0]  # refreshed at steps 0, 8, 16
+    assert all(r["modularity/loss"] == r["modularity/penalty"] * 0.3 for r in train)
+    assert json.loads((run / "manifest.json").read_text())["config"]["train"]["modularity"]["lam"] == 0.3
+
+
+def test_a_bad_modularity_setting_names_the_field(tmp_path, games_path):
+    result = _train("--games", str(games_path), "--out", str(tmp_path / "run"), "--set", "modularity.lam=-1")
+    assert result.exit_code == 2 and "modularity.lam" in result.output

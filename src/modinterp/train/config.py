@@ -25,6 +25,29 @@ class ModelChoice(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
+class ModularitySettings(BaseModel):
+    """Train with `modinterp.modularity.ModularityLoss` as an extra loss term (docs/modularity.md, section 5);
+    e.g. `modinterp train ... --set modularity.lam=0.3 --set modularity.k=8`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lam: float = Field(..., gt=0, description="weight of the cross-module penalty")
+    k: int = Field(8, ge=2, description="modules the GH provider reads off the tree")
+    refresh_every: int = Field(1000, ge=1, description="steps between partition refreshes (K)")
+    top_k: int | None = Field(16, ge=1, description="edges per node and direction in the graph the provider sees")
+    form: Literal["cross_fraction", "ncut"] = "cross_fraction"
+    warmup_steps: int = Field(0, ge=0, description="steps before the first partition")
+    warmup_l1: float = Field(0.0, ge=0, description="L1 weight during warm-up")
+    ramp_steps: int = Field(0, ge=0, description="linear ramp of the penalty after warm-up")
+    penalty_every: int = Field(1, ge=1, description="apply the penalty every N-th step, x N")
+
+    def build(self):
+        """The configured `ModularityLoss` (GH provider)."""
+        from modinterp.modularity import ModularityLoss
+
+        return ModularityLoss(**self.model_dump())
+
+
 class TrainConfig(BaseModel):
     """One training run: data sampling, optimizer, schedule, loss weights, callback intervals, runtime options."""
 
@@ -54,6 +77,7 @@ class TrainConfig(BaseModel):
     w_value: float = Field(1.0, ge=0)
     w_policy: float = Field(0.2, ge=0)
     w_concept: float = Field(0.8, ge=0)
+    modularity: ModularitySettings | None = Field(None, description="add the GH modularity loss (off by default)")
 
     log_every: int = Field(10, ge=1, description="train-loss averaging window (steps)")
     quick_val_every: int = Field(0, ge=0, description="0 disables quick validation")
