@@ -38,3 +38,11 @@ def test_bare_weights_file_needs_preset_and_board(tmp_path):
                                       "--out", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m" / "modules.json").exists()
+
+
+def test_views_reads_k_modules_as_the_loss_does(tmp_path):
+    result = CliRunner().invoke(app, ["modules", str(_run_dir(tmp_path)), "--k", "3", "--views"])
+    assert result.exit_code == 0, result.output
+    assert "view: each unit's" in result.output and "3 modules (asked for 3)" in result.output
+    summary = json.loads((tmp_path / "run" / "final" / "modules" / "modules.json").read_text())
+    assert summary["views"] is True and len(summary["modules"]) == 3

@@ -64,8 +64,11 @@ def _write_dendrogram(tree, path: Path, labels) -> None:
 
     z = linkage_matrix(tree)
     fig, ax = plt.subplots(figsize=(10, 4))
-    if len(z):
+    if len(z) and z[:, 2].max() > 0:
         dendrogram(z, ax=ax, truncate_mode="lastp", p=min(40, tree.n_nodes), no_labels=True, color_threshold=None)
+    else:  # every merge at height 0 (singleton cuts only): nothing to draw, and matplotlib would warn
+        ax.text(0.5, 0.5, "no hierarchy: every tree edge at conductance 1 (singleton cuts)", ha="center",
+                va="center", transform=ax.transAxes)
     ax.set_ylabel("-log10 conductance of the tree edge")
     ax.set_title(f"Gomory-Hu module hierarchy ({tree.n_nodes} nodes, {int(labels.max()) + 1} modules cut)")
     fig.tight_layout()
@@ -85,6 +88,9 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, help="output folder (default: <checkpoint folder>/modules)"),
         model_preset: Optional[str] = typer.Option(None, help="model preset when no config.json is present"),
         board: Optional[int] = typer.Option(None, help="board side when no config.json is present"),
+        views: bool = typer.Option(False, "--views", help="read modules as ModularityLoss does: from the densest "
+                                                         "sparse view whose tree holds k modules, then one refinement "
+                                                         "pass (docs/modularity.md, section 5)"),
     ) -> None:
         """Cut a trained BoardTransformer into modules: prints the module table, writes a dendrogram PNG and
         modules.json (node names per module)."""
@@ -92,30 +98,39 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from modinterp.atomic import atomic_write_json
-        from modinterp.modularity import WeightGraph, gomory_hu_tree, modularity_report, module_table, partition
+        from modinterp.modularity import (GomoryHuProvider, WeightGraph, gomory_hu_tree, modularity_report,
+                                          module_table, partition)
 
         model, folder = load_model_for_modules(path, model_preset, board)
         graph = WeightGraph.from_model(model, top_k=top_k or None)
         tree = gomory_hu_tree(graph, backend=backend, n_jobs=jobs, progress=True)
-        part = partition(tree, k=k, min_size=max(2, graph.n_nodes // (4 * k)))
-        modules = module_table(graph, part.labels)
         console = Console()
         console.print(f"graph: {graph.n_nodes} nodes, {graph.n_edges} edges (top_k={top_k or None}); tree "
                       f"{tree.info['seconds']:.1f}s; singleton tree edges {100 * tree.singleton_fraction():.1f}%")
-        table = Table(title=f"{part.n_modules} modules (asked for {k})")
+        if views:
+            provider = GomoryHuProvider(backend=backend, n_jobs=jobs)
+            labels = provider(graph, k)
+            info = provider.last_info_
+            console.print(f"view: each unit's {info['view_top_k'] or 'all'} strongest edges per direction "
+                          f"({info['trees_built']} trees tried); {info['refined_nodes']} nodes moved by refinement")
+        else:
+            labels = partition(tree, k=k, min_size=max(2, graph.n_nodes // (4 * k))).labels
+        n_modules = int(labels.max()) + 1
+        modules = module_table(graph, labels)
+        table = Table(title=f"{n_modules} modules (asked for {k})")
         for col in ("module", "size", "kinds", "internal", "interface", "weakest min cut to"):
             table.add_column(col)
-        for rec in modules_summary(graph, part.labels, modules):
+        for rec in modules_summary(graph, labels, modules):
             weakest = min(rec["min_cut_to"].items(), key=lambda kv: kv[1], default=("-", float("nan")))
             table.add_row(str(rec["module"]), str(rec["size"]), ", ".join(f"{c} {n}" for n, c in rec["kinds"].items()),
                           f"{rec['internal_weight']:.3g}", f"{rec['interface_weight']:.3g}",
                           f"{weakest[1]:.3g} (module {weakest[0]})")
         console.print(table)
-        report = modularity_report(graph, part.labels)
+        report = modularity_report(graph, labels)
         console.print(", ".join(f"{key} {value:.4g}" for key, value in report.items()))
         out_dir = out or folder / "modules"
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_dendrogram(tree, out_dir / "dendrogram.png", part.labels)
-        atomic_write_json(out_dir / "modules.json", {"k": k, "top_k": top_k or None, "metrics": report,
-                                                      "modules": modules_summary(graph, part.labels, modules)})
+        _write_dendrogram(tree, out_dir / "dendrogram.png", labels)
+        atomic_write_json(out_dir / "modules.json", {"k": k, "top_k": top_k or None, "views": views, "metrics": report,
+                                                      "modules": modules_summary(graph, labels, modules)})
         console.print(f"wrote {out_dir / 'dendrogram.png'} and {out_dir / 'modules.json'}")
