@@ -29,38 +29,19 @@ def test_csv_rows_in_any_order_are_sorted_by_seed_and_step(tmp_path):
     np.testing.assert_array_equal(series.values, [[0.2, 0.4, 0.5], [0.1, 0.3, 0.6]])
 
 
-def test_csv_missing_column_names_file_and_column(tmp_path):
+@pytest.mark.parametrize("content, message", [
+    pytest.param("seed,step,val\n0,1,0.1\n", r"bad\.csv.*missing column.*'value'", id="missing-column-names-file-and-column"),
+    pytest.param("seed,step,value\n0,1,0.1\n0,2,abc\n", r"bad\.csv: row 3: column 'value' = 'abc' is not a number",
+                 id="non-numeric-value-names-row-and-column"),
+    pytest.param("seed,step,value\n0,1.5,0.1\n", r"row 2: column 'step'", id="non-integer-step"),
+    pytest.param("seed,step,value\n0,1,0.1\n0,2,0.2\n1,1,0.1\n1,3,0.2\n",
+                 r"seed 1 has different steps.*only in 1: \[3\].*only in 0: \[2\]", id="mismatched-steps-across-seeds"),
+    pytest.param("seed,step,value\n0,1,0.1\n0,1,0.2\n", r"row 3: duplicate \(seed=0, step=1\)", id="duplicate-seed-step"),
+])
+def test_bad_csv_is_rejected_with_a_message_naming_the_problem(tmp_path, content, message):
     path = tmp_path / "bad.csv"
-    path.write_text("seed,step,val\n0,1,0.1\n")
-    with pytest.raises(ValueError, match=r"bad\.csv.*missing column.*'value'"):
-        read_csv_series(path)
-
-
-def test_csv_non_numeric_value_names_row_and_column(tmp_path):
-    path = tmp_path / "bad.csv"
-    path.write_text("seed,step,value\n0,1,0.1\n0,2,abc\n")
-    with pytest.raises(ValueError, match=r"bad\.csv: row 3: column 'value' = 'abc' is not a number"):
-        read_csv_series(path)
-
-
-def test_csv_non_integer_step_is_rejected(tmp_path):
-    path = tmp_path / "bad.csv"
-    path.write_text("seed,step,value\n0,1.5,0.1\n")
-    with pytest.raises(ValueError, match=r"row 2: column 'step'"):
-        read_csv_series(path)
-
-
-def test_csv_mismatched_steps_across_seeds_names_the_seed_and_steps(tmp_path):
-    path = tmp_path / "bad.csv"
-    path.write_text("seed,step,value\n0,1,0.1\n0,2,0.2\n1,1,0.1\n1,3,0.2\n")
-    with pytest.raises(ValueError, match=r"seed 1 has different steps.*only in 1: \[3\].*only in 0: \[2\]"):
-        read_csv_series(path)
-
-
-def test_csv_duplicate_seed_step_is_rejected(tmp_path):
-    path = tmp_path / "bad.csv"
-    path.write_text("seed,step,value\n0,1,0.1\n0,1,0.2\n")
-    with pytest.raises(ValueError, match=r"row 3: duplicate \(seed=0, step=1\)"):
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
         read_csv_series(path)
 
 

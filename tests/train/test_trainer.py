@@ -106,16 +106,19 @@ def test_training_lowers_the_validation_loss_of_a_learnable_target(store, config
     assert trainer.validate()["concept_loss"] < 0.5 * before
 
 
+def _trained_weights(store, config, **update):
+    """State dict of the smoke model after `config` (with `update` applied) trains on `store`."""
+    train, val = make_positions(config, store)
+    model = build_model("smoke", 6, 6, seed=0, n_concepts=4)
+    Trainer(config.model_copy(update=update), model, train, val).fit()
+    return model.state_dict()
+
+
 @pytest.mark.slow
 def test_compiled_model_trains_to_the_same_weights_as_eager_on_cpu(store, config_factory):
     """torch.compile (minutes on a small CPU) changes rounding only."""
     config = config_factory(steps=3, checkpoint_every=0, quick_val_every=0, full_val_every=0)
-    weights = []
-    for compile_ in (False, True):
-        train, val = make_positions(config, store)
-        model = build_model("smoke", 6, 6, seed=0, n_concepts=4)
-        Trainer(config.model_copy(update={"compile": compile_}), model, train, val).fit()
-        weights.append(model.state_dict())
+    weights = [_trained_weights(store, config, compile=compile_) for compile_ in (False, True)]
     for k in weights[0]:
         if k != "policy_head.fc_out.bias":  # zero true gradient: Adam turns rounding noise into +-lr steps
             torch.testing.assert_close(weights[0][k], weights[1][k], rtol=1e-3, atol=1e-4, msg=k)
@@ -123,10 +126,5 @@ def test_compiled_model_trains_to_the_same_weights_as_eager_on_cpu(store, config
 
 def test_batches_built_in_a_worker_process_give_the_same_run_as_in_the_loop(store, config_factory):
     config = config_factory(steps=6, checkpoint_every=0, quick_val_every=0, full_val_every=0)
-    finals = []
-    for prefetch in (False, True):
-        train, val = make_positions(config, store)
-        model = build_model("smoke", 6, 6, seed=0, n_concepts=4)
-        Trainer(config.model_copy(update={"prefetch": prefetch}), model, train, val).fit()
-        finals.append(model.state_dict())
+    finals = [_trained_weights(store, config, prefetch=prefetch) for prefetch in (False, True)]
     assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])

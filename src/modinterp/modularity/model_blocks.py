@@ -70,7 +70,7 @@ def model_blocks(model: nn.Module) -> tuple[NodeTable, list[WeightBlock], dict]:
         return mlp_blocks(list(model.layers))
     if isinstance(model, (nn.Sequential, nn.ModuleList)):
         return mlp_blocks(list(model))
-    if hasattr(model, "blocks") and hasattr(model, "policy_head") and hasattr(model, "state_embed"):
+    if _is_board_transformer(model):
         from modinterp.modularity.transformer_graph import transformer_blocks
 
         return transformer_blocks(model)
@@ -82,11 +82,16 @@ def model_blocks(model: nn.Module) -> tuple[NodeTable, list[WeightBlock], dict]:
 def model_block_set(model: nn.Module, blocks: list[WeightBlock] | None = None) -> BlockSet:
     """The model's edges as a `BlockSet` for per-step losses: fused for a BoardTransformer (6 blocks instead of
     one per writer/reader pair), else the model's own blocks (`blocks`, if already built)."""
-    if hasattr(model, "blocks") and hasattr(model, "policy_head") and hasattr(model, "state_embed"):
+    if _is_board_transformer(model):
         from modinterp.modularity.transformer_graph import transformer_block_set
 
         return transformer_block_set(model)
     return BlockSet.of(blocks if blocks is not None else model_blocks(model)[1])
+
+
+def _is_board_transformer(model: nn.Module) -> bool:
+    """Duck-typed, so the graph code needs no import of modinterp.models."""
+    return hasattr(model, "blocks") and hasattr(model, "policy_head") and hasattr(model, "state_embed")
 
 
 def _norm_gain(module: nn.Module) -> Callable[[], torch.Tensor] | None:
