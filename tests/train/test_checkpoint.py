@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import save as safetensors_bytes
 
 from modinterp.models import build_model
 from modinterp.train.checkpoint import (
@@ -12,6 +13,7 @@ from modinterp.train.checkpoint import (
     load_tensors,
     read_checkpoint,
     save_tensors,
+    tensor_digest,
     unflatten_optimizer_state,
     write_checkpoint,
 )
@@ -37,6 +39,28 @@ def test_tensors_round_trip_bit_for_bit(tmp_path):
     loaded = load_tensors(tmp_path / "t.safetensors")
     assert loaded.keys() == tensors.keys()
     assert all(torch.equal(loaded[k], tensors[k]) and loaded[k].dtype == tensors[k].dtype for k in tensors)
+
+
+def test_equal_tensors_give_byte_identical_files(tmp_path):
+    tensors = {f"w{i}": torch.full((3,), float(i)) for i in range(12)}
+    save_tensors(tmp_path / "a.safetensors", tensors)
+    save_tensors(tmp_path / "b.safetensors", dict(reversed(tensors.items())))
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_files_with_one_checksum_entry_per_tensor_still_load_and_are_verified(tmp_path, corrupt):
+    tensors = {"first": torch.zeros(4), "second": torch.arange(3.0)}
+    digests = {f"sha256:{k}": tensor_digest(v) for k, v in tensors.items()}  # the layout of sessions 1-2
+    if corrupt:
+        digests["sha256:second"] = tensor_digest(torch.ones(3))
+    path = tmp_path / "old.safetensors"
+    path.write_bytes(safetensors_bytes(tensors, metadata=digests))
+    if corrupt:
+        with pytest.raises(CheckpointError, match=r"old\.safetensors: tensor 'second' does not match its checksum"):
+            load_tensors(path)
+    else:
+        assert all(torch.equal(load_tensors(path)[k], v) for k, v in tensors.items())
 
 
 def test_flipped_byte_in_a_tensor_is_rejected_naming_file_and_key(tmp_path):

@@ -81,11 +81,11 @@ def test_kill_while_writing_a_checkpoint_leaves_the_previous_one_usable(tmp_path
     real_save = ckpt.save_tensors
     calls = {"n": 0}
 
-    def dying_save(path, tensors, metadata=None):
+    def dying_save(path, tensors):
         calls["n"] += 1
         if calls["n"] == 4:  # the optimizer file of the second checkpoint (step 10)
             raise Killed("simulated kill inside a checkpoint write")
-        return real_save(path, tensors, metadata)
+        return real_save(path, tensors)
 
     monkeypatch.setattr(ckpt, "save_tensors", dying_save)
     with pytest.raises(Killed):

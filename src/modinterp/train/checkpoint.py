@@ -1,5 +1,9 @@
 """Checkpoints: safetensors for every tensor (with a SHA-256 per tensor in the header), JSON for everything else.
 
+The checksums sit in one header entry, "sha256", a JSON object sorted by tensor name: safetensors writes its
+metadata from a hash map in random order, so one entry per tensor made equal weights give files that differ
+byte for byte. Files written with one "sha256:NAME" entry per tensor (before that change) still load.
+
 Layout of one checkpoint, written into a temporary folder and renamed into place (a reader sees all or nothing):
     checkpoints/step-00000100/model.safetensors       model weights
     checkpoints/step-00000100/optimizer.safetensors   optimizer state tensors, keys `state.{param index}.{name}`
@@ -25,7 +29,8 @@ from safetensors.torch import save as safetensors_bytes
 
 from modinterp.atomic import atomic_write_bytes, atomic_write_json
 
-_CHECKSUM_KEY = "sha256:"
+_CHECKSUMS_KEY = "sha256"  # header entry: JSON {tensor name: hex digest}, sorted
+_LEGACY_CHECKSUM_PREFIX = "sha256:"  # older files: one "sha256:NAME" entry per tensor
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
@@ -39,12 +44,25 @@ def tensor_digest(t: torch.Tensor) -> str:
     return hashlib.sha256(flat.cpu().numpy().tobytes()).hexdigest()
 
 
-def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
-    """Atomically write `tensors` as safetensors, with each tensor's SHA-256 in the header metadata."""
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> Path:
+    """Atomically write `tensors` as safetensors, with each tensor's SHA-256 in the header metadata.
+
+    Deterministic: the same tensors always give the same bytes."""
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    meta = dict(metadata or {})
-    meta.update({_CHECKSUM_KEY + k: tensor_digest(v) for k, v in cpu.items()})
-    return atomic_write_bytes(path, safetensors_bytes(cpu, metadata=meta))
+    digests = json.dumps({k: tensor_digest(cpu[k]) for k in sorted(cpu)}, separators=(",", ":"))
+    return atomic_write_bytes(path, safetensors_bytes(cpu, metadata={_CHECKSUMS_KEY: digests}))
+
+
+def _expected_digests(path: Path, meta: dict[str, str]) -> dict[str, str]:
+    """The header's checksums by tensor name, from either header layout."""
+    if _CHECKSUMS_KEY in meta:
+        try:
+            return json.loads(meta[_CHECKSUMS_KEY])
+        except json.JSONDecodeError:
+            raise CheckpointError(
+                f"{path}: header entry {_CHECKSUMS_KEY!r} is not valid JSON; the file is damaged") from None
+    n = len(_LEGACY_CHECKSUM_PREFIX)
+    return {k[n:]: v for k, v in meta.items() if k.startswith(_LEGACY_CHECKSUM_PREFIX)}
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -57,14 +75,14 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     except Exception as err:  # safetensors raises its own error types for damaged headers
         raise CheckpointError(f"{path}: not a readable safetensors file (damaged header or truncated: {err})") from None
     with handle as f:
-        meta = f.metadata() or {}
+        expected_digests = _expected_digests(path, f.metadata() or {})
         out: dict[str, torch.Tensor] = {}
         for key in f.keys():
             try:
                 tensor = f.get_tensor(key)
             except Exception as err:
                 raise CheckpointError(f"{path}: tensor {key!r} cannot be read ({err}); the file is damaged") from None
-            expected = meta.get(_CHECKSUM_KEY + key)
+            expected = expected_digests.get(key)
             if expected is None:
                 raise CheckpointError(f"{path}: tensor {key!r} has no checksum in the header; not written by modinterp")
             if tensor_digest(tensor) != expected:
