@@ -1,4 +1,5 @@
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -17,6 +18,8 @@ def test_smoke_preset_trains_sixty_steps_into_a_complete_run_dir(tmp_path, games
     result = _train("--games", str(games_path), "--out", str(tmp_path / "run"))
     assert result.exit_code == 0, result.output
     assert "trained to step 60" in result.output
+    ms_per_step = float(re.search(r"; (\d+\.\d) ms per step", result.output).group(1))
+    assert 0 < ms_per_step < 60_000
     run = tmp_path / "run"
     assert (run / "final" / "model.safetensors").is_file() and (run / "manifest.json").is_file()
     assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in x] == [10, 20, 30, 40, 50, 60]

@@ -48,7 +48,10 @@ def train_command(
         summary = f"trained to step {result.step} in {out}"
         if result.final_val:
             summary += f"; val loss {result.final_val['loss']:.4f}"
-        typer.echo(summary + f"; data wait {100 * result.data_wait_fraction:.1f}% of step time (after the first batch, {result.first_batch_s:.2f} s)")
+        if result.steps_per_s == result.steps_per_s:  # NaN when this call trained no timed step
+            summary += f"; {1e3 / result.steps_per_s:.1f} ms per step"
+        typer.echo(summary + f"; data wait {100 * result.data_wait_fraction:.1f}% of step time "
+                   f"(after the first batch, {result.first_batch_s:.2f} s)")
 
 
 def register(app: typer.Typer) -> None:
