@@ -128,3 +128,12 @@ def test_batches_built_in_a_worker_process_give_the_same_run_as_in_the_loop(stor
     config = config_factory(steps=6, checkpoint_every=0, quick_val_every=0, full_val_every=0)
     finals = [_trained_weights(store, config, prefetch=prefetch) for prefetch in (False, True)]
     assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+
+
+def test_a_cpu_trainer_tells_malloc_to_reuse_freed_memory(make_trainer, config_factory, monkeypatch):
+    import modinterp.device
+
+    calls = []
+    monkeypatch.setattr(modinterp.device, "reuse_freed_memory", lambda: calls.append("cpu") or True)
+    make_trainer(config_factory(device="cpu"))
+    assert calls == ["cpu"]

@@ -110,11 +110,13 @@ class Trainer:
         """`lr_multipliers` maps exact parameter names to a multiplier of the scheduled lr (beside the config's
         fnmatch patterns); `callbacks` run after every optimizer step, before logging and checkpointing;
         `loss_terms` are added to the task loss (the logged "loss" is the sum; each term logs its own values)."""
-        from modinterp.device import pick_device
+        from modinterp.device import pick_device, reuse_freed_memory
 
         self.config = config
         self.dist = dist or DistInfo.single(pick_device(config.device))
         self.device = self.dist.device
+        if self.device.type == "cpu":
+            reuse_freed_memory()  # large CPU tensors otherwise re-fault their pages every step (modinterp.device)
         self.model = model.to(self.device)
         self.train_data, self.val_data = train_data, val_data
         self.run_dir = None if run_dir is None else Path(run_dir)
