@@ -6,7 +6,13 @@ each head its own Q/K/V/O parameters, explicit softmax, policy head on a (B, n_m
 FLOP/s each achieves (matmul FLOPs counted analytically, backward = 2x forward) beside a plain fp32 matmul's;
 and inference positions/s at batch 256.
 
+On glibc Linux the bench first tells malloc to reuse freed memory (`modinterp.device.reuse_freed_memory`, as
+the trainer does on CPU) so that neither model's time depends on allocation history: with glibc's adaptive mmap threshold, large tensors are re-faulted page by
+page a varying number of times per step, and the reference's step moved by 1.5x between runs (docs/model.md).
+`--system-malloc` keeps glibc's default.
+
     .venv/bin/python bench/train_step.py [--quick] [--json OUT] [--device cuda --batch 256] [--compile]
+    .venv/bin/python bench/train_step.py --system-malloc     # glibc's default allocator behaviour
     .venv/bin/python bench/train_step.py --profile large      # where one step of ours spends its time
 
 On CUDA the step runs under bf16 autocast (modinterp.device.autocast) and the matmul baseline is bf16.
@@ -28,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modinterp.device import autocast, pick_device
+from modinterp.device import autocast, pick_device, reuse_freed_memory
 from modinterp.models import TransformerConfig, build_model, masked_policy_logits
 from modinterp.models.config import board_tokens, move_cells_table
 
@@ -105,13 +111,20 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_flops_per_s(size: int, repeats: int, device: torch.device) -> float:
-    """FLOP/s of a plain (size x size) @ (size x size) matmul (fp32 on CPU, bf16 on CUDA): the practical peak."""
+def plain_matmul(device: torch.device, calls: int = 4):
+    """A plain square matmul workload (1024^3 fp32 on CPU, 8192^3 bf16 on CUDA), `calls` times: the practical peak.
+
+    Returns (function, FLOPs per call of it). The bench times it interleaved with the training steps, so machine
+    load moves the peak and the steps alike and "share of matmul" stays a same-moment ratio."""
+    size = 1024 if device.type == "cpu" else 8192
     g = torch.Generator().manual_seed(0)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     a, b = (torch.randn(size, size, generator=g).to(device, dtype) for _ in range(2))
-    seconds = time_interleaved({"mm": lambda: a @ b}, warmup=2, repeats=repeats, device=device)["mm"]
-    return 2 * size**3 / seconds
+
+    def matmuls():
+        for _ in range(calls):
+            a @ b
+    return matmuls, calls * 2 * size**3
 
 
 # Workload -----------------------------------------------------------------------------------------------------
@@ -178,17 +191,18 @@ def inference_positions_per_s(model: nn.Module, tokens: torch.Tensor, repeats: i
     return len(tokens) / seconds
 
 
-def run(quick: bool, device: torch.device, batch_size: int = 64, compile_model: bool = False) -> dict:
+def run(quick: bool, device: torch.device, batch_size: int = 64, compile_model: bool = False,
+        allocator: str = "system") -> dict:
     torch.set_num_threads(1)
     warmup, repeats = (1, 3) if quick else (2, 7)
     if device.type == "cuda":
         warmup, repeats = 5, 20
     rows, cols = 16, 16
-    peak = matmul_flops_per_s(1024 if device.type == "cpu" else 8192, 5 if quick else 20, device)
-    results = {"matmul_gflops": peak / 1e9, "batch": batch_size, "board": f"{rows}x{cols}", "threads": 1,
+    matmul, matmul_flop = plain_matmul(device)
+    results = {"batch": batch_size, "board": f"{rows}x{cols}", "threads": 1,
                "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
                "precision": "fp32" if device.type == "cpu" else "bf16 autocast", "warmup": warmup,
-               "repeats": repeats, "torch": torch.__version__, "models": {}}
+               "repeats": repeats, "torch": torch.__version__, "allocator": allocator, "models": {}}
     for preset in ("small", "large"):
         ours = build_model(preset, rows, cols, seed=0).to(device)
         models = {"reference": (ReferenceTransformer(ours.config).to(device), "per_move"), "ours": (ours, "per_cell")}
@@ -196,11 +210,12 @@ def run(quick: bool, device: torch.device, batch_size: int = 64, compile_model: 
             models["ours+compile"] = (torch.compile(build_model(preset, rows, cols, seed=0).to(device)), "per_cell")
         assert sum(p.numel() for p in models["reference"][0].parameters()) == ours.count_parameters()
         batch = make_batch(ours.config, batch_size, device)
-        steps = {name: make_step(model, batch, device) for name, (model, _) in models.items()}
+        steps = {"matmul": matmul} | {name: make_step(model, batch, device) for name, (model, _) in models.items()}
         faults: dict[str, float] = {}
         seconds = time_interleaved(steps, warmup + 2 * compile_model, repeats, device, faults)
+        peak = matmul_flop / seconds["matmul"]
         infer_tokens = make_batch(ours.config, 256, device, seed=1)[0]
-        row = {}
+        row = {"matmul_gflops": peak / 1e9}
         for name, (model, style) in models.items():
             flops = 3 * forward_flops(ours.config, batch_size, style)
             row[name] = {"ms_per_step": 1e3 * seconds[name], "gflop_per_step": flops / 1e9,
@@ -220,7 +235,8 @@ def profile_step(preset: str, device: torch.device, batch_size: int, rows: int =
     torch.set_num_threads(1)
     model = build_model(preset, 16, 16, seed=0).to(device)
     step = make_step(model, make_batch(model.config, batch_size, device), device)
-    step()
+    for _ in range(3):  # let the allocator settle: the first steps fault in fresh pages
+        step()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         step()
@@ -231,7 +247,9 @@ def profile_step(preset: str, device: torch.device, batch_size: int, rows: int =
 
 def print_table(results: dict) -> None:
     print(f"{results['device']} (one CPU thread for CPU work), {results['precision']}, batch {results['batch']}, board "
-          f"{results['board']}, torch {results['torch']}; plain matmul: {results['matmul_gflops']:.1f} GFLOP/s")
+          f"{results['board']}, torch {results['torch']}, malloc: {results['allocator']}")
+    print("plain matmul, timed between the steps: " + ", ".join(
+        f"{preset} {row['matmul_gflops']:.1f} GFLOP/s" for preset, row in results["models"].items()))
     print(f"{'preset':<7}{'model':<14}{'ms/step':>10}{'GFLOP/step':>12}{'GFLOP/s':>9}{'of matmul':>11}"
           f"{'infer pos/s':>13}{'speedup':>9}{'faults/step':>13}")
     for preset, row in results["models"].items():
@@ -250,11 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="training batch size (default 64)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(model) (slow to compile)")
     parser.add_argument("--profile", metavar="PRESET", help="only print a torch.profiler table of one step of PRESET")
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="keep glibc's default allocator (adaptive mmap threshold: page faults vary by run)")
     args = parser.parse_args(argv)
+    allocator = "system" if args.system_malloc or not reuse_freed_memory() else "glibc, reuse freed memory"
     if args.profile:
         print(profile_step(args.profile, pick_device(args.device), args.batch))
         return 0
-    results = run(args.quick, pick_device(args.device), args.batch, args.compile)
+    results = run(args.quick, pick_device(args.device), args.batch, args.compile, allocator)
     print_table(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
