@@ -7,9 +7,9 @@ FLOP/s each achieves (matmul FLOPs counted analytically, backward = 2x forward) 
 and inference positions/s at batch 256.
 
 On glibc Linux the bench first tells malloc to reuse freed memory (`modinterp.device.reuse_freed_memory`, as
-the trainer does on CPU) so that neither model's time depends on allocation history: with glibc's adaptive mmap threshold, large tensors are re-faulted page by
-page a varying number of times per step, and the reference's step moved by 1.5x between runs (docs/model.md).
-`--system-malloc` keeps glibc's default.
+the trainer does on CPU) so that neither model's time depends on allocation history: with glibc's adaptive mmap
+threshold, large tensors are re-faulted page by page a varying number of times per step, and the reference's
+step moved by 1.5x between runs (docs/model.md). `--system-malloc` keeps glibc's default.
 
     .venv/bin/python bench/train_step.py [--quick] [--json OUT] [--device cuda --batch 256] [--compile]
     .venv/bin/python bench/train_step.py --system-malloc     # glibc's default allocator behaviour

@@ -2,15 +2,14 @@
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
+from modinterp.device import _glibc_mallopt
 
-glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="mallopt is glibc's")
+glibc_only = pytest.mark.skipif(_glibc_mallopt() is None, reason="mallopt is glibc's")
 
 # Allocates, fills and frees a 64 MiB block five times; prints whether the setting took and the minor page
 # faults of each round. Run in a fresh process: the setting is process-wide and cannot be undone.

@@ -8,6 +8,7 @@ context manager (bf16 autocast on CUDA, a no-op on CPU, so CPU runs stay bit-for
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import torch
@@ -55,8 +56,9 @@ def reuse_freed_memory() -> bool:
     return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))  # mallopt takes an int
 
 
+@functools.cache
 def _glibc_mallopt():
-    """glibc's `mallopt(int, int)`, or None where the C library is not glibc."""
+    """glibc's `mallopt(int, int)`, or None where the C library is not glibc (looked up once per process)."""
     import ctypes
     import ctypes.util
     import platform
