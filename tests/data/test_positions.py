@@ -12,11 +12,12 @@ from modinterp.data.positions import (
     ValidationPositions,
     build_positions,
     n_concepts,
+    sample_boards,
     sample_positions,
 )
 from modinterp.data.store import GameStore
 from modinterp.games.concepts import compute_concept
-from modinterp.games.domineering import HORIZONTAL, VERTICAL, BoardSpec
+from modinterp.games.domineering import HORIZONTAL, VERTICAL, BoardSpec, replay_boards
 from modinterp.games.players import random_games
 
 SPEC = BoardSpec(5, 7)  # not square, so a transposition bug would show
@@ -160,3 +161,31 @@ def test_training_stream_survives_pickling_for_worker_processes(store):
     stream.batch(0)
     copy = pickle.loads(pickle.dumps(stream))
     assert torch.equal(copy.batch(stream.steps_per_epoch + 1).tokens, stream.batch(stream.steps_per_epoch + 1).tokens)
+
+
+def _describe_reference_boards(spec, moves, lengths, games, per_game, rng):
+    """The boards the describe stage drew before it shared this sampler: ply = floor(u * (length + 1))."""
+    game = np.repeat(games, per_game)
+    ply = (rng.random(len(game)) * (lengths[game].astype(np.int64) + 1)).astype(np.int64)
+    return replay_boards(spec, moves, game, ply), game
+
+
+def test_sample_boards_is_bit_identical_to_the_describe_stage_stream(store):
+    games = np.arange(7, 60)
+    boards, game_ids = sample_boards(SPEC, store.moves, store.lengths, games, 9, np.random.default_rng(4))
+    ref_boards, ref_games = _describe_reference_boards(SPEC, store.moves, store.lengths, games, 9, np.random.default_rng(4))
+    assert np.array_equal(boards, ref_boards) and np.array_equal(game_ids, ref_games)
+
+
+def test_sample_boards_reaches_the_first_and_the_final_position(store):
+    games = np.arange(store.n_games)
+    game_ids, plies, syms = sample_positions(store.lengths, games, 40, 0, np.random.default_rng(1), augment=False,
+                                             include_final=True)
+    assert (plies >= 0).all() and (plies <= store.lengths[game_ids]).all() and (syms == 0).all()
+    assert (plies == 0).any() and (plies == store.lengths[game_ids]).any()
+
+
+def test_include_final_keeps_games_that_end_at_min_ply():
+    lengths = np.array([5, 10, 6])
+    game_ids, plies, _ = sample_positions(lengths, np.arange(3), 2, 6, np.random.default_rng(0), include_final=True)
+    assert game_ids.tolist() == [1, 1, 2, 2] and (plies[2:] == 6).all()

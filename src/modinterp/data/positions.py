@@ -54,27 +54,44 @@ class PositionConfig(BaseModel):
         return {k: tuple(v) if isinstance(v, list) else v for k, v in self.concept_kwargs.items()}
 
 
-def eligible_games(lengths: np.ndarray, games: np.ndarray, min_ply: int) -> np.ndarray:
-    """The games among `games` that have a move to predict at or after `min_ply` (length > min_ply)."""
+def eligible_games(lengths: np.ndarray, games: np.ndarray, min_ply: int, include_final: bool = False) -> np.ndarray:
+    """The games among `games` with a position to sample at or after `min_ply`: a move to predict there
+    (length > min_ply), or with `include_final` any position, the final one included (length >= min_ply)."""
     games = np.asarray(games, dtype=np.int64)
-    return games[np.asarray(lengths)[games] > min_ply]
+    lengths = np.asarray(lengths)[games]
+    return games[lengths >= min_ply] if include_final else games[lengths > min_ply]
 
 
 def sample_positions(
-    lengths: np.ndarray, games: np.ndarray, per_game: int, min_ply: int, rng: np.random.Generator, augment: bool = True
+    lengths: np.ndarray, games: np.ndarray, per_game: int, min_ply: int, rng: np.random.Generator, augment: bool = True,
+    include_final: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`per_game` (game, ply, symmetry) triples per eligible game; plies uniform in [min_ply, length - 1].
+    """`per_game` (game, ply, symmetry) triples per eligible game: the one position sampler of the package.
 
-    Returned grouped by game (game order as given); callers shuffle if they need to.
+    Plies are uniform in [min_ply, length - 1] (positions with a next move: training, validation, probes), or with
+    `include_final` in [min_ply, length] (every position a game passes through: module descriptions), drawn there
+    as `min_ply + floor(u * (length - min_ply + 1))` from one uniform `u` per position, the stream descriptions
+    have always used. Returned grouped by game (game order as given); callers shuffle if they need to.
     """
-    games = eligible_games(lengths, games, min_ply)
+    games = eligible_games(lengths, games, min_ply, include_final)
     if len(games) == 0:
         raise ValueError(f"no game is longer than min_ply={min_ply} moves; lower min_ply or supply longer games")
     game_ids = np.repeat(games, per_game)
     high = np.asarray(lengths, dtype=np.int64)[game_ids]  # exclusive: the last position with a next move is length-1
-    plies = rng.integers(min_ply, high)
+    if include_final:
+        plies = min_ply + (rng.random(len(game_ids)) * (high - min_ply + 1)).astype(np.int64)
+    else:
+        plies = rng.integers(min_ply, high)
     syms = rng.integers(0, 4, size=len(game_ids)) if augment else np.zeros(len(game_ids), dtype=np.int64)
     return game_ids, plies.astype(np.int64), syms.astype(np.int64)
+
+
+def sample_boards(spec: BoardSpec, moves: np.ndarray, lengths: np.ndarray, games: np.ndarray, per_game: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(boards (N, n_cells), game id of each board): `per_game` positions of every game in `games`, the final
+    position included, as seen by the players (no symmetry)."""
+    game_ids, plies, _ = sample_positions(lengths, games, per_game, 0, rng, augment=False, include_final=True)
+    return replay_boards(spec, moves, game_ids, plies), game_ids
 
 
 def position_tokens(boards: np.ndarray, to_move: np.ndarray | None) -> np.ndarray:
