@@ -11,16 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
-from rich.table import Table
+from contextlib import nullcontext
 
 from modinterp.atomic import atomic_write_json
-from modinterp.describe.llm import LLMSettings
-from modinterp.describe.planted import PlantedConfig
-from modinterp.describe.planted_check import PLANTED_HEADER, planted_table, run_planted_check
+from modinterp.describe.llm import LLMSettings, parse_extra_options
+from modinterp.describe.llm.local_server import smollm2_settings
+from modinterp.studies.carve.planted import PlantedConfig, print_planted, run_planted_check
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, run the planted check (with an LLM when asked), print the table, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--quick", action="store_true", help="1 network of 6 modules, short training (about a minute)")
@@ -34,37 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PlantedConfig(seed=args.seed)
     if args.quick:
         cfg = PlantedConfig(seed=args.seed, n_networks=1, modules_per_network=6, n_train_games=1000, steps=1500)
-    llm = None
-    server = None
-    prompt_examples = 6
-    if args.llm_local:
-        from modinterp.describe.local_llm import SMOLLM2_ALIAS, SMOLLM2_EXTRA, SMOLLM2_PROMPT_EXAMPLES, LocalLLMServer
-
-        prompt_examples = SMOLLM2_PROMPT_EXAMPLES
-
-        server = LocalLLMServer().start()
-        args.llm_base_url, args.llm_model = server.base_url, SMOLLM2_ALIAS
-        args.llm_extra = [f"{k}={v}" for k, v in SMOLLM2_EXTRA.items()] + args.llm_extra
-    if args.llm_base_url or args.llm_model:
-        if not (args.llm_base_url and args.llm_model):
-            parser.error("--llm-base-url and --llm-model go together")
-        extra = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.llm_extra)}
-        llm = LLMSettings(base_url=args.llm_base_url, model=args.llm_model, cache_dir=args.llm_cache, extra_body=extra,
-                          concurrency=1 if server else 4, timeout_s=300.0, prompt_examples=prompt_examples)
+    if bool(args.llm_base_url) != bool(args.llm_model):
+        parser.error("--llm-base-url and --llm-model go together")
     try:
-        result = run_planted_check(cfg, llm)
-    finally:
-        if server is not None:
-            server.stop()
-    table = Table(title=f"planted check: {result['n_modules']} modules, {result['n_features']} library features")
-    for col in PLANTED_HEADER:
-        table.add_column(col)
-    for row in planted_table(result):
-        table.add_row(*row)
-    Console(width=160).print(table)
-    for name, res in result["describers"].items():
-        if res["misses"] and name != "random-concept":
-            Console().print(f"{name} misses: " + "; ".join(f"{m['module']} {m['target']} -> {m['named']} (held-out r2 {m['heldout_r2']})" for m in res["misses"]))
+        extra = parse_extra_options(args.llm_extra)
+    except ValueError as err:
+        parser.error(str(err))
+    llm = LLMSettings(base_url=args.llm_base_url, model=args.llm_model, cache_dir=args.llm_cache, extra_body=extra,
+                      timeout_s=300.0) if args.llm_base_url else None
+    with smollm2_settings(args.llm_cache, extra, timeout_s=300.0) if args.llm_local else nullcontext(llm) as settings:
+        result = run_planted_check(cfg, settings)
+    print_planted(result, misses=True)
     if args.json:
         atomic_write_json(args.json, result)
     return 0

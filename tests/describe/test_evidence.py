@@ -1,11 +1,13 @@
-"""Model-agnostic evidence: example boards, occlusion reads, ablation writes."""
+"""Model-agnostic evidence: example boards, occlusion reads, ablation writes (through the board subject)."""
 
 import numpy as np
 
-from modinterp.describe.evidence import ablation_writes, cell_name, example_boards, occlusion_reads
+from modinterp.describe.evidence.collect import ablation_writes, examples, occlusion_reads
+from modinterp.describe.subject import BoardSubject, cell_name
 from modinterp.games.domineering import BoardSpec
 
 SPEC = BoardSpec(3, 3)
+SUBJECT = BoardSubject(SPEC)
 
 
 def _boards(n=40, seed=0):
@@ -19,7 +21,7 @@ def test_cell_name_is_row_and_column():
 def test_example_boards_start_with_the_top_activations_in_order():
     boards = _boards()
     act = np.arange(40.0)
-    ex = example_boards(SPEC, boards, act, n_top=3, quantiles=(0.5,))
+    ex = examples(SUBJECT, boards, act, n_top=3, quantiles=(0.5,))
     assert [e.activation for e in ex[:3]] == [39.0, 38.0, 37.0]
     assert ex[3].kind.startswith("quantile") and ex[3].activation in (19.0, 20.0)
     assert "#" in ex[0].board_text or "." in ex[0].board_text
@@ -27,7 +29,7 @@ def test_example_boards_start_with_the_top_activations_in_order():
 
 def test_occlusion_reads_finds_the_only_cell_the_activation_depends_on():
     boards = _boards()
-    reads = occlusion_reads(SPEC, boards, lambda b: 3.0 * b[:, 4], top=2)
+    reads = occlusion_reads(SUBJECT, boards, lambda b: 3.0 * b[:, 4], top=2)
     assert reads[0][0] == "r1c1" and reads[1][1] == 0.0
     # flipping the cell changes the activation by 3 everywhere; divided by the activation's std
     assert reads[0][1] == round(3.0 / (3.0 * boards[:, 4].std()), 4)

@@ -10,8 +10,9 @@ import pytest
 
 from modinterp.describe.describers import LLMDescriber
 from modinterp.describe.llm import LLMSettings
-from modinterp.describe.local_llm import SMOLLM2_EXTRA, SMOLLM2_PROMPT_EXAMPLES, LocalLLMServer, find_smollm2_gguf, server_available
-from modinterp.describe.planted import PlantedConfig, build_planted, planted_top1
+from modinterp.describe.llm.local_server import SMOLLM2_EXTRA, SMOLLM2_PROMPT_EXAMPLES, LocalLLMServer, find_smollm2_gguf, server_available
+from modinterp.describe.subject import BOARD_WORDS
+from modinterp.studies.carve.planted import PlantedConfig, build_planted, planted_top1
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.timeout(1800)]
 
@@ -36,13 +37,13 @@ def test_smollm2_describes_planted_modules_and_a_rerun_hits_the_cache(server, tm
     settings = LLMSettings(base_url=server.base_url, model="smollm2", cache_dir=tmp_path / "cache", extra_body=SMOLLM2_EXTRA,
                            concurrency=1, timeout_s=300, max_tokens=160,
                            prompt_examples=SMOLLM2_PROMPT_EXAMPLES)
-    descriptions, report = LLMDescriber(settings).describe([m.evidence for m in modules], ev_table)
+    descriptions, report = LLMDescriber(settings, BOARD_WORDS).describe([m.evidence for m in modules], ev_table)
     accounted = report.n_described + len(report.parse_failures) + len(report.request_failures)
     assert accounted == len(modules) and report.client["requests"] >= len(modules)
     for d in descriptions:
         assert 20 <= len(d.text) <= 200 and (d.concept in d.details["candidates"] or d.concept == "predicate")
     print("\nSmolLM2 planted:", planted_top1(modules, descriptions, 0.5), report.to_json())
-    _, again = LLMDescriber(settings).describe([m.evidence for m in modules], ev_table)
+    _, again = LLMDescriber(settings, BOARD_WORDS).describe([m.evidence for m in modules], ev_table)
     assert again.client["requests"] == 0 and again.client["cache_hits"] == len(modules)
 
 

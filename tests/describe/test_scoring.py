@@ -6,13 +6,14 @@ from hypothesis import given, settings, strategies as st
 
 from modinterp.describe.scoring import (
     ThresholdRule,
-    assert_disjoint,
+    average_precision,
     balanced_accuracy,
     fit_threshold,
     pearson_r,
     score_description,
     top_and_random,
 )
+from modinterp.describe.subject import assert_disjoint
 
 
 def test_pearson_r_of_a_linear_relation_is_one():
@@ -142,8 +143,6 @@ def test_balanced_accuracy_lies_in_the_unit_interval(seed):
 
 
 def test_average_precision_hand_examples():
-    from modinterp.describe.scoring import average_precision
-
     assert average_precision(np.array([3.0, 2, 1, 0]), np.array([1, 1, 0, 0])) == pytest.approx(1.0)
     # ranking: pos, neg, pos -> precisions at hits 1/1 and 2/3 -> AP = (1 + 2/3) / 2
     assert average_precision(np.array([3.0, 2, 1]), np.array([1, 0, 1])) == pytest.approx(5 / 6)
@@ -153,8 +152,6 @@ def test_average_precision_hand_examples():
 
 
 def test_average_precision_of_a_random_integer_ranking_is_near_chance():
-    from modinterp.describe.scoring import average_precision
-
     rng = np.random.default_rng(0)
     values = [average_precision(rng.integers(0, 3, 400).astype(float), rng.integers(0, 2, 400)) for _ in range(50)]
     assert abs(np.mean(values) - 0.5) < 0.02

@@ -9,11 +9,14 @@ from typer.testing import CliRunner
 
 from modinterp.atomic import atomic_write_json
 from modinterp.cli import app
-from modinterp.describe.pipeline import DescribeConfig, describe_run, layer_labels
-from modinterp.describe.transformer_modules import (
-    ModuleUnits, ablated, load_run_model, model_outputs, module_writes, modules_from_labels, tokens_for, total_write,
+from modinterp.data.store import generate_store
+from modinterp.describe.evidence.transformer import (
+    ModuleUnits, ablated, load_run_model, model_outputs, module_writes, modules_from_labels, total_write,
 )
+from modinterp.describe.subject import BoardSubject
+from modinterp.games.domineering import BoardSpec
 from modinterp.models import build_model
+from modinterp.studies.carve.describe_run import DescribeConfig, describe_run, layer_labels
 from modinterp.train.checkpoint import save_tensors
 
 from stub_llm_server import StubLLM
@@ -27,6 +30,9 @@ def run_dir(tmp_path_factory):
     save_tensors(root / "final" / "model.safetensors", model.state_dict())
     atomic_write_json(root / "final" / "config.json", {"model": model.config.to_dict()})
     return root
+
+
+SUBJECT = BoardSubject(BoardSpec(4, 4))
 
 
 def _boards(n, seed=0):
@@ -50,22 +56,22 @@ def test_write_of_all_layer_neurons_equals_the_mlp_output_minus_its_bias(run_dir
     model = load_run_model(run_dir)
     boards = _boards(8)
     unit = ModuleUnits("all", neurons={0: np.arange(model.config.d_mlp)})
-    write = total_write(module_writes(model, boards, [unit])["all"])
-    _, cache = model.run_with_cache(tokens_for(model, boards), names=["blocks.0.hook_mlp_out"])
+    write = total_write(module_writes(model, SUBJECT.tokens(model, boards), [unit])["all"])
+    _, cache = model.run_with_cache(SUBJECT.tokens(model, boards), names=["blocks.0.hook_mlp_out"])
     expected = cache["blocks.0.hook_mlp_out"][:, -1].double().numpy() - model.blocks[0].mlp.W_out.bias.detach().double().numpy()
     assert np.allclose(write, expected, atol=1e-5)
 
 
 def test_zero_ablating_all_neurons_equals_zeroing_w_out(run_dir):
     model = load_run_model(run_dir)
-    boards = _boards(8)
+    tokens = SUBJECT.tokens(model, _boards(8))
     with ablated(model, ModuleUnits("all", neurons={0: np.arange(model.config.d_mlp)})):
-        cut = model_outputs(model, boards)
+        cut = model_outputs(model, tokens)
     reference = load_run_model(run_dir)
     with torch.no_grad():
         reference.blocks[0].mlp.W_out.weight.zero_()
-    assert np.allclose(cut["value"], model_outputs(reference, boards)["value"], atol=1e-5)
-    assert not np.allclose(cut["value"], model_outputs(model, boards)["value"])  # hooks are gone after the block
+    assert np.allclose(cut["value"], model_outputs(reference, tokens)["value"], atol=1e-5)
+    assert not np.allclose(cut["value"], model_outputs(model, tokens)["value"])  # hooks are gone after the block
 
 
 def test_describe_run_writes_descriptions_scores_controls_and_cards(run_dir, tmp_path):
@@ -110,9 +116,6 @@ def test_cli_needs_a_run_dir_or_planted(tmp_path):
 
 
 def test_describe_run_takes_evidence_and_scores_from_the_store_splits(run_dir, tmp_path):
-    from modinterp.data.store import generate_store
-    from modinterp.games.domineering import BoardSpec
-
     path = tmp_path / "games.npz"
     generate_store(BoardSpec(4, 4), 200, 0, seed=3).save(path)
     out = describe_run(run_dir, tmp_path / "d", DescribeConfig(n_games=15, positions_per_game=4, partition="layers",

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-
-def _llm_settings(base_url: Optional[str], model: Optional[str], key_env: str, cache: Path, extra: list[str],
-                  concurrency: int, timeout: float, prompt_examples: int = 6):
-    if not base_url and not model:
-        return None
-    if not (base_url and model):
-        raise typer.BadParameter("--llm-base-url and --llm-model go together", param_hint="--llm-base-url/--llm-model")
-    from modinterp.describe.llm import LLMSettings
-
-    options = {}
-    for item in extra:
-        key, sep, value = item.partition("=")
-        try:
-            options[key] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise typer.BadParameter(f"{item!r}: expected KEY=NUMBER such as repeat_penalty=1.3", param_hint="--llm-extra")
-    return LLMSettings(base_url=base_url, model=model, api_key_env=key_env, cache_dir=cache, extra_body=options,
-                       concurrency=concurrency, timeout_s=timeout, prompt_examples=prompt_examples)
+from modinterp.describe.llm import LLMEndpointError, LLMSettings, parse_extra_options
+from modinterp.describe.llm.local_server import LocalLLMError, smollm2_settings
+from modinterp.studies.carve.describe_run import DescribeConfig, describe_and_report
+from modinterp.studies.carve.planted import PlantedConfig, check_and_report
 
 
 def describe_command(
@@ -51,72 +36,32 @@ def describe_command(
     """Describe each module in words (offline ConceptDescriber; an LLM too when --llm-* is given) and score it."""
     if llm_local and (llm_base_url or llm_model):
         raise typer.BadParameter("--llm-local starts its own server; leave out --llm-base-url/--llm-model", param_hint="--llm-local")
-    if llm_local:
-        from modinterp.describe.local_llm import SMOLLM2_ALIAS, SMOLLM2_EXTRA, SMOLLM2_PROMPT_EXAMPLES, LocalLLMError, LocalLLMServer
-
-        server = LocalLLMServer()
-        try:
-            server.start()
-        except LocalLLMError as err:
-            typer.secho(f"error: {err}", err=True, fg="red")
-            raise typer.Exit(code=1) from None
-        typer.echo(f"local LLM at {server.base_url}", err=True)
-        extra = [f"{k}={v}" for k, v in SMOLLM2_EXTRA.items()] + list(llm_extra)
-        try:
-            _run(run_dir, k, partition, out, games, n_games, seed, planted, quick,
-                 _llm_settings(server.base_url, SMOLLM2_ALIAS, llm_api_key_env, llm_cache, extra, 1, llm_timeout,
-                               SMOLLM2_PROMPT_EXAMPLES))
-        finally:
-            server.stop()
-        return
-    llm = _llm_settings(llm_base_url, llm_model, llm_api_key_env, llm_cache, llm_extra, llm_concurrency, llm_timeout)
-    _run(run_dir, k, partition, out, games, n_games, seed, planted, quick, llm)
-
-
-def _run(run_dir, k, partition, out, games, n_games, seed, planted, quick, llm) -> None:
-    from modinterp.atomic import atomic_write_json
-    from modinterp.describe.llm import LLMEndpointError
-
+    if bool(llm_base_url) != bool(llm_model):
+        raise typer.BadParameter("--llm-base-url and --llm-model go together", param_hint="--llm-base-url/--llm-model")
+    if not planted and run_dir is None:
+        raise typer.BadParameter("give RUN_DIR (a training run) or --planted", param_hint="RUN_DIR")
     try:
-        if planted:
-            from rich.console import Console
-            from rich.table import Table
-
-            from modinterp.describe.planted import PlantedConfig
-            from modinterp.describe.planted_check import PLANTED_HEADER, planted_table, run_planted_check
-
-            cfg = PlantedConfig(seed=seed)
-            if quick:
-                cfg = PlantedConfig(seed=seed, n_networks=1, modules_per_network=6, n_train_games=1000, steps=1500)
-            result = run_planted_check(cfg, llm)
-            table = Table(title="planted check")
-            for col in PLANTED_HEADER:
-                table.add_column(col)
-            for row in planted_table(result):
-                table.add_row(*row)
-            Console(width=160).print(table)
-            path = atomic_write_json((out or Path("runs/planted-descriptions")) / "planted.json", result)
-            typer.echo(f"wrote {path}")
-            return
-        if run_dir is None:
-            raise typer.BadParameter("give RUN_DIR (a training run) or --planted", param_hint="RUN_DIR")
-        from modinterp.describe.pipeline import DescribeConfig, describe_run
-
-        cfg = DescribeConfig(k=k, n_games=n_games, seed=seed, games=str(games) if games else None, partition=partition)
-        output = describe_run(run_dir, out, cfg, llm)
-    except (LLMEndpointError, FileNotFoundError, ValueError) as err:
+        extra = parse_extra_options(llm_extra)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--llm-extra") from None
+    try:
+        llm = LLMSettings(base_url=llm_base_url, model=llm_model, api_key_env=llm_api_key_env, cache_dir=llm_cache,
+                          extra_body=extra, concurrency=llm_concurrency, timeout_s=llm_timeout) if llm_base_url else None
+        endpoint = smollm2_settings(llm_cache, extra, llm_timeout, llm_api_key_env) if llm_local else nullcontext(llm)
+        with endpoint as settings:
+            if llm_local:
+                typer.echo(f"local LLM at {settings.base_url}", err=True)
+            if planted:
+                cfg = PlantedConfig(seed=seed)
+                if quick:
+                    cfg = PlantedConfig(seed=seed, n_networks=1, modules_per_network=6, n_train_games=1000, steps=1500)
+                check_and_report(cfg, settings, out or Path("runs/planted-descriptions"))
+            else:
+                cfg = DescribeConfig(k=k, n_games=n_games, seed=seed, games=str(games) if games else None, partition=partition)
+                describe_and_report(run_dir, out, cfg, settings)
+    except (LLMEndpointError, LocalLLMError, FileNotFoundError, ValueError) as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(code=1) from None
-    folder = out or Path(run_dir) / "describe"
-    for name, res in output["describers"].items():
-        s = res["mean_scores"]
-        typer.echo(f"{name}: {res['report']['n_described']}/{res['report']['n_modules']} modules described; mean simulation r "
-                   f"{s.get('simulation_r')} (random description {s.get('random_description_simulation_r')}, shuffled "
-                   f"{s.get('shuffled_simulation_r')}); detection {s.get('detection_bacc')}")
-        failures = len(res["report"].get("parse_failures", {})) + len(res["report"].get("request_failures", {}))
-        if failures:
-            typer.echo(f"  {failures} module(s) not described (see descriptions.json: report)")
-    typer.echo(f"wrote {folder / 'descriptions.json'} and {folder / 'descriptions.html'}")
 
 
 def register(app: typer.Typer) -> None:

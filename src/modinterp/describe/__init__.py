@@ -1,18 +1,23 @@
 """modinterp.describe: describe each module of a network and its interfaces in words, and score each description.
 
-Public API (see docs/describe.md):
-- `describe_run(run_dir, out_dir, DescribeConfig(k=...), llm=None)` (modinterp.describe.pipeline): the whole
-  pipeline on a trained BoardTransformer run; writes descriptions.json and descriptions.html.
-- `ConceptDescriber`, `LLMDescriber`, `LLMSettings`: describers (offline default; any OpenAI-compatible endpoint).
-- `score_description(...)`: simulation and detection scores with their controls, on plain arrays.
-- `concept_table(spec, boards)` (modinterp.describe.board_concepts): the concept library as a ConceptTable.
-- `run_planted_check(PlantedConfig())` (modinterp.describe.planted_check): the planted check.
+The library stages, in the order data flows (see docs/describe.md):
+- `subject`: what a model runs on and its concept library (`Subject` protocol; `BoardSubject` for Domineering);
+- `evidence`: per module, its activation, examples, reads, writes and interfaces as `ModuleEvidence`;
+- `describers`: the `Describer` protocol, `ConceptDescriber` (offline), `LLMDescriber`, one list by name;
+- `llm`: the JSON chat client for any OpenAI-compatible endpoint, its cache, a local llama.cpp server;
+- `scoring`: simulation and detection scores of each description beside their controls;
+- `cards`: one HTML card per module.
+`predicates` holds the shared vocabulary: `ConceptTable` and the executable `Predicate`. The experiments that
+wire these stages (describe a run, the planted check) are in `modinterp.studies.carve`.
 """
 
-from modinterp.describe.describers import ConceptDescriber, Description, LLMDescriber
+from modinterp.describe.describers import ConceptDescriber, Describer, Description, LLMDescriber, make_describers
+from modinterp.describe.evidence import EvidenceConfig, ModuleEvidence, build_evidence
 from modinterp.describe.llm import LLMEndpointError, LLMSettings
 from modinterp.describe.predicates import ConceptTable, Predicate
 from modinterp.describe.scoring import DescriptionScores, score_description
+from modinterp.describe.subject import BoardSubject, Subject
 
-__all__ = ["ConceptDescriber", "ConceptTable", "Description", "DescriptionScores", "LLMDescriber", "LLMEndpointError",
-           "LLMSettings", "Predicate", "score_description"]
+__all__ = ["BoardSubject", "ConceptDescriber", "ConceptTable", "Describer", "Description", "DescriptionScores",
+           "EvidenceConfig", "LLMDescriber", "LLMEndpointError", "LLMSettings", "ModuleEvidence", "Predicate", "Subject",
+           "build_evidence", "make_describers", "score_description"]

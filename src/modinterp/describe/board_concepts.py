@@ -8,6 +8,7 @@ exists). `concept_table(spec, boards)` evaluates the whole library into a `Conce
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import numpy as np
@@ -123,8 +124,7 @@ def output_meaning(concept: Concept, output: str, n_outputs: int) -> str:
 
 
 def _takes(concept: Concept, key: str) -> bool:
-    import inspect
-
+    """Whether the concept's function accepts keyword `key` (sector, first)."""
     return key in inspect.signature(concept.fn).parameters
 
 

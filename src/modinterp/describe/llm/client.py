@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modinterp.describe.cache import ResponseCache, request_key
+from modinterp.describe.llm.cache import ResponseCache, request_key
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,28 @@ class ClientStats:
         return dict(self.__dict__)
 
 
+def parse_extra_options(items: list[str]) -> dict[str, float]:
+    """`["repeat_penalty=1.3"]` -> `{"repeat_penalty": 1.3}`: server-specific sampling options for `extra_body`."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            options[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise ValueError(f"llm extra option {item!r}: expected KEY=NUMBER such as repeat_penalty=1.3")
+    return options
+
+
+def _openai():
+    """The openai package, imported on first use: importing it takes 1.4-1.9 s (measured on the 2-core dev
+    machine), which offline describing and every other command would otherwise pay."""
+    import openai
+
+    return openai
+
+
 def _status_code(err: Exception) -> int | None:
     return getattr(err, "status_code", None)
 
@@ -104,10 +126,8 @@ class JSONChatClient:
     def _client(self):
         with self._lock:
             if self._transport is None:
-                import openai
-
                 key = os.environ.get(self.settings.api_key_env) or "not-needed"  # local servers accept any key
-                self._transport = openai.OpenAI(base_url=self.settings.base_url, api_key=key, timeout=self.settings.timeout_s,
+                self._transport = _openai().OpenAI(base_url=self.settings.base_url, api_key=key, timeout=self.settings.timeout_s,
                                                 max_retries=0)  # retries are ours (with the json_object fallback)
             return self._transport
 
@@ -140,8 +160,7 @@ class JSONChatClient:
         return result
 
     def _complete_uncached(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> ChatResult:
-        import openai
-
+        openai = _openai()
         s = self.settings
         attempt = 0
         while True:

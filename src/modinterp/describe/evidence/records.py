@@ -1,7 +1,6 @@
-"""What a describer sees about one module: plain data, independent of how it was collected.
+"""What a describer sees about one module: plain data, independent of the model and the subject it came from.
 
-`evidence.py` fills these from a BoardTransformer run; the planted benchmark fills them from a toy MLP.
-`to_prompt_text` renders the evidence for an LLM in the OpenAI style (activations normalised to 0..10).
+`collect.build_evidence` fills these for any model (a BoardTransformer run, the planted MLPs).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from modinterp.describe.predicates import ConceptTable
 
 @dataclass
 class Example:
-    """One evidence board: its ASCII rendering, the module's activation and why it was picked."""
+    """One evidence input: its rendering (an ASCII board), the module's activation and why it was picked."""
 
     board_text: str
     activation: float
@@ -54,6 +53,7 @@ class ModuleEvidence:
         return [name for name, _ in self.correlations[:n]]
 
     def to_json(self) -> dict[str, Any]:
+        """The evidence as written to descriptions.json (top 20 correlations)."""
         return {
             "module": self.module, "units": self.units, "n_evidence": int(len(self.activation)),
             "correlations": [[n, round(float(r), 4)] for n, r in self.correlations[:20]],
@@ -76,33 +76,3 @@ def concept_correlations(activation: np.ndarray, table: ConceptTable) -> list[tu
     r[keep] = (x[:, keep].T @ ac) / norms[keep]
     pairs = [(table.names[j], float(r[j])) for j in np.flatnonzero(keep)]
     return sorted(pairs, key=lambda p: (-abs(p[1]), p[0]))
-
-
-def normalise_0_10(values: np.ndarray, max_value: float) -> np.ndarray:
-    """OpenAI's display scale: floor(10 * relu(a) / max), clipped to 0..10 (max over the shown records)."""
-    if max_value <= 0:
-        return np.zeros(len(values), dtype=int)
-    return np.clip(np.floor(10 * np.maximum(values, 0) / max_value), 0, 10).astype(int)
-
-
-def to_prompt_text(ev: ModuleEvidence, table: ConceptTable, n_candidates: int = 8, n_examples: int = 6) -> str:
-    """The evidence as the user message of an explain request (compact: small local models have short contexts)."""
-    lines = [f"Module {ev.module}: {ev.units}.", "", "Correlation of the module's activation with board concepts:"]
-    for name, r in ev.correlations[:n_candidates]:
-        lines.append(f"  {name}: r={r:+.2f} ({table.meaning(name)})")
-    shown = ev.examples[:n_examples]
-    if shown:
-        acts = np.array([e.activation for e in shown])
-        base = acts - min(0.0, float(acts.min()))  # shift so the lowest shown board is >= 0
-        levels = normalise_0_10(base, float(base.max()))
-        lines += ["", "Example boards ('#' occupied, '.' empty) with the activation on a 0-10 scale:"]
-        for e, level in zip(shown, levels):
-            lines += [f"<start> activation {level}/10 ({e.kind})", e.board_text.rstrip(), "<end>"]
-    if ev.reads:
-        lines += ["", "Input cells it reads most: " + ", ".join(f"{c} ({v:.2f})" for c, v in ev.reads[:6])]
-    if ev.writes:
-        lines += ["Outputs that change most when it is ablated: " + ", ".join(f"{o} ({v:.3f})" for o, v in ev.writes[:4])]
-    for itf in ev.interfaces[:4]:
-        flow = f"; carries {itf.flow_concept} (probe R2={itf.flow_r2:.2f})" if itf.flow_concept else ""
-        lines.append(f"Interface {itf.direction} {itf.other}: cut weight {itf.cut_weight:.3f}{flow}")
-    return "\n".join(lines)

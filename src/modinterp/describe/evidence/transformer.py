@@ -8,6 +8,7 @@ over its heads of hook_z @ W_O[h]. The module's activation is the first principa
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modinterp.models import BoardTransformer, TransformerConfig, board_tokens
+from modinterp.describe.evidence.activation import ModuleActivation
+from modinterp.describe.subject import Subject
+from modinterp.models import BoardTransformer, TransformerConfig
+from modinterp.train.checkpoint import load_model_weights
 
 _NEURON = re.compile(r"^blocks\.(\d+)\.mlp\.n(\d+)$")
 _HEAD = re.compile(r"^blocks\.(\d+)\.attn\.h(\d+)$")
@@ -77,10 +81,6 @@ def modules_from_labels(node_names: np.ndarray, labels: np.ndarray, prefix: str 
 def load_run_model(run_dir: str | Path, device: torch.device | str | None = None) -> BoardTransformer:
     """The trained BoardTransformer of a run directory (final/config.json + final/model.safetensors), in eval
     mode on `device` (default CPU; `modinterp.device.pick_device()` gives CUDA when present)."""
-    import json
-
-    from modinterp.train.checkpoint import load_model_weights
-
     final = Path(run_dir) / "final"
     config_path, weights = final / "config.json", final / "model.safetensors"
     for path in (config_path, weights):
@@ -94,31 +94,19 @@ def load_run_model(run_dir: str | Path, device: torch.device | str | None = None
     return model.to(device or "cpu").eval()
 
 
-def tokens_for(model: BoardTransformer, boards: np.ndarray, first: int = 0) -> torch.Tensor:
-    """Model tokens for boards; the side to move (if the model takes it) follows from the ply parity."""
-    cfg = model.config
-    player = None
-    if cfg.side_to_move:
-        ply = np.asarray(boards).sum(1) // 2
-        player = (ply % 2) ^ first
-    device = next(model.parameters()).device
-    return torch.as_tensor(board_tokens(boards, cfg, player), dtype=torch.long, device=device)
-
-
 def _hook_names(model: BoardTransformer) -> list[str]:
     n = model.config.n_layers
     return [f"blocks.{i}.mlp.hook_post" for i in range(n)] + [f"blocks.{i}.attn.hook_z" for i in range(n)]
 
 
 @torch.no_grad()
-def module_writes(model: BoardTransformer, boards: np.ndarray, modules: list[ModuleUnits], batch_size: int = 512,
-                  first: int = 0) -> dict[str, dict[int, np.ndarray]]:
+def module_writes(model: BoardTransformer, tokens: torch.Tensor, modules: list[ModuleUnits],
+                  batch_size: int = 512) -> dict[str, dict[int, np.ndarray]]:
     """Each module's write into the residual stream at CLS, split by residual position (2i+1 heads of layer i,
     2i+2 neurons of layer i): {name: {position: (B, d_model) float64}}."""
     out: dict[str, dict[int, list[np.ndarray]]] = {m.name: {} for m in modules}
-    for start in range(0, len(boards), batch_size):
-        tokens = tokens_for(model, boards[start:start + batch_size], first)
-        _, cache = model.run_with_cache(tokens, names=_hook_names(model))
+    for start in range(0, len(tokens), batch_size):
+        _, cache = model.run_with_cache(tokens[start:start + batch_size], names=_hook_names(model))
         for m in modules:
             for i, ids in m.neurons.items():
                 idx = torch.as_tensor(ids, device=_device(model))
@@ -170,17 +158,49 @@ def ablated(model: BoardTransformer, module: ModuleUnits, means: dict[str, torch
 
 
 @torch.no_grad()
-def mean_activations(model: BoardTransformer, boards: np.ndarray, first: int = 0) -> dict[str, torch.Tensor]:
-    """Per-position mean of every MLP/head hook over `boards` (the values mean-ablation substitutes)."""
-    _, cache = model.run_with_cache(tokens_for(model, boards, first), names=_hook_names(model))
+def mean_activations(model: BoardTransformer, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-position mean of every MLP/head hook over `tokens` (the values mean-ablation substitutes)."""
+    _, cache = model.run_with_cache(tokens, names=_hook_names(model))
     return {k: v.float().mean(0) for k, v in cache.items()}
 
 
 @torch.no_grad()
-def model_outputs(model: BoardTransformer, boards: np.ndarray, first: int = 0) -> dict[str, np.ndarray]:
-    out = model(tokens_for(model, boards, first))
+def model_outputs(model: BoardTransformer, tokens: torch.Tensor) -> dict[str, np.ndarray]:
+    """The network's value, policy and concept outputs on `tokens`, as float64 arrays."""
+    out = model(tokens)
     return {name: getattr(out, name).double().cpu().numpy() for name in ("value", "policy", "concepts")}
 
 
 def _device(model: BoardTransformer) -> torch.device:
     return next(model.parameters()).device
+
+
+@dataclass
+class TransformerModuleRunner:
+    """A module of a BoardTransformer for evidence collection (a `ModuleRunner`): its activation is `pc1` applied
+    to its total write; ablating it replaces its units by `means` (mean ablation)."""
+
+    model: BoardTransformer
+    module: ModuleUnits
+    pc1: ModuleActivation
+    means: dict[str, torch.Tensor]
+    subject: Subject
+
+    @property
+    def name(self) -> str:
+        return self.module.name
+
+    @property
+    def units(self) -> str:
+        return self.module.summary()
+
+    def activation(self, inputs: np.ndarray) -> np.ndarray:
+        tokens = self.subject.tokens(self.model, inputs)
+        return self.pc1.transform(total_write(module_writes(self.model, tokens, [self.module])[self.module.name]))
+
+    def outputs(self, inputs: np.ndarray, ablate: bool) -> dict[str, np.ndarray]:
+        tokens = self.subject.tokens(self.model, inputs)
+        if not ablate:
+            return model_outputs(self.model, tokens)
+        with ablated(self.model, self.module, self.means):
+            return model_outputs(self.model, tokens)

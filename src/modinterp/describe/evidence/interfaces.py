@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from modinterp.describe.module_evidence import InterfaceSummary
+from modinterp.describe.evidence.records import InterfaceSummary
 from modinterp.describe.predicates import ConceptTable
-from modinterp.describe.transformer_modules import ModuleUnits
+from modinterp.describe.evidence.transformer import ModuleUnits
 
 
 def neuron_position(layer: int) -> int:

@@ -19,7 +19,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from modinterp.describe.llm.client import DEFAULT_API_KEY_ENV, LLMSettings
 
 SMOLLM2_ALIAS = "smollm2"
 SMOLLM2_EXTRA = {"repeat_penalty": 1.3}
@@ -49,6 +53,7 @@ def server_available() -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port on `host` that is free now (the OS picks it)."""
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
@@ -124,3 +129,14 @@ class LocalLLMServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextmanager
+def smollm2_settings(cache_dir: str | Path | None, extra: dict[str, float] | None = None, timeout_s: float = 120.0,
+                     api_key_env: str = DEFAULT_API_KEY_ENV, log_path: str | Path | None = None) -> Iterator[LLMSettings]:
+    """Start the local SmolLM2 server and yield settings that describe with it (its sampling options, then
+    `extra`; one request at a time; SMOLLM2_PROMPT_EXAMPLES boards); the server stops on exit."""
+    with LocalLLMServer(log_path=log_path) as server:
+        yield LLMSettings(base_url=server.base_url, model=SMOLLM2_ALIAS, api_key_env=api_key_env, cache_dir=cache_dir,
+                          extra_body={**SMOLLM2_EXTRA, **(extra or {})}, concurrency=1, timeout_s=timeout_s,
+                          prompt_examples=SMOLLM2_PROMPT_EXAMPLES)

@@ -1,4 +1,5 @@
-"""Describe every module of a trained BoardTransformer run: partition, evidence, descriptions, scores, interfaces.
+"""The carve study's describe step: every module of a trained BoardTransformer run partitioned, its evidence
+collected, described and scored, its interfaces read (the library stages live in `modinterp.describe`).
 
     describe_run("runs/x", out_dir="runs/x/describe", config=DescribeConfig(k=6), llm=None)
 
@@ -16,22 +17,31 @@ from typing import Any
 import numpy as np
 from rich.progress import Progress
 
-from modinterp.describe.activation import ModuleActivation
-from modinterp.describe.board_concepts import concept_table
-from modinterp.describe.describers import ConceptDescriber, LLMDescriber
-from modinterp.describe.evaluate import mean_scores, score_descriptions
-from modinterp.describe.evidence import build_evidence
-from modinterp.describe.interfaces import interface_flows, summaries_for
-from modinterp.describe.llm import LLMSettings
-from modinterp.describe.scoring import assert_disjoint
-from modinterp.describe.transformer_modules import (
-    ablated, load_run_model, mean_activations, model_outputs, module_writes, modules_from_labels, total_write,
+from modinterp.atomic import atomic_write_json
+from modinterp.describe.cards import write_cards
+from modinterp.describe.describers import make_describers
+from modinterp.describe.evidence import EvidenceConfig, ModuleActivation, build_evidence
+from modinterp.describe.evidence.interfaces import interface_flows, summaries_for
+from modinterp.describe.evidence.transformer import (
+    TransformerModuleRunner, load_run_model, mean_activations, module_writes, modules_from_labels, total_write,
 )
+from modinterp.describe.llm import LLMSettings
+from modinterp.describe.scoring import mean_scores, score_descriptions
+from modinterp.describe.subject import BoardSubject
+from modinterp.device import pick_device
 from modinterp.games import domineering as dom
+from modinterp.manifest import write_manifest
+from modinterp.modularity.gomory_hu import gomory_hu_tree
+from modinterp.modularity.graph import WeightGraph
+from modinterp.modularity.partition import module_table, partition
+
+DESCRIBERS = ("concept",)  # offline describers of every run; an LLM joins when --llm-* is given
 
 
 @dataclass
 class DescribeConfig:
+    """What `describe_run` does: the partition (k, method), how many positions per split, the seed."""
+
     k: int = 6
     n_games: int = 300  # per split (evidence, held-out)
     positions_per_game: int = 10
@@ -43,33 +53,6 @@ class DescribeConfig:
     games: str | None = None  # a GameStore: evidence from its "val" split, scores on its "test" split
     device: str | None = None  # None: CUDA when present (modinterp.device.pick_device), else CPU
     partition: str = "gh"  # "gh": k modules from the Gomory-Hu tree; "layers": one module per layer's heads / neurons
-
-
-def _positions(spec: dom.BoardSpec, cfg: DescribeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(evidence boards, evidence game ids, held-out boards, held-out game ids) from disjoint games."""
-    rng = np.random.default_rng(cfg.seed)
-    if cfg.games is not None:
-        from modinterp.data.store import GameStore
-
-        store = GameStore.load(cfg.games)
-        if (store.spec.rows, store.spec.cols) != (spec.rows, spec.cols):
-            raise ValueError(f"{cfg.games}: games are {store.spec}, the model plays {spec}; pass games of the model's board")
-        moves, lengths = store.moves, store.lengths
-        ev_games, ho_games = store.split_indices("val"), store.split_indices("test")
-        ev_games, ho_games = ev_games[: cfg.n_games], ho_games[: cfg.n_games]
-    else:
-        from modinterp.games.players import random_games
-
-        records = random_games(spec, 2 * cfg.n_games, seed=cfg.seed)
-        moves, lengths = records.moves, records.lengths
-        ev_games, ho_games = np.arange(cfg.n_games), np.arange(cfg.n_games, 2 * cfg.n_games)
-    out = []
-    for games in (ev_games, ho_games):
-        game = np.repeat(games, cfg.positions_per_game)
-        ply = (rng.random(len(game)) * (lengths[game].astype(np.int64) + 1)).astype(np.int64)
-        out += [dom.replay_boards(spec, moves, game, ply), game]
-    assert_disjoint(out[1], out[3], what="game")
-    return out[0], out[1], out[2], out[3]
 
 
 def layer_labels(node_names: np.ndarray) -> np.ndarray:
@@ -90,10 +73,7 @@ def layer_labels(node_names: np.ndarray) -> np.ndarray:
 
 
 def _partition(model, k: int, min_size: int, method: str = "gh"):
-    from modinterp.modularity.gomory_hu import gomory_hu_tree
-    from modinterp.modularity.graph import WeightGraph
-    from modinterp.modularity.partition import module_table, partition
-
+    """(weight graph, node labels, module table, min cut between every two modules) of the model."""
     graph = WeightGraph.from_model(model)
     if method == "gh":
         labels = partition(gomory_hu_tree(graph), k=k, min_size=min_size).labels
@@ -109,49 +89,35 @@ def _partition(model, k: int, min_size: int, method: str = "gh"):
 def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config: DescribeConfig | None = None,
                  llm: LLMSettings | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Describe and score every module of the run's final model; returns (and writes) the results."""
-    from modinterp.atomic import atomic_write_json
-    from modinterp.describe.cards import write_cards
-    from modinterp.manifest import write_manifest
-
     started = time.time()
     cfg = config or DescribeConfig()
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "describe"
-    from modinterp.device import pick_device
-
     model = load_run_model(run_dir, pick_device(cfg.device))
-    spec = dom.BoardSpec(model.config.rows, model.config.cols)
-    boards_ev, _, boards_ho, _ = _positions(spec, cfg)
-    table_ev, table_ho = concept_table(spec, boards_ev, cfg.sector), concept_table(spec, boards_ho, cfg.sector)
+    subject = BoardSubject(dom.BoardSpec(model.config.rows, model.config.cols), cfg.sector)
+    evidence_split, heldout_split = subject.splits(cfg.n_games, cfg.positions_per_game, cfg.seed, cfg.games)
+    boards_ev, boards_ho = evidence_split.inputs, heldout_split.inputs
+    table_ev, table_ho = subject.concept_table(boards_ev), subject.concept_table(boards_ho)
     graph, labels, mtable, cuts = _partition(model, cfg.k, cfg.min_module_size, cfg.partition)
     all_modules = modules_from_labels(graph.nodes.name, labels)
     modules = [m for m in all_modules if m.n_units > 0]
-    writes_ev, writes_ho = module_writes(model, boards_ev, modules), module_writes(model, boards_ho, modules)
+    tokens_ev, tokens_ho = subject.tokens(model, boards_ev), subject.tokens(model, boards_ho)
+    writes_ev, writes_ho = module_writes(model, tokens_ev, modules), module_writes(model, tokens_ho, modules)
     flows = interface_flows(model, graph, labels, modules, cuts, writes_ev, writes_ho, table_ev, table_ho)
-    means = mean_activations(model, boards_ev[:256])
-    evidences, act_ev, act_ho, activations = [], {}, {}, {}
+    means = mean_activations(model, tokens_ev[:256])
+    evidence_config = EvidenceConfig(n_attribution=cfg.n_attribution_boards, seed=cfg.seed)
+    evidences, act_ev, act_ho = [], {}, {}
     with Progress(disable=not show_progress, transient=True) as bar:
         task = bar.add_task("collecting evidence", total=len(modules))
         for m in modules:
-            act = ModuleActivation().fit(total_write(writes_ev[m.name]))
-            act_ev[m.name], act_ho[m.name] = act.transform(total_write(writes_ev[m.name])), act.transform(total_write(writes_ho[m.name]))
-            activations[m.name] = act
-
-            def activation_fn(b, m=m, act=act):
-                return act.transform(total_write(module_writes(model, b, [m])[m.name]))
-
-            def outputs_fn(b, ablate, m=m):
-                if not ablate:
-                    return model_outputs(model, b)
-                with ablated(model, m, means):
-                    return model_outputs(model, b)
-
-            evidences.append(build_evidence(m.name, m.summary(), spec, boards_ev, act_ev[m.name], table_ev, activation_fn,
-                                            outputs_fn, summaries_for(m.name, flows), cfg.n_attribution_boards, seed=cfg.seed,
-                                            extra={"pc1_explained_variance": round(act.explained_variance_ratio_, 4)}))
+            pc1 = ModuleActivation().fit(total_write(writes_ev[m.name]))
+            act_ev[m.name], act_ho[m.name] = pc1.transform(total_write(writes_ev[m.name])), pc1.transform(total_write(writes_ho[m.name]))
+            runner = TransformerModuleRunner(model, m, pc1, means, subject)
+            evidences.append(build_evidence(runner, subject, boards_ev, act_ev[m.name], table_ev, evidence_config,
+                                            interfaces=summaries_for(m.name, flows),
+                                            extra={"pc1_explained_variance": round(pc1.explained_variance_ratio_, 4)}))
             bar.advance(task)
-    describers: list[Any] = [ConceptDescriber()] + ([LLMDescriber(llm)] if llm is not None else [])
     results: dict[str, Any] = {}
-    for describer in describers:
+    for describer in make_describers(DESCRIBERS, subject.prompt_words, llm, cfg.seed):
         descriptions, report = describer.describe(evidences, table_ev)
         scores = score_descriptions(descriptions, act_ev, act_ho, table_ev, table_ho, cfg.top_fraction, cfg.seed)
         results[describer.name] = {
@@ -173,4 +139,29 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     atomic_write_json(out_dir / "descriptions.json", output)
     write_cards(output, out_dir)
     write_manifest(out_dir, output["config"], [cfg.seed], started, stage="describe", llm_model=llm.model if llm else None)
+    return output
+
+
+def summary_lines(output: dict[str, Any]) -> list[str]:
+    """One line per describer: modules described, mean simulation r beside its controls, detection."""
+    lines = []
+    for name, res in output["describers"].items():
+        s = res["mean_scores"]
+        lines.append(f"{name}: {res['report']['n_described']}/{res['report']['n_modules']} modules described; mean simulation r "
+                     f"{s.get('simulation_r')} (random description {s.get('random_description_simulation_r')}, shuffled "
+                     f"{s.get('shuffled_simulation_r')}); detection {s.get('detection_bacc')}")
+        failures = len(res["report"].get("parse_failures", {})) + len(res["report"].get("request_failures", {}))
+        if failures:
+            lines.append(f"  {failures} module(s) not described (see descriptions.json: report)")
+    return lines
+
+
+def describe_and_report(run_dir: str | Path, out_dir: str | Path | None, config: DescribeConfig,
+                        llm: LLMSettings | None = None) -> dict[str, Any]:
+    """`modinterp describe RUN_DIR`: describe_run, then its summary and the files written, on stdout."""
+    output = describe_run(run_dir, out_dir, config, llm)
+    folder = Path(out_dir) if out_dir is not None else Path(run_dir) / "describe"
+    for line in summary_lines(output):
+        print(line)
+    print(f"wrote {folder / 'descriptions.json'} and {folder / 'descriptions.html'}")
     return output
