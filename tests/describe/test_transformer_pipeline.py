@@ -124,9 +124,6 @@ def test_describe_run_takes_evidence_and_scores_from_the_store_splits(run_dir, t
 
 
 def test_describe_run_rejects_games_of_another_board(run_dir, tmp_path):
-    from modinterp.data.store import generate_store
-    from modinterp.games.domineering import BoardSpec
-
     path = tmp_path / "games.npz"
     generate_store(BoardSpec(5, 5), 20, 0, seed=3).save(path)
     with pytest.raises(ValueError, match="5x5"):

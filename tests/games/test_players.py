@@ -25,7 +25,7 @@ def board(rows: int, cols: int) -> dom.BoardSpec:
 
 
 def reference_cells(rows: int, cols: int, move: int) -> tuple[int, int, int]:
-    """(player, cell a, cell b) of a move code, straight from the convention in CONTRACTS.md."""
+    """(player, cell a, cell b) of a move code, straight from the convention in the docstring of games/domineering.py."""
     n_vertical = (rows - 1) * cols
     if move < n_vertical:
         r, c = divmod(move, cols)

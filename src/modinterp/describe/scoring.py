@@ -122,6 +122,8 @@ def detection_accuracy(predicted: np.ndarray, activation: np.ndarray, rule: Thre
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the precision-recall curve (scikit-learn's average precision: tied scores form one
     threshold), one of the metrics that pass NeuronEval's sanity checks. Chance = share of positives."""
+    # imported here: sklearn.metrics takes about 4 s to import on the 2-core dev machine (measured), which every
+    # command importing modinterp.describe would otherwise pay
     from sklearn.metrics import average_precision_score
 
     labels = np.asarray(labels, dtype=bool)

@@ -8,7 +8,7 @@ never boards, so a second subject plugs in without touching them. `BoardSubject`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ class Split:
     groups: np.ndarray
 
 
+@runtime_checkable
 class Subject(Protocol):
     """Inputs a model runs on, and their concept library.
 

@@ -3,7 +3,7 @@
 A game state is kept as two lists of still-available move codes (one per player) with a position index per
 code (`pos[code] = -1` once the code is gone). Placing a domino removes itself and the at most 6 other moves
 that touch its two cells by swap-remove, so a ply costs O(1) instead of a scan over all moves.
-Move codes follow CONTRACTS.md: vertical `r*C + c` (top cell), then horizontal `n_vertical + r*(C-1) + c`
+Move codes follow `domineering.py` (where they are defined): vertical `r*C + c` (top cell), then horizontal `n_vertical + r*(C-1) + c`
 (left cell).
 """
 

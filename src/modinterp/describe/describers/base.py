@@ -8,7 +8,7 @@ model, no boards, no text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from modinterp.describe.evidence.records import ModuleEvidence
 from modinterp.describe.predicates import ConceptTable, Predicate
@@ -46,6 +46,7 @@ class DescribeReport:
         return dict(self.__dict__)
 
 
+@runtime_checkable
 class Describer(Protocol):
     """Describes modules from their evidence: `describe(evidences, table)` gives one Description per module it
     could describe and a report of the others; `table` is the concept table of the evidence split."""

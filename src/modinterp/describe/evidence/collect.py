@@ -8,7 +8,7 @@ the module ablated or not); the subject renders examples and occludes inputs. Wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from modinterp.describe.predicates import ConceptTable
 from modinterp.describe.subject import Subject
 
 
+@runtime_checkable
 class ModuleRunner(Protocol):
     """One module inside its model: `name`, `units` (a human summary), its `activation` on inputs (B,), and the
     model's named `outputs` on inputs, with the module ablated or not."""
