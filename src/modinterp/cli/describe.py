@@ -65,4 +65,5 @@ def describe_command(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `modinterp describe` to the app."""
     app.command("describe")(describe_command)

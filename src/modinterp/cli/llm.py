@@ -37,6 +37,7 @@ def serve_command(
     stopping = {"now": False}
 
     def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        """SIGTERM handler: ask the wait loop to stop the server."""
         stopping["now"] = True
 
     previous = signal.signal(signal.SIGTERM, request_stop)
@@ -55,4 +56,5 @@ def serve_command(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `modinterp llm` to the app."""
     app.add_typer(llm_app, name="llm")

@@ -12,6 +12,7 @@ from modinterp.report.html import HtmlBlock, Section, TableBlock, TextBlock, wri
 
 
 def _f(value: Any, digits: int = 3) -> str:
+    """A score with `digits` decimals, '-' for None."""
     return "-" if value is None else f"{value:.{digits}f}"
 
 
@@ -24,6 +25,7 @@ def predicate_text(predicate: dict[str, Any]) -> str:
 
 
 def _scores_table(scores: dict[str, Any]) -> str:
+    """HTML table: each held-out score beside its two controls."""
     rows = [("simulation (Pearson r)", scores["simulation_r"], scores["random_description_simulation_r"], scores["shuffled_simulation_r"]),
             ("detection (balanced acc.)", scores["detection_bacc"], scores["random_description_detection_bacc"], scores["shuffled_detection_bacc"]),
             ("detection (AUPRC)", scores.get("detection_auprc"), scores.get("random_description_detection_auprc"), scores.get("shuffled_detection_auprc"))]
@@ -84,5 +86,6 @@ def description_sections(output: dict[str, Any]) -> list[Section]:
 
 
 def write_cards(output: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write `descriptions.html` (summary, interfaces, one card per module) in `out_dir`."""
     return write_report(description_sections(output), out_dir, "Module descriptions", str(output.get("run_dir", "")),
                         filename="descriptions.html", plots_dir="plots")

@@ -46,18 +46,22 @@ class ConceptTable:
 
     @property
     def n_positions(self) -> int:
+        """Number of positions (rows)."""
         return self.values.shape[0]
 
     def column(self, name: str) -> np.ndarray:
+        """The values of feature `name` on every position."""
         try:
             return self.values[:, self.names.index(name)]
         except ValueError:
             raise KeyError(f"unknown concept feature {name!r}; known features: {', '.join(self.names[:12])}...") from None
 
     def meaning(self, name: str) -> str:
+        """The short meaning of feature `name`."""
         return self.meanings[self.names.index(name)]
 
     def subset(self, rows: np.ndarray) -> "ConceptTable":
+        """The table restricted to positions `rows`."""
         return ConceptTable(list(self.names), list(self.meanings), self.values[np.asarray(rows)])
 
 
@@ -161,6 +165,7 @@ class Predicate:
 
     @classmethod
     def feature(cls, name: str, sign: float = 1.0) -> "Predicate":
+        """The predicate that is one feature, with weight 1."""
         return cls(weights={name: float(sign)})
 
     def validate(self, feature_names: list[str]) -> "Predicate":
@@ -189,8 +194,10 @@ class Predicate:
         return max(self.weights, key=lambda n: (abs(self.weights[n]), n))
 
     def to_json(self) -> dict:
+        """The predicate as JSON (weights or expression)."""
         return {"weights": dict(self.weights)} if self.weights else {"expression": self.expression}
 
     @classmethod
     def from_json(cls, data: dict) -> "Predicate":
+        """Inverse of `to_json`."""
         return cls(weights={k: float(v) for k, v in data.get("weights", {}).items()}, expression=data.get("expression"))

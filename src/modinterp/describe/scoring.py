@@ -67,6 +67,7 @@ class ThresholdRule:
     threshold: float
 
     def predict(self, values: np.ndarray) -> np.ndarray:
+        """Boolean 'top-activating' prediction for each value."""
         return self.sign * np.asarray(values, dtype=np.float64) > self.threshold
 
 
@@ -149,19 +150,23 @@ class CalibratedPredicate:
 
     @classmethod
     def fit(cls, predicted: np.ndarray, activation: np.ndarray, top_fraction: float, rng: np.random.Generator) -> "CalibratedPredicate":
+        """Orientation and threshold fitted on the evidence split (never on held-out positions)."""
         top, random = top_and_random(activation, top_fraction, rng)
         idx = np.concatenate([top, random])
         labels = np.concatenate([np.ones(len(top), bool), np.zeros(len(random), bool)])
         return cls(orientation(predicted, activation), fit_threshold(np.asarray(predicted)[idx], labels))
 
     def simulation(self, predicted: np.ndarray, activation: np.ndarray) -> float | None:
+        """Pearson r of the oriented predicate with the activation."""
         r = pearson_r(predicted, activation)
         return None if r is None else self.sign * r
 
     def detection(self, predicted: np.ndarray, activation: np.ndarray, top_fraction: float, rng: np.random.Generator) -> float:
+        """Balanced accuracy of the fitted threshold at telling top from random positions."""
         return detection_accuracy(predicted, activation, self.rule, top_fraction, rng)
 
     def auprc(self, predicted: np.ndarray, activation: np.ndarray, top_fraction: float, rng: np.random.Generator) -> float:
+        """Average precision of the oriented predicate on the same top-vs-random task."""
         return detection_auprc(predicted, activation, self.sign, top_fraction, rng)
 
 
@@ -182,6 +187,7 @@ class DescriptionScores:
     n_top: int
 
     def to_json(self) -> dict:
+        """The scores as written to descriptions.json."""
         return asdict(self)
 
 

@@ -54,15 +54,20 @@ class Subject(Protocol):
 
     prompt_words: PromptWords
 
-    def splits(self, n_groups: int, per_group: int, seed: int, source: str | None = None) -> tuple[Split, Split]: ...
+    def splits(self, n_groups: int, per_group: int, seed: int, source: str | None = None) -> tuple[Split, Split]:
+        """Evidence and held-out inputs, `per_group` from each of `n_groups` groups per split, groups disjoint."""
 
-    def concept_table(self, inputs: np.ndarray) -> ConceptTable: ...
+    def concept_table(self, inputs: np.ndarray) -> ConceptTable:
+        """The subject's concept library evaluated on `inputs`, one column per feature."""
 
-    def tokens(self, model: torch.nn.Module, inputs: np.ndarray) -> torch.Tensor: ...
+    def tokens(self, model: torch.nn.Module, inputs: np.ndarray) -> torch.Tensor:
+        """`inputs` as the model's input tensor, on the model's device."""
 
-    def render(self, inputs: np.ndarray, index: int) -> str: ...
+    def render(self, inputs: np.ndarray, index: int) -> str:
+        """Input `index` as text a person (or an LLM) reads."""
 
-    def occlusions(self, inputs: np.ndarray) -> Iterator[tuple[str, np.ndarray]]: ...
+    def occlusions(self, inputs: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+        """(name, inputs with that one position occluded) for every input position, in order."""
 
 
 BOARD_WORDS = PromptWords(
@@ -122,6 +127,7 @@ class BoardSubject:
                                     np.random.default_rng(seed)))
 
     def concept_table(self, inputs: np.ndarray) -> ConceptTable:
+        """The board concept library (engine concepts and describe's own) on `inputs`."""
         return concept_table(self.spec, inputs, self.sector, self.first)
 
     def tokens(self, model: torch.nn.Module, inputs: np.ndarray) -> torch.Tensor:
@@ -136,6 +142,7 @@ class BoardSubject:
         return torch.as_tensor(board_tokens(inputs, cfg, player), dtype=torch.long, device=device)
 
     def render(self, inputs: np.ndarray, index: int) -> str:
+        """ASCII picture of board `index` ('#' occupied, '.' empty)."""
         return dom.render(self.spec, inputs[index])
 
     def occlusions(self, inputs: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:

@@ -26,6 +26,7 @@ class AnswerError(ValueError):
 
 @dataclass
 class Answer:
+    """A validated answer: description, named concept, its predicate and confidence."""
     description: str
     concept: str
     predicate: Predicate
@@ -50,6 +51,7 @@ def answer_schema(candidates: list[str]) -> dict[str, Any]:
 
 
 def _load_json_object(content: str) -> dict[str, Any]:
+    """The answer's JSON object (a ```json fence is stripped); AnswerError otherwise."""
     fenced = _FENCE.match(content)
     text = fenced.group(1) if fenced else content  # some servers wrap JSON in ```json fences
     try:

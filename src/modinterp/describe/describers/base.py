@@ -53,4 +53,5 @@ class Describer(Protocol):
 
     name: str
 
-    def describe(self, evidences: list[ModuleEvidence], table: ConceptTable) -> tuple[list[Description], DescribeReport]: ...
+    def describe(self, evidences: list[ModuleEvidence], table: ConceptTable) -> tuple[list[Description], DescribeReport]:
+        """Descriptions of the modules it could describe, and a report of the others."""

@@ -38,6 +38,7 @@ class ConceptDescriber:
         self.min_gain = min_gain
 
     def describe_one(self, evidence: ModuleEvidence, table: ConceptTable) -> Description:
+        """The description of one module from its evidence activation and the concept table."""
         a = np.asarray(evidence.activation, dtype=np.float64)
         if a.shape != (table.n_positions,):
             raise ValueError(f"module {evidence.module}: activation has {a.shape} values; the concept table has {table.n_positions} positions")
@@ -67,6 +68,7 @@ class ConceptDescriber:
 
     @staticmethod
     def _sentence(names: list[str], std_weights: dict[str, float], table: ConceptTable, r_best: float, r2: float) -> str:
+        """'Tracks <meaning> [name]: its activation rises with it (r = ...)' plus the other terms."""
         head = names[0]
         direction = "rises" if std_weights[head] > 0 else "falls"
         text = f"Tracks {table.meaning(head)} [{head}]: its activation {direction} with it (r = {r_best:+.2f})"
@@ -76,6 +78,7 @@ class ConceptDescriber:
         return text + "."
 
     def describe(self, evidences: list[ModuleEvidence], table: ConceptTable) -> tuple[list[Description], DescribeReport]:
+        """One description per module (every module can be described)."""
         descriptions = [self.describe_one(ev, table) for ev in evidences]
         return descriptions, DescribeReport(self.name, len(evidences), len(descriptions))
 
@@ -89,6 +92,7 @@ class RandomConceptDescriber:
         self.seed = seed
 
     def describe(self, evidences: list[ModuleEvidence], table: ConceptTable) -> tuple[list[Description], DescribeReport]:
+        """A seeded random feature for every module."""
         rng = np.random.default_rng(self.seed)
         picks = rng.integers(0, len(table.names), size=len(evidences))
         out = [Description(ev.module, self.name, f"Tracks {table.meaning(table.names[p])} (random guess).", table.names[p],

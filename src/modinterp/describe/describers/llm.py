@@ -86,6 +86,7 @@ class LLMDescriber:
         return [{"role": "system", "content": system_prompt(self.words)}, {"role": "user", "content": user}], candidates
 
     def describe(self, evidences: list[ModuleEvidence], table: ConceptTable) -> tuple[list[Description], DescribeReport]:
+        """Ask the endpoint about every module (concurrently); invalid answers become parse failures."""
         prepared = [self.messages(ev, table) for ev in evidences]
         results = self.client.complete_many([(msgs, answer_schema(cands)) for msgs, cands in prepared])
         report = DescribeReport(self.name, len(evidences), 0)

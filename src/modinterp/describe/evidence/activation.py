@@ -20,6 +20,7 @@ class ModuleActivation:
         self.method = method
 
     def fit(self, units: np.ndarray) -> "ModuleActivation":
+        """Learn the centring and the first principal direction (sign: loadings sum positive)."""
         x = np.asarray(units, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
             raise ValueError(f"module unit activations have shape {x.shape}; expected (N >= 2 positions, n_units >= 1)")
@@ -37,6 +38,7 @@ class ModuleActivation:
         return self
 
     def transform(self, units: np.ndarray) -> np.ndarray:
+        """The activation (N,) of unit activations with the fitted centring and direction."""
         x = np.asarray(units, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_units_:
             raise ValueError(f"unit activations have shape {x.shape}; expected (N, {self.n_units_}) as in fit")
@@ -46,4 +48,5 @@ class ModuleActivation:
         return xc @ self.direction_
 
     def fit_transform(self, units: np.ndarray) -> np.ndarray:
+        """`fit(units)` then `transform(units)`."""
         return self.fit(units).transform(units)

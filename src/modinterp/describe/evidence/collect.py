@@ -25,9 +25,11 @@ class ModuleRunner(Protocol):
     name: str
     units: str
 
-    def activation(self, inputs: np.ndarray) -> np.ndarray: ...
+    def activation(self, inputs: np.ndarray) -> np.ndarray:
+        """The module's activation on `inputs` (B,)."""
 
-    def outputs(self, inputs: np.ndarray, ablate: bool) -> dict[str, np.ndarray]: ...
+    def outputs(self, inputs: np.ndarray, ablate: bool) -> dict[str, np.ndarray]:
+        """The model's named outputs on `inputs`, with the module ablated when `ablate`."""
 
 
 @dataclass(frozen=True)

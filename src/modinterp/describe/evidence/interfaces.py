@@ -19,10 +19,12 @@ from modinterp.describe.evidence.transformer import ModuleUnits
 
 
 def neuron_position(layer: int) -> int:
+    """Residual position written by layer `layer`'s MLP (after its attention)."""
     return 2 * layer + 2
 
 
 def head_position(layer: int) -> int:
+    """Residual position written by layer `layer`'s attention heads."""
     return 2 * layer + 1
 
 
@@ -73,6 +75,7 @@ def ridge_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test: n
 
 @dataclass
 class InterfaceFlow:
+    """What flows from `upstream` to `downstream`: min cut, main edges, best decoded concept and its R^2."""
     upstream: str
     downstream: str
     cut_weight: float
@@ -81,12 +84,14 @@ class InterfaceFlow:
     r2: float | None
 
     def sentence(self, table: ConceptTable) -> str:
+        """The interface in one sentence, with the concept's meaning."""
         if self.concept is None:
             return f"{self.upstream} -> {self.downstream}: min cut {self.cut_weight:.3g}; no upstream signal reaches it."
         return (f"{self.upstream} -> {self.downstream} (min cut {self.cut_weight:.3g}): passes {table.meaning(self.concept)} "
                 f"[{self.concept}], decoded from what {self.downstream} reads of {self.upstream} with held-out probe R2 = {self.r2:.2f}.")
 
     def to_json(self) -> dict:
+        """The flow as written to descriptions.json."""
         return dict(self.__dict__)
 
 

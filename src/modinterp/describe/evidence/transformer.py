@@ -37,12 +37,15 @@ class ModuleUnits:
 
     @property
     def n_units(self) -> int:
+        """Neurons plus heads."""
         return sum(len(v) for v in self.neurons.values()) + sum(len(v) for v in self.heads.values())
 
     def layers(self) -> list[int]:
+        """The layers the module has units in."""
         return sorted(set(self.neurons) | set(self.heads))
 
     def summary(self) -> str:
+        """'layer 0 MLP neurons 3, 7; layer 1 attention heads 2 (3 units)'."""
         parts = [f"layer {i} MLP neurons {_ids(v)}" for i, v in sorted(self.neurons.items())]
         parts += [f"layer {i} attention heads {_ids(v)}" for i, v in sorted(self.heads.items())]
         if self.other_nodes:
@@ -51,6 +54,7 @@ class ModuleUnits:
 
 
 def _ids(values: np.ndarray, limit: int = 8) -> str:
+    """'3, 7, 19' (the first `limit` ids, then how many in all)."""
     head = ", ".join(str(int(v)) for v in values[:limit])
     return head + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
@@ -95,6 +99,7 @@ def load_run_model(run_dir: str | Path, device: torch.device | str | None = None
 
 
 def _hook_names(model: BoardTransformer) -> list[str]:
+    """The hooks module writes and ablation use: every MLP hook_post and attention hook_z."""
     n = model.config.n_layers
     return [f"blocks.{i}.mlp.hook_post" for i in range(n)] + [f"blocks.{i}.attn.hook_z" for i in range(n)]
 
@@ -133,6 +138,7 @@ def ablated(model: BoardTransformer, module: ModuleUnits, means: dict[str, torch
     handles = []
 
     def replace(hook: str, idx: torch.Tensor, is_head: bool):
+        """A forward hook writing `fill` into units `idx` of `hook`'s output."""
         def fn(_module, _args, output):
             output = output.clone()
             fill = means[hook].to(output.dtype) if means is not None else torch.zeros_like(output[0])
@@ -172,6 +178,7 @@ def model_outputs(model: BoardTransformer, tokens: torch.Tensor) -> dict[str, np
 
 
 def _device(model: BoardTransformer) -> torch.device:
+    """The device the model's parameters are on."""
     return next(model.parameters()).device
 
 
@@ -188,17 +195,21 @@ class TransformerModuleRunner:
 
     @property
     def name(self) -> str:
+        """The module's name (M<label>)."""
         return self.module.name
 
     @property
     def units(self) -> str:
+        """Human summary of the module's units."""
         return self.module.summary()
 
     def activation(self, inputs: np.ndarray) -> np.ndarray:
+        """PC1 of the module's total write at CLS on `inputs`."""
         tokens = self.subject.tokens(self.model, inputs)
         return self.pc1.transform(total_write(module_writes(self.model, tokens, [self.module])[self.module.name]))
 
     def outputs(self, inputs: np.ndarray, ablate: bool) -> dict[str, np.ndarray]:
+        """Value, policy and concept outputs on `inputs`, the module mean-ablated when `ablate`."""
         tokens = self.subject.tokens(self.model, inputs)
         if not ablate:
             return model_outputs(self.model, tokens)

@@ -28,6 +28,7 @@ class ResponseCache:
         self.directory = Path(directory)
 
     def _path(self, key: str) -> Path:
+        """The file of `key` (checked to be a SHA-256 hex digest)."""
         if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
             raise ValueError(f"cache key {key!r} is not a SHA-256 hex digest")
         return self.directory / key[:2] / f"{key}.json"
@@ -42,6 +43,7 @@ class ResponseCache:
         return record if isinstance(record, dict) and record.get("key") == key else None
 
     def put(self, key: str, record: dict[str, Any]) -> Path:
+        """Store `record` under `key` (atomically)."""
         return atomic_write_json(self._path(key), {**record, "key": key})
 
     def __len__(self) -> int:

@@ -75,6 +75,7 @@ class ChatResult:
 
 @dataclass
 class ClientStats:
+    """Counters of one client's requests, cache hits, retries and failures."""
     requests: int = 0
     cache_hits: int = 0
     retries: int = 0
@@ -82,6 +83,7 @@ class ClientStats:
     fallback_to_json_object: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        """The counters as written to descriptions.json (report.client)."""
         return dict(self.__dict__)
 
 
@@ -108,6 +110,7 @@ def _openai():
 
 
 def _status_code(err: Exception) -> int | None:
+    """The HTTP status of an openai error, or None."""
     return getattr(err, "status_code", None)
 
 
@@ -124,6 +127,7 @@ class JSONChatClient:
 
     # -- transport ------------------------------------------------------------------------------------
     def _client(self):
+        """The transport (an openai.OpenAI client unless one was injected), created once."""
         with self._lock:
             if self._transport is None:
                 key = os.environ.get(self.settings.api_key_env) or "not-needed"  # local servers accept any key
@@ -132,11 +136,13 @@ class JSONChatClient:
             return self._transport
 
     def _response_format(self, schema: dict[str, Any], mode: str) -> dict[str, Any]:
+        """The structured-output request for `mode` (json_schema, or llama.cpp's json_object + schema)."""
         if mode == "json_schema":
             return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
         return {"type": "json_object", "schema": schema}  # llama.cpp's extension; OpenAI ignores `schema`
 
     def _send(self, messages: list[dict[str, str]], schema: dict[str, Any], mode: str) -> str:
+        """One chat completion request; returns the answer text ('' when empty)."""
         s = self.settings
         with self._lock:
             self.stats.requests += 1
@@ -149,6 +155,7 @@ class JSONChatClient:
 
     # -- one request with fallback and retries -----------------------------------------------------------
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> ChatResult:
+        """The answer to one request: from the cache, or from the endpoint (then cached)."""
         key = request_key(self.settings.model, messages, {**self.settings.sampling_params(), "schema": schema})
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             with self._lock:
@@ -160,6 +167,7 @@ class JSONChatClient:
         return result
 
     def _complete_uncached(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> ChatResult:
+        """Ask the endpoint, falling back to json_object once and retrying with backoff."""
         openai = _openai()
         s = self.settings
         attempt = 0
@@ -196,6 +204,7 @@ class JSONChatClient:
             time.sleep(s.backoff_s * 2 ** (attempt - 1))  # exponential backoff, deterministic
 
     def _switch_to_json_object(self, code: int | None) -> None:
+        """Use json_object + schema for the rest of the run (the server refused json_schema)."""
         with self._lock:
             if self._mode != "json_object":
                 log.warning("endpoint answered HTTP %s to response_format json_schema; falling back to json_object + schema", code)
@@ -203,6 +212,7 @@ class JSONChatClient:
                 self.stats.fallback_to_json_object = True
 
     def _failure(self, reason: str) -> ChatResult:
+        """Count a request failure and return it as a result with `reason`."""
         with self._lock:
             self.stats.request_failures += 1
         return ChatResult(None, from_cache=False, error=reason, mode=self._mode)

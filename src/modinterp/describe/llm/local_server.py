@@ -79,14 +79,17 @@ class LocalLLMServer:
 
     @property
     def base_url(self) -> str:
+        """The OpenAI-compatible base URL clients use."""
         return f"http://{self.host}:{self.port}/v1"
 
     def command(self) -> list[str]:
+        """The server's command line."""
         return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--host", self.host,
                 "--port", str(self.port), "--n_threads", str(self.n_threads), "--n_ctx", str(self.n_ctx),
                 "--model_alias", self.alias]
 
     def start(self) -> "LocalLLMServer":
+        """Start the server and wait until it answers; errors name the missing package or file."""
         if not server_available():
             raise LocalLLMError("llama-cpp-python[server] is not installed; run `pip install -e .[local-llm]` "
                                 "(compiles llama.cpp: about 6-8 minutes on 2 cores; CMAKE_ARGS=-DGGML_NATIVE=OFF helps)")
@@ -100,6 +103,7 @@ class LocalLLMServer:
         return self
 
     def _wait_ready(self) -> None:
+        """Poll /v1/models until the server answers, it exits, or the startup timeout passes."""
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
@@ -115,6 +119,7 @@ class LocalLLMServer:
         raise LocalLLMError(f"the llama.cpp server did not answer on {self.base_url} within {self.startup_timeout_s:.0f}s")
 
     def stop(self) -> None:
+        """Terminate the server, then kill it after `stop_timeout_s`."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()

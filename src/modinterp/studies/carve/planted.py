@@ -130,9 +130,11 @@ class BlockMLPModuleRunner:
         return hidden_units(self.net, inputs)[0][:, sl] @ w_out[:, sl].T
 
     def activation(self, inputs: np.ndarray) -> np.ndarray:
+        """PC1 of the module's write on `inputs`."""
         return self.pc1.transform(self.write(inputs))
 
     def outputs(self, inputs: np.ndarray, ablate: bool) -> dict[str, np.ndarray]:
+        """The network's outputs out0..out{k-1} on `inputs`, module `j` zeroed when `ablate`."""
         out = hidden_units(self.net, inputs, self.j if ablate else None, self.k, self.h)[1]
         return {f"out{i}": o for i, o in enumerate(out.T)}
 
@@ -247,6 +249,7 @@ def planted_table(result: dict[str, Any]) -> list[tuple[str, ...]]:
         s = res["mean_scores"]
 
         def f(v):
+            """A score with 3 decimals, '-' for None."""
             return "-" if v is None else f"{v:.3f}"
         rows.append((name, f(res["top1_accuracy"]), f(res["top1_accuracy_all_modules"]), f(s.get("simulation_r")),
                      f(s.get("random_description_simulation_r")), f(s.get("shuffled_simulation_r")), f(s.get("detection_bacc")),
