@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from modinterp.describe.board_concepts import (
+from modinterp.describe.subjects.board_concepts import (
     concept_table, dead_cells, exclusive_cells, relative_mobility, safe_moves, side_to_move,
 )
 from modinterp.games.concepts import CONCEPTS

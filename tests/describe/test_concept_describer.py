@@ -8,7 +8,7 @@ from modinterp.describe.describers import ConceptDescriber
 from modinterp.describe.evidence import ModuleActivation, ModuleEvidence, concept_correlations
 from modinterp.describe.predicates import ConceptTable
 from modinterp.describe.scoring import random_other
-from modinterp.describe.subject import BoardSubject
+from modinterp.describe.subjects.board import BoardSubject
 from modinterp.games.domineering import BoardSpec
 from modinterp.studies.carve.planted import PlantedConfig, build_planted, planted_top1, sample_split, train_planted
 

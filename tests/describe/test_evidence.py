@@ -3,7 +3,7 @@
 import numpy as np
 
 from modinterp.describe.evidence.collect import ablation_writes, examples, occlusion_reads
-from modinterp.describe.subject import BoardSubject, cell_name
+from modinterp.describe.subjects.board import BoardSubject, cell_name
 from modinterp.games.domineering import BoardSpec
 
 SPEC = BoardSpec(3, 3)

@@ -11,7 +11,7 @@ from modinterp.describe.describers.llm import _instructions, system_prompt, to_p
 from modinterp.describe.llm import LLMEndpointError, LLMSettings
 from modinterp.describe.evidence import Example, ModuleEvidence, concept_correlations
 from modinterp.describe.predicates import ConceptTable
-from modinterp.describe.subject import BOARD_WORDS
+from modinterp.describe.subjects.board import BOARD_WORDS
 
 from stub_llm_server import StubLLM
 

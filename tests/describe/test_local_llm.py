@@ -11,7 +11,7 @@ import pytest
 from modinterp.describe.describers import LLMDescriber
 from modinterp.describe.llm import LLMSettings
 from modinterp.describe.llm.local_server import SMOLLM2_EXTRA, SMOLLM2_PROMPT_EXAMPLES, LocalLLMServer, find_smollm2_gguf, server_available
-from modinterp.describe.subject import BOARD_WORDS
+from modinterp.describe.subjects.board import BOARD_WORDS
 from modinterp.studies.carve.planted import PlantedConfig, build_planted, planted_top1
 
 pytestmark = [pytest.mark.local_llm, pytest.mark.timeout(1800)]

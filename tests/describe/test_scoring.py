@@ -13,7 +13,7 @@ from modinterp.describe.scoring import (
     score_description,
     top_and_random,
 )
-from modinterp.describe.subject import assert_disjoint
+from modinterp.describe.subjects import assert_disjoint
 
 
 def test_pearson_r_of_a_linear_relation_is_one():

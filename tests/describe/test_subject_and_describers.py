@@ -10,7 +10,8 @@ from modinterp.describe.evidence import ModuleActivation, ModuleEvidence, Module
 from modinterp.describe.evidence.transformer import ModuleUnits, TransformerModuleRunner
 from modinterp.describe.llm import LLMSettings
 from modinterp.describe.predicates import ConceptTable
-from modinterp.describe.subject import BOARD_WORDS, BoardSubject, Subject
+from modinterp.describe.subjects import Subject
+from modinterp.describe.subjects.board import BOARD_WORDS, BoardSubject
 from modinterp.games.domineering import BoardSpec, render
 from modinterp.models import build_model
 from modinterp.modularity.model_blocks import MLP

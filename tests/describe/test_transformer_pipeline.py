@@ -13,7 +13,7 @@ from modinterp.data.store import generate_store
 from modinterp.describe.evidence.transformer import (
     ModuleUnits, ablated, load_run_model, model_outputs, module_writes, modules_from_labels, total_write,
 )
-from modinterp.describe.subject import BoardSubject
+from modinterp.describe.subjects.board import BoardSubject
 from modinterp.games.domineering import BoardSpec
 from modinterp.models import build_model
 from modinterp.studies.carve.describe_run import DescribeConfig, describe_run, layer_labels

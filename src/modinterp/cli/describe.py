@@ -10,8 +10,6 @@ import typer
 
 from modinterp.describe.llm import LLMEndpointError, LLMSettings, parse_extra_options
 from modinterp.describe.llm.local_server import LocalLLMError, smollm2_settings
-from modinterp.studies.carve.describe_run import DescribeConfig, describe_and_report
-from modinterp.studies.carve.planted import PlantedConfig, check_and_report
 
 
 def describe_command(
@@ -44,6 +42,11 @@ def describe_command(
         extra = parse_extra_options(llm_extra)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--llm-extra") from None
+    # the studies import torch and the modularity stack (about 10 s on the 2-core dev machine, measured), which
+    # every other `modinterp` command, and --help, would otherwise pay
+    from modinterp.studies.carve.describe_run import DescribeConfig, describe_and_report
+    from modinterp.studies.carve.planted import PlantedConfig, check_and_report
+
     try:
         llm = LLMSettings(base_url=llm_base_url, model=llm_model, api_key_env=llm_api_key_env, cache_dir=llm_cache,
                           extra_body=extra, concurrency=llm_concurrency, timeout_s=llm_timeout) if llm_base_url else None

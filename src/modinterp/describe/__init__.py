@@ -1,7 +1,8 @@
 """modinterp.describe: describe each module of a network and its interfaces in words, and score each description.
 
 The library stages, in the order data flows (see docs/describe.md):
-- `subject`: what a model runs on and its concept library (`Subject` protocol; `BoardSubject` for Domineering);
+- `subjects`: what a model runs on and its concept library (`Subject` protocol; `subjects.board.BoardSubject`
+  for Domineering positions, with `subjects/board_concepts.py`);
 - `evidence`: per module, its activation, examples, reads, writes and interfaces as `ModuleEvidence`;
 - `describers`: the `Describer` protocol, `ConceptDescriber` (offline), `LLMDescriber`, one list by name;
 - `llm`: the JSON chat client for any OpenAI-compatible endpoint, its cache, a local llama.cpp server;
@@ -16,8 +17,8 @@ from modinterp.describe.evidence import EvidenceConfig, ModuleEvidence, build_ev
 from modinterp.describe.llm import LLMEndpointError, LLMSettings
 from modinterp.describe.predicates import ConceptTable, Predicate
 from modinterp.describe.scoring import DescriptionScores, score_description
-from modinterp.describe.subject import BoardSubject, Subject
+from modinterp.describe.subjects import Subject
 
-__all__ = ["BoardSubject", "ConceptDescriber", "ConceptTable", "Describer", "Description", "DescriptionScores",
+__all__ = ["ConceptDescriber", "ConceptTable", "Describer", "Description", "DescriptionScores",
            "EvidenceConfig", "LLMDescriber", "LLMEndpointError", "LLMSettings", "ModuleEvidence", "Predicate", "Subject",
            "build_evidence", "make_describers", "score_description"]

@@ -8,7 +8,7 @@ from modinterp.describe.describers.base import Describer, DescribeReport, Descri
 from modinterp.describe.describers.concept import ConceptDescriber, RandomConceptDescriber
 from modinterp.describe.describers.llm import LLMDescriber
 from modinterp.describe.llm.client import LLMSettings
-from modinterp.describe.subject import PromptWords
+from modinterp.describe.subjects import PromptWords
 
 # The offline describers by name; each factory takes the run's seed. The LLM describer joins when an endpoint is
 # given (`make_describers(..., llm=...)`) and is named `llm:<model>`.

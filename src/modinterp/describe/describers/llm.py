@@ -13,7 +13,7 @@ from modinterp.describe.describers.base import Description, DescribeReport
 from modinterp.describe.evidence.records import ModuleEvidence
 from modinterp.describe.llm.client import JSONChatClient, LLMSettings
 from modinterp.describe.predicates import ConceptTable
-from modinterp.describe.subject import PromptWords
+from modinterp.describe.subjects import PromptWords
 
 
 def normalise_0_10(values: np.ndarray, max_value: float) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from modinterp.describe.evidence.records import Example, InterfaceSummary, ModuleEvidence, concept_correlations
 from modinterp.describe.predicates import ConceptTable
-from modinterp.describe.subject import Subject
+from modinterp.describe.subjects import Subject
 
 
 @runtime_checkable

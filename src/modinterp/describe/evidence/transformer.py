@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from modinterp.describe.evidence.activation import ModuleActivation
-from modinterp.describe.subject import Subject
+from modinterp.describe.subjects import Subject
 from modinterp.models import BoardTransformer, TransformerConfig
 from modinterp.train.checkpoint import load_model_weights
 

@@ -27,7 +27,7 @@ from modinterp.describe.evidence.transformer import (
 )
 from modinterp.describe.llm import LLMSettings
 from modinterp.describe.scoring import mean_scores, score_descriptions
-from modinterp.describe.subject import BoardSubject
+from modinterp.describe.subjects.board import BoardSubject
 from modinterp.device import pick_device
 from modinterp.games import domineering as dom
 from modinterp.manifest import write_manifest

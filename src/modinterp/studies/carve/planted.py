@@ -28,7 +28,8 @@ from modinterp.describe.evidence import EvidenceConfig, ModuleActivation, Module
 from modinterp.describe.llm import LLMSettings
 from modinterp.describe.predicates import ConceptTable
 from modinterp.describe.scoring import mean_scores, score_descriptions
-from modinterp.describe.subject import BoardSubject, Split
+from modinterp.describe.subjects import Split
+from modinterp.describe.subjects.board import BoardSubject
 from modinterp.games import domineering as dom
 from modinterp.modularity.model_blocks import MLP
 

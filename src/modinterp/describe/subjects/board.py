@@ -1,73 +1,22 @@
-"""What a model is run on, and the concepts it is described by: the seam between a game (or text) and the
-describe stages.
-
-Only evidence collection holds a `Subject`; describers and scorers see `ModuleEvidence` and `ConceptTable`s,
-never boards, so a second subject plugs in without touching them. `BoardSubject` serves Domineering positions.
-"""
+"""The board subject: Domineering positions (boards of 0/1 cells), their tokens for a BoardTransformer, and
+the board concept library of `board_concepts.py`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from modinterp.data.positions import sample_boards
 from modinterp.data.store import GameStore
-from modinterp.describe.board_concepts import concept_table
 from modinterp.describe.predicates import ConceptTable
+from modinterp.describe.subjects import PromptWords, Split, assert_disjoint
+from modinterp.describe.subjects.board_concepts import concept_table
 from modinterp.games import domineering as dom
 from modinterp.games.players import random_games
 from modinterp.models import board_tokens
-
-
-@dataclass(frozen=True)
-class PromptWords:
-    """How an LLM prompt speaks of a subject: what the network does, what a concept and an example are called,
-    and an example predicate over the subject's concept names."""
-
-    domain: str
-    concept: str
-    examples: str
-    example_predicate: str
-
-
-@dataclass
-class Split:
-    """Inputs of one split and the group (game, document) each comes from; splits never share a group."""
-
-    inputs: np.ndarray
-    groups: np.ndarray
-
-
-@runtime_checkable
-class Subject(Protocol):
-    """Inputs a model runs on, and their concept library.
-
-    A text subject (a GPT on text) provides the same five things: `splits` draws evidence and held-out inputs
-    (token-id arrays (N, T)) from disjoint documents, with a document id per input; `concept_table` evaluates
-    the subject's features (token classes, position, counts, ...) on inputs; `tokens` turns inputs into the
-    model's input tensor; `render` is the decoded text of one input; `occlusions` replaces each position by a
-    pad token in turn, named by its position. `prompt_words` says how an LLM prompt names all this.
-    """
-
-    prompt_words: PromptWords
-
-    def splits(self, n_groups: int, per_group: int, seed: int, source: str | None = None) -> tuple[Split, Split]:
-        """Evidence and held-out inputs, `per_group` from each of `n_groups` groups per split, groups disjoint."""
-
-    def concept_table(self, inputs: np.ndarray) -> ConceptTable:
-        """The subject's concept library evaluated on `inputs`, one column per feature."""
-
-    def tokens(self, model: torch.nn.Module, inputs: np.ndarray) -> torch.Tensor:
-        """`inputs` as the model's input tensor, on the model's device."""
-
-    def render(self, inputs: np.ndarray, index: int) -> str:
-        """Input `index` as text a person (or an LLM) reads."""
-
-    def occlusions(self, inputs: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-        """(name, inputs with that one position occluded) for every input position, in order."""
 
 
 BOARD_WORDS = PromptWords(
@@ -77,13 +26,6 @@ BOARD_WORDS = PromptWords(
     examples="boards ('#' occupied, '.' empty)",
     example_predicate="mobility_vertical - mobility_horizontal > 2",
 )
-
-
-def assert_disjoint(evidence_ids: np.ndarray, heldout_ids: np.ndarray, what: str = "position") -> None:
-    """Fail when the evidence and held-out splits share an id (scores must be on unseen data)."""
-    shared = np.intersect1d(np.asarray(evidence_ids), np.asarray(heldout_ids))
-    if shared.size:
-        raise ValueError(f"evidence and held-out splits share {shared.size} {what} ids (e.g. {shared[:5].tolist()}); split by game so they are disjoint")
 
 
 def cell_name(spec: dom.BoardSpec, cell: int) -> str:
