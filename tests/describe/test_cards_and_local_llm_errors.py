@@ -1,6 +1,12 @@
 """Cards escape model-written text; the local LLM server fails early with clear messages."""
 
 import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -57,3 +63,14 @@ def test_describe_rejects_a_malformed_llm_extra_option():
     result = CliRunner().invoke(app, ["describe", "--planted", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m",
                                       "--llm-extra", "repeat_penalty"])
     assert result.exit_code == 2 and "KEY=NUMBER" in result.output
+
+
+def test_serve_until_stopped_stops_the_server_on_sigterm(tmp_path):
+    server = local_server.LocalLLMServer(model_path=tmp_path / "m.gguf", stop_timeout_s=5)
+    server.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    before = signal.getsignal(signal.SIGTERM)
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    started = time.monotonic()
+    local_server.serve_until_stopped(server)
+    assert server.process.poll() is not None and time.monotonic() - started < 30
+    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back

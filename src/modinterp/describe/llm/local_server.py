@@ -13,6 +13,7 @@ Sampling settings that make this small model answer parseable JSON (measured, is
 from __future__ import annotations
 
 import importlib.util
+import signal
 import socket
 import subprocess
 import sys
@@ -134,6 +135,28 @@ class LocalLLMServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def serve_until_stopped(server: LocalLLMServer) -> None:
+    """Keep a started server up until it exits, Ctrl-C or SIGTERM; then stop it (`modinterp llm serve`)."""
+    stopping = {"now": False}
+
+    def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        """SIGTERM handler: ask the wait loop to stop the server."""
+        stopping["now"] = True
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while not stopping["now"] and server.process is not None and server.process.poll() is None:
+            try:
+                server.process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
 
 
 @contextmanager
