@@ -29,7 +29,7 @@ from modinterp.describe.llm import LLMSettings
 from modinterp.describe.predicates import ConceptTable
 from modinterp.describe.scoring import mean_scores, score_descriptions
 from modinterp.describe.subjects import Split
-from modinterp.describe.subjects.board import BoardSubject
+from modinterp.describe.subjects.board import BOARD_WORDS, BoardSubject
 from modinterp.games import domineering as dom
 from modinterp.modularity.model_blocks import MLP
 
@@ -221,7 +221,7 @@ def run_planted_check(cfg: PlantedConfig, llm: LLMSettings | None = None, min_he
     evidences = [m.evidence for m in modules]
     act_ev = {m.module: m.evidence.activation for m in modules}
     act_ho = {m.module: m.activation_heldout for m in modules}
-    describers = make_describers(DESCRIBERS, BoardSubject(dom.BoardSpec(cfg.rows, cfg.cols)).prompt_words, llm, cfg.seed)
+    describers = make_describers(DESCRIBERS, BOARD_WORDS, llm, cfg.seed)
     results: dict[str, Any] = {}
     descriptions_by: dict[str, list[Description]] = {}
     for describer in describers:
