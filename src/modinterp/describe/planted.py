@@ -1,6 +1,6 @@
 """Planted check: networks whose modules are trained to compute known concepts; a describer must name them.
 
-Each planted network is a `modinterp.modularity.MLP` [cells, k*h, k*h, k] whose hidden->hidden and
+Each planted network is a `modinterp.models.MLP` [cells, k*h, k*h, k] whose hidden->hidden and
 hidden->output weights are block-diagonal (masked), so it is exactly k modules; module j's output unit is
 trained on concept feature j (z-scored) of the library. A module's activation is, as for any network, the first
 principal component of what the module writes to the rest of the network: here its last hidden layer times its
@@ -23,7 +23,7 @@ from modinterp.describe.module_evidence import ModuleEvidence
 from modinterp.describe.predicates import ConceptTable
 from modinterp.games import domineering as dom
 from modinterp.games.players import random_games
-from modinterp.modularity.model_blocks import MLP
+from modinterp.models import MLP
 
 
 @dataclass

@@ -1,0 +1,2 @@
+"""modinterp.studies.carve: carving trained networks into modules (`modules.py`: the modules of a run;
+`sweep.py`: the modularity-loss lambda sweep on planted modules)."""
