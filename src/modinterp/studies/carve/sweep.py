@@ -43,13 +43,15 @@ SUMMARY_KEYS = ("ari", "ari_spectral", "task_loss_ratio", "task_loss", "cross_fr
 
 @dataclass(frozen=True)
 class SweepRun:
-    """One run of the sweep: a loss ("none": unregularised) at weight `lam`, trained `steps` from `seed`."""
+    """One run of the sweep: a loss ("none": unregularised) at weight `lam`, an MLP with `hidden` layers trained
+    `steps` from `seed`; `n_shuffles` shuffled copies for the clusterability z-score."""
 
     loss: str
     lam: float
     seed: int
     steps: int
     n_shuffles: int
+    hidden: tuple[int, ...] = HIDDEN
 
 
 def sweep_runs(sweep: dict[str, list[float]], seeds: list[int], steps: int, n_shuffles: int) -> list[SweepRun]:
@@ -79,7 +81,7 @@ def run_planted(spec: SweepRun) -> dict:
     """Train one sweep run and measure it: test MSE, timings and `evaluate`'s metrics (JSON-ready)."""
     task = PlantedTask(k=K)
     loss = None if spec.loss == "none" else make_loss(spec.loss, spec.lam, spec.steps)
-    run = train_planted(task, list(HIDDEN), loss, steps=spec.steps, seed=spec.seed)
+    run = train_planted(task, list(spec.hidden), loss, steps=spec.steps, seed=spec.seed)
     return {"loss": spec.loss, "lam": spec.lam, "seed": spec.seed, "task_loss": run.test_loss,
             "seconds": run.seconds_total, "seconds_in_loss": run.seconds_loss, "seconds_refresh": run.seconds_refresh,
             "n_refreshes": run.n_refreshes, "metrics": evaluate(task, run.model, spec.n_shuffles)}
