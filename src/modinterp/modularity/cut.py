@@ -28,7 +28,7 @@ from modinterp.modularity.gomory_hu import GomoryHuTree, gomory_hu_tree
 from modinterp.modularity.graph import WeightGraph, rank_within, top_k_edge_mask
 from modinterp.modularity.partition import Module, Partition, module_table, partition
 
-__all__ = ["ModuleCut", "cut_model", "cut_graph", "VIEWS", "sparsified_view", "refine_labels"]
+__all__ = ["ModuleCut", "cut_model", "cut_graph", "VIEWS", "check_search", "sparsified_view", "refine_labels"]
 
 VIEWS = (None, 32, 16, 8, 4, 2, 1)  # the sparse views the loss searches: edges kept per unit and direction
 
@@ -70,8 +70,7 @@ def cut_graph(graph: WeightGraph, k: int, *, min_size: int | None = None, backen
               start_view: int | None = None, refine_passes: int = 0, progress: bool = False) -> ModuleCut:
     """k modules of `graph` read off its Gomory-Hu tree, or off the densest sparse view that shows k (module
     docstring). `backend`, `n_jobs`, `progress`: as `gomory_hu_tree`."""
-    if search not in ("bisect", "scan"):
-        raise ValueError(f"search={search!r}; expected 'bisect' or 'scan'")
+    check_search(search)
     min_size = min_size or max(2, graph.n_nodes // (4 * k))
     if views is None:
         tree = gomory_hu_tree(graph, backend=backend, n_jobs=n_jobs, progress=progress)
@@ -91,6 +90,12 @@ def cut_graph(graph: WeightGraph, k: int, *, min_size: int | None = None, backen
     info["refined_nodes"] = int((labels != part.labels).sum())
     trees = {views[i]: t for i, (_, t) in sorted(tried.items())}
     return ModuleCut(graph, labels, trees, chosen, info)
+
+
+def check_search(search: str) -> None:
+    """Raise ValueError unless `search` names a view search ("bisect" or "scan")."""
+    if search not in ("bisect", "scan"):
+        raise ValueError(f"search={search!r}; expected 'bisect' or 'scan'")
 
 
 def _search_views(tree_of: Callable[[int | None], GomoryHuTree], k: int, min_size: int,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from modinterp.modularity.cut import VIEWS, cut_graph
+from modinterp.modularity.cut import VIEWS, check_search, cut_graph
 from modinterp.modularity.graph import WeightGraph
 from modinterp.modularity.metrics import spectral_partition
 
@@ -30,8 +30,7 @@ class GomoryHuProvider:
 
     def __init__(self, backend: str = "gusfield", n_jobs: int = 1, min_size: int | None = None,
                  views: tuple[int | None, ...] = VIEWS, refine_passes: int = 1, search: str = "bisect"):
-        if search not in ("bisect", "scan"):
-            raise ValueError(f"search={search!r}; expected 'bisect' or 'scan'")
+        check_search(search)
         self.backend, self.n_jobs, self.min_size, self.views = backend, n_jobs, min_size, tuple(views)
         self.refine_passes, self.search = int(refine_passes), search
         self.last_info_: dict = {}
