@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from modinterp.modularity.build import graph_of
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.cut import VIEWS, cut_graph, cut_model, refine_labels, sparsified_view
 from modinterp.modularity.gomory_hu import gomory_hu_tree
 from modinterp.modularity.graph import WeightGraph

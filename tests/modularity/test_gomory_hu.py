@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modinterp.modularity.gomory_hu import gomory_hu_tree
-from modinterp.modularity.build import graph_of
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.graph import WeightGraph
 from modinterp.models import MLP
 

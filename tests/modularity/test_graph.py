@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from modinterp.modularity.build import graph_of
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.graph import WeightGraph
 from modinterp.models import build_model
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from modinterp.modularity.build import graph_of
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.loss import BIMTLoss, L1Loss, ModularityLoss, SpectralLoss
 from modinterp.modularity.providers import GomoryHuProvider
 from modinterp.models import MLP, build_model

@@ -28,7 +28,7 @@ from modinterp.describe.transformer_modules import (
     ablated, load_run_model, mean_activations, model_outputs, module_writes, modules_from_labels, total_write,
 )
 from modinterp.games import domineering as dom
-from modinterp.modularity.build import graph_of
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.cut import cut_model
 from modinterp.modularity.partition import module_table
 

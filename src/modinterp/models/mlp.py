@@ -1,6 +1,6 @@
 """`MLP`: a plain multilayer perceptron, the network the modularity losses are first tested on.
 
-Its weight graph (one node per unit, one edge per weight) is built by `modinterp.modularity.build.mlp`.
+Its weight graph (one node per unit, one edge per weight) is built by `modinterp.modularity.construct.mlp`.
 """
 
 from __future__ import annotations

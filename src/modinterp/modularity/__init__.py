@@ -1,6 +1,6 @@
 """modinterp.modularity: weight graphs, Gomory-Hu trees, modules, metrics and modularity losses.
 
-    graph = graph_of(model)                               # build/: MLP or BoardTransformer (heads + neurons)
+    graph = graph_of(model)                               # construct/: MLP or BoardTransformer (heads + neurons)
     tree = gomory_hu_tree(graph)                          # backend="gusfield" (numba) | "igraph" | "networkx"
     part = partition(tree, k=4)                           # lowest-conductance non-singleton tree edges
     modules = module_table(graph, part.labels)
@@ -10,11 +10,11 @@
     Trainer(..., loss_terms=[loss])                       # modinterp.train: logged and checkpointed
 
 Layers: `graph.py` (the plain graph) <- `gomory_hu.py`, `gusfield.py`, `dinic.py`, `partition.py`,
-`metrics.py` (algorithms on any graph) ; `build/` (graphs and weight blocks from models) ; `cut.py` (model or
+`metrics.py` (algorithms on any graph) ; `construct/` (graphs and weight blocks from models) ; `cut.py` (model or
 graph -> k modules) <- `providers.py`, `loss.py` (training losses).
 """
 
-from modinterp.modularity.build import BlockSet, WeightBlock, block_set_of, blocks_of, graph_of
+from modinterp.modularity.construct import BlockSet, WeightBlock, block_set_of, blocks_of, graph_of
 from modinterp.modularity.cut import ModuleCut, cut_graph, cut_model
 from modinterp.modularity.gomory_hu import BACKENDS, GomoryHuTree, gomory_hu_tree
 from modinterp.modularity.graph import WeightGraph

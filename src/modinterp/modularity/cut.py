@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from torch import nn
 
-from modinterp.modularity.build import graph_of
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.gomory_hu import GomoryHuTree, gomory_hu_tree
 from modinterp.modularity.graph import WeightGraph, rank_within, top_k_edge_mask
 from modinterp.modularity.partition import Module, Partition, module_table, partition

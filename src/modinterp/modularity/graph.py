@@ -3,7 +3,7 @@
 One node per unit (input, hidden neuron, attention head, output), one edge per weight (or per virtual weight
 for transformers), capacity |w| with normalisation gains folded in. This module holds the graph and the
 plain-array helpers it needs; it knows nothing about models. Graphs are built from networks by
-`modinterp.modularity.build` (`graph_of(model)`) or by hand with `WeightGraph.from_edges`; the algorithms
+`modinterp.modularity.construct` (`graph_of(model)`) or by hand with `WeightGraph.from_edges`; the algorithms
 (GH tree, partitions, metrics) take any `WeightGraph`.
 """
 

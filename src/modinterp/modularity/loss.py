@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from modinterp.modularity.build import WeightBlock, block_set_of, blocks_of, graph_of
+from modinterp.modularity.construct import WeightBlock, block_set_of, blocks_of, graph_of
 from modinterp.modularity.graph import WeightGraph
 from modinterp.modularity.providers import GomoryHuProvider
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from modinterp.modularity.build import graph_of
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.cut import cut_graph
 from modinterp.modularity.loss import BIMTLoss, L1Loss, ModularityLoss, SpectralLoss
 from modinterp.modularity.metrics import clusterability, modularity_report, spectral_partition

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from modinterp.modularity.build.blocks import WeightBlock
+from modinterp.modularity.construct.blocks import WeightBlock
 from modinterp.modularity.graph import NodeTable, node_table
 
 __all__ = ["mlp_blocks"]

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from modinterp.modularity.build.blocks import BlockSet, WeightBlock
+from modinterp.modularity.construct.blocks import BlockSet, WeightBlock
 from modinterp.modularity.graph import NodeTable, node_table
 from modinterp.models.transformer import BoardTransformer
 
