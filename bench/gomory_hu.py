@@ -16,18 +16,17 @@ against a training step (batch 64; median over 30 pairs of neighbouring steps).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from modinterp.modularity import GomoryHuProvider, ModularityLoss, WeightGraph, gomory_hu_tree  # noqa: E402
-from modinterp.modularity.model_blocks import MLP  # noqa: E402
-from modinterp.models import build_model  # noqa: E402
+from modinterp.atomic import atomic_write_json
+from modinterp.modularity import GomoryHuProvider, ModularityLoss, WeightGraph, gomory_hu_tree, graph_of
+from modinterp.models import MLP, build_model
+from modinterp.models.planted import PlantedTask
+from modinterp.studies.carve.sweep import GH_OPTIONS, HIDDEN, K, make_loss, planted_setup, planted_step, train_planted
 
 def backends(threads: list[int]) -> dict[str, dict]:
     out = {"ours-numba": dict(backend="gusfield")}
@@ -38,11 +37,11 @@ def backends(threads: list[int]) -> dict[str, dict]:
 
 
 def graphs(quick: bool) -> dict[str, WeightGraph]:
-    out = {"mlp[64,128,128,10]": WeightGraph.from_model(MLP([64, 128, 128, 10], seed=0)),
-           "tf cpu-large 8x8 top16": WeightGraph.from_model(build_model("cpu-large", 8, 8), top_k=16)}
+    out = {"mlp[64,128,128,10]": graph_of(MLP([64, 128, 128, 10], seed=0)),
+           "tf cpu-large 8x8 top16": graph_of(build_model("cpu-large", 8, 8), top_k=16)}
     if not quick:
-        out["mlp[256,512,512,10]"] = WeightGraph.from_model(MLP([256, 512, 512, 10], seed=0))
-        out["tf large 16x16 top16"] = WeightGraph.from_model(build_model("large", 16, 16), top_k=16)
+        out["mlp[256,512,512,10]"] = graph_of(MLP([256, 512, 512, 10], seed=0))
+        out["tf large 16x16 top16"] = graph_of(build_model("large", 16, 16), top_k=16)
     return out
 
 
@@ -120,11 +119,6 @@ def planted_overhead(steps: int, seeds: list[int], penalty_every: tuple[int, ...
     """CPU time of planted training with the GH loss (default K, each `penalty_every`) and with plain L1,
     against the same training without a regulariser: the runs of a seed advance in lockstep, one step each in
     turn, so that load on the machine hits all of them alike. Refreshes happen inside the GH runs' steps."""
-    from planted_modules import GH_OPTIONS, HIDDEN, K, make_loss
-
-    from modinterp.modularity.loss import ModularityLoss
-    from modinterp.modularity.planted import PlantedTask, planted_setup, planted_step, train_planted
-
     task = PlantedTask(k=K)
     train_planted(task, HIDDEN, make_loss("gh", 0.3, 600), steps=600, seed=99)  # load numba's cache once
     names = ["none", "l1"] + [f"gh_every{n}" for n in penalty_every]
@@ -213,8 +207,6 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"trees": rows, "overhead_planted": planted, "overhead_transformer_8x8": tf, "budget_seconds": budget,
               "seconds": time.perf_counter() - start, "quick": args.quick}
     if args.json:
-        from modinterp.atomic import atomic_write_json
-
         atomic_write_json(args.json, result)
     return result
 

@@ -14,7 +14,7 @@ from modinterp.describe.subjects import Subject
 from modinterp.describe.subjects.board import BOARD_WORDS, BoardSubject
 from modinterp.games.domineering import BoardSpec, render
 from modinterp.models import build_model
-from modinterp.modularity.model_blocks import MLP
+from modinterp.models import MLP
 from modinterp.studies.carve.planted import BlockMLPModuleRunner
 
 SPEC = BoardSpec(3, 4)

@@ -7,7 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modinterp.modularity.gomory_hu import gomory_hu_tree
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.graph import WeightGraph
+from modinterp.models import MLP
 
 
 def _random_graph(seed: int, n: int, m: int, zero_fraction: float = 0.1) -> WeightGraph:
@@ -103,7 +105,5 @@ def test_bad_queries_are_rejected_with_the_valid_range():
 
 
 def test_dense_random_mlp_tree_has_only_singleton_cuts():
-    from modinterp.modularity.model_blocks import MLP
-
-    tree = gomory_hu_tree(WeightGraph.from_model(MLP([8, 16, 16, 4], seed=0)))
+    tree = gomory_hu_tree(graph_of(MLP([8, 16, 16, 4], seed=0)))
     assert tree.singleton_fraction() == 1.0

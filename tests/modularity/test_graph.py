@@ -5,7 +5,9 @@ import pytest
 import torch
 from torch import nn
 
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.graph import WeightGraph
+from modinterp.models import build_model
 
 
 def _set(linear: nn.Linear, weight) -> nn.Linear:
@@ -23,7 +25,7 @@ def _edge_dict(graph: WeightGraph) -> dict[tuple[str, str], float]:
 def test_hand_built_mlp_graph_has_exactly_the_expected_edges():
     model = nn.Sequential(_set(nn.Linear(2, 2), [[1.0, -2.0], [0.0, 3.0]]), nn.ReLU(),
                           _set(nn.Linear(2, 1), [[-0.5, 4.0]]))
-    graph = WeightGraph.from_model(model)
+    graph = graph_of(model)
     assert graph.n_nodes == 5
     assert _edge_dict(graph) == {
         ("input0.0", "hidden1.0"): 1.0, ("input0.1", "hidden1.0"): 2.0, ("input0.1", "hidden1.1"): 3.0,
@@ -35,7 +37,7 @@ def test_layernorm_gain_is_folded_into_the_next_layer():
     with torch.no_grad():
         ln.weight.copy_(torch.tensor([2.0, -0.5]))
     model = nn.Sequential(_set(nn.Linear(1, 2), [[1.0], [1.0]]), ln, nn.GELU(), _set(nn.Linear(2, 1), [[1.0, 1.0]]))
-    edges = _edge_dict(WeightGraph.from_model(model))
+    edges = _edge_dict(graph_of(model))
     assert edges[("hidden1.0", "output2.0")] == 2.0
     assert edges[("hidden1.1", "output2.0")] == 0.5
 
@@ -43,7 +45,7 @@ def test_layernorm_gain_is_folded_into_the_next_layer():
 def test_unit_with_no_incoming_weight_is_dropped_with_its_edges():
     model = nn.Sequential(_set(nn.Linear(2, 2), [[1.0, 1.0], [0.0, 0.0]]), nn.ReLU(),
                           _set(nn.Linear(2, 1), [[1.0, 5.0]]))
-    graph = WeightGraph.from_model(model)
+    graph = graph_of(model)
     assert "hidden1.1" not in set(graph.nodes.name)
     assert graph.info["n_dead_dropped"] == 1
     assert graph.n_edges == 3
@@ -53,7 +55,7 @@ def test_unit_with_no_incoming_weight_is_dropped_with_its_edges():
 def test_top_k_keeps_each_units_strongest_edges_per_direction():
     model = nn.Sequential(_set(nn.Linear(3, 2), [[1.0, 2.0, 3.0], [6.0, 5.0, 4.0]]), nn.ReLU(),
                           _set(nn.Linear(2, 1), [[1.0, 1.0]]))
-    edges = _edge_dict(WeightGraph.from_model(model, top_k=1))
+    edges = _edge_dict(graph_of(model, top_k=1))
     # in-edges: hidden1.0 keeps input0.2 (3), hidden1.1 keeps input0.0 (6);
     # out-edges: every input's strongest target is hidden1.1 (6, 5, 4)
     assert edges == {("input0.2", "hidden1.0"): 3.0, ("input0.0", "hidden1.1"): 6.0, ("input0.1", "hidden1.1"): 5.0,
@@ -80,14 +82,12 @@ def test_from_edges_rejects_bad_input_with_a_clear_message(edges, caps, fragment
 
 def test_unsupported_module_is_named_in_the_error():
     with pytest.raises(TypeError, match="Conv1d"):
-        WeightGraph.from_model(nn.Sequential(nn.Linear(2, 2), nn.Conv1d(1, 1, 1)))
+        graph_of(nn.Sequential(nn.Linear(2, 2), nn.Conv1d(1, 1, 1)))
 
 
 def test_transformer_graph_uses_heads_and_neurons_with_rotation_invariant_virtual_weights():
-    from modinterp.models import build_model
-
     model = build_model("smoke", 4, 4)
-    graph = WeightGraph.from_model(model)
+    graph = graph_of(model)
     cfg = model.config
     kinds = dict(zip(*np.unique(graph.nodes.kind, return_counts=True)))
     assert kinds["head"] == cfg.n_layers * cfg.n_heads
@@ -112,5 +112,5 @@ def test_transformer_graph_uses_heads_and_neurons_with_rotation_invariant_virtua
         d = cfg.d_model
         w = model.policy_head.fc_in.weight
         w.copy_(torch.cat([w[:, :d] @ q, w[:, d:] @ q], dim=1))
-    rotated = WeightGraph.from_model(model)
+    rotated = graph_of(model)
     np.testing.assert_allclose(rotated.capacities, graph.capacities, rtol=1e-4, atol=1e-5)

@@ -6,8 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from modinterp.modularity.construct import graph_of
 from modinterp.modularity.loss import BIMTLoss, L1Loss, ModularityLoss, SpectralLoss
-from modinterp.modularity.model_blocks import MLP
+from modinterp.modularity.providers import GomoryHuProvider
+from modinterp.models import MLP, build_model
 
 
 class FixedProvider:
@@ -101,15 +103,13 @@ def test_gomory_hu_provider_finds_planted_blocks_of_an_mlp():
 
 @pytest.mark.parametrize("cross", [0.3, 0.1, 0.03, 1e-4])
 def test_bisecting_provider_picks_the_scans_view_from_fewer_trees(cross):
-    from modinterp.modularity import GomoryHuProvider, WeightGraph
-
     model = MLP([16, 32, 32, 8], seed=1)
     with torch.no_grad():  # 4 planted blocks; crossing weights scaled by `cross`: the weaker, the denser the view
         for lin in model.linears():
             out_b = torch.arange(lin.out_features) * 4 // lin.out_features
             in_b = torch.arange(lin.in_features) * 4 // lin.in_features
             lin.weight.mul_(torch.where(out_b[:, None] == in_b[None, :], 1.0, cross))
-    graph = WeightGraph.from_model(model)
+    graph = graph_of(model)
     scan, bisect = GomoryHuProvider(search="scan"), GomoryHuProvider()
     expected = scan(graph, 4)
     for _ in range(2):  # a cold call, then one started from the previous call's view
@@ -162,8 +162,6 @@ def test_bad_arguments_are_rejected():
 
 
 def test_modularity_loss_on_a_board_transformer_reaches_attention_and_mlp_weights():
-    from modinterp.models import build_model
-
     model = build_model("smoke", 4, 4)
     loss = ModularityLoss(1.0, k=2, top_k=8, provider=FixedProvider())
     value = loss(model, 0)
@@ -193,8 +191,6 @@ def test_edges_of_dropped_dead_units_are_left_out_of_the_penalty():
 
 
 def test_transformer_penalty_from_fused_blocks_equals_the_per_pair_blocks():
-    from modinterp.models import build_model
-
     model = build_model("smoke-large", 4, 4, seed=3)
     loss = ModularityLoss(1.0, k=2, provider=FixedProvider(), refresh_every=10**6)
     value = loss(model, 0)

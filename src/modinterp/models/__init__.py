@@ -1,4 +1,4 @@
-"""Models: the Domineering board transformer, its config, presets and token format."""
+"""Models: the Domineering board transformer, its config, presets and token format; a plain MLP."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from modinterp.models.config import (
     move_cells_table,
     preset_config,
 )
+from modinterp.models.mlp import MLP
 from modinterp.models.transformer import BoardTransformer, ModelOutput, masked_policy_logits
 
 
@@ -27,5 +28,5 @@ def build_model(preset: str, rows: int, cols: int, seed: int = 0, **overrides: A
 
 __all__ = [
     "BoardTransformer", "ModelOutput", "TransformerConfig", "build_model", "masked_policy_logits",
-    "board_tokens", "move_cells_table", "preset_config", "PRESETS", "EMPTY", "OCCUPIED", "CLS",
+    "MLP", "board_tokens", "move_cells_table", "preset_config", "PRESETS", "EMPTY", "OCCUPIED", "CLS",
 ]

@@ -185,7 +185,7 @@ def gomory_hu_tree(graph: WeightGraph, backend: str = "gusfield", n_jobs: int = 
 def _library_tree(graph: WeightGraph, backend: str) -> tuple[np.ndarray, np.ndarray]:
     n = graph.n_nodes
     if backend == "igraph":
-        import igraph
+        import igraph  # reference back-ends only, imported when asked for
 
         g = igraph.Graph(n=n, edges=graph.edges.tolist(), directed=False)
         tree = g.gomory_hu_tree(capacity=graph.capacities.tolist(), flow="flow")

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
+from rich.progress import Progress
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
 from modinterp.modularity.graph import WeightGraph
@@ -201,8 +202,6 @@ def gusfield_scipy(graph: WeightGraph, n_jobs: int = 1, scale: float | None = No
 def _progress(enabled: bool, total: int):
     if not enabled:
         return lambda k: None
-    from rich.progress import Progress
-
     progress = Progress(transient=True)
     progress.start()
     task = progress.add_task("Gomory-Hu flows", total=total)

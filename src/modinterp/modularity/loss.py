@@ -22,8 +22,8 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from modinterp.modularity.graph import WeightBlock, WeightGraph
-from modinterp.modularity.model_blocks import model_block_set, model_blocks
+from modinterp.modularity.construct import WeightBlock, block_set_of, blocks_of, graph_of
+from modinterp.modularity.graph import WeightGraph
 from modinterp.modularity.providers import GomoryHuProvider
 
 __all__ = ["PartitionProvider", "ModularityLoss", "L1Loss", "BIMTLoss", "SpectralLoss"]
@@ -50,8 +50,8 @@ class _WeightPenalty:
 
     def _bind(self, model: torch.nn.Module) -> None:
         if self._model_id != id(model):
-            self._nodes, self._blocks, _ = model_blocks(model)
-            self._set = model_block_set(model, self._blocks)
+            self._nodes, self._blocks, _ = blocks_of(model)
+            self._set = block_set_of(model, self._blocks)
             self._model_id = id(model)
             self._plain = all(getattr(b.capacity, "plain", False) for b in self._set.blocks)
             device = next(model.parameters()).device
@@ -217,7 +217,7 @@ class ModularityLoss(_WeightPenalty):
         """Recompute the partition now (no gradient); returns labels over the model's full node list."""
         self._bind(model)
         start = time.perf_counter()
-        graph = WeightGraph.from_model(model, top_k=self.top_k)
+        graph = graph_of(model, top_k=self.top_k)
         node_labels = np.asarray(self.provider(graph, self.k), dtype=np.int64)
         labels = np.full(graph.n_source_nodes, -1, np.int64)
         labels[graph.source_ids] = node_labels

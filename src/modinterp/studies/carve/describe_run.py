@@ -31,9 +31,9 @@ from modinterp.describe.subjects.board import BoardSubject
 from modinterp.device import pick_device
 from modinterp.games import domineering as dom
 from modinterp.manifest import write_manifest
-from modinterp.modularity.gomory_hu import gomory_hu_tree
-from modinterp.modularity.graph import WeightGraph
-from modinterp.modularity.partition import module_table, partition
+from modinterp.modularity.construct import graph_of
+from modinterp.modularity.cut import cut_model
+from modinterp.modularity.partition import module_table
 
 DESCRIBERS = ("concept",)  # offline describers of every run; an LLM joins when --llm-* is given
 
@@ -74,14 +74,15 @@ def layer_labels(node_names: np.ndarray) -> np.ndarray:
 
 def _partition(model, k: int, min_size: int, method: str = "gh"):
     """(weight graph, node labels, module table, min cut between every two modules) of the model."""
-    graph = WeightGraph.from_model(model)
     if method == "gh":
-        labels = partition(gomory_hu_tree(graph), k=k, min_size=min_size).labels
+        cut = cut_model(model, k, min_size=min_size)
+        graph, labels, table = cut.graph, cut.labels, cut.modules
     elif method == "layers":
+        graph = graph_of(model)
         labels = layer_labels(graph.nodes.name)
+        table = module_table(graph, labels)
     else:
         raise ValueError(f"partition={method!r}; expected 'gh' (Gomory-Hu tree) or 'layers'")
-    table = module_table(graph, labels)
     cuts = {(m.label, other): cut for m in table for other, cut in m.min_cut_to.items()}
     return graph, labels, table, cuts
 

@@ -1,7 +1,7 @@
 """The carve study's planted check: networks whose modules are trained to compute known concepts; every
 describer must name them (top-1), beside the random-concept chance baseline of the same call.
 
-Each planted network is a `modinterp.modularity.MLP` [cells, k*h, k*h, k] whose hidden->hidden and
+Each planted network is a `modinterp.models.MLP` [cells, k*h, k*h, k] whose hidden->hidden and
 hidden->output weights are block-diagonal (masked), so it is exactly k modules; module j's output unit is
 trained on concept feature j (z-scored) of the library. A module's activation is, as for any network, the first
 principal component of what the module writes to the rest of the network: here its last hidden layer times its
@@ -31,7 +31,7 @@ from modinterp.describe.scoring import mean_scores, score_descriptions
 from modinterp.describe.subjects import Split
 from modinterp.describe.subjects.board import BOARD_WORDS, BoardSubject
 from modinterp.games import domineering as dom
-from modinterp.modularity.model_blocks import MLP
+from modinterp.models import MLP
 
 DESCRIBERS = ("concept", "random-concept")  # the random concept is the chance baseline of top-1
 

@@ -1,26 +1,28 @@
-"""A task with known modules: k independent subtasks on disjoint input blocks, outputs concatenated.
+"""A task with known modules for MLPs: k independent subtasks on disjoint input blocks, outputs concatenated.
 
 Subtask i maps input block i (`block_in` standard normal inputs) to output block i (`block_out` values)
 through a fixed random teacher tanh(x A_i) B_i; nothing couples the blocks, so a net that solves the task
 needs no weight between block i's units and block j's. Hidden units have no label by construction; their
 functional label is the subtask whose loss rises most when the unit is ablated (`hidden_unit_labels`).
+Trained by `modinterp.studies.carve.sweep` (the modularity-loss lambda sweep).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from modinterp.modularity.model_blocks import MLP
+from modinterp.models.mlp import MLP
 
-__all__ = ["PlantedTask", "hidden_unit_labels", "train_planted", "planted_setup", "planted_step"]
+__all__ = ["PlantedTask", "hidden_unit_labels", "test_set"]
 
 
 @dataclass
 class PlantedTask:
+    """k teacher subnetworks tanh(x A_i) B_i, one per disjoint input block, drawn from `seed`."""
+
     k: int = 4
     block_in: int = 8
     block_out: int = 2
@@ -79,64 +81,6 @@ def hidden_unit_labels(model: MLP, task: PlantedTask, x: torch.Tensor, y: torch.
     top = importance.max(1)
     labels[top < min_importance * max(float(top.max()), 1e-30)] = -1
     return labels.astype(np.int64), importance
-
-
-@dataclass
-class PlantedRun:
-    """Outcome of `train_planted`: the model, its test MSE and where the time went."""
-
-    model: MLP
-    test_loss: float
-    seconds_total: float
-    seconds_loss: float  # inside the regulariser's calls (refreshes included)
-    seconds_refresh: float
-    n_refreshes: int
-    cpu_seconds: float = float("nan")  # process CPU time of the training loop (less sensitive to other load)
-
-
-def train_planted(task: PlantedTask, hidden: list[int], loss=None, steps: int = 3000, batch: int = 256,
-                  lr: float = 3e-3, seed: int = 0, n_test: int = 4096) -> PlantedRun:
-    """Adam on the planted task's MSE (+ `loss(model, step)` if given); test MSE on a fixed held-out set."""
-    model, opt, data_gen = planted_setup(task, hidden, lr, seed)
-    seconds_loss = 0.0
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for step in range(steps):
-        seconds_loss += planted_step(task, model, opt, data_gen, batch, loss, step)
-    seconds_total, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    x, y = test_set(task, n_test)
-    with torch.no_grad():
-        test_loss = float((model(x) - y).pow(2).mean())
-    refresh = list(getattr(loss, "refresh_seconds_", []))
-    return PlantedRun(model, test_loss, seconds_total, seconds_loss, float(sum(refresh)), len(refresh), cpu_seconds)
-
-
-def planted_setup(task: PlantedTask, hidden: list[int], lr: float = 3e-3,
-                  seed: int = 0) -> tuple[MLP, torch.optim.Optimizer, torch.Generator]:
-    """The seeded MLP, its Adam optimizer and the training-data generator of one planted run."""
-    model = MLP([task.n_in, *hidden, task.n_out], seed=seed)
-    return model, torch.optim.Adam(model.parameters(), lr=lr), torch.Generator().manual_seed(10_000 + seed)
-
-
-def planted_step(task: PlantedTask, model: MLP, opt: torch.optim.Optimizer, data_gen: torch.Generator,
-                 batch: int, loss=None, step: int = 0) -> float:
-    """One Adam step on a fresh batch (+ the regulariser); returns the seconds spent in the regulariser."""
-    x, y = task.sample(batch, data_gen)
-    total = (model(x) - y).pow(2).mean()
-    seconds = 0.0
-    if loss is not None:
-        t0 = time.perf_counter()
-        penalty = loss(model, step)
-        if penalty.requires_grad:  # a skipped step's constant zero would only add an op
-            total = total + penalty
-        seconds += time.perf_counter() - t0
-    opt.zero_grad(set_to_none=True)
-    total.backward()
-    opt.step()
-    if loss is not None:
-        t0 = time.perf_counter()
-        loss.after_step(model)
-        seconds += time.perf_counter() - t0
-    return seconds
 
 
 def test_set(task: PlantedTask, n: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,7 +21,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from modinterp.modularity.graph import BlockSet, NodeTable, WeightBlock, node_table
+from modinterp.modularity.construct.blocks import BlockSet, WeightBlock
+from modinterp.modularity.graph import NodeTable, node_table
+from modinterp.models.transformer import BoardTransformer
 
 __all__ = ["transformer_blocks", "transformer_block_set"]
 
@@ -48,7 +50,7 @@ def _virtual_capacity(writer: _Group, reader: _Group) -> Callable[[], torch.Tens
     return capacity
 
 
-def transformer_blocks(model) -> tuple[NodeTable, list[WeightBlock], dict]:
+def transformer_blocks(model: BoardTransformer) -> tuple[NodeTable, list[WeightBlock], dict]:
     """Nodes and virtual-weight blocks of a BoardTransformer, one block per (writer, later reader) pair."""
     nodes, writers, readers, info = _units(model)
     blocks = [WeightBlock(f"{w.name}->{r.name}", w.ids, r.ids, _virtual_capacity(w, r))
@@ -56,7 +58,7 @@ def transformer_blocks(model) -> tuple[NodeTable, list[WeightBlock], dict]:
     return nodes, blocks, info
 
 
-def transformer_block_set(model) -> BlockSet:
+def transformer_block_set(model: BoardTransformer) -> BlockSet:
     """The same edges as `transformer_blocks`, evaluated with one matmul per (writer k, reader k) kind.
 
     Writers and readers are stacked by how many rows/columns each unit has (1 for embeddings, neurons and
@@ -105,7 +107,7 @@ def _pair_norms(read: torch.Tensor, write: torch.Tensor, k_r: int, k_w: int) -> 
     return torch.linalg.vector_norm(prod.view(n_w, k_w, n_r, k_r).transpose(1, 2), dim=(2, 3)).T
 
 
-def _units(model) -> tuple[NodeTable, list[_Group], list[_Group], dict]:
+def _units(model: BoardTransformer) -> tuple[NodeTable, list[_Group], list[_Group], dict]:
     """The node table and the writer/reader unit groups of a BoardTransformer, in residual-stream order."""
     cfg = model.config
     n_layers, n_heads, d_mlp, d = cfg.n_layers, cfg.n_heads, cfg.d_mlp, cfg.d_model
