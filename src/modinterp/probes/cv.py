@@ -31,7 +31,18 @@ class AlphaSelection:
     @property
     def at_grid_edge(self) -> bool:
         """True when the best alpha is the smallest or largest in the grid: widen the grid."""
-        return self.alpha in (self.alphas[0], self.alphas[-1]) and len(self.alphas) > 1
+        return at_grid_edge(self.alpha, self.alphas)
+
+
+def at_grid_edge(alpha: float, alphas) -> bool:
+    """True when `alpha` is the smallest or largest value of a grid of more than one alpha (CV hit the edge)."""
+    grid = np.asarray(alphas, dtype=np.float64)
+    return len(grid) > 1 and bool(np.isclose(alpha, grid.min(), rtol=1e-12) or np.isclose(alpha, grid.max(), rtol=1e-12))
+
+
+def count_at_grid_edge(chosen_alphas, alphas=DEFAULT_ALPHAS) -> int:
+    """How many of the chosen alphas (e.g. the `alpha` of every probe record) sit at the grid's edge."""
+    return sum(at_grid_edge(float(alpha), alphas) for alpha in chosen_alphas)
 
 
 def fold_r2_by_alpha(X: torch.Tensor, Y: torch.Tensor, train: np.ndarray, test: np.ndarray, alphas: torch.Tensor, standardize: bool) -> torch.Tensor:
