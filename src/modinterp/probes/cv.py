@@ -15,8 +15,14 @@ import torch
 from modinterp.probes.ridge import Centering, RidgeProbe, as_float64, check_alphas, r2_uniform, ridge_spectrum
 from modinterp.probes.splits import group_kfold
 
-DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 17))
-"""10^-3 .. 10^5 in half decades; includes alpha = 1, the original experiment's fixed value."""
+DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-6, 10, 33))
+"""10^-6 .. 10^10 in half decades; includes alpha = 1, the original experiment's fixed value.
+
+Wide enough that both ends are plateaus on real probe data (docs/probes.md, "The alpha grid"): at 10^-6 ridge
+equals least squares, at 10^10 it predicts the training mean. The former 10^-3 .. 10^5 grid had CV choose its
+edge while the held-out R^2 was still changing there. Extra alphas cost only a rescaling of one decomposition.
+"""
+EDGE_PLATEAU_TOLERANCE = 1e-5  # held-out R^2 change between the edge alpha and its neighbour that counts as flat
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,19 @@ class AlphaSelection:
     def at_grid_edge(self) -> bool:
         """True when the best alpha is the smallest or largest in the grid: widen the grid."""
         return at_grid_edge(self.alpha, self.alphas)
+
+    @property
+    def at_open_edge(self) -> bool:
+        """True when the best alpha is at the grid's edge and the CV score still changes there: the grid is too narrow.
+
+        An edge on a plateau is the limit itself (least squares at the small end; at the large end, nothing to
+        decode beyond the mean) and needs no wider grid.
+        """
+        if not self.at_grid_edge:
+            return False
+        edge = self.alphas.index(self.alpha)
+        neighbour = 1 if edge == 0 else edge - 1
+        return abs(self.cv_r2[edge] - self.cv_r2[neighbour]) > EDGE_PLATEAU_TOLERANCE
 
 
 def at_grid_edge(alpha: float, alphas) -> bool:

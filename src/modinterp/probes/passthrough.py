@@ -33,7 +33,7 @@ from modinterp.probes.probe_set import ProbeSet
 PASSTHROUGH_RECORD_KEYS = (
     "condition", "seed", "step", "layer", "concept",
     "r2", "r2_board", "r2_board_layer", "r2_gain", "r2_linear_part", "r2_nonlinear", "r2_control_nonlinear",
-    "selectivity", "nonlinear_share", "alpha", "alpha_nonlinear", "n_alphas_at_edge",
+    "selectivity", "nonlinear_share", "alpha", "alpha_nonlinear", "n_alphas_at_edge", "n_alphas_at_open_edge",
 )
 """Keys of a passthrough record (all R^2 on probe-test, uniform over targets, CV alpha as in `fit_layer`):
 
@@ -47,7 +47,8 @@ r2_control_nonlinear -- the same for the scrambled-board control concept;
 selectivity -- r2_nonlinear - r2_control_nonlinear;
 nonlinear_share -- the nonlinear part's share of the targets' variance on probe-train (pooled over targets);
 alpha, alpha_nonlinear -- CV-chosen alphas of the raw and nonlinear-part probes;
-n_alphas_at_edge -- of this record's five CV fits, how many chose the smallest or largest alpha of the grid.
+n_alphas_at_edge -- of this record's five CV fits, how many chose the smallest or largest alpha of the grid;
+n_alphas_at_open_edge -- how many of those with the CV score still changing at the edge (the grid is too narrow).
 """
 
 
@@ -182,6 +183,10 @@ class PassthroughScores:
     def n_alphas_at_edge(self) -> int:
         return sum(selection.at_grid_edge for selection in self.selections.values())
 
+    @property
+    def n_alphas_at_open_edge(self) -> int:
+        return sum(selection.at_open_edge for selection in self.selections.values())
+
     def record(self, condition: str, seed: int, step: int, concept: str) -> dict:
         """A plain dict with exactly PASSTHROUGH_RECORD_KEYS, for results.json."""
         return {"condition": condition, "seed": int(seed), "step": int(step), "layer": self.layer, "concept": concept,
@@ -189,7 +194,8 @@ class PassthroughScores:
                 "r2_linear_part": self.r2_linear_part, "r2_nonlinear": self.r2_nonlinear,
                 "r2_control_nonlinear": self.r2_control_nonlinear, "selectivity": self.selectivity,
                 "nonlinear_share": self.nonlinear_share, "alpha": self.selections["raw"].alpha,
-                "alpha_nonlinear": self.selections["nonlinear"].alpha, "n_alphas_at_edge": self.n_alphas_at_edge}
+                "alpha_nonlinear": self.selections["nonlinear"].alpha, "n_alphas_at_edge": self.n_alphas_at_edge,
+                "n_alphas_at_open_edge": self.n_alphas_at_open_edge}
 
 
 def probe_test_r2(X: torch.Tensor, probe_set: ProbeSet, alphas, n_splits: int, standardize: bool) -> tuple[float, AlphaSelection]:
