@@ -1,7 +1,7 @@
 """Raw probe R^2 beside the passthrough-free measures, per layer of trained models, on one fixed probe set.
 
     python bench/passthrough.py --games runs/games/8x8.npz --run runs/smoke-aux [--run runs/smoke-noaux ...]
-        [--concept sector_move_difference --concept safe_moves ...] [--max-games 400] [--json OUT]
+        [--concept sector_move_difference --concept safe_moves ...] [--max-games 400] [--per-game 16] [--json OUT]
 
 Each --run is a training run directory (final/model.safetensors + final/config.json, from `modinterp train`). The
 probe set is drawn from the store's validation games as the growth study draws it (positions from ply 4 on, no
@@ -48,11 +48,11 @@ def concept_kwargs(concept: str) -> dict:
     return {"sector": DEFAULT_SECTOR} if concept in SECTOR_CONCEPTS else {}
 
 
-def probe_positions(store: GameStore, max_games: int, seed: int, side_to_move: bool):
-    """Tokens, boards and game ids of up to `max_games` validation games, 8 positions each (ply >= 4)."""
-    config = PositionConfig(positions_per_game=8, min_ply=4, augment=False, side_to_move_token=side_to_move)
+def probe_positions(store: GameStore, max_games: int, per_game: int, seed: int, side_to_move: bool):
+    """Tokens and game ids of up to `max_games` validation games, `per_game` positions each (ply >= 4)."""
+    config = PositionConfig(positions_per_game=per_game, min_ply=4, augment=False, side_to_move_token=side_to_move)
     games = store.split_indices("val")[:max_games]
-    game_ids, plies, syms = sample_positions(store.lengths, games, 8, 4, np.random.default_rng([seed, 3]), False)
+    game_ids, plies, syms = sample_positions(store.lengths, games, per_game, 4, np.random.default_rng([seed, 3]), False)
     batch = build_positions(store.spec, store.moves, store.winners, store.first, game_ids, plies, syms, config)
     return batch.tokens, batch.game_ids.numpy()
 
@@ -76,11 +76,11 @@ def measure(store, models: dict, concept: str, tokens, game_ids, seed: int) -> l
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'concept':<24}{'model':<16}{'layer':<10}" + "".join(f"{c:>22}" for c in COLUMNS) + f"{'edge':>6}"
+    header = f"{'concept':<24}{'model':<16}{'layer':<10}" + "".join(f"{c:>21}" for c in COLUMNS) + f"{'edge':>6}{'open':>6}"
     print(header)
     for r in rows:
-        print(f"{r['concept']:<24}{r['condition']:<16}{r['layer']:<10}" + "".join(f"{r[c]:>22.4f}" for c in COLUMNS)
-              + f"{r['n_alphas_at_edge']:>6}")
+        print(f"{r['concept']:<24}{r['condition']:<16}{r['layer']:<10}" + "".join(f"{r[c]:>21.4f}" for c in COLUMNS)
+              + f"{r['n_alphas_at_edge']:>6}{r['n_alphas_at_open_edge']:>6}")
 
 
 def main() -> None:
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, action="append", required=True)
     parser.add_argument("--concept", action="append", default=None)
     parser.add_argument("--max-games", type=int, default=400)
+    parser.add_argument("--per-game", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -96,13 +97,14 @@ def main() -> None:
     models = {run.name: load_run(run) for run in args.run}
     first = next(iter(models.values()))
     models["init"] = BoardTransformer(first.config, seed=args.seed)
-    tokens, game_ids = probe_positions(store, args.max_games, args.seed, first.config.side_to_move)
+    tokens, game_ids = probe_positions(store, args.max_games, args.per_game, args.seed, first.config.side_to_move)
     started = time.perf_counter()
     rows = [row for concept in (args.concept or ["sector_move_difference"])
             for row in measure(store, models, concept, tokens, game_ids, args.seed)]
     print_table(rows)
     edge = sum(r["n_alphas_at_edge"] for r in rows)
-    print(f"\n{len(rows)} layer records, {5 * len(rows)} CV fits, {edge} at the alpha grid's edge "
+    open_edge = sum(r["n_alphas_at_open_edge"] for r in rows)
+    print(f"\n{len(rows)} layer records, {5 * len(rows)} CV fits, {edge} at the alpha grid's edge ({open_edge} still changing there) "
           f"({DEFAULT_ALPHAS[0]:g} .. {DEFAULT_ALPHAS[-1]:g}, {len(DEFAULT_ALPHAS)} alphas); "
           f"{rows[0]['n_train']} probe-train / {rows[0]['n_test']} probe-test positions; {time.perf_counter() - started:.1f} s")
     if args.json:

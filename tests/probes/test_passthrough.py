@@ -106,7 +106,8 @@ def test_record_has_the_documented_keys_and_derived_values(probe_set, reference)
     record = scores.record("large-baseline", 2, 300, "sector_move_difference")
     assert tuple(record) == PASSTHROUGH_RECORD_KEYS
     assert record["r2_gain"] == record["r2_board_layer"] - record["r2_board"]
-    assert record["selectivity"] == record["r2_nonlinear"] - record["r2_control_nonlinear"]
+    assert record["selectivity"] == max(record["r2_nonlinear"], 0) - max(record["r2_control_nonlinear"], 0)
+    assert record["n_alphas_at_open_edge"] == sum(s.at_open_edge for s in scores.selections.values())
     assert 0 < record["nonlinear_share"] < 1 and record["alpha"] in ALPHAS
     assert record["n_alphas_at_edge"] == sum(s.at_grid_edge for s in scores.selections.values())
 

@@ -44,7 +44,8 @@ r2_board_layer -- R^2 of [one-hot board, layer] concatenated; r2_gain = r2_board
 r2_linear_part -- R^2 of the layer on the targets' part that is linear in the board;
 r2_nonlinear -- R^2 of the layer on the nonlinear part: the passthrough-free measure the report leads with;
 r2_control_nonlinear -- the same for the scrambled-board control concept;
-selectivity -- r2_nonlinear - r2_control_nonlinear;
+selectivity -- max(r2_nonlinear, 0) - max(r2_control_nonlinear, 0): a negative R^2 is no better than the
+    training mean, and two such failures differ only by how each target's test mean drifts, so both count as 0;
 nonlinear_share -- the nonlinear part's share of the targets' variance on probe-train (pooled over targets);
 alpha, alpha_nonlinear -- CV-chosen alphas of the raw and nonlinear-part probes;
 n_alphas_at_edge -- of this record's five CV fits, how many chose the smallest or largest alpha of the grid;
@@ -177,7 +178,8 @@ class PassthroughScores:
 
     @property
     def selectivity(self) -> float:
-        return self.r2_nonlinear - self.r2_control_nonlinear
+        """Nonlinear-part R^2 beyond the scrambled control's, each floored at 0 (see PASSTHROUGH_RECORD_KEYS)."""
+        return max(self.r2_nonlinear, 0.0) - max(self.r2_control_nonlinear, 0.0)
 
     @property
     def n_alphas_at_edge(self) -> int:
