@@ -61,16 +61,16 @@ def boards_of(tokens, spec) -> np.ndarray:
     return tokens[:, : spec.rows * spec.cols].numpy().astype(np.uint8)
 
 
-def measure(store, models: dict, concept: str, tokens, game_ids, seed: int) -> list[dict]:
+def measure(store, models: dict, concept: str, tokens, game_ids, seed: int, alphas) -> list[dict]:
     """Passthrough records of every model and layer for one concept."""
     kwargs = concept_kwargs(concept)
     targets = CONCEPTS[concept].fn(store.spec, boards_of(tokens, store.spec), **kwargs)
     probe_set = make_domineering_probe_set(store.spec, tokens, targets, game_ids, test_fraction=0.2, seed=seed)
-    reference = domineering_board_reference(store.spec, probe_set, concept, control_seed=seed, **kwargs)
+    reference = domineering_board_reference(store.spec, probe_set, concept, control_seed=seed, alphas=alphas, **kwargs)
     rows = []
     for name, model in models.items():
         activations = capture_cls_residuals(model, probe_set.tokens)
-        for scores in passthrough_all_layers(activations, probe_set, reference).values():
+        for scores in passthrough_all_layers(activations, probe_set, reference, alphas=alphas).values():
             rows.append({**scores.record(name, 0, 0, concept), "n_train": probe_set.n_train, "n_test": probe_set.n_test})
     return rows
 
@@ -92,20 +92,24 @@ def main() -> None:
     parser.add_argument("--per-game", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--alphas-logspace", type=float, nargs=3, metavar=("START", "STOP", "NUM"), default=None,
+                        help="alpha grid np.logspace(START, STOP, NUM) instead of DEFAULT_ALPHAS, e.g. -3 5 17 (the former grid)")
     args = parser.parse_args()
     store = GameStore.load(args.games)
     models = {run.name: load_run(run) for run in args.run}
     first = next(iter(models.values()))
     models["init"] = BoardTransformer(first.config, seed=args.seed)
     tokens, game_ids = probe_positions(store, args.max_games, args.per_game, args.seed, first.config.side_to_move)
+    alphas = DEFAULT_ALPHAS if args.alphas_logspace is None else tuple(
+        float(a) for a in np.logspace(args.alphas_logspace[0], args.alphas_logspace[1], int(args.alphas_logspace[2])))
     started = time.perf_counter()
     rows = [row for concept in (args.concept or ["sector_move_difference"])
-            for row in measure(store, models, concept, tokens, game_ids, args.seed)]
+            for row in measure(store, models, concept, tokens, game_ids, args.seed, alphas)]
     print_table(rows)
     edge = sum(r["n_alphas_at_edge"] for r in rows)
     open_edge = sum(r["n_alphas_at_open_edge"] for r in rows)
     print(f"\n{len(rows)} layer records, {5 * len(rows)} CV fits, {edge} at the alpha grid's edge ({open_edge} still changing there) "
-          f"({DEFAULT_ALPHAS[0]:g} .. {DEFAULT_ALPHAS[-1]:g}, {len(DEFAULT_ALPHAS)} alphas); "
+          f"({alphas[0]:g} .. {alphas[-1]:g}, {len(alphas)} alphas); "
           f"{rows[0]['n_train']} probe-train / {rows[0]['n_test']} probe-test positions; {time.perf_counter() - started:.1f} s")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
