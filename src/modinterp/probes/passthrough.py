@@ -215,9 +215,10 @@ def passthrough_scores(layer: str, activations, probe_set: ProbeSet, reference: 
         raise ValueError(f"layer {layer}: {len(X)} activation rows for a probe set of {len(probe_set.tokens)} positions")
     if reference.control_nonlinear_part is None:
         raise ValueError("reference has no scrambled control; build it with board_reference(..., control_targets=...)")
+    board_and_layer = torch.cat([reference.features.to(X.device), X], dim=1)
     fits = {
         "raw": probe_test_r2(X, probe_set, alphas, n_splits, standardize),
-        "board_layer": probe_test_r2(torch.cat([reference.features, X], dim=1), probe_set, alphas, n_splits, standardize),
+        "board_layer": probe_test_r2(board_and_layer, probe_set, alphas, n_splits, standardize),
         "linear_part": probe_test_r2(X, reference.linear_part, alphas, n_splits, standardize),
         "nonlinear": probe_test_r2(X, reference.nonlinear_part, alphas, n_splits, standardize),
         "control_nonlinear": probe_test_r2(X, reference.control_nonlinear_part, alphas, n_splits, standardize),
