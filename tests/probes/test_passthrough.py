@@ -8,11 +8,13 @@ import torch
 
 from modinterp.games import concepts
 from modinterp.games import domineering as dom
+from modinterp.probes.capture import capture_cls_residuals
 from modinterp.probes.passthrough import (
     PASSTHROUGH_RECORD_KEYS,
     board_reference,
     domineering_board_reference,
     input_one_hot,
+    passthrough_all_layers,
     passthrough_scores,
     scrambled_board_concept,
     split_linear_part,
@@ -116,3 +118,22 @@ def test_missing_control_is_a_clear_error(probe_set):
     reference = board_reference(probe_set, alphas=ALPHAS)
     with pytest.raises(ValueError, match="control_targets"):
         passthrough_scores("copy", board_copy(probe_set), probe_set, reference, alphas=ALPHAS)
+
+
+def test_side_to_move_token_adds_one_indicator(probe_set):
+    tokens = probe_set.tokens
+    side = torch.as_tensor(np.random.default_rng(5).integers(3, 5, size=len(tokens)))[:, None]  # tokens 3 / 4
+    with_side = torch.cat([tokens[:, :-1], side, tokens[:, -1:]], dim=1)
+    features = input_one_hot(with_side)
+    assert features.shape[1] == input_one_hot(tokens).shape[1] + 1
+    assert features[:, -1].tolist() == (side[:, 0] == 4).double().tolist()
+
+
+def test_every_layer_of_a_real_model_gets_a_finite_record(tiny_model, probe_set, reference):
+    activations = capture_cls_residuals(tiny_model, probe_set.tokens)
+    scores = passthrough_all_layers(activations, probe_set, reference, alphas=ALPHAS)
+    assert list(scores) == ["0", "1", "final_ln"]
+    for layer, s in scores.items():
+        record = s.record("c", 0, 0, "sector_move_difference")
+        assert record["layer"] == layer and all(np.isfinite(v) for k, v in record.items() if isinstance(v, float))
+        assert record["r2_board"] == reference.r2_board
