@@ -18,9 +18,9 @@ from modinterp.probes.splits import group_kfold
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-8, 10, 37))
 """10^-8 .. 10^10 in half decades; includes alpha = 1, the original experiment's fixed value.
 
-Wide enough that CV never chose an edge where its score was still changing, in 264 fits on trained and random
+Wide enough that CV never chose an edge where its score was still changing, in 220 fits on trained and random
 8x8 models (docs/probes.md, "The alpha grid"): at the small end ridge is least squares, at the large end it predicts
-the training mean. The former 10^-3 .. 10^5 grid chose its edge in 110 of those fits, 108 of them still changing.
+the training mean. The former 10^-3 .. 10^5 grid chose its edge in 77 of those fits, 76 of them still changing.
 Extra alphas cost only a rescaling of one eigendecomposition.
 """
 EDGE_PLATEAU_TOLERANCE = 1e-5  # held-out R^2 change between the edge alpha and its neighbour that counts as flat
