@@ -78,3 +78,43 @@ def test_every_concept_returns_float32_with_one_named_column_per_output(name, ga
 def test_unknown_concept_lists_known_ones():
     with pytest.raises(KeyError, match="known concepts"):
         concepts.compute_concept("nope", dom.BoardSpec(4, 4), dom.initial_boards(dom.BoardSpec(4, 4)))
+
+
+def test_safe_moves_on_a_hand_checked_board():
+    spec = dom.BoardSpec(3, 3)
+    boards, _ = dom.play(spec, dom.initial_boards(spec, 1), [0], [1])  # V covers (0,1) and (1,1)
+    # vertical: column 0 and column 2 rows 0-1 are walled in on both sides (safe); rows 1-2 meet the free row 2.
+    # horizontal: both row-2 moves can be blocked by a vertical move in column 0 or 2 rows 1-2.
+    assert concepts.safe_moves(spec, boards).tolist() == [[2, 0]]
+    assert concepts.safe_moves(spec, dom.initial_boards(spec, 1)).tolist() == [[0, 0]]
+
+
+def _safe_moves_by_definition(spec, board):
+    """Count, move by move, the available moves that no available move of the other orientation overlaps."""
+    available = dom.available_mask(spec, board[None])[0]
+    counts = [0, 0]
+    for move in np.flatnonzero(available):
+        cells = set(spec.move_cells[move].tolist())
+        rivals = [m for m in np.flatnonzero(available) if spec.move_player[m] != spec.move_player[move]]
+        if not any(cells & set(spec.move_cells[m].tolist()) for m in rivals):
+            counts[int(spec.move_player[move])] += 1
+    return counts
+
+
+def test_safe_moves_agree_with_the_definition_move_by_move(games_8x8):
+    spec = dom.BoardSpec(8, 8)
+    boards = dom.replay_boards(spec, games_8x8[0], np.arange(12), games_8x8[1][:12] * 2 // 3)
+    got = concepts.safe_moves(spec, boards)
+    assert got.tolist() == [_safe_moves_by_definition(spec, board) for board in boards]
+    assert got.sum() > 0 and (got <= concepts.mobility(spec, boards)).all()
+
+
+def test_sector_mobility_splits_the_sector_difference_by_player(games_8x8):
+    spec = dom.BoardSpec(8, 8)
+    boards = dom.replay_boards(spec, games_8x8[0], np.arange(20), games_8x8[1][:20] // 2)
+    per_player = concepts.sector_mobility(spec, boards, sector=(3, 3))
+    vertical, horizontal = per_player[:, :9], per_player[:, 9:]
+    assert np.array_equal(vertical - horizontal, concepts.sector_move_difference(spec, boards, sector=(3, 3)))
+    assert np.array_equal(np.stack([vertical.sum(1), horizontal.sum(1)], 1), concepts.mobility(spec, boards))
+    names = concepts.CONCEPTS["sector_mobility"].output_names(spec, sector=(3, 3))
+    assert names[0] == "sector_mobility_vertical[0,0]" and names[9] == "sector_mobility_horizontal[0,0]"

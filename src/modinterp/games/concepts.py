@@ -89,6 +89,42 @@ def move_difference(spec: dom.BoardSpec, boards) -> np.ndarray:
     return (counts[:, :1] - counts[:, 1:]).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=None)
+def _crossing_moves(rows: int, cols: int) -> np.ndarray:
+    """(n_moves, n_moves) float32: 1 where a vertical and a horizontal move share a cell (symmetric)."""
+    spec = dom.BoardSpec(rows, cols)
+    covers = np.zeros((spec.n_moves, spec.n_cells), dtype=np.float32)
+    covers[np.repeat(np.arange(spec.n_moves), 2), spec.move_cells.ravel()] = 1.0
+    shared = (covers @ covers.T) > 0
+    crossing = shared & (spec.move_player[:, None] != spec.move_player[None, :])
+    table = crossing.astype(np.float32)
+    table.setflags(write=False)
+    return table
+
+
+def safe_moves(spec: dom.BoardSpec, boards) -> np.ndarray:
+    """(B, 2) int64 available moves of (vertical, horizontal) that the opponent can never take away.
+
+    A move is safe when no available move of the other orientation covers one of its cells (the opponent can
+    never block it). Overlapping safe moves are each counted, unlike the non-overlapping count of solvers.
+    """
+    available = dom.available_mask(spec, boards)
+    threatened = (available.astype(np.float32) @ _crossing_moves(spec.rows, spec.cols)) > 0
+    safe = available & ~threatened
+    return np.stack([safe[:, : spec.n_vertical].sum(1), safe[:, spec.n_vertical :].sum(1)], axis=1)
+
+
+def sector_mobility(spec: dom.BoardSpec, boards, sector=DEFAULT_SECTOR) -> np.ndarray:
+    """(B, 2 * n_sectors) float32: available vertical moves per sector, then available horizontal moves per sector.
+
+    A move counts in the sector of its top/left cell, as in `sector_move_difference` (which is their difference).
+    """
+    height, width = _check_sector(sector)
+    available = dom.available_mask(spec, boards).astype(np.float32)
+    signed = _signed_move_sectors(spec.rows, spec.cols, height, width)
+    return np.concatenate([available @ np.maximum(signed, 0.0), available @ np.maximum(-signed, 0.0)], axis=1)
+
+
 def fill_fraction(spec: dom.BoardSpec, boards) -> np.ndarray:
     """(B, 1) float32: fraction of the board's cells that are occupied (the game's phase)."""
     return dom.as_boards(spec, boards).mean(axis=1, dtype=np.float32)[:, None]
@@ -113,6 +149,10 @@ def _sector_names(prefix: str) -> Callable[..., list[str]]:
     return names
 
 
+def _sector_mobility_names(spec: dom.BoardSpec, sector=DEFAULT_SECTOR) -> list[str]:
+    return _sector_names("sector_mobility_vertical")(spec, sector) + _sector_names("sector_mobility_horizontal")(spec, sector)
+
+
 def _as_float(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     @functools.wraps(fn)
     def wrapped(spec, boards, **kw):
@@ -127,6 +167,11 @@ CONCEPTS: dict[str, Concept] = {c.name: c for c in [
             _as_float(sector_move_difference), _sector_names("sector_move_difference")),
     Concept("mobility", "number of legal moves of vertical and of horizontal",
             _as_float(mobility), lambda spec: ["mobility_vertical", "mobility_horizontal"]),
+    Concept("safe_moves", "number of available moves of vertical and of horizontal that the opponent cannot block",
+            _as_float(safe_moves), lambda spec: ["safe_moves_vertical", "safe_moves_horizontal"]),
+    Concept("sector_mobility", "per sector, the available vertical moves, then the available horizontal moves, "
+            "anchored there (a move counted in the sector of its top/left cell)",
+            _as_float(sector_mobility), _sector_mobility_names),
     Concept("sector_occupancy", "per sector, the fraction of its cells already covered by dominoes",
             _as_float(sector_occupancy), _sector_names("sector_occupancy")),
     Concept("move_difference", "vertical minus horizontal available moves on the whole board",

@@ -4,9 +4,13 @@
 - "shuffled": the same probe on targets whose rows are permuted (seeded), so any R^2 above ~0 is overfitting;
 - "frozen": a probe fitted on one model's layer and applied unchanged to another model's same layer, which
   asks whether the *same direction* survives, not only whether the concept is still decodable.
+  `recalibrated_frozen_scores` adds a per-target affine recalibration (slope and intercept refitted on
+  probe-train), so a direction that survives with another scale or offset is not scored as lost.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +20,7 @@ from modinterp.probes.capture import capture_cls_residuals, model_layers
 from modinterp.probes.cv import DEFAULT_ALPHAS
 from modinterp.probes.layers import LayerProbeFit, fit_all_layers, probe_all_layers
 from modinterp.probes.probe_set import ProbeSet
+from modinterp.probes.ridge import r2_uniform
 
 CONTROL_RECORD_KEYS = ("condition", "seed", "layer", "control", "r2")
 
@@ -84,3 +89,55 @@ def frozen_control(source_model: nn.Module, target_model: nn.Module, probe_set: 
         raise ValueError(f"frozen probe: source and target widths differ at layers {mismatched} (d_model must match)")
     fits = fit_all_layers(source, probe_set, alphas, n_splits, standardize)
     return [control_record(condition, seed, layer, "frozen", r2) for layer, r2 in frozen_scores(fits, target, probe_set).items()]
+
+
+def affine_recalibration(P_train: torch.Tensor, Y_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-target (slope, intercept) of the least-squares fit Y[:, j] ~ slope_j * P[:, j] + intercept_j.
+
+    A constant prediction column gets slope 0 (the fit is then the target's mean).
+    """
+    P_c, Y_c = P_train - P_train.mean(dim=0), Y_train - Y_train.mean(dim=0)
+    var = (P_c ** 2).sum(dim=0)
+    slope = torch.where(var > 0, (P_c * Y_c).sum(dim=0) / torch.where(var > 0, var, torch.ones_like(var)), torch.zeros_like(var))
+    return slope, Y_train.mean(dim=0) - slope * P_train.mean(dim=0)
+
+
+def recalibrated_r2(probe, X: torch.Tensor, probe_set: ProbeSet) -> float:
+    """Probe-test R^2 of `probe` on activations X (N, d) after a per-target affine recalibration fitted on probe-train."""
+    P = probe.predict_tensor(X)
+    Y = torch.as_tensor(probe_set.targets, device=P.device)
+    train, test = torch.as_tensor(probe_set.train_index), torch.as_tensor(probe_set.test_index)
+    slope, intercept = affine_recalibration(P[train], Y[train])
+    return float(r2_uniform(Y[test], P[test] * slope + intercept))
+
+
+@dataclass(frozen=True)
+class FrozenScore:
+    """One layer's frozen-probe scores: raw, recalibrated, and retention relative to the source on itself."""
+
+    layer: str
+    r2: float  # source probe applied unchanged to the target's activations (frozen_scores)
+    r2_recalibrated: float  # the same after a per-target slope and intercept refitted on probe-train
+    r2_source_recalibrated: float  # the source probe on the source's own activations, recalibrated the same way
+    retention: float  # r2_recalibrated / r2_source_recalibrated: 1.0 when the target carries the source's read-out
+
+    def record(self, condition: str, seed: int) -> dict:
+        """A `controls` record ("frozen") with the recalibrated scores beside the raw one."""
+        return {**control_record(condition, seed, self.layer, "frozen", self.r2), "r2_recalibrated": self.r2_recalibrated,
+                "r2_source_recalibrated": self.r2_source_recalibrated, "retention": self.retention}
+
+
+def recalibrated_frozen_scores(source_fits: dict[str, LayerProbeFit], source_activations: dict[str, torch.Tensor],
+                               target_activations: dict[str, torch.Tensor], probe_set: ProbeSet) -> dict[str, FrozenScore]:
+    """`frozen_scores` plus the affine-recalibrated R^2 and the retention ratio, per layer both sides share.
+
+    Keys of the three dicts must name matching layers (rename the source's, as the study does for embedded layers).
+    """
+    raw = frozen_scores(source_fits, target_activations, probe_set)
+    scores = {}
+    for layer, r2 in raw.items():
+        probe = source_fits[layer].probe
+        own = recalibrated_r2(probe, source_activations[layer], probe_set)
+        carried = recalibrated_r2(probe, target_activations[layer], probe_set)
+        scores[layer] = FrozenScore(layer, r2, carried, own, carried / own if own != 0 else float("nan"))
+    return scores

@@ -1,7 +1,7 @@
 """More board concepts for describing modules, registered on top of `modinterp.games.concepts.CONCEPTS`.
 
 Adds what module descriptions need beyond the engine's library: side to move, cells only one player can
-still cover, safe moves (moves the opponent can no longer block), dead cells, half-board occupancy and
+still cover, dead cells, half-board occupancy and
 mobility relative to the side to move (Nanda et al.: the mine/theirs frame decides whether a linear readout
 exists). `concept_table(spec, boards)` evaluates the whole library into a `ConceptTable`.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from modinterp.describe.predicates import ConceptTable, feature_identifier
 from modinterp.games import concepts as engine_concepts
 from modinterp.games import domineering as dom
-from modinterp.games.concepts import Concept
+from modinterp.games.concepts import Concept, safe_moves  # noqa: F401 (safe_moves lives in the engine; re-exported)
 
 
 def side_to_move(spec: dom.BoardSpec, boards, first: int = dom.VERTICAL) -> np.ndarray:
@@ -41,19 +41,6 @@ def exclusive_cells(spec: dom.BoardSpec, boards) -> np.ndarray:
     v = _coverable_cells(spec, available, dom.VERTICAL)
     h = _coverable_cells(spec, available, dom.HORIZONTAL)
     return np.stack([(v & ~h).sum(1), (h & ~v).sum(1)], axis=1).astype(np.float32)
-
-
-def safe_moves(spec: dom.BoardSpec, boards) -> np.ndarray:
-    """(B, 2): available moves of each player whose two cells no opponent move can cover (unblockable)."""
-    available = dom.available_mask(spec, boards)
-    out = []
-    for player in (dom.VERTICAL, dom.HORIZONTAL):
-        opponent_cover = _coverable_cells(spec, available, 1 - player)
-        own = spec.move_player == player
-        cells = spec.move_cells[own]
-        unblockable = ~opponent_cover[:, cells[:, 0]] & ~opponent_cover[:, cells[:, 1]]
-        out.append((available[:, own] & unblockable).sum(1))
-    return np.stack(out, axis=1).astype(np.float32)
 
 
 def dead_cells(spec: dom.BoardSpec, boards) -> np.ndarray:
@@ -84,8 +71,6 @@ EXTRA_CONCEPTS: dict[str, Concept] = {c.name: c for c in [
     Concept("side_to_move", "1 when vertical is to move, 0 when horizontal is", side_to_move, lambda spec, **kw: ["side_to_move"]),
     Concept("exclusive_cells", "empty cells only one player (vertical / horizontal) can still cover", exclusive_cells,
             lambda spec: ["exclusive_cells_vertical", "exclusive_cells_horizontal"]),
-    Concept("safe_moves", "available moves of a player that the opponent can no longer block", safe_moves,
-            lambda spec: ["safe_moves_vertical", "safe_moves_horizontal"]),
     Concept("dead_cells", "empty cells no move can cover any more", dead_cells, lambda spec: ["dead_cells"]),
     Concept("half_occupancy", "fraction of occupied cells in one half of the board (top, bottom, left, right)",
             half_occupancy, lambda spec: ["half_occupancy_top", "half_occupancy_bottom", "half_occupancy_left", "half_occupancy_right"]),
