@@ -73,4 +73,4 @@ def test_an_unwritable_output_is_reported_by_path_without_a_traceback(tmp_path):
     out = blocker / "gap.csv"
     result = runner.invoke(app, ["analyze", "synth", "--out", str(out)])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"{out}: cannot write in {blocker}" in result.output and "choose a folder you can write to" in result.output
+    assert f"{out}: {blocker} is a file, not a folder; choose a folder you can write to" in result.output

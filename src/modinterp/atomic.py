@@ -39,8 +39,10 @@ def _temporary_in(folder: Path, name: str, suffix: str, named: str) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=folder)
     except OSError as err:
-        raise OutputNotWritableError(f"{named}: cannot write in {_nearest_existing(folder)} "
-                                     f"({err.strerror or err}); choose a folder you can write to") from None
+        nearest = _nearest_existing(folder)
+        why = (f"cannot write in {nearest} ({err.strerror or err})" if nearest.is_dir()
+               else f"{nearest} is a file, not a folder")
+        raise OutputNotWritableError(f"{named}: {why}; choose a folder you can write to") from None
     os.close(fd)
     return Path(tmp)
 
@@ -75,10 +77,7 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False, option: 
         raise OutputExistsError(f"{option} {path}: is a folder; expected the path of a file to write")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{option} {path}: the file exists; pass --overwrite to replace it, or choose another path")
-    folder = _nearest_existing(path.parent)
-    if not folder.is_dir():
-        raise OutputNotWritableError(f"{option} {path}: {folder} is a file, not a folder; choose another path")
-    _temporary_in(folder, path.name, ".probe", named=f"{option} {path}").unlink()
+    _temporary_in(_nearest_existing(path.parent), path.name, ".probe", named=f"{option} {path}").unlink()
     return path
 
 

@@ -53,7 +53,7 @@ def error_message(err: BaseException) -> str:
 def exit_on_user_error(err: ModinterpError | OSError) -> typer.Exit:
     """Print `err` as `error: ...` on stderr and return the Exit carrying its code (2 for input errors)."""
     typer.secho(f"error: {error_message(err)}", err=True, fg="red")
-    typer.secho(f"(run with --debug or {DEBUG_ENV}=1 for the traceback)", err=True, dim=True)
+    typer.secho(f"(`modinterp --debug COMMAND ...` or {DEBUG_ENV}=1 shows the traceback)", err=True, dim=True)
     return typer.Exit(code=getattr(err, "exit_code", OS_ERROR_EXIT_CODE))
 
 
