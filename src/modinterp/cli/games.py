@@ -67,7 +67,7 @@ def print_statistics(stats: dict, path: Path | None = None) -> None:
     title = f"{stats['n_games']} games on {stats['board']}, {stats['first']} first" + (f" ({path})" if path else "")
     table = Table(title=title)
     for column in ("games", "n", "length mean", "sd", "min", "max", "vertical wins"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", overflow="fold")  # a narrow terminal wraps, never cuts
     for name, group in stats["groups"].items():
         if group["n_games"] == 0:
             table.add_row(name, "0", *["-"] * 5)
