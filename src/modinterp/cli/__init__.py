@@ -90,8 +90,7 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-app = typer.Typer(cls=ModinterpGroup, no_args_is_help=True, add_completion=False,
-                  help="modinterp: grow, carve and describe networks (interpretability by construction).")
+app = typer.Typer(cls=ModinterpGroup, no_args_is_help=True, add_completion=False)
 
 
 @app.callback()
