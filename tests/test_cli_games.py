@@ -86,7 +86,7 @@ def test_stats_on_a_damaged_file_names_the_file(store_path, tmp_path):
     broken = tmp_path / "broken.npz"
     broken.write_bytes(store_path.read_bytes()[:100])
     result = runner.invoke(app, ["games", "stats", str(broken)])
-    assert result.exit_code == 1 and "broken.npz" in result.output and "truncated" in result.output
+    assert result.exit_code == 2 and "broken.npz" in result.output and "truncated" in result.output
 
 
 def test_show_renders_the_position_after_k_moves(store_path):

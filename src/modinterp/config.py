@@ -7,11 +7,14 @@ message that names the file, the field, the value and what was expected.
 
 from __future__ import annotations
 
+import reprlib
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+
+from modinterp.errors import ModinterpError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,8 +25,11 @@ M = TypeVar("M", bound=BaseModel)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
+_SHORT = reprlib.Repr()  # values in messages: long strings, lists and tables abbreviated with "..."
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 60, 60, 6, 4, 2
 
-class ConfigError(ValueError):
+
+class ConfigError(ModinterpError, ValueError):
     """A config file or override is invalid; the message says where and what was expected."""
 
 
@@ -75,20 +81,53 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def validate(model: type[M], data: dict[str, Any], source: str = "<config>") -> M:
-    """Build `model` from `data`; on failure raise ConfigError naming source, field, value and expectation."""
+def validate(model: type[M], data: dict[str, Any], source: str = "<config>", overrides: list[str] = ()) -> M:
+    """Build `model` from `data`; on failure raise ConfigError naming, per problem, the `--set` override it came
+    from (else `source`), the field, the value and the expectation."""
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            field = ".".join(str(p) for p in e["loc"]) or "<root>"
-            lines.append(f"{source}: field '{field}' = {e.get('input')!r}: {e['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError("\n".join(_describe_problem(model, e, source, overrides) for e in err.errors())) from None
+
+
+def _describe_problem(model: type[BaseModel], error: dict[str, Any], source: str, overrides: list[str]) -> str:
+    """One line: where the bad value came from, the field, the value (abbreviated) and pydantic's expectation."""
+    loc = tuple(str(p) for p in error["loc"])
+    if not loc:  # a check across fields: its input is the whole config, which would bury the message
+        applied = f" with {', '.join(f'--set {o}' for o in overrides)}" if overrides else ""
+        return f"{source}{applied}: {error['msg']}"
+    blamed = _override_for(loc, overrides)
+    where = f"--set {blamed}" if blamed else source
+    line = f"{where}: field '{'.'.join(loc)}' = {_SHORT.repr(error.get('input'))}: {error['msg']}"
+    if error["type"] == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        line += f"; known fields there: {', '.join(known)}" if known else ""
+    return line + (f" (preset {source})" if blamed else "")
+
+
+def _override_for(loc: tuple[str, ...], overrides: list[str]) -> str | None:
+    """The last override whose key path and the error's field path agree as far as both go."""
+    for text in reversed(overrides):
+        keys, _ = parse_override(text)
+        n = min(len(keys), len(loc))
+        if keys[:n] == list(loc[:n]):
+            return text
+    return None
+
+
+def _fields_at(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
+    """Field names of the (nested) config model at `path`, or [] where the path leaves the models."""
+    for name in path:
+        field = model.model_fields.get(name)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
 
 
 def load_config(model: type[M], preset: str | Path, overrides: list[str] | None = None, config_dir: Path = CONFIG_DIR) -> M:
     """Load a TOML preset into a validated config object, applying `key=value` overrides first."""
     path = preset_path(preset, config_dir)
-    data = apply_overrides(read_toml(path), overrides or [])
-    return validate(model, data, source=str(path))
+    overrides = list(overrides or [])
+    return validate(model, apply_overrides(read_toml(path), overrides), source=str(path), overrides=overrides)

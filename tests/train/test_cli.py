@@ -35,7 +35,7 @@ def test_rerunning_into_an_existing_run_without_resume_fails_with_advice(tmp_pat
     args = ("--games", str(games_path), "--out", str(tmp_path / "run"), "--steps", "6")
     assert _train(*args).exit_code == 0
     result = _train(*args)
-    assert result.exit_code == 1 and "--resume" in result.output
+    assert result.exit_code == 2 and "--resume" in result.output
 
 
 def test_resume_extends_a_finished_run(tmp_path, games_path):

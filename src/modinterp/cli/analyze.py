@@ -151,7 +151,7 @@ def study_command(
 def synth_command(
     out: Path = typer.Option(..., "--out", help="CSV to write (seed,step,value)"),
     preset: str = typer.Option("persistent", help="truth: persistent (exponential to +0.04) or vanishing (power law to 0)"),
-    n_seeds: int = typer.Option(3, help="number of seeds"),
+    n_seeds: int = typer.Option(3, min=1, help="number of seeds"),
     noise_sd: float = typer.Option(0.02, help="marginal sd of the AR(1) noise"),
     rho: float = typer.Option(0.7, help="lag-1 autocorrelation of the noise"),
     seed_sd: float = typer.Option(0.01, help="sd of the per-seed offset shift"),

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from modinterp.data.store import GameStore, GameStoreError, generate_store
+from modinterp.atomic import check_output_path
+from modinterp.data.store import GameStore, generate_store
 from modinterp.games import domineering as dom
 
 games_app = typer.Typer(help="Generate, inspect and solve Domineering games.", no_args_is_help=True)
@@ -49,14 +50,6 @@ def generation_progress(totals: dict[str, int]) -> Iterator:
         yield lambda name: (lambda n: bar.advance(tasks[name], n))
 
 
-def load_store(path: Path) -> GameStore:
-    try:
-        return GameStore.load(path)
-    except GameStoreError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from None
-
-
 def generate_and_save(spec: dom.BoardSpec, n_random: int, n_guided: int, seed: int, out: Path, first: int = dom.VERTICAL,
                       opening_plies: int = 16, epsilon: float = 0.25) -> GameStore:
     """Generate with progress bars, save atomically to `out` and say where and how fast."""
@@ -74,7 +67,7 @@ def print_statistics(stats: dict, path: Path | None = None) -> None:
     title = f"{stats['n_games']} games on {stats['board']}, {stats['first']} first" + (f" ({path})" if path else "")
     table = Table(title=title)
     for column in ("games", "n", "length mean", "sd", "min", "max", "vertical wins"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", overflow="fold")  # a narrow terminal wraps, never cuts
     for name, group in stats["groups"].items():
         if group["n_games"] == 0:
             table.add_row(name, "0", *["-"] * 5)
@@ -98,6 +91,7 @@ def generate(
     n_guided: int = typer.Option(0, "--guided", min=0, help="number of alpha-beta guided games"),
     seed: int = typer.Option(0, "--seed", min=0, help="master seed (each source derives its own)"),
     out: Path = typer.Option(..., "--out", help="output file (.npz)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists (default: refuse)"),
     first: str = typer.Option("vertical", "--first", help="who moves first: vertical or horizontal"),
     opening_plies: int = typer.Option(16, "--opening-plies", min=0, help="random opening plies of guided games"),
     epsilon: float = typer.Option(0.25, "--epsilon", min=0.0, max=1.0, help="chance of a random move in guided games"),
@@ -107,6 +101,7 @@ def generate(
     if n_random + n_guided == 0:
         raise typer.BadParameter("nothing to generate: give --random N and/or --guided M with N + M > 0",
                                  param_hint="--random/--guided")
+    check_output_path(out, overwrite)
     generate_and_save(spec, n_random, n_guided, seed, out, first_player, opening_plies, epsilon)
 
 
@@ -114,7 +109,7 @@ def generate(
 def stats(path: Path = typer.Argument(..., help="game store (.npz)"),
           as_json: bool = typer.Option(False, "--json", help="print the statistics as JSON")) -> None:
     """Validate a game store and print its statistics (lengths, win rates, splits, duplicates)."""
-    figures = load_store(path).statistics()
+    figures = GameStore.load(path).statistics()
     if as_json:
         typer.echo(json.dumps(figures, indent=2, sort_keys=True))
     else:
@@ -126,7 +121,7 @@ def show(path: Path = typer.Argument(..., help="game store (.npz)"),
          game: int = typer.Option(0, "--game", min=0, help="game index"),
          ply: Optional[int] = typer.Option(None, "--ply", min=0, help="number of moves played (default: the end)")) -> None:
     """Render one position of one game as ASCII ('v'/'h' dominoes, the last move upper-case)."""
-    store = load_store(path)
+    store = GameStore.load(path)
     if game >= store.n_games:
         raise typer.BadParameter(f"game {game}: the store holds games 0..{store.n_games - 1}", param_hint="--game")
     length = int(store.lengths[game])

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from modinterp.errors import OutputExistsError
+
 
 def train_command(
     preset: str = typer.Option("smoke", help="configs/train-NAME.toml, or a path to a .toml file"),
@@ -15,10 +17,10 @@ def train_command(
     steps: Optional[int] = typer.Option(None, help="override the preset's number of steps"),
     checkpoint_every: Optional[int] = typer.Option(None, help="override the checkpoint interval (steps)"),
     resume: bool = typer.Option(False, "--resume", help="continue from the latest checkpoint in --out"),
-    set_: list[str] = typer.Option([], "--set", help="config override key=value, e.g. --set lr=1e-3 (repeatable)"),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                   help="config override, e.g. --set lr=1e-3 (repeatable)"),
 ) -> None:
     """Train a BoardTransformer; under torchrun it runs DDP (gloo on CPU, NCCL on CUDA)."""
-    from modinterp.config import ConfigError
     from modinterp.train.config import load_train_config
     from modinterp.train.distributed import init_distributed, shutdown_distributed
     from modinterp.train.run import train_from_games
@@ -28,18 +30,15 @@ def train_command(
         overrides.append(f"steps={steps}")
     if checkpoint_every is not None:
         overrides.append(f"checkpoint_every={checkpoint_every}")
-    try:
-        config = load_train_config(preset, overrides)
-    except ConfigError as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(code=2) from None
-    from modinterp.train.checkpoint import CheckpointError
+    config = load_train_config(preset, overrides)
     from modinterp.train.trainer import NonFiniteLossError
 
     dist = init_distributed(config.device)
     try:
+        if dist.is_writer and not resume:  # the writer only: under torchrun another rank may already be training
+            refuse_existing_run(out)
         result = train_from_games(config, games, out, resume=resume, dist=dist)
-    except (FileExistsError, CheckpointError, NonFiniteLossError) as err:
+    except NonFiniteLossError as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(code=1) from None
     finally:
@@ -52,6 +51,17 @@ def train_command(
             summary += f"; {1e3 / result.steps_per_s:.1f} ms per step"
         typer.echo(summary + f"; data wait {100 * result.data_wait_fraction:.1f}% of step time "
                    f"(after the first batch, {result.first_batch_s:.2f} s)")
+
+
+def refuse_existing_run(out: Path) -> None:
+    """A new run never writes into a folder that holds anything: --resume continues a run, nothing replaces one."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out {out}: is a file; expected a run folder (new or empty)")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held:
+        listed = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise OutputExistsError(f"--out {out}: the folder is not empty ({listed}); continue the run in it with "
+                                "--resume, or choose a new --out (delete the folder to start it again)")
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from modinterp.atomic import atomic_write
+from modinterp.errors import ModinterpError
 from modinterp.games import domineering as dom
 
 SCHEMA_VERSION = 1
@@ -36,7 +37,7 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 _ARRAYS = ("moves", "lengths", "winners", "sources", "metadata")
 
 
-class GameStoreError(ValueError):
+class GameStoreError(ModinterpError, ValueError):
     """A game file that cannot be read or whose games do not replay as recorded."""
 
 

@@ -1,8 +1,8 @@
 """`python -m modinterp.train ...` = `modinterp train ...`; handy under `torchrun --nproc_per_node=2 -m modinterp.train`."""
 
-import typer
+import sys
 
-from modinterp.cli.train import train_command
+from modinterp.cli import main
 
 if __name__ == "__main__":
-    typer.run(train_command)
+    main(["train", *sys.argv[1:]])

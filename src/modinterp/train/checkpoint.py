@@ -28,14 +28,20 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from modinterp.atomic import atomic_write_bytes, atomic_write_json
+from modinterp.errors import ModinterpError
 
 _CHECKSUMS_KEY = "sha256"  # header entry: JSON {tensor name: hex digest}, sorted
 _LEGACY_CHECKSUM_PREFIX = "sha256:"  # older files: one "sha256:NAME" entry per tensor
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ModinterpError, RuntimeError):
     """A checkpoint file is missing, damaged or does not fit the model/optimizer it is loaded into."""
+
+
+# What to do about a damaged weights file, appended to each message that reports one.
+_DAMAGED_FIX = ("replace it with an intact copy, or delete the damaged checkpoints/step-* folder of a run "
+                "to resume from the one before")
 
 
 def tensor_digest(t: torch.Tensor) -> str:
@@ -60,7 +66,7 @@ def _expected_digests(path: Path, meta: dict[str, str]) -> dict[str, str]:
             return json.loads(meta[_CHECKSUMS_KEY])
         except json.JSONDecodeError:
             raise CheckpointError(
-                f"{path}: header entry {_CHECKSUMS_KEY!r} is not valid JSON; the file is damaged") from None
+                f"{path}: header entry {_CHECKSUMS_KEY!r} is not valid JSON; the file is damaged: {_DAMAGED_FIX}") from None
     n = len(_LEGACY_CHECKSUM_PREFIX)
     return {k[n:]: v for k, v in meta.items() if k.startswith(_LEGACY_CHECKSUM_PREFIX)}
 
@@ -72,8 +78,11 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
         handle = safe_open(str(path), framework="pt")
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot be read ({err.strerror or err})") from None
     except Exception as err:  # safetensors raises its own error types for damaged headers
-        raise CheckpointError(f"{path}: not a readable safetensors file (damaged header or truncated: {err})") from None
+        raise CheckpointError(f"{path}: not a readable safetensors file (damaged header or truncated: {err}); "
+                              f"{_DAMAGED_FIX}") from None
     with handle as f:
         expected_digests = _expected_digests(path, f.metadata() or {})
         out: dict[str, torch.Tensor] = {}
@@ -81,12 +90,14 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
             try:
                 tensor = f.get_tensor(key)
             except Exception as err:
-                raise CheckpointError(f"{path}: tensor {key!r} cannot be read ({err}); the file is damaged") from None
+                raise CheckpointError(f"{path}: tensor {key!r} cannot be read ({err}); the file is damaged: "
+                                      f"{_DAMAGED_FIX}") from None
             expected = expected_digests.get(key)
             if expected is None:
                 raise CheckpointError(f"{path}: tensor {key!r} has no checksum in the header; not written by modinterp")
             if tensor_digest(tensor) != expected:
-                raise CheckpointError(f"{path}: tensor {key!r} does not match its checksum; the file is damaged")
+                raise CheckpointError(f"{path}: tensor {key!r} does not match its checksum; the file is damaged: "
+                                      f"{_DAMAGED_FIX}")
             out[key] = tensor
     return out
 
