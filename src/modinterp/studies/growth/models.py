@@ -17,6 +17,7 @@ from torch import nn
 
 from modinterp.data.positions import n_concepts
 from modinterp.data.store import derive_seed
+from modinterp.games.domineering import BoardSpec
 from modinterp.grow import embed
 from modinterp.models import BoardTransformer, build_model
 from modinterp.studies.growth.config import LARGE_CONDITIONS, SOURCE_OF, GrowthStudyConfig, ModelSize
@@ -27,8 +28,6 @@ SMALL_INIT_STREAM, LARGE_INIT_STREAM, BATCH_STREAM = 10, 11, 12
 
 def build_size(config: GrowthStudyConfig, size: ModelSize, init_seed: int) -> BoardTransformer:
     """A model of one size for the study's board and concept, drawn from `init_seed`."""
-    from modinterp.games.domineering import BoardSpec
-
     spec = BoardSpec(config.board.rows, config.board.cols)
     fields = {"n_concepts": n_concepts(spec, config.position_config("train")),
               "side_to_move": config.positions.side_to_move_token, **size.overrides}
