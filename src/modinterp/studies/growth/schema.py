@@ -32,6 +32,7 @@ class ProbeRecord(_Record):
     alpha: float
     n_train: int
     n_test: int
+    r2_se: float | None = None  # bootstrap standard error over probe-test games (absent in older files)
 
 
 class LossRecord(_Record):

@@ -45,7 +45,7 @@ def probe_precision_line(results: GrowthResults, target: float = 0.01) -> str:
     for r in results.probes:
         key = (r.condition, r.seed)
         last_step[key] = max(last_step.get(key, -1), r.step)
-    errors = [r.r2_se for r in results.probes if getattr(r, "r2_se", None) is not None and r.layer == layer
+    errors = [r.r2_se for r in results.probes if r.r2_se is not None and r.layer == layer
               and r.step == last_step[(r.condition, r.seed)]]
     if not errors:
         return "probe R² standard error: not recorded"
