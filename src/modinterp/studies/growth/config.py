@@ -165,7 +165,7 @@ class GrowthStudyConfig(_Strict):
 
     preset: str = "custom"
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
-    jobs: int = Field(1, ge=1, description="parallel worker processes (the CLI's --jobs overrides)")
+    jobs: int = Field(1, ge=1, description="runs at once: worker processes or cluster jobs (the CLI's --jobs overrides)")
     threads: int | None = Field(None, ge=1, description="torch threads per run (default 1: parallelism comes from jobs)")
     aux_weight: float = Field(0.8, gt=0, description="weight of the concept loss for small-aux (original 0.8)")
     gap_n_boot: int = Field(500, ge=0, description="bootstrap replicates of the gap analysis after training (0: skip it)")
