@@ -9,7 +9,6 @@ from typing import Optional
 
 import typer
 
-
 analyze_app = typer.Typer(help="Does a gap persist? Curve fits, intervals, model comparison.", no_args_is_help=True)
 
 _MODELS_HELP = "comma-separated families: exponential,power_law,double_exponential"
