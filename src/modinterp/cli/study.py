@@ -17,6 +17,14 @@ import typer
 from modinterp.config import ConfigError
 from modinterp.studies.executors import EXECUTORS, ClusterSettings
 
+# The executor options every study command takes (use them as the defaults of its parameters, then
+# `cluster_settings(...)`), so that every study offers the same names and help.
+EXECUTOR = typer.Option("local", help=f"where runs execute: {' or '.join(EXECUTORS)} (SLURM when sbatch is on PATH)")
+PARTITION = typer.Option(None, help="submitit: SLURM partition")
+GPUS_PER_JOB = typer.Option(0, min=0, help="submitit: GPUs per run")
+TIME_LIMIT = typer.Option(24 * 60, min=1, help="submitit: time limit of each run's job, minutes")
+ARRAY_PARALLELISM = typer.Option(None, min=1, help="submitit: runs at once (default: --jobs)")
+
 study_app = typer.Typer(help="Whole experiments: data, training, probes, results.json and report.html.",
                         no_args_is_help=True)
 
@@ -50,9 +58,11 @@ def run_growth_from_cli(preset: str, out: Path, jobs: Optional[int], resume: boo
         raise typer.Exit(code=130) from None
 
 
-def cluster_settings(partition: Optional[str], gpus_per_job: int, time_limit: int,
+def cluster_settings(executor: str, partition: Optional[str], gpus_per_job: int, time_limit: int,
                      array_parallelism: Optional[int]) -> ClusterSettings:
-    """The `--executor submitit` job settings from the command line."""
+    """The `--executor submitit` job settings from the command line (after checking the executor's name)."""
+    if executor not in EXECUTORS:
+        raise typer.BadParameter(f"{executor!r}; expected one of {', '.join(EXECUTORS)}", param_hint="--executor")
     return ClusterSettings(partition=partition, gpus_per_job=gpus_per_job, time_limit_min=time_limit,
                            array_parallelism=array_parallelism)
 
@@ -63,16 +73,14 @@ def growth_command(
     jobs: Optional[int] = typer.Option(None, min=1, help="runs at once (default: the preset's jobs)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted study in --out (finished runs are skipped)"),
     set_: list[str] = typer.Option([], "--set", help="config override key.sub=value, e.g. --set seeds=[0,1,2] (repeatable)"),
-    executor: str = typer.Option("local", help=f"where runs execute: {' or '.join(EXECUTORS)} (SLURM when sbatch is on PATH)"),
-    partition: Optional[str] = typer.Option(None, help="submitit: SLURM partition"),
-    gpus_per_job: int = typer.Option(0, min=0, help="submitit: GPUs per run"),
-    time_limit: int = typer.Option(24 * 60, min=1, help="submitit: time limit of each run's job, minutes"),
-    array_parallelism: Optional[int] = typer.Option(None, min=1, help="submitit: runs at once (default: --jobs)"),
+    executor: str = EXECUTOR,
+    partition: Optional[str] = PARTITION,
+    gpus_per_job: int = GPUS_PER_JOB,
+    time_limit: int = TIME_LIMIT,
+    array_parallelism: Optional[int] = ARRAY_PARALLELISM,
 ) -> None:
     """Five conditions x seeds: small-aux, small-noaux, large-baseline, large-embed-aux, large-embed-noaux."""
-    if executor not in EXECUTORS:
-        raise typer.BadParameter(f"{executor!r}; expected one of {', '.join(EXECUTORS)}", param_hint="--executor")
-    cluster = cluster_settings(partition, gpus_per_job, time_limit, array_parallelism)
+    cluster = cluster_settings(executor, partition, gpus_per_job, time_limit, array_parallelism)
     typer.echo(str(run_growth_from_cli(preset, out, jobs, resume, list(set_), executor, cluster)))
 
 
