@@ -1,4 +1,4 @@
-"""Readers: CSV and study results.json, with clear errors on bad input."""
+"""Gap series: read from a CSV, or built by the growth study from its typed results; clear errors on bad input."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from modinterp.analysis.series import cumulative_lr, load_study_results, read_csv_series, study_gap, study_pairs
+from modinterp.analysis.series import cumulative_lr, read_csv_series
 from modinterp.analysis.synth import synthetic_gap, write_series_csv
+from modinterp.studies.growth.gap import study_gap, study_pairs
+from modinterp.studies.growth.schema import ResultsError, load_results
 
 from analysis_fixtures import STEPS, condition_r2, make_results
 
@@ -46,7 +48,7 @@ def test_bad_csv_is_rejected_with_a_message_naming_the_problem(tmp_path, content
 
 
 def test_study_gap_is_b_minus_a_per_matched_seed(results_path):
-    results = load_study_results(results_path)
+    results = load_results(results_path)
     series = study_gap(results, "large-baseline", "large-embed-aux", "2")
     assert series.seeds == ["42", "123", "456"]
     np.testing.assert_array_equal(series.steps, STEPS)
@@ -55,7 +57,7 @@ def test_study_gap_is_b_minus_a_per_matched_seed(results_path):
 
 
 def test_study_pairs_cover_all_pairs_with_data_and_report_the_rest(results_path):
-    series, skipped = study_pairs(load_study_results(results_path))
+    series, skipped = study_pairs(load_results(results_path))
     labels = [s.label for s in series]
     assert labels == [
         "large-embed-aux - large-baseline @ layer 2",
@@ -70,8 +72,8 @@ def test_study_results_missing_field_names_file_and_field(tmp_path):
     del data["probes"][5]["step"]
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"results\.json: probes\[5\] lacks field 'step'"):
-        load_study_results(path)
+    with pytest.raises(ResultsError, match=r"results\.json: field probes\.5\.step: Field required"):
+        load_results(path)
 
 
 def test_study_results_non_numeric_metric_names_record(tmp_path):
@@ -79,8 +81,16 @@ def test_study_results_non_numeric_metric_names_record(tmp_path):
     data["probes"][0]["r2"] = "high"
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"probes\[0\]\.r2 = 'high' is not a finite number"):
-        study_gap(load_study_results(path), "large-baseline", "large-embed-aux", "0")
+    with pytest.raises(ResultsError, match=r"results\.json: field probes\.0\.r2: .*\(got 'high'\)"):
+        load_results(path)
+
+
+def test_a_non_finite_metric_names_the_record(results_path):
+    results = load_results(results_path)
+    record = results.probes[0].model_copy(update={"r2": float("inf")})
+    results = results.model_copy(update={"probes": [record, *results.probes[1:]]})
+    with pytest.raises(ValueError, match=r"probes\[0\]\.r2 = inf is not a finite number"):
+        study_gap(results, record.condition, "large-embed-aux", record.layer)
 
 
 def test_study_results_mismatched_steps_across_seeds_is_an_error(tmp_path):
@@ -89,7 +99,7 @@ def test_study_results_mismatched_steps_across_seeds_is_an_error(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=r"seed 123 has different steps"):
-        study_gap(load_study_results(path), "large-baseline", "large-embed-aux", "2")
+        study_gap(load_results(path), "large-baseline", "large-embed-aux", "2")
 
 
 def test_study_results_wrong_schema_version_is_rejected(tmp_path):
@@ -97,8 +107,8 @@ def test_study_results_wrong_schema_version_is_rejected(tmp_path):
     data["schema_version"] = 2
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="schema_version = 2"):
-        load_study_results(path)
+    with pytest.raises(ResultsError, match="schema_version=2"):
+        load_results(path)
 
 
 def test_cumulative_lr_sums_the_schedule_before_each_step():
@@ -117,6 +127,6 @@ def test_repeated_probe_records_keep_the_first_and_are_reported(tmp_path):
     data["probes"].append(extra)
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
-    series = study_gap(load_study_results(path), data["probes"][0]["condition"], "large-embed-aux", data["probes"][0]["layer"])
+    series = study_gap(load_results(path), data["probes"][0]["condition"], "large-embed-aux", data["probes"][0]["layer"])
     assert series.values.max() < 0.5
     assert any("1 repeated" in note for note in series.notes)

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from modinterp.report.aggregate import Curve, curves, final_profile, mean_and_sd, seed_mean
 from modinterp.report.plots import THICK, THIN, figure_png, plot_final_profile, plot_losses, plot_probe_over_training
-from modinterp.report.results import parse_results
+from modinterp.studies.growth.schema import parse_results
 
 
 @pytest.fixture

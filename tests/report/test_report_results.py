@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from modinterp.report.results import ResultsError, load_manifest, load_results, parse_results
+from modinterp.report.growth import load_manifest
+from modinterp.studies.growth.schema import ResultsError, load_results, parse_results
 
 
 def test_synthetic_results_follow_the_schema(results_dict):

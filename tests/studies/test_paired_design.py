@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from modinterp.grow import parameter_masks
-from modinterp.studies.config import LARGE_CONDITIONS, load_study_config
-from modinterp.studies.growth import (
+from modinterp.studies.growth.config import LARGE_CONDITIONS, load_study_config
+from modinterp.studies.growth.models import (
     ElementwiseLrScale,
     batch_seed,
     grow_large,

@@ -1,4 +1,5 @@
-"""`modinterp study embedding` and `modinterp demo`: argument errors exit with a message naming the problem."""
+"""`modinterp study growth` (alias `embedding`) and `modinterp demo`: argument errors exit with a message naming
+the problem."""
 
 from __future__ import annotations
 
@@ -16,15 +17,21 @@ def test_unknown_preset_exits_2_and_lists_the_presets(tmp_path):
 
 
 def test_bad_override_exits_2_naming_the_field(tmp_path):
-    result = runner.invoke(app, ["study", "embedding", "--preset", "smoke", "--out", str(tmp_path / "x"),
+    result = runner.invoke(app, ["study", "growth", "--preset", "smoke", "--out", str(tmp_path / "x"),
                                  "--set", "probes.evry=3"])
     assert result.exit_code == 2 and "probes.evry" in result.output
     assert not (tmp_path / "x").exists()
 
 
 def test_jobs_must_be_positive(tmp_path):
-    result = runner.invoke(app, ["study", "embedding", "--preset", "smoke", "--out", str(tmp_path / "x"), "--jobs", "0"])
+    result = runner.invoke(app, ["study", "growth", "--preset", "smoke", "--out", str(tmp_path / "x"), "--jobs", "0"])
     assert result.exit_code == 2
+
+
+def test_an_unknown_executor_exits_2_naming_the_choices(tmp_path):
+    result = runner.invoke(app, ["study", "growth", "--preset", "smoke", "--out", str(tmp_path / "x"), "--executor", "dask"])
+    assert result.exit_code == 2 and "local" in result.output and "submitit" in result.output
+    assert not (tmp_path / "x").exists()
 
 
 def test_demo_rejects_an_unknown_preset(tmp_path):

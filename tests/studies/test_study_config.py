@@ -7,8 +7,8 @@ import math
 import pytest
 
 from modinterp.config import ConfigError
-from modinterp.studies.config import EmbeddingStudyConfig, StageTrain, load_study_config
-from modinterp.studies.growth import large_init, small_init
+from modinterp.studies.growth.config import GrowthStudyConfig, StageTrain, load_study_config
+from modinterp.studies.growth.models import large_init, small_init
 
 
 @pytest.mark.parametrize("preset", ["smoke", "quick", "paper"])
@@ -71,4 +71,4 @@ def test_epochs_set_the_steps_and_decay_fraction_the_cooldown():
 
 def test_config_round_trips_through_its_json_dump():
     config = load_study_config("quick")
-    assert EmbeddingStudyConfig.model_validate(config.model_dump(mode="json")) == config
+    assert GrowthStudyConfig.model_validate(config.model_dump(mode="json")) == config

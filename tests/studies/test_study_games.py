@@ -6,8 +6,8 @@ from rich.console import Console
 
 from modinterp.data.store import generate_store
 from modinterp.games.domineering import BoardSpec
-from modinterp.studies.config import load_study_config
-from modinterp.studies.embedding import games_mismatches, prepare_games
+from modinterp.studies.growth.config import load_study_config
+from modinterp.studies.growth.data import games_mismatches, prepare_games
 
 
 def small_config(**data):

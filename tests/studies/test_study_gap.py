@@ -7,12 +7,15 @@ import json
 import numpy as np
 
 from modinterp.report import FigureBlock, TableBlock
-from modinterp.studies.gap import GAP_PAIRS, analyse_study_gaps, gap_sections, load_gap_analysis, write_gap_analysis
+from modinterp.studies.growth.gap import GAP_PAIRS, analyse_study_gaps, load_gap_analysis, write_gap_analysis
+from modinterp.studies.growth.gap_report import gap_sections
+from modinterp.studies.growth.schema import GrowthResults, parse_results
+from modinterp.studies.growth.summary import probe_precision_line
 
 CONDITIONS = ["small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux"]
 
 
-def _results(n_steps: int, seeds=(0, 1, 2)) -> dict:
+def _results(n_steps: int, seeds=(0, 1, 2)) -> GrowthResults:
     """Embed-aux starts 0.15 above baseline and decays to +0.04; embed-noaux sits 0.01 below baseline."""
     rng = np.random.default_rng(0)
     probes = []
@@ -24,6 +27,10 @@ def _results(n_steps: int, seeds=(0, 1, 2)) -> dict:
                 r2 += 0.002 * rng.standard_normal()
                 probes.append({"condition": condition, "seed": seed, "step": step, "layer": "1", "r2": float(r2),
                                "r2_alpha1": float(r2), "r2_pooled": float(r2), "alpha": 1.0, "n_train": 80, "n_test": 20})
+    return parse_results(_results_dict(probes, seeds))
+
+
+def _results_dict(probes: list[dict], seeds) -> dict:
     return {"schema_version": 1, "preset": "test", "conditions": CONDITIONS, "seeds": list(seeds), "layers": ["0", "1"],
             "last_embedded_layer": "1", "verification": {"max_abs_diff": 0.0}, "config": {}, "probes": probes,
             "losses": [], "controls": []}
@@ -50,12 +57,10 @@ def test_report_sections_survive_fits_that_fail_on_very_short_curves(tmp_path):
 
 
 def test_probe_precision_line_reports_the_largest_final_standard_error_at_the_last_embedded_layer():
-    from modinterp.studies.embedding import probe_precision_line
-
-    results = _results(3)
-    for record in results["probes"]:
+    probes = [r.model_dump() for r in _results(3).probes]
+    for record in probes:
         record["r2_se"] = 0.5 if record["step"] < 200 else (0.02 if record["seed"] == 1 else 0.005)
-    assert "largest 0.020, exceeds the 0.01 target" in probe_precision_line(results)
-    for record in results["probes"]:
+    assert "largest 0.020, exceeds the 0.01 target" in probe_precision_line(parse_results(_results_dict(probes, (0, 1, 2))))
+    for record in probes:
         record["r2_se"] = min(record["r2_se"], 0.008)
-    assert "largest 0.008, meets the 0.01 target" in probe_precision_line(results)
+    assert "largest 0.008, meets the 0.01 target" in probe_precision_line(parse_results(_results_dict(probes, (0, 1, 2))))

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from modinterp.report import load_results
-from modinterp.studies.config import CONDITIONS, LARGE_CONDITIONS, load_study_config
-from modinterp.studies.embedding import StudyError, run_embedding_study
+from modinterp.studies.growth.schema import load_results
+from modinterp.studies.growth.config import CONDITIONS, LARGE_CONDITIONS, load_study_config
+from modinterp.studies.growth.data import StudyError
+from modinterp.studies.growth.study import run_growth_study
 
 SCHEMA_KEYS = {"schema_version", "preset", "conditions", "seeds", "layers", "last_embedded_layer", "verification",
                "config", "probes", "losses", "controls"}
@@ -30,7 +31,7 @@ def smoke_config():
 @pytest.fixture(scope="module")
 def smoke_study(tmp_path_factory, smoke_config):
     out = tmp_path_factory.mktemp("smoke-study")
-    run_embedding_study(smoke_config, out, jobs=1, console=quiet())
+    run_growth_study(smoke_config, out, jobs=1, console=quiet())
     return out, json.loads((out / "results.json").read_text())
 
 
@@ -111,19 +112,19 @@ def test_report_is_written(smoke_study):
 def test_a_second_fresh_start_in_the_same_folder_is_refused(smoke_study, smoke_config):
     out, _ = smoke_study
     with pytest.raises(StudyError, match="--resume"):
-        run_embedding_study(smoke_config, out, jobs=1, console=quiet())
+        run_growth_study(smoke_config, out, jobs=1, console=quiet())
 
 
 def test_resuming_with_another_config_is_refused(smoke_study):
     out, _ = smoke_study
     other = load_study_config("smoke", ["probes.every=4"])
     with pytest.raises(StudyError, match="probes.every: 6 -> 4"):
-        run_embedding_study(other, out, jobs=1, resume=True, console=quiet())
+        run_growth_study(other, out, jobs=1, resume=True, console=quiet())
 
 
 def test_resuming_a_finished_study_rewrites_the_same_results(smoke_study, smoke_config):
     out, results = smoke_study
-    run_embedding_study(smoke_config, out, jobs=1, resume=True, console=quiet(), report=False)
+    run_growth_study(smoke_config, out, jobs=1, resume=True, console=quiet(), report=False)
     assert json.loads((out / "results.json").read_text()) == results
 
 
@@ -144,22 +145,41 @@ def test_an_interrupted_study_resumed_gives_the_same_results(tmp_path, smoke_stu
 
     monkeypatch.setattr(trainer_module.Trainer, "train_step", interrupting)
     with pytest.raises(_Interrupt):
-        run_embedding_study(smoke_config, tmp_path, jobs=1, console=quiet(), report=False)
+        run_growth_study(smoke_config, tmp_path, jobs=1, console=quiet(), report=False)
     monkeypatch.setattr(trainer_module.Trainer, "train_step", original)
     assert not (tmp_path / "results.json").exists()
-    run_embedding_study(smoke_config, tmp_path, jobs=1, resume=True, console=quiet(), report=False)
+    run_growth_study(smoke_config, tmp_path, jobs=1, resume=True, console=quiet(), report=False)
     assert json.loads(Path(tmp_path / "results.json").read_text()) == smoke_study[1]
 
 
 @pytest.mark.slow
 def test_parallel_workers_give_the_same_results_as_one_process(tmp_path, smoke_study, smoke_config):
-    run_embedding_study(smoke_config, tmp_path, jobs=2, console=quiet(), report=False)
+    run_growth_study(smoke_config, tmp_path, jobs=2, console=quiet(), report=False)
     assert json.loads((tmp_path / "results.json").read_text()) == smoke_study[1]
+
+
+@pytest.mark.slow
+def test_submitit_jobs_give_the_same_results_as_one_process(tmp_path, smoke_study, smoke_config):
+    pytest.importorskip("submitit")  # without sbatch on PATH: submitit's local executor, one process per run
+    run_growth_study(smoke_config, tmp_path, jobs=2, console=quiet(), report=False, executor="submitit")
+    assert json.loads((tmp_path / "results.json").read_text()) == smoke_study[1]
+    assert json.loads((tmp_path / "gap_analysis.json").read_text()) == json.loads((smoke_study[0] / "gap_analysis.json").read_text())
+    assert len(list((tmp_path / "submitit").glob("*_result.pkl"))) == 10  # one job per run
+
+
+def test_each_run_keeps_its_probe_records_in_its_own_file(smoke_study):
+    out, results = smoke_study
+    run = out / "runs" / "large-embed-aux-s1"
+    lines = [json.loads(line) for line in (run / "probes.jsonl").read_text().splitlines()]
+    assert {(r["step"], r["layer"]) for r in lines} == {(s, layer) for s in (0, 6, 12) for layer in ("0", "1", "final_ln")}
+    assert lines == [p for p in results["probes"] if (p["condition"], p["seed"]) == ("large-embed-aux", 1)]
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert not any(k.startswith("r2") for m in metrics for k in m)  # no probe numbers flattened into metrics.jsonl
 
 
 def test_a_deeper_function_preserving_embedding_is_verified_end_to_end(tmp_path):
     config = load_study_config("smoke", ["seeds=[0]", "embedding.at_layer=1", "embedding.preserve_outputs=true"])
-    run_embedding_study(config, tmp_path, jobs=1, console=quiet(), report=False)
+    run_growth_study(config, tmp_path, jobs=1, console=quiet(), report=False)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["last_embedded_layer"] == "1"
     for run in results["verification"]["runs"]:

@@ -1,19 +1,23 @@
-"""Final-number tables: the last probed step of each run, mean ± sd over seeds."""
+"""Final-number tables from the typed results: the last probed step of each run, mean ± sd over seeds."""
 
 from __future__ import annotations
 
 import pytest
 
-from modinterp.studies.summary import final_losses, final_probe_table, markdown_table, summary_rows
+from modinterp.report.aggregate import final_loss, final_profile
+from modinterp.studies.growth.schema import parse_results
+from modinterp.studies.growth.summary import markdown_table, summary_rows
 
 
 def probe(condition, seed, step, layer, r2):
-    return {"condition": condition, "seed": seed, "step": step, "layer": layer, "r2": r2}
+    return {"condition": condition, "seed": seed, "step": step, "layer": layer, "r2": r2, "r2_alpha1": r2,
+            "r2_pooled": r2, "alpha": 1.0, "n_train": 80, "n_test": 20}
 
 
 @pytest.fixture
 def results():
-    return {
+    return parse_results({
+        "schema_version": 1, "preset": "test", "verification": {"max_abs_diff": 0.0}, "config": {},
         "conditions": ["a", "b"], "seeds": [0, 1], "layers": ["0", "final_ln"], "last_embedded_layer": "0",
         "probes": [probe("a", 0, 0, "0", 0.9), probe("a", 0, 10, "0", 0.2), probe("a", 1, 10, "0", 0.4),
                    probe("b", 0, 20, "final_ln", 0.5)],
@@ -21,16 +25,16 @@ def results():
                    {"condition": "a", "seed": 0, "step": 5, "split": "val_full", "loss": 9.0},
                    {"condition": "a", "seed": 1, "step": 10, "split": "val_full", "loss": 2.0}],
         "controls": [],
-    }
+    })
 
 
 def test_final_probe_uses_the_last_step_of_each_run(results):
-    mean, sd, n = final_probe_table(results)["a"]["0"]
+    mean, sd, n = final_profile(results, "a")["0"]
     assert (mean, n) == (pytest.approx(0.3), 2) and sd == pytest.approx(0.1414213, abs=1e-6)
 
 
 def test_final_loss_is_the_last_record_of_each_run(results):
-    assert final_losses(results)["a"] == (1.5, pytest.approx(0.7071068), 2)
+    assert final_loss(results, "a", "val_full") == (1.5, pytest.approx(0.7071068), 2)
 
 
 def test_rows_mark_missing_values_and_render_as_markdown(results):

@@ -14,7 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from modinterp.analysis.fit import fit_curve  # noqa: E402
 from modinterp.analysis.models import get_model  # noqa: E402
+from modinterp.analysis.varpro import FitBounds  # noqa: E402
 
 _COLOURS = {"exponential": "tab:blue", "power_law": "tab:orange", "double_exponential": "tab:green"}
 
@@ -81,9 +83,6 @@ def prefix_predictions_figure(result: dict):
     names = list(result["models"])
     fractions = [row["fraction"] for row in result["models"][names[0]]["prefix_cv"]]
     fig, axes = plt.subplots(1, len(fractions), figsize=(3.2 * len(fractions), 3.2), sharey=True, squeeze=False)
-    from modinterp.analysis.fit import fit_curve
-    from modinterp.analysis.varpro import FitBounds
-
     bounds = FitBounds(**result["bounds"])
     loss = result["config"]["loss"]
     for ax, fraction in zip(axes[0], fractions):

@@ -1,14 +1,12 @@
-"""Gap series: per-seed curves on a shared time axis, read from a CSV or from a growth study's results.json.
+"""Gap series: per-seed curves on a shared time axis, read from a CSV or built from {seed: {step: value}} rows.
 
-A `GapSeries` holds `values` (n_seeds, n_steps) on `steps` (n_steps,). For a study, the gap between two
-conditions is computed per matched seed (the seeds share random weights, so the design is paired).
+A `GapSeries` holds `values` (n_seeds, n_steps) on `steps` (n_steps,). The analysis sees only these series;
+a study turns its own results into them (the growth study: `modinterp.studies.growth.gap.study_gap`).
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 CSV_COLUMNS = ("seed", "step", "value")
-PROBE_FIELDS = ("condition", "seed", "step", "layer")
 
 
 @dataclass
@@ -91,7 +88,7 @@ def read_csv_series(path: str | Path, label: str | None = None) -> GapSeries:
             per_seed[int(step)] = value
     if not rows:
         raise ValueError(f"{path}: no data rows")
-    return _to_series(rows, label or path.stem, source=str(path))
+    return series_from_rows(rows, label or path.stem, source=str(path))
 
 
 def _parse_number(path: Path, line_no: int, column: str, text: str) -> float:
@@ -104,9 +101,10 @@ def _parse_number(path: Path, line_no: int, column: str, text: str) -> float:
     return value
 
 
-def _to_series(rows: dict[str, dict[int, float]], label: str, source: str) -> GapSeries:
-    """Check that all seeds share steps and stack them into a GapSeries (seeds sorted numerically when possible)."""
-    seeds = sorted(rows, key=_seed_key)
+def series_from_rows(rows: dict[str, dict[int, float]], label: str, source: str) -> GapSeries:
+    """{seed: {step: value}} -> a GapSeries, after checking that all seeds share steps (`source` names the input
+    in errors); seeds are sorted numerically when possible."""
+    seeds = sorted(rows, key=seed_key)
     reference = sorted(rows[seeds[0]])
     for seed in seeds[1:]:
         steps = set(rows[seed])
@@ -121,88 +119,9 @@ def _to_series(rows: dict[str, dict[int, float]], label: str, source: str) -> Ga
     return GapSeries(label, seeds, np.array(reference, dtype=float), values)
 
 
-def _seed_key(seed: str):
+def seed_key(seed: str):
+    """Sort key of seed labels: numbers in numeric order, then other labels."""
     try:
         return (0, int(seed), "")
     except ValueError:
         return (1, 0, seed)
-
-
-def load_study_results(path: str | Path) -> dict:
-    """Load and check a growth study's results.json (schema_version 1, see CONTRACTS 'Study results')."""
-    path = Path(path)
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    for key in ("schema_version", "conditions", "layers", "probes"):
-        if key not in results:
-            raise ValueError(f"{path}: missing top-level field {key!r}; expected a study results.json (schema_version 1)")
-    if results["schema_version"] != 1:
-        raise ValueError(f"{path}: schema_version = {results['schema_version']!r}; this reader understands 1")
-    for i, rec in enumerate(results["probes"]):
-        for name in PROBE_FIELDS:
-            if name not in rec:
-                raise ValueError(f"{path}: probes[{i}] lacks field {name!r}; each record needs {list(PROBE_FIELDS)} and a metric")
-        if rec["condition"] not in results["conditions"]:
-            raise ValueError(f"{path}: probes[{i}].condition = {rec['condition']!r} is not in conditions {results['conditions']}")
-    results["_path"] = str(path)
-    return results
-
-
-def study_gap(results: dict, condition_a: str, condition_b: str, layer: str, metric: str = "r2") -> GapSeries:
-    """Gap `metric[b] - metric[a]` per seed present in both conditions, at one layer, on their common steps."""
-    source = results.get("_path", "results.json")
-    curves, duplicates = {}, 0
-    for condition in (condition_a, condition_b):
-        curves[condition], n_dup = _condition_curves(results, condition, str(layer), metric, source)
-        duplicates += n_dup
-    seeds = sorted(set(curves[condition_a]) & set(curves[condition_b]), key=_seed_key)
-    if not seeds:
-        raise ValueError(f"{source}: no seed has probes for both {condition_a!r} and {condition_b!r} at layer {layer!r}")
-    rows = {}
-    for seed in seeds:
-        a, b = curves[condition_a][seed], curves[condition_b][seed]
-        rows[seed] = {step: b[step] - a[step] for step in sorted(set(a) & set(b))}
-    series = _to_series(rows, f"{condition_b} - {condition_a} @ layer {layer}", source)
-    dropped = sorted(set(curves[condition_a]) ^ set(curves[condition_b]), key=_seed_key)
-    if dropped:
-        series.notes.append(f"seeds without a partner dropped: {dropped}")
-    if duplicates:
-        series.notes.append(f"{duplicates} repeated (condition, seed, step, layer) probe records ignored; the first of each was kept")
-    return series
-
-
-def _condition_curves(results: dict, condition: str, layer: str, metric: str, source: str) -> tuple[dict[str, dict[int, float]], int]:
-    """{seed: {step: metric}} of one condition at one layer, and how many repeated records were ignored."""
-    curves: dict[str, dict[int, float]] = {}
-    duplicates = 0
-    for i, rec in enumerate(results["probes"]):
-        if rec["condition"] != condition or str(rec["layer"]) != layer:
-            continue
-        if metric not in rec:
-            raise ValueError(f"{source}: probes[{i}] lacks metric {metric!r}")
-        value = rec[metric]
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{source}: probes[{i}].{metric} = {value!r} is not a finite number")
-        per_seed = curves.setdefault(str(rec["seed"]), {})
-        if int(rec["step"]) in per_seed:
-            duplicates += 1  # e.g. a final probe written at the last training step: keep the in-training record
-            continue
-        per_seed[int(rec["step"])] = float(value)
-    return curves, duplicates
-
-
-def study_pairs(results: dict, layer: str | None = None, metric: str = "r2") -> tuple[list[GapSeries], list[str]]:
-    """Gap series for every pair of conditions (later minus earlier in `conditions`) at one layer.
-
-    The layer defaults to `last_embedded_layer`. Pairs without common seeds are skipped and reported.
-    """
-    layer = str(layer if layer is not None else results.get("last_embedded_layer", results["layers"][-1]))
-    series, skipped = [], []
-    for a, b in itertools.combinations(results["conditions"], 2):
-        try:
-            series.append(study_gap(results, a, b, layer, metric))
-        except ValueError as err:
-            skipped.append(f"{b} - {a} @ layer {layer}: {err}")
-    return series, skipped

@@ -11,6 +11,7 @@ import numpy as np
 
 from modinterp.analysis.models import get_model
 from modinterp.analysis.series import GapSeries
+from modinterp.atomic import atomic_write_text
 
 # Two truths shaped like the original's embed+aux minus baseline gap (~0.19 at step 1k, ~0.04 at step 61k on
 # 61 points every 1000 steps): one that persists (exponential to +0.04) and one that vanishes (power law to 0:
@@ -60,8 +61,6 @@ def synthetic_gap(
 
 def write_series_csv(series: GapSeries, path) -> None:
     """Write a GapSeries as `seed,step,value` rows (the CSV format `modinterp analyze gap` reads)."""
-    from modinterp.atomic import atomic_write_text
-
     lines = ["seed,step,value"]
     for seed, row in zip(series.seeds, series.values):
         lines += [f"{seed},{int(step)},{value:.6f}" for step, value in zip(series.steps, row)]

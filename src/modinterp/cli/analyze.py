@@ -1,13 +1,12 @@
-"""`modinterp analyze ...`: gap-curve fits with intervals and a verdict table (see docs/analysis.md)."""
+"""`modinterp analyze ...`: gap-curve fits with intervals and a verdict table (see docs/analysis.md).
+
+Each command imports the analysis when it runs (scipy and matplotlib; import cost measured in cli/study.py)."""
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 
 analyze_app = typer.Typer(help="Does a gap persist? Curve fits, intervals, model comparison.", no_args_is_help=True)
@@ -19,71 +18,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(analyze_app, name="analyze")
 
 
-def _config(models: str, n_boot: int, horizon_boot: int, loss: str, seed: int, primary: Optional[str], sign: str):
-    from modinterp.analysis.compare import AnalysisConfig
-
-    names = tuple(m.strip() for m in models.split(",") if m.strip())
-    return AnalysisConfig(models=names, n_boot=n_boot, horizon_boot=horizon_boot, loss=loss, seed=seed, primary=primary, sign=sign)
-
-
-def _run(series_list, config, json_out: Path, plots: Optional[Path], skipped: list[str], inputs: dict) -> None:
-    from rich.progress import Progress
-
-    from modinterp.analysis.compare import analyse_series, jsonable
-    from modinterp.analysis.table import final_window_markdown, verdict_markdown
-    from modinterp.atomic import atomic_write_json
-    from modinterp.manifest import build_manifest
-
-    started = time.time()
-    analyses = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task("fitting", total=len(series_list) * len(config.models))
-        for series in series_list:
-            analyses.append(analyse_series(series, config, progress=lambda: progress.advance(task)))
-    table = verdict_markdown(analyses)
-    final = final_window_markdown(analyses)
-    plot_files = []
-    if plots is not None:
-        from modinterp.analysis.plots import write_plots
-
-        for a in analyses:
-            plot_files += [str(p) for p in write_plots(a, plots, _slug(a["label"]))]
-    payload = {
-        "series": analyses,
-        "skipped": skipped,
-        "verdict_markdown": table,
-        "final_window_markdown": final,
-        "plots": plot_files,
-        "manifest": build_manifest({"inputs": inputs, "analysis": jsonable(vars(config))}, seeds=[config.seed], started_at=started),
-    }
-    atomic_write_json(json_out, jsonable(payload))
-    typer.echo(table + "\n\n" + final)  # plain text: markdown tables must not be wrapped
-    for a in analyses:
-        for note in a["notes"]:
-            typer.echo(f"note ({a['label']}): {note}")
-    for note in skipped:
-        typer.echo(f"skipped: {note}")
-    typer.echo(f"wrote {json_out}" + (f" and {len(plot_files)} plots in {plots}" if plot_files else ""))
-
-
 def _fail(message: str) -> None:
     """Print the full message (rich boxes would wrap file paths) and exit with status 2."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
-
-
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_").lower() or "series"
-
-
-def _load_schedule(path: Path) -> np.ndarray:
-    """LR per step from .npy or a text/CSV file with one number per line."""
-    if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    try:
-        return np.loadtxt(path, delimiter=",", ndmin=1)
-    except ValueError as err:
-        raise ValueError(f"{path}: expected one learning rate per line ({err})") from None
 
 
 @analyze_app.command("gap")
@@ -101,16 +39,18 @@ def gap_command(
     seed: int = typer.Option(0, help="seed of the bootstrap generator"),
 ) -> None:
     """Fit one series given as a CSV (e.g. a gap per seed) and print the verdict table."""
+    from modinterp.analysis.outputs import analyse_and_write, analysis_config, read_schedule
     from modinterp.analysis.series import read_csv_series
 
     try:
         series = read_csv_series(csv)
         if schedule is not None:
-            series = series.with_cumulative_lr(_load_schedule(schedule))
-        config = _config(models, n_boot, horizon_boot, loss, seed, primary, sign)
+            series = series.with_cumulative_lr(read_schedule(schedule))
+        config = analysis_config(models, n_boot, horizon_boot, loss, seed, primary, sign)
     except ValueError as err:
         _fail(str(err))
-    _run([series], config, json_out, plots, [], {"csv": str(csv), "schedule": str(schedule) if schedule else None})
+    inputs = {"csv": str(csv), "schedule": str(schedule) if schedule else None}
+    typer.echo(analyse_and_write([series], config, json_out, plots, [], inputs))
 
 
 @analyze_app.command("study")
@@ -129,22 +69,19 @@ def study_command(
     seed: int = typer.Option(0, help="seed of the bootstrap generator"),
 ) -> None:
     """Gap for every pair of conditions (later minus earlier in `conditions`) at one layer or all layers."""
-    from modinterp.analysis.series import load_study_results, study_pairs
+    from modinterp.analysis.outputs import analyse_and_write, analysis_config
+    from modinterp.studies.growth.gap import gap_series_of_layers
+    from modinterp.studies.growth.schema import load_results
 
     try:
-        data = load_study_results(results)
-        layers = [str(x) for x in data["layers"]] if layer == "all" else [layer]
-        series_list, skipped = [], []
-        for one in layers:
-            found, missing = study_pairs(data, one, metric)
-            series_list += found
-            skipped += missing
-        config = _config(models, n_boot, horizon_boot, loss, seed, primary, sign)
+        series_list, skipped = gap_series_of_layers(load_results(results), layer, metric, results)
+        config = analysis_config(models, n_boot, horizon_boot, loss, seed, primary, sign)
     except ValueError as err:
         _fail(str(err))
     if not series_list:
         _fail(f"{results}: no pair of conditions has matched seeds: {skipped}")
-    _run(series_list, config, json_out, plots, skipped, {"results": str(results), "layer": layer, "metric": metric})
+    inputs = {"results": str(results), "layer": layer, "metric": metric}
+    typer.echo(analyse_and_write(series_list, config, json_out, plots, skipped, inputs))
 
 
 @analyze_app.command("synth")

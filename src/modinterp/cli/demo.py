@@ -1,6 +1,6 @@
 """`modinterp demo --out runs/demo`: the main job on the CPU preset, i.e. the quick growth study and its report.
 
-A thin call into `modinterp.cli.study.run_growth_study`. A finished or interrupted demo in the same folder is
+A thin call into `modinterp.cli.study.run_growth_from_cli`. A finished or interrupted demo in the same folder is
 resumed (finished runs are skipped), so running `make demo` twice only rebuilds results.json and the report.
 """
 
@@ -11,6 +11,8 @@ from typing import Optional
 
 import typer
 
+from modinterp.cli.study import run_growth_from_cli
+
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -20,7 +22,5 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="output folde
          preset: str = typer.Option("quick", help="study preset (configs/study-NAME.toml)"),
          jobs: Optional[int] = typer.Option(None, min=1, help="parallel worker processes (default: the preset's)")) -> None:
     """Run the quick growth study (5 conditions x 2 seeds on 8x8) and write OUT/report.html."""
-    from modinterp.cli.study import run_growth_study
-
-    run_growth_study(preset, out, jobs, resume=True, overrides=[])
+    run_growth_from_cli(preset, out, jobs, resume=True, overrides=[])
     typer.echo(str(Path(out) / "report.html"))

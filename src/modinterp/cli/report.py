@@ -11,8 +11,8 @@ def report_command(
     run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="study output folder holding results.json"),
 ) -> None:
     """Write RUN_DIR/report.html (self-contained: figures embedded) and RUN_DIR/plots/*.png."""
-    from modinterp.report import ResultsError
-    from modinterp.studies.embedding import build_study_report
+    from modinterp.studies.growth.gap_report import build_study_report  # matplotlib and scipy: see cli/study.py
+    from modinterp.studies.growth.schema import ResultsError
 
     try:
         path = build_study_report(run_dir)

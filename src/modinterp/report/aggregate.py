@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modinterp.report.results import GrowthResults
+from modinterp.studies.growth.schema import GrowthResults
 
 
 @dataclass(frozen=True)

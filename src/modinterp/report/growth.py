@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from modinterp.report.aggregate import control_profile, final_loss, final_profile
 from modinterp.report.html import CodeBlock, FigureBlock, Section, TableBlock, TextBlock, write_report
 from modinterp.report.plots import plot_controls, plot_final_profile, plot_losses, plot_probe_over_training
-from modinterp.report.results import GrowthResults, load_manifest, load_results
+from modinterp.studies.growth.schema import GrowthResults, ResultsError, load_results
 
 VERIFICATION_TOLERANCE = 1e-5  # fp32 tolerance of `verify_embedding`
 
@@ -44,6 +44,17 @@ def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1e-3 and value != 0 else f"{value:.6g}"
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def load_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    """`run_dir/manifest.json` if present (the report shows it), else None."""
+    path = Path(run_dir) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path}: not valid JSON ({error})") from None
 
 
 def verification_section(results: GrowthResults) -> Section:

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from modinterp.report.aggregate import control_profile, curves, final_profile, seed_mean
-from modinterp.report.results import GrowthResults
+from modinterp.studies.growth.schema import GrowthResults
 
 PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 THIN, THICK = 0.8, 2.4

@@ -1,4 +1,4 @@
-"""`EmbeddingStudyConfig`: every choice of the growth study, validated at the edge (configs/study-NAME.toml).
+"""`GrowthStudyConfig`: every choice of the growth study, validated at the edge (configs/study-NAME.toml).
 
 One object holds the board and data, the concept (auxiliary loss of small-aux and probe target of every
 condition), the two model sizes with their training settings, the embedding, the probes and the
@@ -160,12 +160,12 @@ class VerificationChoice(_Strict):
     tolerance: float = Field(1e-5, gt=0)
 
 
-class EmbeddingStudyConfig(_Strict):
+class GrowthStudyConfig(_Strict):
     """The whole growth study (five conditions x seeds)."""
 
     preset: str = "custom"
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
-    jobs: int = Field(1, ge=1, description="parallel worker processes (the CLI's --jobs overrides)")
+    jobs: int = Field(1, ge=1, description="runs at once: worker processes or cluster jobs (the CLI's --jobs overrides)")
     threads: int | None = Field(None, ge=1, description="torch threads per run (default 1: parallelism comes from jobs)")
     aux_weight: float = Field(0.8, gt=0, description="weight of the concept loss for small-aux (original 0.8)")
     gap_n_boot: int = Field(500, ge=0, description="bootstrap replicates of the gap analysis after training (0: skip it)")
@@ -188,7 +188,7 @@ class EmbeddingStudyConfig(_Strict):
         return seeds
 
     @model_validator(mode="after")
-    def _models_fit(self) -> "EmbeddingStudyConfig":
+    def _models_fit(self) -> "GrowthStudyConfig":
         small = {**PRESETS[self.small.preset], **self.small.overrides}
         large = {**PRESETS[self.large.preset], **self.large.overrides}
         for name in ("d_model", "d_head"):
@@ -231,7 +231,7 @@ class EmbeddingStudyConfig(_Strict):
         return str(self.embedding.at_layer + len(self.embedded_small_layers) - 1)
 
 
-def load_study_config(preset: str | Path, overrides: list[str] | None = None) -> EmbeddingStudyConfig:
+def load_study_config(preset: str | Path, overrides: list[str] | None = None) -> GrowthStudyConfig:
     """`configs/study-NAME.toml` (or a .toml path) with `key.sub=value` overrides, validated; the name is kept."""
     name = str(preset)
     if not name.endswith(".toml") and not Path(name).exists():
@@ -240,4 +240,4 @@ def load_study_config(preset: str | Path, overrides: list[str] | None = None) ->
             known = sorted(p.stem.removeprefix("study-") for p in CONFIG_DIR.glob("study-*.toml"))
             raise ConfigError(f"unknown study preset {str(preset)!r}: no file {CONFIG_DIR / (name + '.toml')}; "
                               f"choose one of {', '.join(known)} or pass the path of a .toml file")
-    return load_config(EmbeddingStudyConfig, name, overrides)
+    return load_config(GrowthStudyConfig, name, overrides)

@@ -1,9 +1,10 @@
-"""One run of the growth study (a condition and a seed), executable in a worker process.
+"""One run of the growth study (a condition and a seed), executable in a worker process or a cluster job.
 
 A run directory `DIR/runs/<condition>-s<seed>/` holds the trainer's outputs (checkpoints/, metrics.jsonl,
-final/, manifest.json) plus what the study adds: verification.json (embedded conditions), controls.json,
-final_probe.json (when the last step is not a probe step) and run.json, written last, which marks the run
-complete. An incomplete run resumes from its latest checkpoint; a complete one is skipped.
+final/, manifest.json) plus what the study adds: probes.jsonl (one probe record per layer and probed step,
+including the last step), verification.json (embedded conditions), controls.json and run.json, written last,
+which marks the run complete. An incomplete run resumes from its latest checkpoint; a complete one is skipped.
+`run_specs` turns the study's runs into `modinterp.studies.runner.RunSpec`s for any executor.
 """
 
 from __future__ import annotations
@@ -20,13 +21,26 @@ import numpy as np
 import torch
 
 from modinterp.atomic import atomic_write_json
-from modinterp.studies.config import LARGE_CONDITIONS, SMALL_CONDITIONS, SOURCE_OF, EmbeddingStudyConfig
+from modinterp.data.positions import TrainPositions, ValidationPositions
+from modinterp.data.store import GameStore
+from modinterp.grow import parameter_masks, verify_embedding
+from modinterp.probes import ProbeSet, probe_all_layers
+from modinterp.studies.growth.config import LARGE_CONDITIONS, SMALL_CONDITIONS, SOURCE_OF, GrowthStudyConfig
+from modinterp.studies.growth.models import (ElementwiseLrScale, batch_seed, grow_large, large_init, small_init,
+                                             untouched_values)
+from modinterp.studies.growth.probing import PROBES_FILE, ProbeLog, final_controls, make_probe_hook, probe_kwargs
+from modinterp.studies.runner import RunSpec
+from modinterp.train.checkpoint import load_model_weights
+from modinterp.train.config import TrainConfig
+from modinterp.train.trainer import Trainer
 
 GAMES_FILE, PROBE_SET_FILE, INIT_DIR, RUNS_DIR = "games.npz", "probe_set.npz", "init", "runs"
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class GrowthRun:
+    """One run of the study: a condition and a seed."""
+
     condition: str
     seed: int
 
@@ -39,30 +53,44 @@ class RunSpec:
         return self.condition in SMALL_CONDITIONS
 
     @property
-    def source(self) -> "RunSpec | None":
+    def source(self) -> "GrowthRun | None":
         """The small run this one grows from (None for small runs and the baseline)."""
         if self.condition in ("large-embed-aux", "large-embed-noaux"):
-            return RunSpec(SOURCE_OF[self.condition], self.seed)
+            return GrowthRun(SOURCE_OF[self.condition], self.seed)
         return None
 
     @property
-    def frozen_source(self) -> "RunSpec | None":
+    def frozen_source(self) -> "GrowthRun | None":
         """The small run whose probes the frozen control applies to this (large) run."""
-        return RunSpec(SOURCE_OF[self.condition], self.seed) if self.condition in LARGE_CONDITIONS else None
+        return GrowthRun(SOURCE_OF[self.condition], self.seed) if self.condition in LARGE_CONDITIONS else None
 
     @property
-    def needs(self) -> list["RunSpec"]:
+    def needs(self) -> list["GrowthRun"]:
         """Runs that must be complete before this one starts (the small source of the run and of its frozen probe)."""
         return sorted({s for s in (self.source, self.frozen_source) if s is not None}, key=lambda s: s.name)
 
 
-def run_specs(config: EmbeddingStudyConfig) -> list[RunSpec]:
+def growth_runs(config: GrowthStudyConfig) -> list[GrowthRun]:
     """Every run in scheduling order: small runs first, then the baselines, then the embedded runs."""
     order = [*SMALL_CONDITIONS, "large-baseline", "large-embed-aux", "large-embed-noaux"]
-    return [RunSpec(c, s) for c in order for s in config.seeds]
+    return [GrowthRun(c, s) for c in order for s in config.seeds]
 
 
-def run_dir(out: Path, spec: RunSpec) -> Path:
+def threads_per_job(config: GrowthStudyConfig) -> int:
+    """Torch threads per run: the config's `threads`, else 1 (these models are too small to gain from intra-op
+    threads, and on a busy machine extra threads wait on each other: a smoke study took 5x longer with 2)."""
+    return config.threads if config.threads is not None else 1
+
+
+def run_specs(config: GrowthStudyConfig, out: Path) -> list[RunSpec]:
+    """The study's runs for `modinterp.studies.runner.run_all`: each calls `execute_run` on its condition and seed."""
+    data, threads = config.model_dump(mode="json"), threads_per_job(config)
+    return [RunSpec(run.name, execute_run, (str(out), data, run.condition, run.seed, threads),
+                    needs=tuple(n.name for n in run.needs), log=run_dir(out, run) / "metrics.jsonl")
+            for run in growth_runs(config)]
+
+
+def run_dir(out: Path, spec: GrowthRun) -> Path:
     return Path(out) / RUNS_DIR / spec.name
 
 
@@ -70,8 +98,9 @@ def init_path(out: Path, size: str, seed: int) -> Path:
     return Path(out) / INIT_DIR / f"{size}-s{seed}.safetensors"
 
 
-def is_complete(out: Path, spec: RunSpec) -> bool:
-    path = run_dir(out, spec) / "run.json"
+def is_complete(out: Path, name: str) -> bool:
+    """Whether run `name` wrote its run.json (the last thing a run writes)."""
+    path = Path(out) / RUNS_DIR / name / "run.json"
     return path.exists() and json.loads(path.read_text(encoding="utf-8")).get("status") == "complete"
 
 
@@ -89,26 +118,19 @@ def tensor_digest(t: torch.Tensor) -> str:
 
 
 def _load_model(model: torch.nn.Module, path: Path) -> torch.nn.Module:
-    from modinterp.train.checkpoint import load_model_weights
-
     load_model_weights(model, path)
     return model
 
 
-def _small_final(config: EmbeddingStudyConfig, out: Path, spec: RunSpec):
-    from modinterp.studies.growth import small_init
-
+def _small_final(config: GrowthStudyConfig, out: Path, spec: GrowthRun):
     path = run_dir(out, spec) / "final" / "model.safetensors"
     if not path.exists():
         raise FileNotFoundError(f"{path}: the small run {spec.name} has not finished; it must run first")
     return _load_model(small_init(config, spec.seed), path)
 
 
-def _initial_model(config: EmbeddingStudyConfig, out: Path, spec: RunSpec, probe_tokens: torch.Tensor):
+def _initial_model(config: GrowthStudyConfig, out: Path, spec: GrowthRun, probe_tokens: torch.Tensor):
     """(initial model of the run, its random init, extra run.json fields such as verification and digests)."""
-    from modinterp.grow import parameter_masks, verify_embedding
-    from modinterp.studies.growth import grow_large, large_init, small_init, untouched_values
-
     if spec.is_small:
         init = _load_model(small_init(config, spec.seed), init_path(out, "small", spec.seed))
         return copy.deepcopy(init), init, {}, None
@@ -129,8 +151,6 @@ def _initial_model(config: EmbeddingStudyConfig, out: Path, spec: RunSpec, probe
 
 def _in_loop_batches(in_worker: bool) -> dict[str, Any]:
     """Trainer fields that keep batch building inside a worker process (when the trainer offers the choice)."""
-    from modinterp.train.config import TrainConfig
-
     return {"prefetch": False} if in_worker and "prefetch" in TrainConfig.model_fields else {}
 
 
@@ -140,17 +160,10 @@ def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int
 
     `in_worker`: running inside a study worker process, which builds its batches itself (no nested processes).
     """
-    from modinterp.data.positions import TrainPositions, ValidationPositions
-    from modinterp.data.store import GameStore
-    from modinterp.probes import ProbeSet, probe_all_layers
-    from modinterp.studies.growth import ElementwiseLrScale, batch_seed
-    from modinterp.studies.probing import final_controls, flatten_probe_records, make_probe_hook, probe_kwargs
-    from modinterp.train.trainer import Trainer
-
     started = time.time()
     torch.set_num_threads(max(1, int(threads)))
-    config = EmbeddingStudyConfig.model_validate(config_data)
-    out_path, spec = Path(out), RunSpec(condition, seed)
+    config = GrowthStudyConfig.model_validate(config_data)
+    out_path, spec = Path(out), GrowthRun(condition, seed)
     directory = run_dir(out_path, spec)
     store = GameStore.load(out_path / GAMES_FILE, validate=False)
     probe_set = ProbeSet.load(out_path / PROBE_SET_FILE)
@@ -166,7 +179,9 @@ def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int
         atomic_write_json(directory / "verification.json", extra["verification"])
     holder: dict[str, Trainer] = {}
     quick = val.quick_indices(0, train_config.quick_val_batches)
-    hook = make_probe_hook(config, probe_set, condition, seed, step0_validation=lambda m: holder["t"].validate(quick))
+    probe_log = ProbeLog(directory / PROBES_FILE)
+    hook = make_probe_hook(config, probe_set, condition, seed, probe_log,
+                           step0_validation=lambda m: holder["t"].validate(quick))
     trainer = holder["t"] = Trainer(train_config, model, train, val, directory, probe_hook=hook)
     if copied is not None:
         ElementwiseLrScale(trainer.model, copied, config.embedding.embedded_lr_multiplier).attach(trainer.optimizer)
@@ -175,7 +190,7 @@ def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int
     if train_config.steps % config.probes.every:
         records = probe_all_layers(final, probe_set, condition=condition, seed=seed, step=train_config.steps,
                                    **probe_kwargs(config))
-        atomic_write_json(directory / "final_probe.json", {"step": train_config.steps, **flatten_probe_records(records)})
+        probe_log.write(train_config.steps, records)
     source = _small_final(config, out_path, spec.frozen_source) if spec.frozen_source else None
     atomic_write_json(directory / "controls.json", final_controls(config, probe_set, condition, seed, final, init, source))
     summary = {"status": "complete", "condition": condition, "seed": seed, "steps": result.step,

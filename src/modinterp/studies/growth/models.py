@@ -17,30 +17,29 @@ from torch import nn
 
 from modinterp.data.positions import n_concepts
 from modinterp.data.store import derive_seed
+from modinterp.games.domineering import BoardSpec
 from modinterp.grow import embed
 from modinterp.models import BoardTransformer, build_model
-from modinterp.studies.config import LARGE_CONDITIONS, SOURCE_OF, EmbeddingStudyConfig, ModelSize
+from modinterp.studies.growth.config import LARGE_CONDITIONS, SOURCE_OF, GrowthStudyConfig, ModelSize
 
 # Sub-streams of a study seed (see `derive_seed`), so the uses of one seed never share random numbers.
 SMALL_INIT_STREAM, LARGE_INIT_STREAM, BATCH_STREAM = 10, 11, 12
 
 
-def build_size(config: EmbeddingStudyConfig, size: ModelSize, init_seed: int) -> BoardTransformer:
+def build_size(config: GrowthStudyConfig, size: ModelSize, init_seed: int) -> BoardTransformer:
     """A model of one size for the study's board and concept, drawn from `init_seed`."""
-    from modinterp.games.domineering import BoardSpec
-
     spec = BoardSpec(config.board.rows, config.board.cols)
     fields = {"n_concepts": n_concepts(spec, config.position_config("train")),
               "side_to_move": config.positions.side_to_move_token, **size.overrides}
     return build_model(size.preset, config.board.rows, config.board.cols, seed=init_seed, **fields)
 
 
-def small_init(config: EmbeddingStudyConfig, seed: int) -> BoardTransformer:
+def small_init(config: GrowthStudyConfig, seed: int) -> BoardTransformer:
     """The small models' initial weights for `seed` (shared by small-aux and small-noaux: a paired pair)."""
     return build_size(config, config.small, derive_seed(seed, SMALL_INIT_STREAM))
 
 
-def large_init(config: EmbeddingStudyConfig, seed: int) -> BoardTransformer:
+def large_init(config: GrowthStudyConfig, seed: int) -> BoardTransformer:
     """The large models' initial weights for `seed`, shared by the three large conditions."""
     return build_size(config, config.large, derive_seed(seed, LARGE_INIT_STREAM))
 
@@ -50,7 +49,7 @@ def batch_seed(seed: int) -> int:
     return derive_seed(seed, BATCH_STREAM)
 
 
-def grow_large(config: EmbeddingStudyConfig, condition: str, init: BoardTransformer,
+def grow_large(config: GrowthStudyConfig, condition: str, init: BoardTransformer,
                small: BoardTransformer | None) -> BoardTransformer:
     """The initial large model of `condition`: a deep copy of `init`, with `small` embedded unless baseline."""
     if condition not in LARGE_CONDITIONS:

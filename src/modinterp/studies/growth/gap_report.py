@@ -1,7 +1,7 @@
-"""The growth study's gap analysis: after results.json, fit the probe-R² gap of every pair of conditions at the
-last embedded layer (modinterp.analysis) and turn the verdicts and plots into report sections.
+"""The growth study's gap-analysis report sections: the verdict table and, per pair, the fit, prefix-forecast and
+horizon-stability figures, read from `DIR/gap_analysis.json` (`modinterp.studies.growth.gap`).
 
-Written to `DIR/gap_analysis.json`, so `modinterp report DIR` can rebuild the same sections without refitting.
+    build_study_report("runs/demo")   # report.html with the gap sections when gap_analysis.json exists
 """
 
 from __future__ import annotations
@@ -10,45 +10,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from modinterp.atomic import atomic_write_json
-
-GAP_FILE = "gap_analysis.json"
-
-
-# The original's three comparisons, as (subtracted, minuend): the gap is R²[minuend] - R²[subtracted].
-GAP_PAIRS = (("large-baseline", "large-embed-aux"), ("large-embed-noaux", "large-embed-aux"),
-             ("large-baseline", "large-embed-noaux"))
-
-
-def analyse_study_gaps(results: dict, n_boot: int = 500, seed: int = 0) -> dict:
-    """Fit the large conditions' matched-seed gaps at the last embedded layer; failed fits stay in the output as such.
-
-    `modinterp analyze study` covers every pair and layer; the report keeps to the three the seed asks about."""
-    from modinterp.analysis.compare import AnalysisConfig, analyse_series, jsonable
-    from modinterp.analysis.series import study_gap
-
-    layer = str(results["last_embedded_layer"])
-    series_list, skipped = [], []
-    for earlier, later in GAP_PAIRS:
-        if {earlier, later} <= set(results["conditions"]):
-            try:
-                series_list.append(study_gap(results, earlier, later, layer))
-            except ValueError as err:
-                skipped.append(f"{later} - {earlier}: {err}")
-    config = AnalysisConfig(n_boot=n_boot, horizon_boot=min(n_boot, 300), seed=seed)
-    analyses = [analyse_series(series, config) for series in series_list]
-    return jsonable({"layer": layer, "n_boot": n_boot, "series": analyses, "skipped": skipped})
-
-
-def write_gap_analysis(out: str | Path, gap: dict) -> Path:
-    return atomic_write_json(Path(out) / GAP_FILE, gap)
-
-
-def load_gap_analysis(out: str | Path) -> dict | None:
-    import json
-
-    path = Path(out) / GAP_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+from modinterp.analysis.plots import gap_fits_figure, horizon_stability_figure, prefix_predictions_figure
+from modinterp.report import FigureBlock, Section, TableBlock, TextBlock, build_growth_report
+from modinterp.studies.growth.gap import load_gap_analysis
 
 
 def _fmt(x, digits: int = 3) -> str:
@@ -57,8 +21,6 @@ def _fmt(x, digits: int = 3) -> str:
 
 def verdict_table(gap: dict):
     """One row per pair and model: offset, its interval, whether it contains 0, BIC, prefix-CV error, best forecaster."""
-    from modinterp.report import TableBlock
-
     rows = []
     for analysis in gap["series"]:
         verdict = analysis["verdict"]
@@ -76,9 +38,6 @@ def verdict_table(gap: dict):
 
 def gap_sections(gap: dict) -> list:
     """Report sections: the verdict table, then per pair the fits with bands, prefix forecasts and horizon stability."""
-    from modinterp.analysis.plots import gap_fits_figure, horizon_stability_figure, prefix_predictions_figure
-    from modinterp.report import FigureBlock, Section, TextBlock
-
     blocks = [TextBlock("Does the probe-R² gap between conditions settle above zero or decay to nothing? Three curve "
                         "families fitted by variable projection; a family's offset is its limit as training goes on."),
               verdict_table(gap)]
@@ -97,3 +56,9 @@ def gap_sections(gap: dict) -> list:
             blocks.append(FigureBlock.from_figure(f"gap_{slug}_{name}", figure, f"{analysis['label']}: {caption}"))
             plt.close(figure)
     return [Section("Does the gap persist?", blocks, anchor="gap")]
+
+
+def build_study_report(out: str | Path) -> Path:
+    """Write `out/report.html` from results.json, with the gap-analysis sections when gap_analysis.json exists."""
+    gap = load_gap_analysis(out)
+    return build_growth_report(out, extra_sections=gap_sections(gap) if gap else ())

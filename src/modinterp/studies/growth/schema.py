@@ -1,13 +1,14 @@
-"""Reading `DIR/results.json` of the growth study, validated against the agreed schema (docs/report.md).
+"""The growth study's results schema: `DIR/results.json` as typed records (docs/results-schema.md).
 
+The study's writer (`modinterp.studies.growth.results`) validates through `parse_results` before it writes;
+the report, the gap analysis and the summary table read only through `load_results` / `parse_results`.
 Errors name the file, the field (with the record index) and what was expected, so a broken study output is
-caught before any plot is drawn. Unknown extra keys are kept, so writers may add fields.
+caught before any plot is drawn. Unknown extra keys are kept (e.g. `r2_se`), so writers may add fields.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ class ProbeRecord(_Record):
     alpha: float
     n_train: int
     n_test: int
+    r2_se: float | None = None  # bootstrap standard error over probe-test games (absent in older files)
 
 
 class LossRecord(_Record):
@@ -115,24 +117,9 @@ def load_results(path: str | Path) -> GrowthResults:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ResultsError(f"{path}: not found; run the study first (modinterp study embedding --out DIR)") from None
+        raise ResultsError(f"{path}: not found; run the study first (modinterp study growth --out DIR)") from None
     except json.JSONDecodeError as error:
         raise ResultsError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise ResultsError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")
     return parse_results(data, path)
-
-
-def load_manifest(run_dir: str | Path) -> dict[str, Any] | None:
-    """`run_dir/manifest.json` if present (the report shows it), else None."""
-    path = Path(run_dir) / "manifest.json"
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ResultsError(f"{path}: not valid JSON ({error})") from None
-
-
-def is_finite(value: float) -> bool:
-    return value is not None and math.isfinite(value)

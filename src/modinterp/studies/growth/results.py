@@ -1,4 +1,5 @@
-"""Gather the run directories of a finished study into `DIR/results.json` (schema: docs/results-schema.md).
+"""The writer of `DIR/results.json`: gathers the run directories of a finished study into the results schema
+(`modinterp.studies.growth.schema`, docs/results-schema.md) and validates through it before writing.
 
 Only deterministic numbers go in (no wall times), so an interrupted-and-resumed study writes the same file
 as an uninterrupted one. Loss records carry `loss` = value BCE + w_policy x policy CE (the main task, the same
@@ -11,12 +12,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from modinterp.atomic import atomic_write_json
 from modinterp.probes import FINAL_LN
-from modinterp.studies.config import CONDITIONS, EmbeddingStudyConfig
-from modinterp.studies.jobs import RunSpec, run_dir, run_specs
-from modinterp.studies.probing import unflatten_probe_record
+from modinterp.studies.growth.config import CONDITIONS, GrowthStudyConfig
+from modinterp.studies.growth.probing import PROBES_FILE, read_probe_log
+from modinterp.studies.growth.run import GrowthRun, growth_runs, run_dir
+from modinterp.studies.growth.schema import SCHEMA_VERSION, GrowthResults, parse_results
+from modinterp.train.metrics import read_metrics
 
-SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
 _LOSS_SPLITS = ("train", "val_quick", "val_full")
 _LOSS_TERMS = ("value_loss", "policy_loss", "concept_loss")
 
@@ -25,11 +29,7 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def loss_record(spec: RunSpec, step: int, split: str, values: dict[str, Any], w_policy: float) -> dict[str, Any]:
+def loss_record(spec: GrowthRun, step: int, split: str, values: dict[str, Any], w_policy: float) -> dict[str, Any]:
     """One `losses` record: main-task loss plus the trainer's total, the terms and any accuracies."""
     record = {"condition": spec.condition, "seed": spec.seed, "step": int(step), "split": split,
               "loss": float(values["value_loss"]) + w_policy * float(values["policy_loss"]),
@@ -40,35 +40,31 @@ def loss_record(spec: RunSpec, step: int, split: str, values: dict[str, Any], w_
     return record
 
 
-def run_records(config: EmbeddingStudyConfig, out: Path, spec: RunSpec) -> dict[str, list[dict]]:
+def run_records(config: GrowthStudyConfig, out: Path, spec: GrowthRun) -> dict[str, list[dict]]:
     """probes, losses and controls records of one finished run."""
     directory = run_dir(out, spec)
     stage = config.small.train if spec.is_small else config.large.train
-    probes, losses = [], []
-    for line in _read_metrics(directory / "metrics.jsonl"):
+    losses = []
+    for line in read_metrics(directory / "metrics.jsonl"):
         split, step = line["split"], line["step"]
-        if split == "probe":
-            probes += unflatten_probe_record(line, spec.condition, spec.seed)
+        if split == "probe":  # the step-0 quick validation, logged beside the first probe
             quick = {k.split("/", 1)[1]: v for k, v in line.items() if k.startswith("val_quick/")}
             if quick:
                 losses.append(loss_record(spec, step, "val_quick", quick, stage.w_policy))
         elif split in _LOSS_SPLITS:
             losses.append(loss_record(spec, step, split, line, stage.w_policy))
-    final_probe = directory / "final_probe.json"
-    if final_probe.exists():
-        probes += unflatten_probe_record(_read_json(final_probe), spec.condition, spec.seed)
-    return {"probes": probes, "losses": losses, "controls": _read_json(directory / "controls.json")}
+    return {"probes": read_probe_log(directory / PROBES_FILE), "losses": losses, "controls": _read_json(directory / "controls.json")}
 
 
-def layer_labels(config: EmbeddingStudyConfig) -> list[str]:
+def layer_labels(config: GrowthStudyConfig) -> list[str]:
     """The large model's probe layers ("0".."L-1", "final_ln"); the small models' labels are a subset."""
     return [str(i) for i in range(config.n_large_layers)] + [FINAL_LN]
 
 
-def verification_summary(config: EmbeddingStudyConfig, out: Path) -> dict[str, Any]:
+def verification_summary(config: GrowthStudyConfig, out: Path) -> dict[str, Any]:
     """The worst |difference| over every embedded run, and each run's per-layer report."""
     runs = []
-    for spec in run_specs(config):
+    for spec in growth_runs(config):
         path = run_dir(out, spec) / "verification.json"
         if spec.source is not None:
             report = _read_json(path)
@@ -92,12 +88,12 @@ def _sort_key(layers: list[str]):
     return key
 
 
-def assemble_results(config: EmbeddingStudyConfig, out: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def assemble_results(config: GrowthStudyConfig, out: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The results.json dict of a study whose runs are all complete."""
     out = Path(out)
     layers = layer_labels(config)
     probes, losses, controls, runs = [], [], [], {}
-    for spec in run_specs(config):
+    for spec in growth_runs(config):
         records = run_records(config, out, spec)
         probes += records["probes"]
         losses += records["losses"]
@@ -122,3 +118,10 @@ def assemble_results(config: EmbeddingStudyConfig, out: str | Path, extra: dict[
         "runs": runs,
         **(extra or {}),
     }
+
+
+def write_results(out: str | Path, results: dict[str, Any]) -> tuple[Path, GrowthResults]:
+    """Validate `results` against the schema (fail here, not in a reader) and write `out/results.json`."""
+    path = Path(out) / RESULTS_FILE
+    parsed = parse_results(results, path)
+    return atomic_write_json(path, results), parsed

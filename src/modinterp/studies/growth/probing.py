@@ -1,11 +1,14 @@
-"""The study's probing: one fixed probe set for every run, a trainer probe hook, and the final controls.
+"""The study's probing: one fixed probe set for every run, a trainer probe hook, its probe log, and the final controls.
 
-The hook's records travel through the trainer's metrics.jsonl (split "probe", flat keys such as
-`r2/2`), so a resumed run keeps exactly the probe records of the steps before its checkpoint.
+Probe records go to the run's own `probes.jsonl` (one record per layer and probed step, in the results schema's
+shape), not through metrics.jsonl. Writes are keyed by step: the first write of a process drops every record at
+or after its step, so a resumed run (or a run whose last probe is written again) keeps each record once.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -14,6 +17,7 @@ from torch import nn
 
 from modinterp.data.positions import build_positions, sample_positions
 from modinterp.data.store import GameStore
+from modinterp.games.concepts import CONCEPTS
 from modinterp.probes import (
     ProbeSet,
     RidgeProbe,
@@ -26,13 +30,15 @@ from modinterp.probes import (
     shuffled_control,
 )
 from modinterp.probes.controls import control_record
-from modinterp.studies.config import EmbeddingStudyConfig
+from modinterp.studies.growth.config import GrowthStudyConfig
+from modinterp.train.metrics import read_metrics, truncate_metrics
 
+PROBES_FILE = "probes.jsonl"
 PROBE_FIELDS = ("r2", "r2_alpha1", "r2_pooled", "alpha", "r2_se")
 _PROBE_SET_STREAM = 3  # keeps the probe set's positions apart from the validation positions of seed 0
 
 
-def build_probe_set(config: EmbeddingStudyConfig, store: GameStore) -> ProbeSet:
+def build_probe_set(config: GrowthStudyConfig, store: GameStore) -> ProbeSet:
     """Positions of validation games (one random symmetry each), split by game, symmetric duplicates dropped."""
     p = config.probes
     games = store.split_indices("val")
@@ -43,52 +49,62 @@ def build_probe_set(config: EmbeddingStudyConfig, store: GameStore) -> ProbeSet:
     game_ids, plies, syms = sample_positions(store.lengths, games, positions.positions_per_game, positions.min_ply, rng,
                                              positions.augment)
     batch = build_positions(store.spec, store.moves, store.winners, store.first, game_ids, plies, syms, positions)
-    from modinterp.games.concepts import CONCEPTS
-
     names = CONCEPTS[config.concept.name].output_names(store.spec, **positions.concept_arguments())
     return make_domineering_probe_set(store.spec, batch.tokens, batch.concepts.numpy(), batch.game_ids.numpy(),
                                       p.test_fraction, p.seed, target_names=tuple(names))
 
 
-def probe_kwargs(config: EmbeddingStudyConfig) -> dict[str, Any]:
+def probe_kwargs(config: GrowthStudyConfig) -> dict[str, Any]:
     p = config.probes
     return {"alphas": tuple(p.alphas), "n_splits": p.n_splits, "standardize": p.standardize, "batch_size": p.batch_size}
 
 
-def flatten_probe_records(records: list[dict]) -> dict[str, float]:
-    """Per-layer probe records -> one flat dict of floats (`r2/0`, `alpha/final_ln`, ..., n_train, n_test)."""
-    flat: dict[str, float] = {}
-    for r in records:
-        for key in PROBE_FIELDS:
-            flat[f"{key}/{r['layer']}"] = float(r[key])
-        flat["n_train"], flat["n_test"] = float(r["n_train"]), float(r["n_test"])
-    return flat
+def probe_record(record: dict[str, Any]) -> dict[str, Any]:
+    """One layer's probe result in the results schema's shape (`ProbeRecord`): the identifying fields, the
+    metrics of PROBE_FIELDS as floats, and the probe-set sizes."""
+    return {"condition": record["condition"], "seed": int(record["seed"]), "step": int(record["step"]),
+            "layer": record["layer"], **{key: float(record[key]) for key in PROBE_FIELDS},
+            "n_train": int(record["n_train"]), "n_test": int(record["n_test"])}
 
 
-def unflatten_probe_record(metrics: dict[str, Any], condition: str, seed: int) -> list[dict]:
-    """A metrics.jsonl "probe" line -> results.json `probes` records, one per layer (inverse of the above)."""
-    layers = [key.split("/", 1)[1] for key in metrics if key.startswith("r2/")]
-    return [{"condition": condition, "seed": int(seed), "step": int(metrics["step"]), "layer": layer,
-             **{key: float(metrics[f"{key}/{layer}"]) for key in PROBE_FIELDS if f"{key}/{layer}" in metrics},
-             "n_train": int(metrics["n_train"]), "n_test": int(metrics["n_test"])} for layer in layers]
+class ProbeLog:
+    """A run's probes.jsonl: `write(step, records)` appends one line per layer, keeping each step once."""
+
+    def __init__(self, path: str | Path):
+        self.path, self._opened = Path(path), False
+
+    def write(self, step: int, records: list[dict[str, Any]]) -> None:
+        """Append the records of `step`; the first write of this log drops records at `step` or later (left by an
+        interrupted attempt), so a resumed run writes each record once."""
+        if not self._opened:
+            truncate_metrics(self.path, step - 1)
+            self._opened = True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(probe_record(r), sort_keys=True) + "\n" for r in records)
 
 
-def make_probe_hook(config: EmbeddingStudyConfig, probe_set: ProbeSet, condition: str, seed: int,
+def read_probe_log(path: str | Path) -> list[dict[str, Any]]:
+    """The probe records of a run's probes.jsonl, in the order written."""
+    return read_metrics(path) if Path(path).exists() else []
+
+
+def make_probe_hook(config: GrowthStudyConfig, probe_set: ProbeSet, condition: str, seed: int, log: ProbeLog,
                     step0_validation: Callable[[nn.Module], dict[str, float]] | None = None):
-    """The trainer's probe hook: probe every layer; at step 0 also quick-validate (the trainer starts at step 1)."""
+    """The trainer's probe hook: probe every layer into `log`; at step 0 also quick-validate (the trainer starts at
+    step 1) and return those numbers, which the trainer writes to metrics.jsonl as `val_quick/*` of split "probe"."""
     kwargs = probe_kwargs(config)
 
     def hook(step: int, model: nn.Module) -> dict[str, float]:
-        records = probe_all_layers(model, probe_set, condition=condition, seed=seed, step=step, **kwargs)
-        flat = flatten_probe_records(records)
+        log.write(step, probe_all_layers(model, probe_set, condition=condition, seed=seed, step=step, **kwargs))
         if step == 0 and step0_validation is not None:
-            flat.update({f"val_quick/{k}": v for k, v in step0_validation(model).items()})
-        return flat
+            return {f"val_quick/{k}": v for k, v in step0_validation(model).items()}
+        return {}
 
     return hook
 
 
-def final_controls(config: EmbeddingStudyConfig, probe_set: ProbeSet, condition: str, seed: int, final: nn.Module,
+def final_controls(config: GrowthStudyConfig, probe_set: ProbeSet, condition: str, seed: int, final: nn.Module,
                    init: nn.Module, frozen_source: nn.Module | None) -> list[dict]:
     """Controls of one run: `init` (the condition's random initial weights, before any embedding), `shuffled`
     (final model, permuted targets) and, for large conditions, `frozen` (probes fitted on the source small model's
@@ -103,7 +119,7 @@ def final_controls(config: EmbeddingStudyConfig, probe_set: ProbeSet, condition:
     return records
 
 
-def frozen_records(config: EmbeddingStudyConfig, probe_set: ProbeSet, condition: str, seed: int, source: nn.Module,
+def frozen_records(config: GrowthStudyConfig, probe_set: ProbeSet, condition: str, seed: int, source: nn.Module,
                    target_activations: dict[str, torch.Tensor]) -> list[dict]:
     """Small layer j's probe scored on large layer at_layer + k, for the embedded small layers j (k-th of them)."""
     kwargs = probe_kwargs(config)

@@ -1,0 +1,121 @@
+"""The growth study's gap analysis: probe-R² gap series between conditions (per matched seed, from the typed
+results), and after the study the fits of the three pairs the study asks about (`modinterp.analysis`).
+
+Written to `DIR/gap_analysis.json`, so `modinterp report DIR` can rebuild the same sections without refitting.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+from modinterp.analysis.compare import AnalysisConfig, analyse_series, jsonable
+from modinterp.analysis.series import GapSeries, seed_key, series_from_rows
+from modinterp.atomic import atomic_write_json
+from modinterp.studies.growth.schema import GrowthResults
+
+GAP_FILE = "gap_analysis.json"
+
+# The original's three comparisons, as (subtracted, minuend): the gap is R²[minuend] - R²[subtracted].
+GAP_PAIRS = (("large-baseline", "large-embed-aux"), ("large-embed-noaux", "large-embed-aux"),
+             ("large-baseline", "large-embed-noaux"))
+
+
+def study_gap(results: GrowthResults, condition_a: str, condition_b: str, layer: str, metric: str = "r2",
+              source: str | Path = "results.json") -> GapSeries:
+    """Gap `metric[b] - metric[a]` per seed present in both conditions, at one layer, on their common steps."""
+    curves, duplicates = {}, 0
+    for condition in (condition_a, condition_b):
+        curves[condition], n_dup = _condition_curves(results, condition, str(layer), metric, str(source))
+        duplicates += n_dup
+    seeds = sorted(set(curves[condition_a]) & set(curves[condition_b]), key=seed_key)
+    if not seeds:
+        raise ValueError(f"{source}: no seed has probes for both {condition_a!r} and {condition_b!r} at layer {layer!r}")
+    rows = {}
+    for seed in seeds:
+        a, b = curves[condition_a][seed], curves[condition_b][seed]
+        rows[seed] = {step: b[step] - a[step] for step in sorted(set(a) & set(b))}
+    series = series_from_rows(rows, f"{condition_b} - {condition_a} @ layer {layer}", str(source))
+    dropped = sorted(set(curves[condition_a]) ^ set(curves[condition_b]), key=seed_key)
+    if dropped:
+        series.notes.append(f"seeds without a partner dropped: {dropped}")
+    if duplicates:
+        series.notes.append(f"{duplicates} repeated (condition, seed, step, layer) probe records ignored; the first of each was kept")
+    return series
+
+
+def _condition_curves(results: GrowthResults, condition: str, layer: str, metric: str,
+                      source: str) -> tuple[dict[str, dict[int, float]], int]:
+    """{seed: {step: metric}} of one condition at one layer, and how many repeated records were ignored."""
+    curves: dict[str, dict[int, float]] = {}
+    duplicates = 0
+    for i, record in enumerate(results.probes):
+        if record.condition != condition or record.layer != layer:
+            continue
+        value = getattr(record, metric, None)
+        if value is None:
+            raise ValueError(f"{source}: probes[{i}] lacks metric {metric!r}")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{source}: probes[{i}].{metric} = {value!r} is not a finite number")
+        per_seed = curves.setdefault(str(record.seed), {})
+        if record.step in per_seed:
+            duplicates += 1  # e.g. a final probe written at the last training step: keep the in-training record
+            continue
+        per_seed[record.step] = float(value)
+    return curves, duplicates
+
+
+def study_pairs(results: GrowthResults, layer: str | None = None, metric: str = "r2",
+                source: str | Path = "results.json") -> tuple[list[GapSeries], list[str]]:
+    """Gap series for every pair of conditions (later minus earlier in `conditions`) at one layer.
+
+    The layer defaults to `last_embedded_layer`. Pairs without common seeds are skipped and reported.
+    """
+    layer = str(layer if layer is not None else results.last_embedded_layer)
+    series, skipped = [], []
+    for a, b in itertools.combinations(results.conditions, 2):
+        try:
+            series.append(study_gap(results, a, b, layer, metric, source))
+        except ValueError as err:
+            skipped.append(f"{b} - {a} @ layer {layer}: {err}")
+    return series, skipped
+
+
+def gap_series_of_layers(results: GrowthResults, layer: str | None, metric: str,
+                         source: str | Path) -> tuple[list[GapSeries], list[str]]:
+    """`study_pairs` at one layer, or at every layer when `layer == "all"` (for `modinterp analyze study`)."""
+    layers = list(results.layers) if layer == "all" else [layer]
+    series_list, skipped = [], []
+    for one in layers:
+        found, missing = study_pairs(results, one, metric, source)
+        series_list += found
+        skipped += missing
+    return series_list, skipped
+
+
+def analyse_study_gaps(results: GrowthResults, n_boot: int = 500, seed: int = 0) -> dict:
+    """Fit the large conditions' matched-seed gaps at the last embedded layer; failed fits stay in the output as such.
+
+    `modinterp analyze study` covers every pair and layer; the report keeps to the three the seed asks about."""
+    layer = results.last_embedded_layer
+    series_list, skipped = [], []
+    for earlier, later in GAP_PAIRS:
+        if {earlier, later} <= set(results.conditions):
+            try:
+                series_list.append(study_gap(results, earlier, later, layer))
+            except ValueError as err:
+                skipped.append(f"{later} - {earlier}: {err}")
+    config = AnalysisConfig(n_boot=n_boot, horizon_boot=min(n_boot, 300), seed=seed)
+    analyses = [analyse_series(series, config) for series in series_list]
+    return jsonable({"layer": layer, "n_boot": n_boot, "series": analyses, "skipped": skipped})
+
+
+def write_gap_analysis(out: str | Path, gap: dict) -> Path:
+    return atomic_write_json(Path(out) / GAP_FILE, gap)
+
+
+def load_gap_analysis(out: str | Path) -> dict | None:
+    path = Path(out) / GAP_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
