@@ -1,4 +1,4 @@
-"""Helpers for the analysis tests: a small synthetic study results.json that follows CONTRACTS (schema 1)."""
+"""Helpers for the analysis tests: a small synthetic study results.json that follows the growth study schema (studies/growth/schema.py)."""
 
 from __future__ import annotations
 
