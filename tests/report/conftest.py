@@ -64,7 +64,8 @@ def built_report(tmp_path_factory):
     because drawing the figures is the slow part of these tests."""
     from matplotlib.figure import Figure
 
-    from modinterp.report import FigureBlock, Section, TextBlock, build_growth_report
+    from modinterp.report import FigureBlock, Section, TextBlock
+    from modinterp.studies.growth.report import build_growth_report
 
     run_dir = tmp_path_factory.mktemp("run")
     (run_dir / "results.json").write_text(json.dumps(synthetic_results()))

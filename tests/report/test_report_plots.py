@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from modinterp.report.aggregate import Curve, curves, final_profile, mean_and_sd, seed_mean
-from modinterp.report.plots import THICK, THIN, figure_png, plot_final_profile, plot_losses, plot_probe_over_training
+from modinterp.studies.growth.aggregate import Curve, curves, final_profile, mean_and_sd, seed_mean
+from modinterp.report.html import figure_png
+from modinterp.studies.growth.plots import THICK, THIN, plot_final_profile, plot_losses, plot_probe_over_training
 from modinterp.studies.growth.schema import parse_results
 
 

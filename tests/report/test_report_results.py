@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from modinterp.report.growth import load_manifest
+from modinterp.studies.growth.report import load_manifest
 from modinterp.studies.growth.schema import ResultsError, load_results, parse_results
 
 

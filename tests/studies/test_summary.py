@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modinterp.report.aggregate import final_loss, final_profile
+from modinterp.studies.growth.aggregate import final_loss, final_profile
 from modinterp.studies.growth.schema import parse_results
 from modinterp.studies.growth.summary import markdown_table, summary_rows
 

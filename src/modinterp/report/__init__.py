@@ -1,12 +1,11 @@
-"""Reports: plots (matplotlib Agg) and a self-contained HTML page built from sections.
+"""Reports: a self-contained HTML page built from sections of blocks (figures, tables, notes, code), so any
+study or stage contributes its own sections. Study-specific sections live with their study (the growth study's
+in `modinterp.studies.growth.report`) and read results only through that study's schema.
 
-The growth study's sections read its results only through `modinterp.studies.growth.schema`.
-
-    from modinterp.report import build_growth_report, Section, FigureBlock, TableBlock
-    build_growth_report("runs/demo", extra_sections=[Section("Gap fits", [FigureBlock.from_figure("gap", fig)])])
+    from modinterp.report import Section, FigureBlock, TableBlock, write_report
+    write_report([Section("Gap fits", [FigureBlock.from_figure("gap", fig)])], "runs/x", title="Title")
 """
 
-from modinterp.report.growth import build_growth_report, growth_sections
 from modinterp.report.html import (
     CodeBlock,
     FigureBlock,
@@ -14,13 +13,10 @@ from modinterp.report.html import (
     Section,
     TableBlock,
     TextBlock,
+    figure_png,
     render_html,
     write_report,
 )
-from modinterp.report.plots import figure_png, plot_controls, plot_final_profile, plot_losses, plot_probe_over_training
 
-__all__ = [
-    "build_growth_report", "growth_sections",
-    "Section", "FigureBlock", "TableBlock", "TextBlock", "CodeBlock", "HtmlBlock", "render_html", "write_report",
-    "figure_png", "plot_losses", "plot_probe_over_training", "plot_final_profile", "plot_controls",
-]
+__all__ = ["Section", "FigureBlock", "TableBlock", "TextBlock", "CodeBlock", "HtmlBlock", "render_html", "write_report",
+           "figure_png"]

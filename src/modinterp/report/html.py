@@ -9,6 +9,7 @@ papers and docs.
 from __future__ import annotations
 
 import base64
+import io
 import re
 import struct
 from dataclasses import dataclass, field
@@ -17,10 +18,20 @@ from typing import Any, Union
 
 import jinja2
 from markupsafe import Markup
+from matplotlib.figure import Figure
 
 from modinterp.atomic import atomic_write_bytes, atomic_write_text
-from modinterp.report.plots import figure_png
 from modinterp.report.templates import STYLE, TEMPLATE
+
+DPI = 110
+
+
+def figure_png(figure: Figure, dpi: int = DPI) -> bytes:
+    """Render a figure to PNG bytes (Agg)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -11,7 +11,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from modinterp.analysis.plots import gap_fits_figure, horizon_stability_figure, prefix_predictions_figure
-from modinterp.report import FigureBlock, Section, TableBlock, TextBlock, build_growth_report
+from modinterp.report import FigureBlock, Section, TableBlock, TextBlock
+from modinterp.studies.growth.report import build_growth_report
 from modinterp.studies.growth.gap import load_gap_analysis
 
 

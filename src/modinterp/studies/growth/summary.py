@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from modinterp.report.aggregate import final_loss, final_profile
-from modinterp.report.growth import fmt
+from modinterp.studies.growth.aggregate import final_loss, final_profile
+from modinterp.studies.growth.report import fmt
 from modinterp.studies.growth.schema import GrowthResults
 
 

@@ -1,34 +1,24 @@
 """The growth study's figures, drawn with matplotlib's Agg canvas (no pyplot state, no display needed).
 
-Each function takes the validated results and returns a `Figure`; `figure_png` turns one into PNG bytes.
+Each function takes the validated results and returns a `Figure` (`modinterp.report.html.figure_png` renders one).
 Colours are fixed per condition (in the order of `results.conditions`) so every figure reads the same way.
 """
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from modinterp.report.aggregate import control_profile, curves, final_profile, seed_mean
+from modinterp.studies.growth.aggregate import control_profile, curves, final_profile, seed_mean
 from modinterp.studies.growth.schema import GrowthResults
 
 PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 THIN, THICK = 0.8, 2.4
-DPI = 110
 
 
 def condition_colors(conditions: list[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(conditions)}
-
-
-def figure_png(figure: Figure, dpi: int = DPI) -> bytes:
-    """Render a figure to PNG bytes (Agg)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 def _new_figure(n_panels: int, width_per_panel: float = 5.2, height: float = 3.8) -> tuple[Figure, list[Axes]]:

@@ -11,9 +11,9 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from modinterp.report.aggregate import control_profile, final_loss, final_profile
 from modinterp.report.html import CodeBlock, FigureBlock, Section, TableBlock, TextBlock, write_report
-from modinterp.report.plots import plot_controls, plot_final_profile, plot_losses, plot_probe_over_training
+from modinterp.studies.growth.aggregate import control_profile, final_loss, final_profile
+from modinterp.studies.growth.plots import plot_controls, plot_final_profile, plot_losses, plot_probe_over_training
 from modinterp.studies.growth.schema import GrowthResults, ResultsError, load_results
 
 VERIFICATION_TOLERANCE = 1e-5  # fp32 tolerance of `verify_embedding`
