@@ -231,7 +231,7 @@ class ModularityLoss(_WeightPenalty):
         seconds = time.perf_counter() - start
         self.refresh_seconds_.append(seconds)
         self.last_log["modularity/refresh_seconds"] = seconds
-        self.last_log["modularity/n_modules"] = float(node_labels.max() + 1)
+        self.last_log["modularity/n_modules"] = float(len(np.unique(node_labels)))  # matched labels may have gaps
         return labels
 
     def _use_partition(self, model: torch.nn.Module, labels: np.ndarray) -> None:
@@ -275,6 +275,8 @@ class ModularityLoss(_WeightPenalty):
             self.provider._last_view = state.get("provider_last_view")
         if state.get("labels") is not None:
             self._use_partition(model, np.asarray(state["labels"], dtype=np.int64))
+            if hasattr(self.provider, "previous_"):  # what the next refresh matches / compares against
+                self.provider.previous_ = self.labels_.copy()
         self.last_log = dict(state.get("last_log", {}))
 
     def skips(self, step: int) -> bool:
