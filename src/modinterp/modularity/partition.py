@@ -21,7 +21,8 @@ from modinterp.modularity.gomory_hu import GomoryHuTree
 from modinterp.modularity.graph import WeightGraph
 from modinterp.modularity.gusfield import integer_capacity_matrix
 
-__all__ = ["Partition", "Module", "partition", "module_table", "linkage_matrix", "eligible_edges", "match_labels"]
+__all__ = ["Partition", "Module", "partition", "module_table", "linkage_matrix", "eligible_edges", "match_labels",
+           "random_partition_like"]
 
 
 @dataclass
@@ -223,3 +224,14 @@ def match_labels(labels: np.ndarray, previous: np.ndarray) -> np.ndarray:
     for module in np.flatnonzero(target < 0):
         target[module] = next(free)
     return np.where(labels >= 0, target[np.maximum(labels, 0)], -1)
+
+
+def random_partition_like(labels: np.ndarray, movable: np.ndarray, seed: int) -> np.ndarray:
+    """A random partition with the same module sizes: the labels of the `movable` nodes (bool mask) permuted
+    among them (seeded), the others kept. With movable = the units, every module keeps its node count and
+    its unit count: the control a description of a module is compared with."""
+    labels, movable = np.asarray(labels).copy(), np.asarray(movable, dtype=bool)
+    if movable.shape != labels.shape:
+        raise ValueError(f"movable {movable.shape} and labels {labels.shape}: expected one flag per node")
+    labels[movable] = np.random.default_rng(seed).permutation(labels[movable])
+    return labels
