@@ -41,9 +41,10 @@ def test_bare_weights_file_needs_preset_and_board(tmp_path):
     assert result.exit_code != 0
     assert "--model-preset" in result.output
     result = CliRunner().invoke(app, ["modules", str(weights), "--model-preset", "smoke", "--board", "4",
-                                      "--out", str(tmp_path / "m"), "--no-ablation"])
+                                      "--out", str(tmp_path / "m"), "--no-ablation", "--canonical"])
     assert result.exit_code == 0, result.output
-    assert "ablation" not in json.loads((tmp_path / "m" / "modules.json").read_text())
+    record = json.loads((tmp_path / "m" / "modules.json").read_text())
+    assert "ablation" not in record and record["canonical"] is True
 
 
 def test_views_reads_k_modules_as_the_loss_does(tmp_path):

@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         per_game: int = typer.Option(8, "--per-game", min=1, help="positions per game for the ablation"),
         n_random: int = typer.Option(20, "--n-random", min=20, help="random unit sets per module"),
         seed: int = typer.Option(0, "--seed", help="seed of the random games and the random unit sets"),
+        canonical: bool = typer.Option(False, "--canonical", help="cut the graph of canonical weights (heads "
+                                                                   "balanced, LayerNorm gains folded)"),
     ) -> None:
         """Cut a trained BoardTransformer into modules: prints the module table, writes a dendrogram PNG and
         modules.json (node names per module)."""
@@ -43,6 +45,6 @@ def register(app: typer.Typer) -> None:
         settings = AblationSettings(n_games, per_game, str(games) if games else None, seed, n_random) if ablation else None
         try:
             modules_of_run(path, k, top_k=top_k, backend=backend, n_jobs=jobs, views=views, out=out,
-                           model_preset=model_preset, board=board, ablation=settings)
+                           model_preset=model_preset, board=board, ablation=settings, canonical=canonical)
         except ModelPathError as error:
             raise typer.BadParameter(str(error), param_hint="PATH") from error

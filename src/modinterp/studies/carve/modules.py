@@ -53,22 +53,24 @@ class ModelPathError(ValueError):
 def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: str = "gusfield", n_jobs: int = 1,
                    views: bool = False, out: Path | None = None, model_preset: str | None = None,
                    board: int | None = None, console: Console | None = None,
-                   ablation: AblationSettings | None = AblationSettings()) -> dict:
+                   ablation: AblationSettings | None = AblationSettings(), canonical: bool = False) -> dict:
     """Cut the model at `path` into k modules, print the table, write modules.json and dendrogram.png to `out`
     (default: <checkpoint folder>/modules); returns modules.json's content. `views`: read the modules as
     `ModularityLoss` does (densest sparse view whose tree holds k modules, one refinement pass). `ablation`: the
-    positions and controls of the mean-ablation check (None skips it)."""
+    positions and controls of the mean-ablation check (None skips it). `canonical`: cut the graph of the
+    canonical weights (heads balanced, LayerNorm gains folded; the ablation runs on the model as trained)."""
     console = console or Console()
     model, folder = load_checkpoint_model(path, model_preset, board)
     options = {"views": VIEWS, "refine_passes": 1} if views else {}
-    cut = cut_model(model, k, top_k=top_k or None, backend=backend, n_jobs=n_jobs, progress=True, **options)
+    cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, backend=backend, n_jobs=n_jobs,
+                    progress=True, **options)
     print_cut(console, cut, k, top_k or None)
     report = modularity_report(cut.graph, cut.labels)
     console.print(", ".join(f"{key} {value:.4g}" for key, value in report.items()))
     out_dir = out or folder / "modules"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_dendrogram(cut.tree, out_dir / "dendrogram.png", cut.labels)
-    record = {"k": k, "top_k": top_k or None, "views": views, "metrics": report, "modules": modules_summary(cut),
+    record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "metrics": report, "modules": modules_summary(cut),
               "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION),
               "fallback_used": fallback_used(cut)}
     if ablation is not None:
