@@ -31,7 +31,7 @@ import torch
 from modinterp.describe.evidence.transformer import ModuleUnits, ablated, mean_activations
 from modinterp.models.transformer import BoardTransformer, masked_policy_logits
 
-__all__ = ["OUTPUTS", "AblationData", "ModuleImportance", "module_importance", "random_like", "readout",
+__all__ = ["OUTPUTS", "AblationData", "ModuleImportance", "Probes", "module_importance", "random_like", "readout",
            "ablation_effects", "fit_probes", "dissociation_table"]
 
 OUTPUTS = ("value", "policy", "concept_head")  # the output heads a module can count on
@@ -71,6 +71,7 @@ class ModuleImportance:
         return any(k in OUTPUTS for k in self.beats)
 
     def to_json(self) -> dict:
+        """The fields modules.json holds per module."""
         return {"n_units": self.n_units, "ablation_effect": self.effect, "random_ablation_p95": self.random_p95,
                 "counts": self.counts, "beats_random_on": self.beats}
 
@@ -104,6 +105,7 @@ class Probes:
     r2: dict[str, float]
 
     def predict(self, final: np.ndarray) -> np.ndarray:
+        """(N, n_probed) predictions from final-LN CLS vectors (N, d)."""
         return np.c_[final, np.ones(len(final))] @ self.weights
 
 
