@@ -26,6 +26,12 @@ def test_modules_command_prints_the_table_and_writes_the_dendrogram(tmp_path):
     assert (out / "dendrogram.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads((out / "modules.json").read_text())
     assert sum(m["size"] for m in summary["modules"]) == 20 + 2 + 64 + 49
+    assert summary["tree_nontrivial_edges"] == 0 and summary["fallback_used"] is False  # random init: singletons
+    assert "mean-ablation effect" in result.output
+    for module in summary["modules"]:  # one module holding every unit: random sets of its kinds are itself
+        assert set(module["ablation_effect"]) >= {"value", "policy", "concept_head"}
+        assert module["random_ablation_p95"]["value"] == module["ablation_effect"]["value"]
+        assert module["counts"] is False and module["n_units"] == 2 + 64
 
 
 def test_bare_weights_file_needs_preset_and_board(tmp_path):
@@ -35,9 +41,10 @@ def test_bare_weights_file_needs_preset_and_board(tmp_path):
     assert result.exit_code != 0
     assert "--model-preset" in result.output
     result = CliRunner().invoke(app, ["modules", str(weights), "--model-preset", "smoke", "--board", "4",
-                                      "--out", str(tmp_path / "m")])
+                                      "--out", str(tmp_path / "m"), "--no-ablation", "--canonical"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "m" / "modules.json").exists()
+    record = json.loads((tmp_path / "m" / "modules.json").read_text())
+    assert "ablation" not in record and record["canonical"] is True
 
 
 def test_views_reads_k_modules_as_the_loss_does(tmp_path):
@@ -46,3 +53,5 @@ def test_views_reads_k_modules_as_the_loss_does(tmp_path):
     assert "view: each unit's" in result.output and "3 modules (asked for 3)" in result.output
     summary = json.loads((tmp_path / "run" / "final" / "modules" / "modules.json").read_text())
     assert summary["views"] is True and len(summary["modules"]) == 3
+    assert summary["fallback_used"] is True  # the full tree holds singleton cuts only: a sparse view chose
+    assert summary["ablation"]["n_random"] == 20

@@ -9,12 +9,17 @@ Two scores, both computed from the predicate the description names (no LLM simul
 The predicate's orientation (sign) and the detection threshold are fitted on the evidence split only, like
 OpenAI's calibrated simulator, and the same calibration is applied to every control:
 - random description: the predicate of a random other module, scored on this module's activation;
-- shuffled activations: this module's predicate against a seeded permutation of its held-out activation.
+- shuffled activations: this module's predicate against a seeded permutation of its held-out activation;
+- random partition (when given): this module's predicate against the activation of a module of the same size
+  cut at random (`modularity.partition.random_partition_like`): does the description need *this* module?
+Every simulation score is also given after regressing game phase (fill fraction) out of both the predicate and
+the activation (`*_phase_regressed`, orientation refitted on the evidence split's residuals): a description
+that only tracks how far the game has gone scores near 0 there.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -185,6 +190,10 @@ class DescriptionScores:
     shuffled_detection_auprc: float
     n_heldout: int
     n_top: int
+    simulation_r_phase_regressed: float | None = None
+    random_description_simulation_r_phase_regressed: float | None = None
+    random_partition_simulation_r: float | None = None
+    random_partition_simulation_r_phase_regressed: float | None = None
 
     def to_json(self) -> dict:
         """The scores as written to descriptions.json."""
@@ -234,6 +243,49 @@ def score_description(
     )
 
 
+def residualize(values: np.ndarray, covariate: np.ndarray) -> np.ndarray:
+    """`values` minus their least-squares fit on [1, covariate]: what the covariate cannot explain."""
+    values = np.asarray(values, dtype=np.float64)
+    design = np.c_[np.ones(len(values)), np.asarray(covariate, dtype=np.float64)]
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return values - design @ coef
+
+
+def phase_regressed_r(predicted_evidence: np.ndarray, activation_evidence: np.ndarray, predicted_heldout: np.ndarray,
+                      activation_heldout: np.ndarray, phase_evidence: np.ndarray,
+                      phase_heldout: np.ndarray) -> float | None:
+    """Simulation r with phase regressed out of predicate and activation; orientation from the evidence split."""
+    sign = orientation(residualize(predicted_evidence, phase_evidence), residualize(activation_evidence, phase_evidence))
+    r = pearson_r(residualize(predicted_heldout, phase_heldout), residualize(activation_heldout, phase_heldout))
+    return None if r is None else sign * r
+
+
+@dataclass
+class Controls:
+    """What the extra controls need: game phase on both splits, and per module the activation of a random
+    module of the same size on both splits ({module: (evidence, held-out)}; may be empty)."""
+
+    phase_evidence: np.ndarray
+    phase_heldout: np.ndarray
+    random_partition: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def control_scores(pe: np.ndarray, ph: np.ndarray, act_e: np.ndarray, act_h: np.ndarray, ce: np.ndarray | None,
+                   ch: np.ndarray | None, random_module: tuple[np.ndarray, np.ndarray] | None,
+                   controls: Controls, top_fraction: float, seed: int) -> dict[str, float | None]:
+    """The phase-regressed and random-partition scores of one description (fields of `DescriptionScores`)."""
+    phase = (controls.phase_evidence, controls.phase_heldout)
+    out: dict[str, float | None] = {"simulation_r_phase_regressed": phase_regressed_r(pe, act_e, ph, act_h, *phase)}
+    if ce is not None and ch is not None:
+        out["random_description_simulation_r_phase_regressed"] = phase_regressed_r(ce, act_e, ch, act_h, *phase)
+    if random_module is not None:
+        rand_e, rand_h = random_module
+        calib = CalibratedPredicate.fit(pe, rand_e, top_fraction, np.random.default_rng(seed))
+        out["random_partition_simulation_r"] = calib.simulation(ph, rand_h)
+        out["random_partition_simulation_r_phase_regressed"] = phase_regressed_r(pe, rand_e, ph, rand_h, *phase)
+    return out
+
+
 # ---- a set of descriptions ------------------------------------------------------------------------------
 
 
@@ -249,8 +301,10 @@ def random_other(modules: list[str], seed: int) -> dict[str, str]:
 
 def score_descriptions(descriptions: list[Description], activation_evidence: dict[str, np.ndarray],
                        activation_heldout: dict[str, np.ndarray], evidence_table: ConceptTable,
-                       heldout_table: ConceptTable, top_fraction: float = 0.1, seed: int = 0) -> dict[str, DescriptionScores]:
-    """Simulation and detection scores of every description, with the random-description and shuffled controls."""
+                       heldout_table: ConceptTable, top_fraction: float = 0.1, seed: int = 0,
+                       controls: Controls | None = None) -> dict[str, DescriptionScores]:
+    """Simulation and detection scores of every description, with the random-description and shuffled controls
+    (and with `controls`, the phase-regressed and random-partition scores)."""
     by_module = {d.module: d for d in descriptions}
     control_of = random_other(sorted(by_module), seed)
     scores = {}
@@ -262,6 +316,10 @@ def score_descriptions(descriptions: list[Description], activation_evidence: dic
             ce, ch = control.evaluate(evidence_table), control.evaluate(heldout_table)
         scores[module] = score_description(pe, activation_evidence[module], ph, activation_heldout[module], ce, ch,
                                            top_fraction=top_fraction, seed=seed + i)
+        if controls is not None:
+            extra = control_scores(pe, ph, activation_evidence[module], activation_heldout[module], ce, ch,
+                                   controls.random_partition.get(module), controls, top_fraction, seed + i)
+            scores[module] = replace(scores[module], **extra)
     return scores
 
 

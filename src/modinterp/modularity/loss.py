@@ -39,6 +39,8 @@ class _WeightPenalty:
 
     name = "penalty"
 
+    canonical = False  # build blocks from canonical (balanced, gain-folded) head weights; ModularityLoss option
+
     def __init__(self, lam: float):
         if not lam >= 0:
             raise ValueError(f"lam={lam!r}: expected a non-negative float (loss weight)")
@@ -50,8 +52,8 @@ class _WeightPenalty:
 
     def _bind(self, model: torch.nn.Module) -> None:
         if self._model_id != id(model):
-            self._nodes, self._blocks, _ = blocks_of(model)
-            self._set = block_set_of(model, self._blocks)
+            self._nodes, self._blocks, _ = blocks_of(model, self.canonical)
+            self._set = block_set_of(model, self._blocks, self.canonical)
             self._model_id = id(model)
             self._plain = all(getattr(b.capacity, "plain", False) for b in self._set.blocks)
             device = next(model.parameters()).device
@@ -187,6 +189,9 @@ class ModularityLoss(_WeightPenalty):
     harden_at / harden_threshold: from step `harden_at` on, crossing
     weights with |w| below `harden_threshold` x their block's mean |w| are set to 0 and kept there (only for
     blocks that are plain weight matrices, i.e. MLPs). `top_k`: sparsify the graph the provider sees.
+    `canonical`: build the graph and the penalty from canonical weights (a BoardTransformer's heads balanced,
+    LayerNorm gains folded; `construct/canonical.py`), so that rescalings that keep the function cannot lower
+    the penalty. Off by default (runs stay bit-identical); differentiable where a head's singular values differ.
     """
 
     name = "modularity"
@@ -194,8 +199,9 @@ class ModularityLoss(_WeightPenalty):
     def __init__(self, lam: float, k: int, refresh_every: int = 1000, provider: Callable | None = None,
                  form: str = "cross_fraction", warmup_steps: int = 0, harden_at: int | None = None,
                  harden_threshold: float = 0.1, top_k: int | None = None, warmup_l1: float = 0.0,
-                 ramp_steps: int = 0, penalty_every: int = 1):
+                 ramp_steps: int = 0, penalty_every: int = 1, canonical: bool = False):
         super().__init__(lam)
+        self.canonical = bool(canonical)
         if form not in ("cross_fraction", "ncut"):
             raise ValueError(f"form={form!r}; expected 'cross_fraction' or 'ncut'")
         if refresh_every < 1 or k < 2:
@@ -217,7 +223,7 @@ class ModularityLoss(_WeightPenalty):
         """Recompute the partition now (no gradient); returns labels over the model's full node list."""
         self._bind(model)
         start = time.perf_counter()
-        graph = graph_of(model, top_k=self.top_k)
+        graph = graph_of(model, top_k=self.top_k, canonical=self.canonical)
         node_labels = np.asarray(self.provider(graph, self.k), dtype=np.int64)
         labels = np.full(graph.n_source_nodes, -1, np.int64)
         labels[graph.source_ids] = node_labels
@@ -225,7 +231,7 @@ class ModularityLoss(_WeightPenalty):
         seconds = time.perf_counter() - start
         self.refresh_seconds_.append(seconds)
         self.last_log["modularity/refresh_seconds"] = seconds
-        self.last_log["modularity/n_modules"] = float(node_labels.max() + 1)
+        self.last_log["modularity/n_modules"] = float(len(np.unique(node_labels)))  # matched labels may have gaps
         return labels
 
     def _use_partition(self, model: torch.nn.Module, labels: np.ndarray) -> None:
@@ -269,6 +275,8 @@ class ModularityLoss(_WeightPenalty):
             self.provider._last_view = state.get("provider_last_view")
         if state.get("labels") is not None:
             self._use_partition(model, np.asarray(state["labels"], dtype=np.int64))
+            if hasattr(self.provider, "previous_"):  # what the next refresh matches / compares against
+                self.provider.previous_ = self.labels_.copy()
         self.last_log = dict(state.get("last_log", {}))
 
     def skips(self, step: int) -> bool:

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, maximum_flow
 
 from modinterp.modularity.gomory_hu import GomoryHuTree
 from modinterp.modularity.graph import WeightGraph
 from modinterp.modularity.gusfield import integer_capacity_matrix
 
-__all__ = ["Partition", "Module", "partition", "module_table", "linkage_matrix", "eligible_edges"]
+__all__ = ["Partition", "Module", "partition", "module_table", "linkage_matrix", "eligible_edges", "match_labels",
+           "random_partition_like"]
 
 
 @dataclass
@@ -201,3 +203,35 @@ def linkage_matrix(tree: GomoryHuTree, min_size: int = 1) -> np.ndarray:
         root_of[rb] = ra
         cluster_of[ra] = n + step
     return np.asarray(rows, dtype=float).reshape(-1, 4)
+
+
+def match_labels(labels: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """`labels` renamed so that each module keeps the label of the previous partition's module it shares the
+    most nodes with (Hungarian assignment on the overlap counts, scipy's `linear_sum_assignment`); modules left
+    without a partner take the smallest labels no matched module uses. Nodes labelled -1 in either partition
+    are not counted. With a different number of modules the labels can have gaps (a module that vanished)."""
+    labels, previous = np.asarray(labels, dtype=np.int64), np.asarray(previous, dtype=np.int64)
+    if labels.shape != previous.shape:
+        raise ValueError(f"labels {labels.shape} and previous {previous.shape}: expected one label per node in both")
+    both = (labels >= 0) & (previous >= 0)
+    k_new, k_old = int(labels.max(initial=-1)) + 1, int(previous.max(initial=-1)) + 1
+    overlap = np.zeros((k_new, k_old), dtype=np.int64)
+    np.add.at(overlap, (labels[both], previous[both]), 1)
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    target = np.full(k_new, -1, dtype=np.int64)
+    target[rows] = cols
+    free = iter(sorted(set(range(k_new + k_old)) - set(cols.tolist())))
+    for module in np.flatnonzero(target < 0):
+        target[module] = next(free)
+    return np.where(labels >= 0, target[np.maximum(labels, 0)], -1)
+
+
+def random_partition_like(labels: np.ndarray, movable: np.ndarray, seed: int) -> np.ndarray:
+    """A random partition with the same module sizes: the labels of the `movable` nodes (bool mask) permuted
+    among them (seeded), the others kept. With movable = the units, every module keeps its node count and
+    its unit count: the control a description of a module is compared with."""
+    labels, movable = np.asarray(labels).copy(), np.asarray(movable, dtype=bool)
+    if movable.shape != labels.shape:
+        raise ValueError(f"movable {movable.shape} and labels {labels.shape}: expected one flag per node")
+    labels[movable] = np.random.default_rng(seed).permutation(labels[movable])
+    return labels

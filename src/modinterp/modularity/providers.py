@@ -3,7 +3,10 @@
 `GomoryHuProvider` (the default) cuts the graph with `cut.cut_graph`'s view search: k modules from the
 Gomory-Hu tree of the densest sparse view that holds them, then `refine_passes` (default 1) passes of
 single-node moves on the full graph (see `modinterp.modularity.cut`). The view used is logged in `last_info_`
-and warm-starts the next call's search. `SpectralProvider` is the normalised-cut spectral relaxation, for
+and warm-starts the next call's search. Across refreshes (both off by default, so existing runs are unchanged):
+`match_previous` renames a new partition's modules after the previous partition's (Hungarian matching of
+overlaps, `partition.match_labels`), and `accept_if_better` keeps the previous partition unless the new one
+splits the current graph better (lower `criterion`: the loss's form, "cross_fraction" or "normalized_cut"). `SpectralProvider` is the normalised-cut spectral relaxation, for
 comparison.
 """
 
@@ -13,7 +16,10 @@ import numpy as np
 
 from modinterp.modularity.cut import VIEWS, check_search, cut_graph
 from modinterp.modularity.graph import WeightGraph
-from modinterp.modularity.metrics import spectral_partition
+from modinterp.modularity.metrics import cross_fraction, normalized_cut, spectral_partition
+from modinterp.modularity.partition import match_labels
+
+CRITERIA = {"cross_fraction": cross_fraction, "normalized_cut": normalized_cut}
 
 __all__ = ["GomoryHuProvider", "SpectralProvider"]
 
@@ -29,8 +35,13 @@ class GomoryHuProvider:
     """
 
     def __init__(self, backend: str = "gusfield", n_jobs: int = 1, min_size: int | None = None,
-                 views: tuple[int | None, ...] = VIEWS, refine_passes: int = 1, search: str = "bisect"):
+                 views: tuple[int | None, ...] = VIEWS, refine_passes: int = 1, search: str = "bisect",
+                 match_previous: bool = False, accept_if_better: bool = False, criterion: str = "cross_fraction"):
         check_search(search)
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion={criterion!r}; expected one of {sorted(CRITERIA)}")
+        self.match_previous, self.accept_if_better, self.criterion = match_previous, accept_if_better, criterion
+        self.previous_: np.ndarray | None = None  # the last partition returned, over the model's full node list
         self.backend, self.n_jobs, self.min_size, self.views = backend, n_jobs, min_size, tuple(views)
         self.refine_passes, self.search = int(refine_passes), search
         self.last_info_: dict = {}
@@ -41,7 +52,27 @@ class GomoryHuProvider:
                         search=self.search, start_view=self._last_view, refine_passes=self.refine_passes)
         self._last_view = cut.view_index
         self.last_info_ = dict(cut.info)
-        return cut.labels
+        labels = cut.labels
+        if self.previous_ is not None and len(self.previous_) == graph.n_source_nodes and (
+                self.match_previous or self.accept_if_better):
+            labels = self._against_previous(graph, labels)
+        self.previous_ = np.full(graph.n_source_nodes, -1, dtype=np.int64)
+        self.previous_[graph.source_ids] = labels
+        return labels
+
+    def _against_previous(self, graph: WeightGraph, labels: np.ndarray) -> np.ndarray:
+        """The new labels matched to the previous partition's, or the previous partition itself when
+        `accept_if_better` and it scores no worse on `graph` (nodes new to the graph: as the new partition)."""
+        old = self.previous_[graph.source_ids]
+        labels = match_labels(labels, old)
+        if not self.accept_if_better:
+            return labels
+        old = np.where(old >= 0, old, labels)
+        score = CRITERIA[self.criterion]
+        new_score, old_score = score(graph, labels), score(graph, old)
+        accepted = bool(new_score < old_score)
+        self.last_info_.update({"accepted": accepted, "new_score": new_score, "previous_score": old_score})
+        return labels if accepted else old
 
 
 class SpectralProvider:

@@ -10,7 +10,9 @@ cut passes through. A unit that writes A (k_a x d) into the residual is joined t
 B (d x k_b) from it by the virtual weight ||A P diag(gamma) B||_F, where gamma is the reader's LayerNorm gain
 and P = I - 11^T/d the LayerNorm's centering. It is invariant to rotations of the residual basis.
 A head reads through [W_Q | W_K | W_V] and writes through W_O; a neuron reads a row of W_in and writes a
-column of W_out.
+column of W_out. With `canonical=True` the heads' weights are first balanced (`canonical.py`: W_Q/W_K and
+W_V/W_O factorised in balanced form, LayerNorm gains folded), so that rescalings that leave the function
+unchanged leave the graph unchanged too; the other units' virtual weights already fold the gains.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from modinterp.modularity.construct.blocks import BlockSet, WeightBlock
+from modinterp.modularity.construct.canonical import balanced_head_weights
 from modinterp.modularity.graph import NodeTable, node_table
 from modinterp.models.transformer import BoardTransformer
 
@@ -50,15 +53,15 @@ def _virtual_capacity(writer: _Group, reader: _Group) -> Callable[[], torch.Tens
     return capacity
 
 
-def transformer_blocks(model: BoardTransformer) -> tuple[NodeTable, list[WeightBlock], dict]:
+def transformer_blocks(model: BoardTransformer, canonical: bool = False) -> tuple[NodeTable, list[WeightBlock], dict]:
     """Nodes and virtual-weight blocks of a BoardTransformer, one block per (writer, later reader) pair."""
-    nodes, writers, readers, info = _units(model)
+    nodes, writers, readers, info = _units(model, canonical)
     blocks = [WeightBlock(f"{w.name}->{r.name}", w.ids, r.ids, _virtual_capacity(w, r))
               for w in writers for r in readers if w.position < r.position]
     return nodes, blocks, info
 
 
-def transformer_block_set(model: BoardTransformer) -> BlockSet:
+def transformer_block_set(model: BoardTransformer, canonical: bool = False) -> BlockSet:
     """The same edges as `transformer_blocks`, evaluated with one matmul per (writer k, reader k) kind.
 
     Writers and readers are stacked by how many rows/columns each unit has (1 for embeddings, neurons and
@@ -66,7 +69,7 @@ def transformer_block_set(model: BoardTransformer) -> BlockSet:
     ~60 pair blocks become 6 blocks. Entries where the reader does not come after the writer are not edges
     (`valid`). A training loss evaluates this every step; the graph uses the pair blocks.
     """
-    _, writers, readers, _ = _units(model)
+    _, writers, readers, _ = _units(model, canonical)
     d = model.config.d_model
     write_kinds = sorted({w.k for w in writers})
     read_kinds = sorted({r.k for r in readers})
@@ -107,8 +110,9 @@ def _pair_norms(read: torch.Tensor, write: torch.Tensor, k_r: int, k_w: int) -> 
     return torch.linalg.vector_norm(prod.view(n_w, k_w, n_r, k_r).transpose(1, 2), dim=(2, 3)).T
 
 
-def _units(model: BoardTransformer) -> tuple[NodeTable, list[_Group], list[_Group], dict]:
-    """The node table and the writer/reader unit groups of a BoardTransformer, in residual-stream order."""
+def _units(model: BoardTransformer, canonical: bool = False) -> tuple[NodeTable, list[_Group], list[_Group], dict]:
+    """The node table and the writer/reader unit groups of a BoardTransformer, in residual-stream order
+    (`canonical`: heads read and write through their balanced weights)."""
     cfg = model.config
     n_layers, n_heads, d_mlp, d = cfg.n_layers, cfg.n_heads, cfg.d_mlp, cfg.d_model
     names: list[np.ndarray] = []
@@ -137,8 +141,9 @@ def _units(model: BoardTransformer) -> tuple[NodeTable, list[_Group], list[_Grou
         attn, mlp, ln1, ln2 = block.attn, block.mlp, block.ln1, block.ln2
         heads = add(f"blocks.{i}.attn.h", n_heads, "head", 2 * i + 1)
         neurons = add(f"blocks.{i}.mlp.n", d_mlp, "neuron", 2 * i + 2)
-        readers.append(_Group(f"blocks.{i}.attn.W_QKV", 2 * i + 1, heads, _head_reader(attn, ln1), 3 * cfg.d_head))
-        writers.append(_Group(f"blocks.{i}.attn.W_O", 2 * i + 1, heads, lambda attn=attn: attn.W_O, cfg.d_head))
+        read, write = _head_maps(attn, ln1, canonical)
+        readers.append(_Group(f"blocks.{i}.attn.W_QKV", 2 * i + 1, heads, read, 3 * cfg.d_head))
+        writers.append(_Group(f"blocks.{i}.attn.W_O", 2 * i + 1, heads, write, cfg.d_head))
         readers.append(_Group(f"blocks.{i}.mlp.W_in", 2 * i + 2, neurons,
                               lambda mlp=mlp, ln=ln2: (ln.weight[None, :] * mlp.W_in.weight)[:, :, None], 1))
         writers.append(_Group(f"blocks.{i}.mlp.W_out", 2 * i + 2, neurons, lambda mlp=mlp: mlp.W_out.weight.T[:, None, :], 1))
@@ -152,13 +157,19 @@ def _units(model: BoardTransformer) -> tuple[NodeTable, list[_Group], list[_Grou
                                                               out_pos),
                           lambda: (ph.fc_in.weight.reshape(-1, 2, d) * lnf.weight).transpose(1, 2), 2))
     nodes = node_table(np.concatenate(layers), np.concatenate(kinds), np.concatenate(index), np.concatenate(names))
-    info = {"model": "board_transformer", "rows": cfg.rows, "cols": cfg.cols, "d_model": d, "n_layers": n_layers,
+    info = {"model": "board_transformer", "canonical": canonical, "rows": cfg.rows, "cols": cfg.cols, "d_model": d, "n_layers": n_layers,
             "n_heads": n_heads, "d_mlp": d_mlp, "node_set": "heads+neurons, virtual weights"}
     return nodes, writers, readers, info
 
 
-def _head_reader(attn, ln) -> Callable[[], torch.Tensor]:
+def _head_maps(attn, ln, canonical: bool) -> tuple[Callable[[], torch.Tensor], Callable[[], torch.Tensor]]:
+    """(read, write) maps of a layer's heads: [W_Q | W_K | W_V] (H, d, 3*dh) through the LayerNorm gain, and
+    W_O (H, dh, d); balanced first when `canonical`."""
+    if canonical:
+        return (lambda: torch.cat(balanced_head_weights(attn, ln.weight)[:3], dim=-1),
+                lambda: balanced_head_weights(attn, ln.weight)[3])
+
     def read() -> torch.Tensor:
         qkv = torch.cat([attn.W_Q, attn.W_K, attn.W_V], dim=-1)  # (H, d, 3*dh)
         return qkv * ln.weight[None, :, None]
-    return read
+    return read, lambda: attn.W_O

@@ -26,15 +26,16 @@ from modinterp.describe.evidence.transformer import (
     TransformerModuleRunner, load_run_model, mean_activations, module_writes, modules_from_labels, total_write,
 )
 from modinterp.describe.llm import LLMSettings
-from modinterp.describe.scoring import mean_scores, score_descriptions
+from modinterp.describe.scoring import Controls, mean_scores, score_descriptions
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.device import pick_device
 from modinterp.games import domineering as dom
 from modinterp.manifest import write_manifest
 from modinterp.modularity.construct import graph_of
 from modinterp.modularity.cut import cut_model
-from modinterp.modularity.partition import module_table
+from modinterp.modularity.partition import module_table, random_partition_like
 
+PHASE = "fill_fraction"  # game phase, regressed out of every simulation score beside the raw one
 DESCRIBERS = ("concept",)  # offline describers of every run; an LLM joins when --llm-* is given
 
 
@@ -87,6 +88,21 @@ def _partition(model, k: int, min_size: int, method: str = "gh"):
     return graph, labels, table, cuts
 
 
+def random_partition_activations(model, graph, labels: np.ndarray, tokens_ev, tokens_ho,
+                                 seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per module name, the (evidence, held-out) activation of the module with the same label in a random
+    partition of the units with the same sizes (`random_partition_like`): PC1 of its write, as for real ones."""
+    units = np.isin(graph.nodes.kind, ("head", "neuron"))
+    shuffled = [m for m in modules_from_labels(graph.nodes.name, random_partition_like(labels, units, seed))
+                if m.n_units > 0]
+    writes_ev, writes_ho = module_writes(model, tokens_ev, shuffled), module_writes(model, tokens_ho, shuffled)
+    out = {}
+    for m in shuffled:
+        pc1 = ModuleActivation().fit(total_write(writes_ev[m.name]))
+        out[m.name] = (pc1.transform(total_write(writes_ev[m.name])), pc1.transform(total_write(writes_ho[m.name])))
+    return out
+
+
 def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config: DescribeConfig | None = None,
                  llm: LLMSettings | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Describe and score every module of the run's final model; returns (and writes) the results."""
@@ -117,10 +133,13 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
                                             interfaces=summaries_for(m.name, flows),
                                             extra={"pc1_explained_variance": round(pc1.explained_variance_ratio_, 4)}))
             bar.advance(task)
+    controls = Controls(table_ev.column(PHASE), table_ho.column(PHASE),
+                        random_partition_activations(model, graph, labels, tokens_ev, tokens_ho, cfg.seed))
     results: dict[str, Any] = {}
     for describer in make_describers(DESCRIBERS, subject.prompt_words, llm, cfg.seed):
         descriptions, report = describer.describe(evidences, table_ev)
-        scores = score_descriptions(descriptions, act_ev, act_ho, table_ev, table_ho, cfg.top_fraction, cfg.seed)
+        scores = score_descriptions(descriptions, act_ev, act_ho, table_ev, table_ho, cfg.top_fraction, cfg.seed,
+                                    controls)
         results[describer.name] = {
             "report": report.to_json(), "mean_scores": mean_scores(scores),
             "modules": {d.module: {**d.to_json(), "scores": scores[d.module].to_json()} for d in descriptions},
@@ -149,8 +168,11 @@ def summary_lines(output: dict[str, Any]) -> list[str]:
     for name, res in output["describers"].items():
         s = res["mean_scores"]
         lines.append(f"{name}: {res['report']['n_described']}/{res['report']['n_modules']} modules described; mean simulation r "
-                     f"{s.get('simulation_r')} (random description {s.get('random_description_simulation_r')}, shuffled "
-                     f"{s.get('shuffled_simulation_r')}); detection {s.get('detection_bacc')}")
+                     f"{s.get('simulation_r')} (random description {s.get('random_description_simulation_r')}, random "
+                     f"partition {s.get('random_partition_simulation_r')}, shuffled {s.get('shuffled_simulation_r')}); "
+                     f"after regressing out {PHASE}: {s.get('simulation_r_phase_regressed')} (random description "
+                     f"{s.get('random_description_simulation_r_phase_regressed')}, random partition "
+                     f"{s.get('random_partition_simulation_r_phase_regressed')}); detection {s.get('detection_bacc')}")
         failures = len(res["report"].get("parse_failures", {})) + len(res["report"].get("request_failures", {}))
         if failures:
             lines.append(f"  {failures} module(s) not described (see descriptions.json: report)")

@@ -1,9 +1,12 @@
 """The modules of a run: load a trained BoardTransformer, cut it into k modules, print the module table and
-write modules.json (node names per module) and a dendrogram of the Gomory-Hu tree (`modinterp modules`)."""
+write modules.json (node names per module) and a dendrogram of the Gomory-Hu tree (`modinterp modules`).
+With `ablation` (default), each module's mean-ablation effects beside random unit sets of the same size and
+kinds (`modinterp.modularity.ablation`) go into modules.json and a dissociation table is printed."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,10 @@ from rich.table import Table
 from scipy.cluster.hierarchy import dendrogram
 
 from modinterp.atomic import atomic_write, atomic_write_json
+from modinterp.describe.evidence.transformer import modules_from_labels
+from modinterp.describe.subjects.board import BoardSubject
+from modinterp.games import domineering as dom
+from modinterp.modularity.ablation import OUTPUTS, AblationData, ModuleImportance, dissociation_table, module_importance
 from modinterp.modularity.cut import VIEWS, ModuleCut, cut_model
 from modinterp.modularity.gomory_hu import GomoryHuTree
 from modinterp.modularity.metrics import modularity_report
@@ -20,7 +27,23 @@ from modinterp.modularity.partition import linkage_matrix
 from modinterp.models import BoardTransformer, TransformerConfig, build_model
 from modinterp.train.checkpoint import load_model_weights
 
-__all__ = ["modules_of_run", "load_checkpoint_model", "modules_summary", "ModelPathError"]
+__all__ = ["modules_of_run", "load_checkpoint_model", "modules_summary", "ModelPathError", "AblationSettings",
+           "ablation_data", "NONTRIVIAL_FRACTION"]
+
+NONTRIVIAL_FRACTION = 0.05  # a tree edge shows a module when its smaller side holds this share of the nodes
+
+
+@dataclass
+class AblationSettings:
+    """Positions and controls of the ablation check: `n_games` games per split (reference: means and probes;
+    scoring), `per_game` positions each, from the GameStore `games` (val / test splits) or fresh random games
+    (seed `seed`); `n_random` random unit sets per module."""
+
+    n_games: int = 100
+    per_game: int = 8
+    games: str | None = None
+    seed: int = 0
+    n_random: int = 20
 
 
 class ModelPathError(ValueError):
@@ -29,24 +52,81 @@ class ModelPathError(ValueError):
 
 def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: str = "gusfield", n_jobs: int = 1,
                    views: bool = False, out: Path | None = None, model_preset: str | None = None,
-                   board: int | None = None, console: Console | None = None) -> dict:
+                   board: int | None = None, console: Console | None = None,
+                   ablation: AblationSettings | None = AblationSettings(), canonical: bool = False) -> dict:
     """Cut the model at `path` into k modules, print the table, write modules.json and dendrogram.png to `out`
     (default: <checkpoint folder>/modules); returns modules.json's content. `views`: read the modules as
-    `ModularityLoss` does (densest sparse view whose tree holds k modules, one refinement pass)."""
+    `ModularityLoss` does (densest sparse view whose tree holds k modules, one refinement pass). `ablation`: the
+    positions and controls of the mean-ablation check (None skips it). `canonical`: cut the graph of the
+    canonical weights (heads balanced, LayerNorm gains folded; the ablation runs on the model as trained)."""
     console = console or Console()
     model, folder = load_checkpoint_model(path, model_preset, board)
     options = {"views": VIEWS, "refine_passes": 1} if views else {}
-    cut = cut_model(model, k, top_k=top_k or None, backend=backend, n_jobs=n_jobs, progress=True, **options)
+    cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, backend=backend, n_jobs=n_jobs,
+                    progress=True, **options)
     print_cut(console, cut, k, top_k or None)
     report = modularity_report(cut.graph, cut.labels)
     console.print(", ".join(f"{key} {value:.4g}" for key, value in report.items()))
     out_dir = out or folder / "modules"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_dendrogram(cut.tree, out_dir / "dendrogram.png", cut.labels)
-    record = {"k": k, "top_k": top_k or None, "views": views, "metrics": report, "modules": modules_summary(cut)}
+    record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "metrics": report, "modules": modules_summary(cut),
+              "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION),
+              "fallback_used": fallback_used(cut)}
+    if ablation is not None:
+        record["ablation"] = ablate_modules(model, cut, ablation, record["modules"], console)
     atomic_write_json(out_dir / "modules.json", record)
     console.print(f"wrote {out_dir / 'dendrogram.png'} and {out_dir / 'modules.json'}")
     return record
+
+
+def fallback_used(cut: ModuleCut) -> bool:
+    """True when a sparse view or the refinement pass, not the full graph's tree alone, chose the partition."""
+    return cut.view_index is not None and (cut.info.get("view_top_k") is not None or cut.info.get("refined_nodes", 0) > 0)
+
+
+def ablation_data(model: BoardTransformer, settings: AblationSettings) -> AblationData:
+    """Reference and scoring positions (disjoint games), their legal moves and board concepts."""
+    spec = dom.BoardSpec(model.config.rows, model.config.cols)
+    subject = BoardSubject(spec)
+    reference, scoring = subject.splits(settings.n_games, settings.per_game, settings.seed, settings.games)
+    player = (scoring.inputs.sum(1) // 2 % 2) ^ subject.first  # every move covers two cells
+    concepts_ref, concepts = subject.concept_table(reference.inputs), subject.concept_table(scoring.inputs)
+    return AblationData(subject.tokens(model, reference.inputs), subject.tokens(model, scoring.inputs),
+                        dom.legal_mask(spec, scoring.inputs, player),
+                        {n: concepts_ref.column(n) for n in concepts_ref.names},
+                        {n: concepts.column(n) for n in concepts.names})
+
+
+def ablate_modules(model: BoardTransformer, cut: ModuleCut, settings: AblationSettings, records: list[dict],
+                   console: Console) -> dict:
+    """Add each module's ablation effects to its record (in place), print the dissociation table; returns the
+    settings and probe fits for modules.json."""
+    units = modules_from_labels(cut.graph.nodes.name, cut.labels)
+    with_units = [u for u in units if u.n_units > 0]
+    results, probes = module_importance(model, with_units, ablation_data(model, settings), settings.n_random,
+                                        settings.seed)
+    by_name = {r.name: r for r in results}
+    for rec, unit in zip(records, units):
+        result = by_name.get(unit.name)
+        rec.update(result.to_json() if result else {"n_units": 0, "ablation_effect": None,
+                                                    "random_ablation_p95": None, "counts": False,
+                                                    "beats_random_on": []})
+    print_dissociation(console, results)
+    return {**asdict(settings), "probe_r2": probes.r2, "probed_concepts": probes.names}
+
+
+def print_dissociation(console: Console, results: list[ModuleImportance]) -> None:
+    """Modules x outputs (and the probed concepts some module beats its random sets on): effect / random p95."""
+    columns, rows = dissociation_table(results)
+    shown = [i for i, c in enumerate(columns) if c in OUTPUTS or any(row[i] > 1 for row in rows)]
+    table = Table(title="mean-ablation effect / 95th percentile of random unit sets (same size and kinds); > 1 beats")
+    for col in ["module", "units", "counts"] + [columns[i] for i in shown]:
+        table.add_column(col)
+    for result, row in zip(results, rows):
+        table.add_row(result.name, str(result.n_units), "yes" if result.counts else "no",
+                      *(f"{row[i]:.2f}" for i in shown))
+    console.print(table)
 
 
 def load_checkpoint_model(path: Path, model_preset: str | None = None,

@@ -1,0 +1,194 @@
+"""Do the modules matter? Mean-ablation effects of each module beside random unit sets of the same size and kinds.
+
+For a BoardTransformer cut into modules (`describe.evidence.transformer.ModuleUnits`: neurons and heads by layer),
+each module's units are mean-ablated (MLP neurons' hook_post and heads' hook_z replaced by their per-position
+mean over a reference set; `describe.evidence.transformer.ablated`, the one ablation of the package) and the
+change of every output is measured on scoring positions:
+
+- `value`: mean |change of the value logit| / std of the clean value logit;
+- `policy`: mean KL(clean || ablated) of the policy over the legal moves (positions without a legal move skipped);
+- `concept_head`: mean over the concept head's outputs of mean |change| / std of the clean output;
+- `probe:<concept>`: mean |change of a linear probe's prediction| / std of the concept. The probe is a ridge
+  regression of the concept on the final-LayerNorm CLS vector (what every output head reads), fitted on the
+  clean reference positions. Why a probe and not the correlation of the module's write with the concept: the
+  write tells what a module carries, not whether the network needs it; the probe's change tells how much of
+  the concept the network's final representation loses without the module, which is what "matters" means.
+  Concepts the probe cannot read (held-out R^2 below `min_probe_r2`) are left out: a change in a prediction
+  that never tracked the concept says nothing about it.
+
+A module's control is `n_random` random unit sets with the same number of neurons in each layer and heads in
+each layer (seeded); it *counts* if its effect exceeds the 95th percentile of its random sets on some output
+head (value, policy, concept_head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from modinterp.describe.evidence.transformer import ModuleUnits, ablated, mean_activations
+from modinterp.models.transformer import BoardTransformer, masked_policy_logits
+
+__all__ = ["OUTPUTS", "AblationData", "ModuleImportance", "Probes", "module_importance", "random_like", "readout",
+           "ablation_effects", "fit_probes", "dissociation_table"]
+
+OUTPUTS = ("value", "policy", "concept_head")  # the output heads a module can count on
+_FINAL = "ln_final.hook_normalized"
+
+
+@dataclass
+class AblationData:
+    """Positions to ablate on: `reference` tokens (means, probe fit), `tokens` to score on, their legal-move
+    masks (N, n_moves) bool, and concept values on both sets ({name: (N,)})."""
+
+    reference: torch.Tensor
+    tokens: torch.Tensor
+    legal: np.ndarray
+    concepts_reference: dict[str, np.ndarray] = field(default_factory=dict)
+    concepts: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class ModuleImportance:
+    """One module's effects per output / concept, its random sets' 95th percentiles, and whether it counts."""
+
+    name: str
+    n_units: int
+    effect: dict[str, float]
+    random_p95: dict[str, float]
+    random_effects: dict[str, list[float]]
+
+    @property
+    def beats(self) -> list[str]:
+        """Outputs and concepts on which the module beats the 95th percentile of its random sets."""
+        return [k for k, v in self.effect.items() if v > self.random_p95[k]]
+
+    @property
+    def counts(self) -> bool:
+        """True when the module beats its random sets on some output head."""
+        return any(k in OUTPUTS for k in self.beats)
+
+    def to_json(self) -> dict:
+        """The fields modules.json holds per module."""
+        return {"n_units": self.n_units, "ablation_effect": self.effect, "random_ablation_p95": self.random_p95,
+                "counts": self.counts, "beats_random_on": self.beats}
+
+
+def random_like(module: ModuleUnits, config, rng: np.random.Generator, name: str = "random") -> ModuleUnits:
+    """A random unit set with the module's number of neurons per layer and heads per layer."""
+    neurons = {i: np.sort(rng.choice(config.d_mlp, len(ids), replace=False)) for i, ids in module.neurons.items()}
+    heads = {i: np.sort(rng.choice(config.n_heads, len(ids), replace=False)) for i, ids in module.heads.items()}
+    return ModuleUnits(name, neurons, heads)
+
+
+@torch.no_grad()
+def readout(model: BoardTransformer, tokens: torch.Tensor, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """Value (N,), policy (N, n_moves) and concept-head (N, c) outputs and the final-LN CLS vector (N, d)."""
+    parts: dict[str, list[np.ndarray]] = {"value": [], "policy": [], "concept_head": [], "final": []}
+    for start in range(0, len(tokens), batch_size):
+        out, cache = model.run_with_cache(tokens[start:start + batch_size], names=[_FINAL])
+        for key, value in (("value", out.value), ("policy", out.policy), ("concept_head", out.concepts),
+                           ("final", cache[_FINAL][:, -1])):
+            parts[key].append(value.double().cpu().numpy())
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+@dataclass
+class Probes:
+    """Ridge probes of concepts on the final-LN CLS vector: weights (d+1, n_concepts), concept std, names."""
+
+    names: list[str]
+    weights: np.ndarray
+    scale: np.ndarray
+    r2: dict[str, float]
+
+    def predict(self, final: np.ndarray) -> np.ndarray:
+        """(N, n_probed) predictions from final-LN CLS vectors (N, d)."""
+        return np.c_[final, np.ones(len(final))] @ self.weights
+
+
+def fit_probes(final_ref: np.ndarray, concepts_ref: dict[str, np.ndarray], final: np.ndarray,
+               concepts: dict[str, np.ndarray], alpha: float = 1.0, min_probe_r2: float = 0.1) -> Probes:
+    """Ridge probes fitted on the reference set; kept where their R^2 on the scoring set is >= `min_probe_r2`."""
+    names = [n for n in concepts_ref if np.std(concepts_ref[n]) > 0 and np.std(concepts[n]) > 0]
+    if not names:
+        return Probes([], np.zeros((final_ref.shape[1] + 1, 0)), np.zeros(0), {})
+    x = np.c_[final_ref, np.ones(len(final_ref))]
+    y = np.stack([concepts_ref[n] for n in names], 1).astype(np.float64)
+    reg = alpha * np.eye(x.shape[1])
+    reg[-1, -1] = 0.0  # no penalty on the intercept
+    w = np.linalg.solve(x.T @ x + reg, x.T @ y)
+    y_test = np.stack([concepts[n] for n in names], 1).astype(np.float64)
+    pred = np.c_[final, np.ones(len(final))] @ w
+    r2 = 1 - ((pred - y_test) ** 2).sum(0) / ((y_test - y_test.mean(0)) ** 2).sum(0)
+    keep = r2 >= min_probe_r2
+    return Probes([n for n, k in zip(names, keep) if k], w[:, keep], y_test.std(0)[keep],
+                  {n: float(v) for n, v in zip(names, r2)})
+
+
+def _policy_kl(clean: np.ndarray, ablated_: np.ndarray, legal: np.ndarray) -> float:
+    """Mean KL(clean || ablated) of the legal-move policies, over positions with a legal move."""
+    has = legal.any(1)
+    if not has.any():
+        return 0.0
+    mask = torch.as_tensor(legal[has])
+    p = torch.log_softmax(masked_policy_logits(torch.as_tensor(clean[has]), mask), -1)
+    q = torch.log_softmax(masked_policy_logits(torch.as_tensor(ablated_[has]), mask), -1)
+    return float((p.exp() * (p - q)).masked_fill(~mask, 0.0).sum(-1).mean())
+
+
+def _scaled_change(clean: np.ndarray, changed: np.ndarray) -> float:
+    """Mean |change| / std of the clean output, averaged over output columns (constant columns skipped)."""
+    clean, changed = clean.reshape(len(clean), -1), changed.reshape(len(changed), -1)
+    std = clean.std(0)
+    ok = std > 0
+    return float((np.abs(changed - clean)[:, ok] / std[ok]).mean()) if ok.any() else 0.0
+
+
+def ablation_effects(clean: dict[str, np.ndarray], changed: dict[str, np.ndarray], legal: np.ndarray,
+                     probes: Probes) -> dict[str, float]:
+    """The effect on every output head and probed concept of going from `clean` to `changed` readouts."""
+    effects = {"value": _scaled_change(clean["value"], changed["value"]),
+               "policy": _policy_kl(clean["policy"], changed["policy"], legal),
+               "concept_head": _scaled_change(clean["concept_head"], changed["concept_head"])}
+    if probes.names:
+        delta = np.abs(probes.predict(changed["final"]) - probes.predict(clean["final"])) / probes.scale
+        effects.update({f"probe:{n}": float(v) for n, v in zip(probes.names, delta.mean(0))})
+    return effects
+
+
+def module_importance(model: BoardTransformer, modules: list[ModuleUnits], data: AblationData, n_random: int = 20,
+                      seed: int = 0, min_probe_r2: float = 0.1) -> tuple[list[ModuleImportance], Probes]:
+    """Each module's mean-ablation effects beside `n_random` random unit sets of the same size and kinds."""
+    if n_random < 20:
+        raise ValueError(f"n_random={n_random}: the 95th percentile needs at least 20 random sets")
+    means = mean_activations(model, data.reference)
+    clean = readout(model, data.tokens)
+    probes = fit_probes(readout(model, data.reference)["final"], data.concepts_reference, clean["final"],
+                        data.concepts, min_probe_r2=min_probe_r2)
+
+    def effect_of(units: ModuleUnits) -> dict[str, float]:
+        with ablated(model, units, means):
+            return ablation_effects(clean, readout(model, data.tokens), data.legal, probes)
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for module in modules:
+        effect = effect_of(module)
+        randoms = [effect_of(random_like(module, model.config, rng)) for _ in range(n_random)]
+        random_effects = {k: [r[k] for r in randoms] for k in effect}
+        out.append(ModuleImportance(module.name, module.n_units, effect,
+                                    {k: float(np.percentile(v, 95)) for k, v in random_effects.items()},
+                                    random_effects))
+    return out, probes
+
+
+def dissociation_table(results: list[ModuleImportance]) -> tuple[list[str], list[list[float]]]:
+    """(columns, rows): per module, effect / random 95th percentile on every output and probed concept
+    (> 1: beats its random sets there). Different modules beating on different columns is a dissociation."""
+    columns = list(results[0].effect) if results else []
+    rows = [[r.effect[c] / r.random_p95[c] if r.random_p95[c] > 0 else float("inf" if r.effect[c] > 0 else 0)
+             for c in columns] for r in results]
+    return columns, rows

@@ -1,0 +1,119 @@
+"""Canonical weights: the same function, and a weight graph that rescalings of the function cannot change."""
+
+import numpy as np
+import pytest
+import torch
+
+from modinterp.modularity.construct import canonicalize, graph_of
+from modinterp.modularity.construct.canonical import balanced_pair
+from modinterp.modularity.loss import ModularityLoss
+from modinterp.models import BoardTransformer, TransformerConfig
+
+CONFIG = TransformerConfig(rows=4, cols=4, d_model=32, n_layers=2, n_heads=4, d_head=8, d_mlp=64, n_concepts=3)
+
+
+def _model(seed: int = 0) -> BoardTransformer:
+    """A model with non-trivial LayerNorm gains and biases (init has gain 1, bias 0)."""
+    model = BoardTransformer(CONFIG, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for ln in [m for b in model.blocks for m in (b.ln1, b.ln2)] + [model.ln_final]:
+            ln.weight.copy_(0.5 + torch.rand(ln.weight.shape, generator=gen))
+            ln.bias.copy_(0.3 * torch.randn(ln.bias.shape, generator=gen))
+    return model.eval()
+
+
+def _tokens(n: int = 64, seed: int = 0) -> torch.Tensor:
+    cells = torch.randint(0, 2, (n, CONFIG.n_cells), generator=torch.Generator().manual_seed(seed))
+    return torch.cat([cells, torch.full((n, 1), 2)], 1)
+
+
+@torch.no_grad()
+def _rescaled(model: BoardTransformer, seed: int = 5) -> BoardTransformer:
+    """The same function through the free rescalings: per head W_Q A, W_K A^-T and W_V B, B^-1 W_O (A, B random
+    invertible), LayerNorm gains x c with their readers / c."""
+    other = BoardTransformer(CONFIG)
+    other.load_state_dict(model.state_dict())
+    gen = torch.Generator().manual_seed(seed)
+    dh = CONFIG.d_head
+    for block in other.blocks:
+        attn = block.attn
+        for h in range(CONFIG.n_heads):
+            a = torch.eye(dh) + 0.3 * torch.randn(dh, dh, generator=gen)
+            b = torch.eye(dh) * 2.5 + 0.3 * torch.randn(dh, dh, generator=gen)
+            attn.W_Q[h] = attn.W_Q[h] @ a
+            attn.W_K[h] = attn.W_K[h] @ torch.linalg.inv(a).T
+            attn.W_V[h] = attn.W_V[h] @ b
+            attn.W_O[h] = torch.linalg.inv(b) @ attn.W_O[h]
+        block.ln2.weight.mul_(3.0)
+        block.ln2.bias.mul_(3.0)
+        block.mlp.W_in.weight.div_(3.0)
+    return other.eval()
+
+
+def test_canonical_model_computes_the_same_outputs():
+    model, tokens = _model(), _tokens()
+    canon = canonicalize(model)
+    for a, b in zip(model(tokens), canon(tokens)):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    assert all(torch.equal(b.ln2.weight, torch.ones(32)) for b in canon.blocks)  # gains folded
+    assert torch.equal(canon.ln_final.bias, torch.zeros(32))
+
+
+def test_rescaled_model_is_the_same_function_but_a_different_raw_graph():
+    """The check below can fail: the raw graph moves under the rescalings."""
+    model, tokens = _model(), _tokens()
+    other = _rescaled(model)
+    for a, b in zip(model(tokens), other(tokens)):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
+    raw, moved = graph_of(model, drop_dead=False), graph_of(other, drop_dead=False)
+    assert np.abs(raw.capacities - moved.capacities).max() > 0.1 * raw.capacities.max()
+
+
+@pytest.mark.parametrize("canonical_graph", [False, True])
+def test_graph_of_canonical_weights_is_invariant_to_the_rescalings(canonical_graph):
+    model = _model()
+    other = _rescaled(model)
+    if canonical_graph:  # the graph option (what the loss uses) ...
+        a, b = graph_of(model, drop_dead=False, canonical=True), graph_of(other, drop_dead=False, canonical=True)
+    else:  # ... and the raw graph of canonicalised models
+        a, b = graph_of(canonicalize(model), drop_dead=False), graph_of(canonicalize(other), drop_dead=False)
+    np.testing.assert_array_equal(a.edges, b.edges)
+    np.testing.assert_allclose(b.capacities, a.capacities, rtol=1e-5, atol=1e-5 * a.capacities.max())
+
+
+def test_graph_option_equals_the_graph_of_the_canonical_model():
+    model = _model()
+    a, b = graph_of(model, drop_dead=False, canonical=True), graph_of(canonicalize(model), drop_dead=False)
+    np.testing.assert_allclose(a.capacities, b.capacities, rtol=1e-5, atol=1e-6)
+
+
+def test_balanced_pair_keeps_the_product_and_balances_the_factors():
+    gen = torch.Generator().manual_seed(0)
+    left, right = torch.randn(3, 16, 4, generator=gen, dtype=torch.float64), torch.randn(3, 4, 16, generator=gen,
+                                                                                          dtype=torch.float64)
+    l2, r2 = balanced_pair(left, right)
+    torch.testing.assert_close(l2 @ r2, left @ right)
+    gram_l, gram_r = l2.transpose(-1, -2) @ l2, r2 @ r2.transpose(-1, -2)
+    torch.testing.assert_close(gram_l, gram_r)
+    torch.testing.assert_close(gram_l, torch.diag_embed(torch.diagonal(gram_l, dim1=-2, dim2=-1)))
+
+
+def test_loss_option_penalises_canonical_weights_and_is_off_by_default():
+    model = _model()
+    other = _rescaled(model)
+    labels = np.arange(graph_of(model, drop_dead=False).n_source_nodes) % 3
+    values = {}
+    for canonical in (False, True):
+        for name, net in (("model", model), ("other", other)):
+            loss = ModularityLoss(lam=1.0, k=3, canonical=canonical)
+            loss._use_partition(net, labels)
+            loss._last_refresh = 0  # penalise this fixed partition (no refresh)
+            penalty = loss.penalty(net, step=0)
+            penalty.backward()
+            assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+            net.zero_grad()
+            values[canonical, name] = penalty.item()
+    assert ModularityLoss(lam=1.0, k=3).canonical is False
+    assert values[True, "model"] == pytest.approx(values[True, "other"], rel=1e-5)
+    assert values[False, "model"] != pytest.approx(values[False, "other"], rel=1e-3)
