@@ -11,13 +11,13 @@ from modinterp.atomic import atomic_write_json
 from modinterp.cli import app
 from modinterp.data.store import generate_store
 from modinterp.describe.evidence.transformer import (
-    ModuleUnits, ablated, load_run_model, model_outputs, module_writes, modules_from_labels, total_write,
+    ModuleUnits, ablated, model_outputs, module_writes, modules_from_labels, total_write,
 )
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.games.domineering import BoardSpec
 from modinterp.models import build_model
 from modinterp.studies.carve.describe_run import DescribeConfig, describe_run, layer_labels
-from modinterp.train.checkpoint import save_tensors
+from modinterp.train.checkpoint import load_trained_model, save_tensors
 
 from stub_llm_server import StubLLM
 
@@ -53,7 +53,7 @@ def test_layer_labels_give_one_module_per_layer_kind():
 
 
 def test_write_of_all_layer_neurons_equals_the_mlp_output_minus_its_bias(run_dir):
-    model = load_run_model(run_dir)
+    model = load_trained_model(run_dir)[0]
     boards = _boards(8)
     unit = ModuleUnits("all", neurons={0: np.arange(model.config.d_mlp)})
     write = total_write(module_writes(model, SUBJECT.tokens(model, boards), [unit])["all"])
@@ -63,11 +63,11 @@ def test_write_of_all_layer_neurons_equals_the_mlp_output_minus_its_bias(run_dir
 
 
 def test_zero_ablating_all_neurons_equals_zeroing_w_out(run_dir):
-    model = load_run_model(run_dir)
+    model = load_trained_model(run_dir)[0]
     tokens = SUBJECT.tokens(model, _boards(8))
     with ablated(model, ModuleUnits("all", neurons={0: np.arange(model.config.d_mlp)})):
         cut = model_outputs(model, tokens)
-    reference = load_run_model(run_dir)
+    reference = load_trained_model(run_dir)[0]
     with torch.no_grad():
         reference.blocks[0].mlp.W_out.weight.zero_()
     assert np.allclose(cut["value"], model_outputs(reference, tokens)["value"], atol=1e-5)

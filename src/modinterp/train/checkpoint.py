@@ -29,6 +29,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from modinterp.atomic import atomic_write_bytes, atomic_write_json
 from modinterp.errors import ModinterpError
+from modinterp.models import BoardTransformer, TransformerConfig, build_model
 
 _CHECKSUMS_KEY = "sha256"  # header entry: JSON {tensor name: hex digest}, sorted
 _LEGACY_CHECKSUM_PREFIX = "sha256:"  # older files: one "sha256:NAME" entry per tensor
@@ -37,6 +38,10 @@ _STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 class CheckpointError(ModinterpError, RuntimeError):
     """A checkpoint file is missing, damaged or does not fit the model/optimizer it is loaded into."""
+
+
+class ModelPathError(ModinterpError, ValueError):
+    """The path given does not lead to a model (no weights, or no config to build the model from)."""
 
 
 # What to do about a damaged weights file, appended to each message that reports one.
@@ -127,6 +132,32 @@ def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
     tensors = load_tensors(path)
     check_state_fits(model.state_dict(), tensors, path)
     model.load_state_dict(tensors, strict=True)
+
+
+def load_trained_model(path: str | Path, *, model_preset: str | None = None, board: int | None = None,
+                       device: torch.device | str | None = None) -> tuple[BoardTransformer, Path]:
+    """(model in eval mode on `device`, default CPU; its folder) from a run directory (its final/), a checkpoint
+    directory (model.safetensors + config.json) or a .safetensors file (config.json beside it, else
+    `model_preset` and `board`). The one loader of trained models for every command."""
+    path = Path(path)
+    if path.is_dir() and (path / "final" / "model.safetensors").exists():
+        path = path / "final"
+    weights = path / "model.safetensors" if path.is_dir() else path
+    if not weights.exists():
+        raise ModelPathError(f"{weights} does not exist; expected a run directory (with final/model.safetensors, "
+                             "written by `modinterp train --out DIR`), a checkpoint directory or a .safetensors file")
+    config_path = weights.parent / "config.json"
+    if config_path.exists():
+        config = _read_json(config_path)
+        if "model" not in config:
+            raise ModelPathError(f"{config_path}: no 'model' section; expected the trainer's run config")
+        model = BoardTransformer(TransformerConfig.from_dict(config["model"]))
+    elif model_preset and board:
+        model = build_model(model_preset, board, board)
+    else:
+        raise ModelPathError(f"no config.json beside {weights}; pass --model-preset and --board")
+    load_model_weights(model, weights)
+    return model.to(device or "cpu").eval(), weights.parent
 
 
 def flatten_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -8,19 +8,16 @@ over its heads of hook_z @ W_O[h]. The module's activation is the first principa
 
 from __future__ import annotations
 
-import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from modinterp.describe.evidence.activation import ModuleActivation
 from modinterp.describe.subjects import Subject
-from modinterp.models import BoardTransformer, TransformerConfig
-from modinterp.train.checkpoint import load_model_weights
+from modinterp.models import BoardTransformer
 
 _NEURON = re.compile(r"^blocks\.(\d+)\.mlp\.n(\d+)$")
 _HEAD = re.compile(r"^blocks\.(\d+)\.attn\.h(\d+)$")
@@ -80,22 +77,6 @@ def modules_from_labels(node_names: np.ndarray, labels: np.ndarray, prefix: str 
         unit.heads = {k: np.array(sorted(v)) for k, v in heads.items()}
         modules.append(unit)
     return modules
-
-
-def load_run_model(run_dir: str | Path, device: torch.device | str | None = None) -> BoardTransformer:
-    """The trained BoardTransformer of a run directory (final/config.json + final/model.safetensors), in eval
-    mode on `device` (default CPU; `modinterp.device.pick_device()` gives CUDA when present)."""
-    final = Path(run_dir) / "final"
-    config_path, weights = final / "config.json", final / "model.safetensors"
-    for path in (config_path, weights):
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing; expected a finished training run (modinterp train --out {run_dir})")
-    config = json.loads(config_path.read_text())
-    if "model" not in config:
-        raise ValueError(f"{config_path}: no 'model' section; expected the TransformerConfig written by the trainer")
-    model = BoardTransformer(TransformerConfig.from_dict(config["model"]))
-    load_model_weights(model, weights)
-    return model.to(device or "cpu").eval()
 
 
 def _hook_names(model: BoardTransformer) -> list[str]:

@@ -23,7 +23,7 @@ from modinterp.describe.describers import make_describers
 from modinterp.describe.evidence import EvidenceConfig, ModuleActivation, build_evidence
 from modinterp.describe.evidence.interfaces import interface_flows, summaries_for
 from modinterp.describe.evidence.transformer import (
-    TransformerModuleRunner, load_run_model, mean_activations, module_writes, modules_from_labels, total_write,
+    TransformerModuleRunner, mean_activations, module_writes, modules_from_labels, total_write,
 )
 from modinterp.describe.llm import LLMSettings
 from modinterp.describe.scoring import Controls, mean_scores, score_descriptions
@@ -34,6 +34,7 @@ from modinterp.manifest import write_manifest
 from modinterp.modularity.construct import graph_of
 from modinterp.modularity.cut import cut_model
 from modinterp.modularity.partition import module_table, random_partition_like
+from modinterp.train.checkpoint import load_trained_model
 
 PHASE = "fill_fraction"  # game phase, regressed out of every simulation score beside the raw one
 DESCRIBERS = ("concept",)  # offline describers of every run; an LLM joins when --llm-* is given
@@ -109,7 +110,7 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     started = time.time()
     cfg = config or DescribeConfig()
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "describe"
-    model = load_run_model(run_dir, pick_device(cfg.device))
+    model, _ = load_trained_model(run_dir, device=pick_device(cfg.device))
     subject = BoardSubject(dom.BoardSpec(model.config.rows, model.config.cols), cfg.sector)
     evidence_split, heldout_split = subject.splits(cfg.n_games, cfg.positions_per_game, cfg.seed, cfg.games)
     boards_ev, boards_ho = evidence_split.inputs, heldout_split.inputs

@@ -5,7 +5,6 @@ kinds (`modinterp.modularity.ablation`) go into modules.json and a dissociation 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,10 +23,10 @@ from modinterp.modularity.cut import VIEWS, ModuleCut, cut_model
 from modinterp.modularity.gomory_hu import GomoryHuTree
 from modinterp.modularity.metrics import modularity_report
 from modinterp.modularity.partition import linkage_matrix
-from modinterp.models import BoardTransformer, TransformerConfig, build_model
-from modinterp.train.checkpoint import load_model_weights
+from modinterp.models import BoardTransformer
+from modinterp.train.checkpoint import ModelPathError, load_trained_model
 
-__all__ = ["modules_of_run", "load_checkpoint_model", "modules_summary", "ModelPathError", "AblationSettings",
+__all__ = ["modules_of_run", "modules_summary", "ModelPathError", "AblationSettings",
            "ablation_data", "NONTRIVIAL_FRACTION"]
 
 NONTRIVIAL_FRACTION = 0.05  # a tree edge shows a module when its smaller side holds this share of the nodes
@@ -46,10 +45,6 @@ class AblationSettings:
     n_random: int = 20
 
 
-class ModelPathError(ValueError):
-    """The path given does not lead to a model (no weights, or no config to build the model from)."""
-
-
 def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: str = "gusfield", n_jobs: int = 1,
                    views: bool = False, out: Path | None = None, model_preset: str | None = None,
                    board: int | None = None, console: Console | None = None,
@@ -60,7 +55,7 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     positions and controls of the mean-ablation check (None skips it). `canonical`: cut the graph of the
     canonical weights (heads balanced, LayerNorm gains folded; the ablation runs on the model as trained)."""
     console = console or Console()
-    model, folder = load_checkpoint_model(path, model_preset, board)
+    model, folder = load_trained_model(path, model_preset=model_preset, board=board)
     options = {"views": VIEWS, "refine_passes": 1} if views else {}
     cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, backend=backend, n_jobs=n_jobs,
                     progress=True, **options)
@@ -127,31 +122,6 @@ def print_dissociation(console: Console, results: list[ModuleImportance]) -> Non
         table.add_row(result.name, str(result.n_units), "yes" if result.counts else "no",
                       *(f"{row[i]:.2f}" for i in shown))
     console.print(table)
-
-
-def load_checkpoint_model(path: Path, model_preset: str | None = None,
-                          board: int | None = None) -> tuple[BoardTransformer, Path]:
-    """(model in eval mode, its folder) from a run dir (final/), a checkpoint dir (model.safetensors +
-    config.json) or a .safetensors file (config.json beside it, else `model_preset` and `board`)."""
-    path = Path(path)
-    if path.is_dir() and (path / "final" / "model.safetensors").exists():
-        path = path / "final"
-    weights = path / "model.safetensors" if path.is_dir() else path
-    if not weights.exists():
-        raise ModelPathError(f"{weights} does not exist; expected a run directory (with final/model.safetensors),"
-                             " a checkpoint directory or a .safetensors file")
-    config_path = weights.parent / "config.json"
-    if config_path.exists():
-        config = json.loads(config_path.read_text())
-        if "model" not in config:
-            raise ModelPathError(f"{config_path}: no 'model' section; expected the trainer's run config")
-        model = BoardTransformer(TransformerConfig.from_dict(config["model"]))
-    elif model_preset and board:
-        model = build_model(model_preset, board, board)
-    else:
-        raise ModelPathError(f"no config.json beside {weights}; pass --model-preset and --board")
-    load_model_weights(model, weights)
-    return model.eval(), weights.parent
 
 
 def print_cut(console: Console, cut: ModuleCut, k: int, top_k: int | None) -> None:
