@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "modinterp.cli.describe",
     "modinterp.cli.llm",
     "modinterp.cli.modules",
+    "modinterp.cli.play",
 )
 
 for _name in _COMMAND_MODULES:
