@@ -1,16 +1,20 @@
-"""`modinterp play RUN`: how well a trained network plays, against random, alpha-beta and other networks."""
+"""`modinterp play RUN`: how well a trained network plays, against random, alpha-beta and other networks;
+`modinterp games selfplay`: games (and rounds of gated improvement) from a value network playing itself."""
 
 from __future__ import annotations
 
-import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from modinterp.atomic import atomic_write_json
+from modinterp.cli.games import games_app
 from modinterp.cli.modules import load_model_for_modules
 
 console = Console()
@@ -83,5 +87,82 @@ def play_command(
         console.print(f"wrote {json_out}")
 
 
+class GamesPerSecond(ProgressColumn):
+    """Finished games per second of wall time since the bar started."""
+
+    def render(self, task) -> Text:
+        elapsed = task.elapsed or 0.0
+        return Text(f"{task.completed / elapsed:.1f} games/s" if elapsed > 0 else "- games/s")
+
+
+@contextmanager
+def games_progress() -> Iterator:
+    """A rich progress bar with games/s; yields `bar(description, total) -> callable(n_finished_games)`."""
+    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), GamesPerSecond(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        def start(description: str, total: int):
+            task = bar.add_task(description, total=total)
+            return lambda n: bar.advance(task, n)
+        yield start
+
+
+def selfplay_command(
+    model_path: str = typer.Option(..., "--model", help="value network: run directory, checkpoint dir or .safetensors"),
+    out: Path = typer.Option(..., "--out", help="games file (.npz); with --rounds, an output directory"),
+    n_games: int = typer.Option(2000, "--games", min=1, help="games to generate (per round with --rounds)"),
+    seed: int = typer.Option(0, "--seed", min=0, help="master seed (games, rounds and gates derive their own)"),
+    opening_plies: int = typer.Option(4, "--opening-plies", min=0, help="uniformly random plies at the start"),
+    epsilon: float = typer.Option(0.05, "--epsilon", min=0.0, max=1.0, help="chance of a random move after the opening"),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="softmax temperature over child win "
+                                      "probabilities (0: best child)"),
+    rounds: int = typer.Option(0, "--rounds", min=0, help="rounds of generate, retrain, gate (0: generate only)"),
+    train_preset: str = typer.Option("cpu", "--train-preset", help="retraining config (configs/train-NAME.toml)"),
+    set_: list[str] = typer.Option([], "--set", help="retraining config override key=value (repeatable)"),
+    base_games: Optional[Path] = typer.Option(None, "--base-games", exists=True, dir_okay=False,
+                                              help="games the retraining also uses (e.g. the bootstrap games)"),
+    gate_games: int = typer.Option(200, "--gate-games", min=2, help="gating games per round (even, both colours)"),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, help="accept a candidate when p < alpha"),
+    gate_in_training: bool = typer.Option(False, "--gate-games-in-training", help="append gating games to the data"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ...; default: CUDA when present"),
+) -> None:
+    """Self-play games from a value network (1-ply lookahead, batched), or rounds of gated self-improvement."""
+    from modinterp.config import ConfigError
+    from modinterp.data.store import GameStore
+    from modinterp.device import pick_device
+    from modinterp.games import domineering as dom
+    from modinterp.games.selfplay import ImproveSettings, SelfPlaySettings, improve, selfplay
+    from modinterp.train.config import load_train_config
+
+    model = load_model_for_modules(Path(model_path))[0].to(pick_device(device))
+    settings = SelfPlaySettings(opening_plies=opening_plies, epsilon=epsilon, temperature=temperature)
+    spec = dom.BoardSpec(model.config.rows, model.config.cols)
+    if rounds == 0:
+        with games_progress() as bar:
+            run = selfplay(model, spec, n_games, seed, settings, progress=bar("selfplay", n_games))
+        run.store.save(out)
+        console.print(f"wrote {run.store.n_games} {spec} games to {out}: {run.games_per_s:.1f} games/s, "
+                      f"{run.positions_per_s:.0f} positions evaluated/s")
+        return
+    try:
+        train_config = load_train_config(train_preset, [*set_, "progress=false"])
+        plan = ImproveSettings(rounds=rounds, games_per_round=n_games, gate_games=gate_games, alpha=alpha,
+                               gate_games_in_training=gate_in_training, seed=seed,
+                               gate_opening_plies=opening_plies)
+    except (ConfigError, ValueError) as err:
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(code=2) from None
+    base = GameStore.load(base_games) if base_games else None
+    with games_progress() as bar:
+        records = improve(model, base, train_config, plan, out, settings, progress=bar)
+    for r in records:
+        g = r["gate"]
+        console.print(f"round {r['round']}: candidate won {g['wins']}/{g['n_games']} ({g['win_rate']:.3f}, "
+                      f"95% CI [{g['win_ci95'][0]:.3f}, {g['win_ci95'][1]:.3f}]), p = {g['p_value']:.4f}: "
+                      f"{'accepted' if g['accepted'] else 'rejected'}")
+    console.print(f"wrote {out}/rounds.jsonl, {out}/selfplay.npz and {out}/summary.json")
+
+
 def register(app: typer.Typer) -> None:
     app.command("play")(play_command)
+    games_app.command("selfplay")(selfplay_command)
