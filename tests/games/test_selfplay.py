@@ -103,17 +103,17 @@ def tiny_train_config() -> TrainConfig:
 
 
 def test_improve_gates_on_fresh_openings_and_keeps_gate_games_out_of_training(model, tmp_path):
-    plan = ImproveSettings(rounds=2, games_per_round=30, gate_games=10, gate_opening_plies=2, seed=5)
+    plan = ImproveSettings(rounds=2, games_per_round=12, gate_games=6, gate_opening_plies=2, seed=5)
     rounds = improve(model, None, tiny_train_config(), plan, tmp_path / "a", SelfPlaySettings(opening_plies=2))
-    assert [r["training_games"] for r in rounds] == [30, 60]  # self-play games only
+    assert [r["training_games"] for r in rounds] == [12, 24]  # self-play games only
     for r in rounds:
-        assert r["gate"]["p_value"] == pytest.approx(gate_p_value(r["gate"]["wins"], 10))
+        assert r["gate"]["p_value"] == pytest.approx(gate_p_value(r["gate"]["wins"], 6))
         assert r["gate"]["accepted"] == (r["gate"]["p_value"] < 0.05)
     gates = [GameStore.load(tmp_path / "a" / f"round-{r}" / "gate.npz") for r in range(2)]
     assert not np.array_equal(gates[0].moves[:, :2], gates[1].moves[:, :2])  # fresh openings every round
-    assert GameStore.load(tmp_path / "a" / "selfplay.npz").n_games == 60
+    assert GameStore.load(tmp_path / "a" / "selfplay.npz").n_games == 24
     logged = [json.loads(line) for line in (tmp_path / "a" / "rounds.jsonl").read_text().splitlines()]
     assert [r["gate"]["p_value"] for r in logged] == [r["gate"]["p_value"] for r in rounds]
     with_gates = ImproveSettings(**{**plan.model_dump(), "rounds": 2, "gate_games_in_training": True})
     rounds = improve(model, None, tiny_train_config(), with_gates, tmp_path / "b", SelfPlaySettings(opening_plies=2))
-    assert [r["training_games"] for r in rounds] == [30, 70]
+    assert [r["training_games"] for r in rounds] == [12, 30]

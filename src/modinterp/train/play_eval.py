@@ -1,0 +1,28 @@
+"""The trainer's optional periodic play-strength evaluation: the model against built-in players (arena)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from modinterp.games import domineering as dom
+from modinterp.games.arena import builtin_opponent, network_agent, play_match
+from modinterp.train.config import PlaySettings
+
+
+def play_metrics(model: nn.Module, settings: PlaySettings) -> tuple[dict[str, float], dict[str, float]]:
+    """({"MODE_vs_OPPONENT/win_rate", .../win_ci_low, .../win_ci_high, .../elo}, {".../seconds"}) for every
+    mode and opponent; the seconds are wall clock (TensorBoard only, so metrics.jsonl stays reproducible)."""
+    spec = dom.BoardSpec(model.config.rows, model.config.cols)
+    values: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for mode in settings.modes:
+        agent = network_agent(model, mode)
+        for name in settings.opponents:
+            result = play_match(spec, agent, builtin_opponent(name), settings.games, settings.seed,
+                                settings.opening_plies)
+            key = f"{mode}_vs_{name.replace(':', '')}"
+            low, high = result.win_ci
+            values.update({f"{key}/win_rate": result.win_rate, f"{key}/win_ci_low": low,
+                           f"{key}/win_ci_high": high, f"{key}/elo": result.elo})
+            seconds[f"play/{key}/seconds"] = result.seconds
+    return values, seconds
