@@ -146,11 +146,12 @@ class ValueAgent:
         self.model, self.name = model, name
         self.temperature, self.epsilon = float(temperature), float(epsilon)
         self.batch_size, self.known_wins = int(batch_size), bool(known_wins)
-        self.positions_evaluated = 0
+        self.positions_evaluated = self.calls = 0
 
     def choose(self, spec, boards, to_move, rngs) -> np.ndarray:
         scores = lookahead_scores(self.model, spec, boards, to_move, self.batch_size, self.known_wins)
-        self.positions_evaluated += int(np.isfinite(scores).sum() + np.isposinf(scores).sum())
+        self.positions_evaluated += int((scores > -np.inf).sum())
+        self.calls += 1
         return sample_moves(scores, self.temperature, self.epsilon, rngs)
 
 
