@@ -266,7 +266,8 @@ def wilson_interval(wins: int, n: int, z: float = Z_95) -> tuple[float, float]:
     p, z2 = wins / n, z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    return (0.0 if wins == 0 else low), (1.0 if wins == n else high)  # exact ends, free of rounding
 
 
 def elo_difference(score: float) -> float | None:
