@@ -19,6 +19,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import torch
+from scipy.special import expit
 
 from modinterp.games import domineering as dom
 from modinterp.games.players import GameRecords, alphabeta, empty_records
@@ -128,7 +129,7 @@ def sample_moves(scores: np.ndarray, temperature: float, epsilon: float,
         if epsilon > 0 and rng.random() < epsilon:
             moves[i] = legal[rng.integers(len(legal))]
         elif temperature > 0 and not np.isposinf(scores[i, greedy[i]]):
-            probability = 1.0 / (1.0 + np.exp(-scores[i, legal]))
+            probability = expit(scores[i, legal])
             weights = np.exp((probability - probability.max()) / temperature)
             moves[i] = legal[np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right")]
     return moves
