@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from modinterp.games import domineering as dom
-from modinterp.games.arena import builtin_opponent, network_agent, play_match
+from modinterp.games.arena import evaluate_play
 from modinterp.train.config import PlaySettings
 
 
@@ -16,10 +16,9 @@ def play_metrics(model: nn.Module, settings: PlaySettings) -> tuple[dict[str, fl
     values: dict[str, float] = {}
     seconds: dict[str, float] = {}
     for mode in settings.modes:
-        agent = network_agent(model, mode)
-        for name in settings.opponents:
-            result = play_match(spec, agent, builtin_opponent(name), settings.games, settings.seed,
+        results = evaluate_play(model, spec, mode, settings.opponents, settings.games, settings.seed,
                                 settings.opening_plies)
+        for name, result in zip(settings.opponents, results):
             key = f"{mode}_vs_{name.replace(':', '')}"
             low, high = result.win_ci
             values.update({f"{key}/win_rate": result.win_rate, f"{key}/win_ci_low": low,
