@@ -11,7 +11,7 @@ import pytest
 from modinterp.data.positions import PositionConfig
 from modinterp.data.store import GameStore
 from modinterp.games import domineering as dom
-from modinterp.games.arena import game_streams, sample_moves
+from modinterp.games.arena import sample_moves
 from modinterp.games.selfplay import (
     ImproveSettings,
     SelfPlaySettings,
