@@ -103,7 +103,13 @@ def games_progress() -> Iterator:
     with Progress(*columns, console=console) as bar:
         def start(description: str, total: int):
             task = bar.add_task(description, total=total)
-            return lambda n: bar.advance(task, n)
+
+            def advance(n: int) -> None:
+                bar.advance(task, n)
+                if bar.tasks[task].finished:
+                    bar.stop_task(task)  # freezes elapsed, so games/s stays that of the games
+
+            return advance
         yield start
 
 
