@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "modinterp.cli.describe",
     "modinterp.cli.llm",
     "modinterp.cli.modules",
+    "modinterp.cli.play",
 )
 
 # Commands that run forward/backward passes on the CPU: they get `modinterp.device.reuse_freed_memory()`.

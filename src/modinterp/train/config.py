@@ -7,6 +7,7 @@ norms, biases and embeddings; warmup; gradient clipping). Presets live in `confi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +49,28 @@ class ModularitySettings(BaseModel):
         return ModularityLoss(**self.model_dump())
 
 
+class PlaySettings(BaseModel):
+    """Periodic play-strength evaluation (`modinterp.games.arena`): win rates and Elo against built-in players,
+    written to metrics.jsonl (split "play") and TensorBoard; e.g. `--set play.every=500`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(..., ge=1, description="steps between evaluations (and one at the end)")
+    games: int = Field(100, ge=2, description="games per pairing (even: each opening with both colours)")
+    modes: list[Literal["policy", "value"]] = Field(default_factory=lambda: ["policy", "value"])
+    opponents: list[str] = Field(default_factory=lambda: ["random", "alphabeta:1"])
+    opening_plies: int = Field(4, ge=0)
+    seed: int = Field(0, ge=0, description="seed of the openings (the same at every evaluation)")
+
+    @model_validator(mode="after")
+    def _known_opponents(self) -> "PlaySettings":
+        bad = [o for o in self.opponents if not re.fullmatch(r"random|alphabeta:([1-9]|1[0-2])", o)]
+        if bad or self.games % 2:
+            raise ValueError(f"play: opponents {bad} / games={self.games}: expected opponents 'random' or "
+                             "'alphabeta:D' (D in 1..12) and an even number of games")
+        return self
+
+
 class TrainConfig(BaseModel):
     """One training run: data sampling, optimizer, schedule, loss weights, callback intervals, runtime options."""
 
@@ -78,6 +101,7 @@ class TrainConfig(BaseModel):
     w_policy: float = Field(0.2, ge=0)
     w_concept: float = Field(0.8, ge=0)
     modularity: ModularitySettings | None = Field(None, description="add the GH modularity loss (off by default)")
+    play: PlaySettings | None = Field(None, description="periodic play-strength evaluation (off by default)")
 
     log_every: int = Field(10, ge=1, description="train-loss averaging window (steps)")
     quick_val_every: int = Field(0, ge=0, description="0 disables quick validation")

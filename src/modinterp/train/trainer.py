@@ -16,11 +16,11 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from modinterp.atomic import atomic_write_json
 from modinterp.data.batch import PositionBatch
@@ -30,6 +30,7 @@ from modinterp.train import checkpoint as ckpt
 from modinterp.train.config import TrainConfig
 from modinterp.train.distributed import DistInfo, mean_across_ranks, wrap_model
 from modinterp.train.evaluate import evaluate
+from modinterp.train.interfaces import LossTerm, StepBatches, TrainBatches, ValidationBatches
 from modinterp.train.loss import LossWeights, compute_loss
 from modinterp.train.metrics import MetricsLog, truncate_metrics
 from modinterp.train.optim import build_optimizer, resolve_lr_multipliers, set_learning_rate
@@ -39,48 +40,6 @@ from modinterp.train.schedule import lr_factor
 ProbeHook = Callable[[int, nn.Module], "Mapping[str, float] | None"]
 StepCallback = Callable[[int, "Trainer"], None]
 _TRAIN_KEYS = ("loss", "value_loss", "policy_loss", "concept_loss", "grad_norm")
-
-
-class TrainBatches(Protocol):
-    steps_per_epoch: int
-
-    def batch(self, step: int, rank: int = 0, world_size: int = 1) -> PositionBatch: ...
-
-
-class ValidationBatches(Protocol):
-    n_batches: int
-
-    def batch(self, index: int) -> PositionBatch: ...
-
-    def quick_indices(self, step: int, n_batches: int) -> list[int]: ...
-
-
-class StepBatches(Dataset):
-    """Map-style view of a batch stream: item i is the batch of step `start + i` for one DDP rank."""
-
-    def __init__(self, source: TrainBatches, start: int, stop: int, rank: int = 0, world_size: int = 1):
-        self.source, self.start, self.stop, self.rank, self.world_size = source, start, stop, rank, world_size
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
-
-    def __getitem__(self, i: int) -> PositionBatch:
-        return self.source.batch(self.start + i, self.rank, self.world_size)
-
-
-class LossTerm(Protocol):
-    """An extra term of the training loss computed from the model itself, e.g. `modularity.ModularityLoss`.
-
-    `term(model, step)` returns a scalar tensor added to the task loss; `term.after_step(model)` runs after each
-    optimizer step; `term.last_log` holds the values logged with the train metrics. Optional `state_dict()` /
-    `load_state_dict(state, model)` travel in checkpoints so that a resumed run continues exactly."""
-
-    name: str
-    last_log: dict[str, float]
-
-    def __call__(self, model: nn.Module, step: int) -> torch.Tensor: ...
-
-    def after_step(self, model: nn.Module) -> None: ...
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -296,6 +255,8 @@ class Trainer:
                 log.write(s, "val_full", self.validate())
         if cfg.probe_every and s % cfg.probe_every == 0:
             self._probe(log)
+        if cfg.play is not None and (s % cfg.play.every == 0 or s == cfg.steps):
+            self._play(log)
         if cfg.checkpoint_every and s % cfg.checkpoint_every == 0 and s < cfg.steps:
             self.save_checkpoint()
 
@@ -312,17 +273,31 @@ class Trainer:
                 seconds[f"{term.name}/refresh_seconds_total"] = float(sum(refreshes))
         return values, seconds
 
-    def _probe(self, log: MetricsLog) -> None:
-        if self.probe_hook is None or not self.dist.is_writer:
-            return
+    def _in_eval_mode(self, evaluate_model: Callable[[], Any]) -> Any:
+        """Run `evaluate_model()` with the model in eval mode, restoring its mode afterwards."""
         was_training = self.model.training
         self.model.eval()
         try:
-            result = self.probe_hook(self.step, self.model)
+            return evaluate_model()
         finally:
             self.model.train(was_training)
+
+    def _probe(self, log: MetricsLog) -> None:
+        if self.probe_hook is None or not self.dist.is_writer:
+            return
+        result = self._in_eval_mode(lambda: self.probe_hook(self.step, self.model))
         if result:
             log.write(self.step, "probe", dict(result))
+
+    def _play(self, log: MetricsLog) -> None:
+        """Play-strength evaluation (config.play) into metrics.jsonl (split "play") and TensorBoard."""
+        if not self.dist.is_writer:
+            return
+        from modinterp.train.play_eval import play_metrics  # compiled game players: loaded only when configured
+
+        values, seconds = self._in_eval_mode(lambda: play_metrics(self.model, self.config.play))
+        log.write(self.step, "play", values)
+        log.scalars(self.step, "time", seconds)
 
     # ------------------------------------------------------------------------------------------------ loop
     def fit(self, resume: bool = False) -> TrainResult:
