@@ -4,7 +4,7 @@
                              [--device cpu] [--json OUT]
 
 Rows (same run, same model, same device):
-- `selfplay`: `modinterp.games.selfplay.selfplay` (every game advancing together; per ply: legal children, one
+- `selfplay`: `modinterp.play.selfplay.selfplay` (every game advancing together; per ply: legal children, one
   batched value forward, move choice with exploration, legality-checked play);
 - `inference`: the model's forward alone (`arena.forward_outputs`) on the same number of positions (the
   self-play children, rebuilt from the games), in batches of the mean size self-play used.
@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modinterp.cli.modules import load_model_for_modules
 from modinterp.device import pick_device
 from modinterp.games import domineering as dom
-from modinterp.games.arena import ValueAgent, child_positions, forward_outputs, game_streams, play_games
+from modinterp.play.arena import ValueAgent, child_positions, forward_outputs, game_streams, play_games
 from modinterp.models import build_model
+from modinterp.train.checkpoint import load_trained_model
 
 
 def selfplay_rate(model, spec: dom.BoardSpec, n_games: int, seed: int) -> tuple[float, int, float, ValueAgent]:
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     spec = dom.BoardSpec.parse(args.board)
-    model = (load_model_for_modules(args.run)[0] if args.run else build_model(args.preset, spec.rows, spec.cols))
+    model = (load_trained_model(args.run)[0] if args.run else build_model(args.preset, spec.rows, spec.cols))
     model = model.to(pick_device(args.device)).eval()
     spec = dom.BoardSpec(model.config.rows, model.config.cols)
     n_games = 40 if args.quick else args.games

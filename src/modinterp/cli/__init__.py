@@ -32,7 +32,8 @@ _COMMAND_MODULES = (
 )
 
 # Commands that run forward/backward passes on the CPU: they get `modinterp.device.reuse_freed_memory()`.
-MODEL_COMMANDS = frozenset({"train", "study", "demo", "modules", "describe"})  # add new model commands here
+MODEL_COMMANDS = frozenset({"train", "study", "demo", "modules", "describe", "play"})  # add new model commands here
+# (`games selfplay` sits under `games`, whose other commands run no model: it applies the setting itself)
 
 DEBUG_ENV = "MODINTERP_DEBUG"
 OS_ERROR_EXIT_CODE = 1  # a file the system refused (permissions, disk full): not a usage error

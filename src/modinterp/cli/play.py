@@ -15,7 +15,6 @@ from rich.text import Text
 
 from modinterp.atomic import atomic_write_json
 from modinterp.cli.games import games_app
-from modinterp.cli.modules import load_model_for_modules
 
 console = Console()
 
@@ -23,17 +22,17 @@ console = Console()
 def load_network_agent(text: str, default_mode: str, device: str | None, name: str | None = None):
     """'PATH' or 'PATH@policy' / 'PATH@value' (a run dir, checkpoint dir or .safetensors) as a network agent."""
     from modinterp.device import pick_device
-    from modinterp.games.arena import network_agent
+    from modinterp.play.arena import network_agent
+    from modinterp.train.checkpoint import load_trained_model
 
     path, _, mode = text.partition("@")
-    model, _ = load_model_for_modules(Path(path))
-    model = model.to(pick_device(device))
+    model, _ = load_trained_model(Path(path), device=pick_device(device))
     return network_agent(model, mode or default_mode, name or f"{path}@{mode or default_mode}"), model
 
 
 def opponent_agent(text: str, mode: str, device: str | None):
     """A built-in opponent ('random', 'alphabeta:D') or another network ('RUN_DIR[@policy|@value]')."""
-    from modinterp.games.arena import builtin_opponent
+    from modinterp.play.arena import builtin_opponent
 
     if text == "random" or text.startswith("alphabeta:"):
         try:
@@ -70,7 +69,7 @@ def play_command(
 ) -> None:
     """Play a network against opponents and print win rates (95% Wilson intervals) and Elo differences."""
     from modinterp.games import domineering as dom
-    from modinterp.games.arena import DEFAULT_OPPONENTS, play_match
+    from modinterp.play.arena import DEFAULT_OPPONENTS, play_match
 
     if games % 2:
         raise typer.BadParameter(f"{games}: expected an even number of games", param_hint="--games")
@@ -131,16 +130,23 @@ def selfplay_command(
     alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, help="accept a candidate when p < alpha"),
     gate_in_training: bool = typer.Option(False, "--gate-games-in-training", help="append gating games to the data"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ...; default: CUDA when present"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out"),
 ) -> None:
     """Self-play games from a value network (1-ply lookahead, batched), or rounds of gated self-improvement."""
     from modinterp.config import ConfigError
     from modinterp.data.store import GameStore
-    from modinterp.device import pick_device
+    from modinterp.device import pick_device, reuse_freed_memory
     from modinterp.games import domineering as dom
-    from modinterp.games.selfplay import ImproveSettings, SelfPlaySettings, improve, selfplay
+    from modinterp.atomic import check_output_path
+    from modinterp.play.selfplay import SelfPlaySettings, selfplay
+    from modinterp.studies.selfplay import ImproveSettings, improve
+    from modinterp.train.checkpoint import load_trained_model
     from modinterp.train.config import load_train_config
 
-    model = load_model_for_modules(Path(model_path))[0].to(pick_device(device))
+    reuse_freed_memory()  # the allocator setting every model command gets (cli.MODEL_COMMANDS)
+    if rounds == 0:  # with --rounds, --out is a folder that `improve` refuses to reuse
+        check_output_path(out, overwrite=overwrite)
+    model, _ = load_trained_model(Path(model_path), device=pick_device(device))
     settings = SelfPlaySettings(opening_plies=opening_plies, epsilon=epsilon, temperature=temperature)
     spec = dom.BoardSpec(model.config.rows, model.config.cols)
     if rounds == 0:

@@ -15,7 +15,6 @@ Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from modinterp.atomic import atomic_write_bytes, atomic_write_json
+from modinterp.digest import tensor_digest
 from modinterp.errors import ModinterpError
 from modinterp.models import BoardTransformer, TransformerConfig, build_model
 
@@ -47,12 +47,6 @@ class ModelPathError(ModinterpError, ValueError):
 # What to do about a damaged weights file, appended to each message that reports one.
 _DAMAGED_FIX = ("replace it with an intact copy, or delete the damaged checkpoints/step-* folder of a run "
                 "to resume from the one before")
-
-
-def tensor_digest(t: torch.Tensor) -> str:
-    """SHA-256 of a tensor's raw bytes (dtype and shape are checked by safetensors itself)."""
-    flat = t.detach().contiguous().reshape(-1).view(torch.uint8)
-    return hashlib.sha256(flat.cpu().numpy().tobytes()).hexdigest()
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> Path:

@@ -50,7 +50,7 @@ class ModularitySettings(BaseModel):
 
 
 class PlaySettings(BaseModel):
-    """Periodic play-strength evaluation (`modinterp.games.arena`): win rates and Elo against built-in players,
+    """Periodic play-strength evaluation (`modinterp.play.arena`): win rates and Elo against built-in players,
     written to metrics.jsonl (split "play") and TensorBoard; e.g. `--set play.every=500`."""
 
     model_config = ConfigDict(extra="forbid")

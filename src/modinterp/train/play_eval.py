@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from modinterp.games import domineering as dom
-from modinterp.games.arena import evaluate_play
+from modinterp.play.arena import evaluate_play
 from modinterp.train.config import PlaySettings
 
 

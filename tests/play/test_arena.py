@@ -10,7 +10,7 @@ import torch
 
 from modinterp.data.store import GameStore
 from modinterp.games import domineering as dom
-from modinterp.games.arena import (
+from modinterp.play.arena import (
     AlphaBetaAgent,
     PolicyAgent,
     RandomAgent,

@@ -11,15 +11,9 @@ import pytest
 from modinterp.data.positions import PositionConfig
 from modinterp.data.store import GameStore
 from modinterp.games import domineering as dom
-from modinterp.games.arena import sample_moves
-from modinterp.games.selfplay import (
-    ImproveSettings,
-    SelfPlaySettings,
-    gate_p_value,
-    improve,
-    model_digest,
-    selfplay,
-)
+from modinterp.play.arena import sample_moves
+from modinterp.play.selfplay import SelfPlaySettings, model_digest, selfplay
+from modinterp.studies.selfplay import ImproveSettings, gate_p_value, improve
 from modinterp.models import build_model
 from modinterp.train.config import TrainConfig
 
