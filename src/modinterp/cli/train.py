@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from modinterp.errors import OutputExistsError
+from modinterp.lock import FolderLock
 
 
 def train_command(
@@ -37,7 +39,8 @@ def train_command(
     try:
         if dist.is_writer and not resume:  # the writer only: under torchrun another rank may already be training
             refuse_existing_run(out)
-        result = train_from_games(config, games, out, resume=resume, dist=dist)
+        with FolderLock(out, what="modinterp train", report=typer.echo) if dist.is_writer else nullcontext():
+            result = train_from_games(config, games, out, resume=resume, dist=dist)
     except NonFiniteLossError as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(code=1) from None
