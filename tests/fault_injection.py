@@ -16,15 +16,16 @@ TAG = "MODINTERP_FAULT_TEST_TAG"
 TIMING_KEYS = {"wall_time_s", "steps_per_s"}
 
 
-def run_cli(args: list[str], kill_at: str | None = None, timeout: float = 300) -> tuple[subprocess.CompletedProcess, str]:
-    """Run `python -m modinterp ARGS` (killed at `kill_at`, if given); returns the result and the tag its
-    processes (and every process they start) carry in their environment."""
+def run_cli(args: list[str], kill_at: str | None = None, timeout: float = 300,
+            kill_signal: str = "KILL") -> tuple[subprocess.CompletedProcess, str]:
+    """Run `python -m modinterp ARGS` (sent SIG`kill_signal` at `kill_at`, if given); returns the result and the
+    tag its processes (and every process they start) carry in their environment."""
     tag = uuid.uuid4().hex
     env = {**os.environ, TAG: tag, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("MODINTERP_KILL_AT", None)
     env.pop("MODINTERP_STUDY_PID", None)
     if kill_at is not None:
-        env["MODINTERP_KILL_AT"] = kill_at
+        env.update(MODINTERP_KILL_AT=kill_at, MODINTERP_KILL_SIGNAL=kill_signal)
     result = subprocess.run([sys.executable, "-m", "modinterp", *args], env=env, capture_output=True, text=True,
                             timeout=timeout)
     return result, tag

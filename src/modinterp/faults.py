@@ -1,4 +1,5 @@
-"""Deterministic kill points for the fault-injection tests: `MODINTERP_KILL_AT=POINT` SIGKILLs the study.
+"""Deterministic kill points for the fault-injection tests: `MODINTERP_KILL_AT=POINT` SIGKILLs the study
+(or sends it `MODINTERP_KILL_SIGNAL`, e.g. TERM).
 
     kill_point("games")                 # in the study process: it kills itself
     kill_point("step", step=8)          # in a worker: `MODINTERP_KILL_AT=step:8` kills the study (its parent)
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 
-KILL_AT, STUDY_PID = "MODINTERP_KILL_AT", "MODINTERP_STUDY_PID"
+KILL_AT, KILL_SIGNAL, STUDY_PID = "MODINTERP_KILL_AT", "MODINTERP_KILL_SIGNAL", "MODINTERP_STUDY_PID"
 
 
 def mark_study_process() -> None:
@@ -22,11 +23,11 @@ def mark_study_process() -> None:
 
 
 def kill_point(name: str, step: int | None = None) -> None:
-    """SIGKILL the study when `MODINTERP_KILL_AT` names this point (`name`, or `name:step`)."""
+    """Signal the study (SIGKILL by default) when `MODINTERP_KILL_AT` names this point (`name`, or `name:step`)."""
     wanted = os.environ.get(KILL_AT)
     if wanted is None or wanted != (name if step is None else f"{name}:{step}"):
         return
     try:
-        os.kill(int(os.environ.get(STUDY_PID, os.getpid())), signal.SIGKILL)
+        os.kill(int(os.environ.get(STUDY_PID, os.getpid())), signal.Signals[f"SIG{os.environ.get(KILL_SIGNAL, 'KILL')}"])
     except ProcessLookupError:  # another worker reached the point first
         pass
