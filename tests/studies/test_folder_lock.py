@@ -13,6 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from modinterp.cli import app
+from modinterp.data.store import GameStore
+from modinterp.games.domineering import BoardSpec
+from modinterp.games.players import random_games
 from modinterp.lock import LOCK_FILE, FolderLock, FolderLockedError, process_alive
 
 
@@ -78,8 +81,8 @@ def test_the_study_command_refuses_a_folder_held_by_a_live_process(tmp_path):
 
 
 def test_the_train_command_refuses_a_run_folder_held_by_a_live_process(tmp_path):
-    games_path = tmp_path / "games.npz"
-    games_path.write_bytes(b"")  # never read: the lock is checked first
+    games_path, spec = tmp_path / "games.npz", BoardSpec(6, 6)
+    GameStore.from_records(spec, random_games(spec, 20, seed=1), seed=1).save(games_path)
     write_lock(tmp_path / "run", os.getpid())
     result = CliRunner().invoke(app, ["train", "--preset", "smoke", "--games", str(games_path),
                                       "--out", str(tmp_path / "run"), "--resume"])
