@@ -6,8 +6,8 @@
                      cluster=ClusterSettings(partition="gpu", gpus_per_job=1))
 
 Steps, while the study holds DIR's lock (`modinterp.lock.FolderLock`: a second live study on DIR is refused,
-a killed one's stale lock taken over): games (generated into DIR/games.npz, or reused when their settings match), the fixed probe set, the
-seeded initial weights of each seed (DIR/init/), the runs (small ones first; each embedded run starts once its
+a killed one's stale lock taken over): games (generated into DIR/games.npz, or reused when their settings
+match), the fixed probe set, the seeded initial weights of each seed (DIR/init/), the runs (small ones first; each embedded run starts once its
 small source is done) through an executor (`modinterp.studies.runner`), then results.json (rebuilt from the
 runs' final files), gap_analysis.json, report.html and manifest.json.
 """
