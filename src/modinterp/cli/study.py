@@ -33,29 +33,50 @@ def register(app: typer.Typer) -> None:
     app.add_typer(study_app, name="study")
 
 
-def run_growth_from_cli(preset: str, out: Path, jobs: Optional[int], resume: bool, overrides: list[str],
+def run_growth_from_cli(preset: Optional[str], out: Path, jobs: Optional[int], resume: bool, overrides: list[str],
                         executor: str = "local", cluster: ClusterSettings | None = None) -> Path:
-    """Load the preset, run (or resume) the study; config and study errors exit with code 2 and a message."""
+    """Load the preset (or, `--resume` alone, the study's recorded config) and run the study.
+
+    Config errors exit with code 2, failed runs with 1 (the message counts them); Ctrl-C and SIGTERM print the
+    command that continues the study and exit with 130.
+    """
     from modinterp.studies.growth.config import load_study_config  # import cost: see the module docstring
     from modinterp.studies.growth.data import StudyError
-    from modinterp.studies.growth.study import run_growth_study
-    from modinterp.studies.runner import RunFailure
+    from modinterp.studies.growth.study import recorded_config, run_growth_study
+    from modinterp.studies.runner import RunFailure, terminate_as_interrupt
 
     try:
-        config = load_study_config(preset, overrides)
+        with terminate_as_interrupt():
+            if resume and preset is None and not overrides:
+                config = recorded_config(out)
+            else:
+                config = load_study_config(preset or "quick", overrides)
+            return run_growth_study(config, out, jobs=jobs, resume=resume, executor=executor, cluster=cluster)
     except ConfigError as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(code=2) from None
-    try:
-        return run_growth_study(config, out, jobs=jobs, resume=resume, executor=executor, cluster=cluster)
     except (StudyError, RunFailure) as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(code=1) from None
     except KeyboardInterrupt:
-        again = ["modinterp", "study", "growth", "--preset", preset, "--out", str(out), "--resume",
-                 *(part for item in overrides for part in ("--set", item)), "--executor", executor]
+        again = resume_command(preset, out, jobs, overrides, executor)
         typer.secho(f"interrupted; continue with: {shlex.join(again)}", err=True, fg="yellow")
         raise typer.Exit(code=130) from None
+
+
+def resume_command(preset: Optional[str], out: Path, jobs: Optional[int], overrides: list[str],
+                   executor: str) -> list[str]:
+    """The command that continues the study: `--resume` alone once DIR/study.json records its config."""
+    from modinterp.studies.growth.study import STUDY_FILE
+
+    command = ["modinterp", "study", "growth", "--out", str(out), "--resume"]
+    if not (out / STUDY_FILE).exists():  # interrupted before the config was recorded: repeat it
+        command += ["--preset", preset or "quick", *(part for item in overrides for part in ("--set", item))]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
+    if executor != "local":
+        command += ["--executor", executor]
+    return command
 
 
 def cluster_settings(executor: str, partition: Optional[str], gpus_per_job: int, time_limit: int,
@@ -68,10 +89,12 @@ def cluster_settings(executor: str, partition: Optional[str], gpus_per_job: int,
 
 
 def growth_command(
-    preset: str = typer.Option("quick", help="configs/study-NAME.toml (quick, paper, smoke) or a path to a .toml file"),
+    preset: Optional[str] = typer.Option(None, help="configs/study-NAME.toml (quick, paper, smoke) or a path to a "
+                                         "TOML file; default quick, or with --resume alone the study's own config"),
     out: Path = typer.Option(..., help="study folder: games.npz, runs/, results.json, report.html"),
     jobs: Optional[int] = typer.Option(None, min=1, help="runs at once (default: the preset's jobs)"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted study in --out (finished runs are skipped)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the study in --out with its recorded config "
+                                "(finished runs are skipped; --preset/--set, if given, must match it)"),
     set_: list[str] = typer.Option([], "--set", help="config override key.sub=value, e.g. --set seeds=[0,1,2] (repeatable)"),
     executor: str = EXECUTOR,
     partition: Optional[str] = PARTITION,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from modinterp.errors import OutputExistsError
+from modinterp.lock import FolderLock
 
 
 def train_command(
@@ -21,6 +23,7 @@ def train_command(
                                    help="config override, e.g. --set lr=1e-3 (repeatable)"),
 ) -> None:
     """Train a BoardTransformer; under torchrun it runs DDP (gloo on CPU, NCCL on CUDA)."""
+    from modinterp.data.store import GameStore
     from modinterp.train.config import load_train_config
     from modinterp.train.distributed import init_distributed, shutdown_distributed
     from modinterp.train.run import train_from_games
@@ -37,7 +40,9 @@ def train_command(
     try:
         if dist.is_writer and not resume:  # the writer only: under torchrun another rank may already be training
             refuse_existing_run(out)
-        result = train_from_games(config, games, out, resume=resume, dist=dist)
+        store = GameStore.load(games)  # a damaged games file is reported before the run folder (and its lock) exists
+        with FolderLock(out, what="modinterp train", report=typer.echo) if dist.is_writer else nullcontext():
+            result = train_from_games(config, store, out, resume=resume, dist=dist)
     except NonFiniteLossError as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(code=1) from None

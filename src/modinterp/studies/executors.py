@@ -6,19 +6,33 @@
   local executor (separate processes on this machine; what the tests use). Needs the `[cluster]` extra.
 
 A run is a `RunSpec` (see `modinterp.studies.runner`): the executor calls `spec.function(*spec.args, progress=...,
-in_worker=...)`. `stop()` ends every run it started (the seam where a study makes its workers die with it).
+in_worker=...)`. `stop()` ends every run it started. However the study ends (SIGKILL included), its workers end with it: a
+worker watches the study's PID and exits within a second of it being gone (`watch_study`), and on Linux pool
+workers also ask the kernel for SIGKILL when their parent dies (`prctl(PR_SET_PDEATHSIG)`). submitit's local
+jobs run under its controller process, so they rely on the watch; SLURM jobs run on other hosts, where the
+study's PID means nothing: `stop()` cancels them (scancel), a SIGKILLed study leaves them to finish their
+run (the study folder's lock is then stale, and a resume skips the runs they complete).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import shutil
+import signal
+import socket
+import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from modinterp.lock import process_alive
 
 if TYPE_CHECKING:  # runner imports this module; the annotation only names its RunSpec
     from modinterp.studies.runner import RunSpec
@@ -65,8 +79,51 @@ class ClusterSettings(BaseModel):
     folder: Path | None = Field(None, description="submitit's logs and pickles (default: STUDY_DIR/submitit)")
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCH_INTERVAL_S = 0.5
+
+
+def watch_study(study_pid: int, host: str) -> None:
+    """In a worker: a daemon thread that ends this process once the study process `study_pid` is gone.
+
+    Only on the study's host (a PID names nothing elsewhere); a killed study's workers would otherwise train on,
+    re-parented to init, and write beside a resumed study.
+    """
+    if host != socket.gethostname() or study_pid == os.getpid():
+        return
+
+    def watch() -> None:
+        while process_alive(study_pid):
+            time.sleep(WATCH_INTERVAL_S)
+        os._exit(1)  # the run resumes from its last checkpoint; nothing here is left half-written (atomic files)
+
+    threading.Thread(target=watch, name="modinterp-watch-study", daemon=True).start()
+
+
+def die_with_parent() -> None:
+    """Linux: ask the kernel to SIGKILL this process when its parent ends (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _start_pool_worker(study_pid: int, host: str) -> None:
+    """Pool worker initializer: die with the study, by the kernel's signal and by the watch."""
+    die_with_parent()
+    if os.getppid() != study_pid:  # the study died before prctl took effect
+        os._exit(1)
+    watch_study(study_pid, host)
+
+
 def _call(spec: "RunSpec", progress: bool, in_worker: bool) -> dict[str, Any]:
     return spec.function(*spec.args, progress=progress, in_worker=in_worker)
+
+
+def _call_watched(spec: "RunSpec", study_pid: int, host: str) -> dict[str, Any]:
+    """A cluster job's entry point: watch the study (when on its host), then run."""
+    watch_study(study_pid, host)
+    return _call(spec, progress=False, in_worker=True)
 
 
 class LocalExecutor:
@@ -80,7 +137,8 @@ class LocalExecutor:
 
     def __enter__(self) -> "LocalExecutor":
         if not self.in_process:
-            self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_pool_worker, initargs=(os.getpid(), socket.gethostname()))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -149,7 +207,7 @@ class SubmititExecutor:
         self._jobs = []
 
     def submit(self, spec: "RunSpec") -> Any:
-        job = self._executor.submit(_call, spec, False, True)
+        job = self._executor.submit(_call_watched, spec, os.getpid(), socket.gethostname())
         self._jobs.append(job)
         return job
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from modinterp.faults import kill_point
 from modinterp.studies.executors import Executor
 
 
@@ -41,7 +42,11 @@ class RunSpec:
 
 
 class RunFailure(RuntimeError):
-    """Some runs failed (or could not start); the message names each with its error."""
+    """Some runs failed (or could not start); the message counts them and names each with its error."""
+
+    def __init__(self, message: str, failed: int = 0):
+        super().__init__(message)
+        self.failed = failed
 
 
 class StudyTerminated(KeyboardInterrupt):
@@ -121,8 +126,10 @@ def _schedule(todo: list[RunSpec], executor: Executor, is_complete: Callable[[st
                 spec = running.pop(handle)
                 _collect(executor, handle, spec, summaries, failed, console)
                 board.finished()
+                kill_point("run-done")
     if failed:
-        raise RunFailure("runs failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+        raise RunFailure(f"{len(failed)} of {len(todo)} runs failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()),
+                         failed=len(failed))
     return summaries
 
 

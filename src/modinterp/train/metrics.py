@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from modinterp.atomic import atomic_write_text
+from modinterp.faults import kill_point
 
 
 def truncate_metrics(path: str | Path, last_step: int) -> int:
@@ -55,6 +56,7 @@ class MetricsLog:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, sort_keys=True) + "\n")
                 fh.flush()
+            kill_point("step", step)
         self.scalars(step, split, values)
         return record
 

@@ -5,8 +5,9 @@
     run_growth_study(config, "runs/quick", executor="submitit",    # one SLURM job per run
                      cluster=ClusterSettings(partition="gpu", gpus_per_job=1))
 
-Steps: games (generated into DIR/games.npz, or reused when their settings match), the fixed probe set, the
-seeded initial weights of each seed (DIR/init/), the runs (small ones first; each embedded run starts once its
+Steps, while the study holds DIR's lock (`modinterp.lock.FolderLock`: a second live study on DIR is refused,
+a killed one's stale lock taken over): games (generated into DIR/games.npz, or reused when their settings
+match), the fixed probe set, the seeded initial weights of each seed (DIR/init/), the runs (small ones first; each embedded run starts once its
 small source is done) through an executor (`modinterp.studies.runner`), then results.json (rebuilt from the
 runs' final files), gap_analysis.json, report.html and manifest.json.
 """
@@ -21,6 +22,8 @@ from typing import Literal
 from rich.console import Console
 
 from modinterp.atomic import atomic_write_json
+from modinterp.faults import kill_point, mark_study_process
+from modinterp.lock import FolderLock
 from modinterp.manifest import write_manifest
 from modinterp.studies.executors import ClusterSettings, make_executor
 from modinterp.studies.growth.config import GrowthStudyConfig
@@ -62,6 +65,15 @@ def prepare_directory(config: GrowthStudyConfig, out: Path, resume: bool) -> Non
     atomic_write_json(study_file, {"config": data})
 
 
+def recorded_config(out: str | Path) -> GrowthStudyConfig:
+    """The config a study in `out` was started with (DIR/study.json): `--resume` alone continues it as it was."""
+    study_file = Path(out) / STUDY_FILE
+    if not study_file.exists():
+        raise StudyError(f"{study_file} does not exist: {out} holds no study to resume; pass --preset (and any --set) "
+                         "to start one, or check --out")
+    return GrowthStudyConfig.model_validate(json.loads(study_file.read_text(encoding="utf-8"))["config"])
+
+
 def run_growth_study(config: GrowthStudyConfig, out: str | Path, jobs: int | None = None, resume: bool = False,
                      console: Console | None = None, report: bool = True,
                      executor: Literal["local", "submitit"] = "local", cluster: ClusterSettings | None = None) -> Path:
@@ -76,9 +88,17 @@ def run_growth_study(config: GrowthStudyConfig, out: str | Path, jobs: int | Non
     jobs = config.jobs if jobs is None else int(jobs)
     if jobs < 1:
         raise StudyError(f"jobs={jobs}: expected at least 1 worker process")
-    # Issue 15 seam: a lock on `out` (PID + host) belongs here, held until the results are written.
+    mark_study_process()
+    with FolderLock(out, what="modinterp study", report=console.print):
+        return _run_locked(config, out, started, jobs, resume, console, report, executor, cluster)
+
+
+def _run_locked(config: GrowthStudyConfig, out: Path, started: float, jobs: int, resume: bool, console: Console,
+                report: bool, executor: Literal["local", "submitit"], cluster: ClusterSettings | None) -> Path:
+    """The study's steps, while this process holds the study folder's lock."""
     prepare_directory(config, out, resume)
     store = prepare_games(config, out, console)
+    kill_point("games")
     probe_set = prepare_probe_set(config, out, store)
     console.print(f"probe set: {probe_set.n_train} train / {probe_set.n_test} test positions "
                   f"({probe_set.n_dropped_duplicates} symmetric duplicates dropped)")
@@ -90,8 +110,10 @@ def run_growth_study(config: GrowthStudyConfig, out: str | Path, jobs: int | Non
                            "n_dropped_duplicates": probe_set.n_dropped_duplicates,
                            "n_games": int(len(set(probe_set.game_ids.tolist())))},
              "games": {"n_games": store.n_games, "mean_length": round(float(store.lengths.mean()), 4)}}
+    kill_point("results")
     path, results = write_results(out, assemble_results(config, out, extra))
-    _write_study_manifest(config, out, started, jobs, resume, executor, sorted(executed))
+    if executed or not (out / "manifest.json").exists():  # a rerun of a finished study keeps its original record
+        _write_study_manifest(config, out, started, jobs, resume, executor, sorted(executed))
     console.print(summary_table(results))
     console.print(probe_precision_line(results))
     if config.gap_n_boot > 0:
