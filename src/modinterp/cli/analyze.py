@@ -4,10 +4,13 @@ Each command imports the analysis when it runs (scipy and matplotlib; import cos
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from modinterp.errors import ModinterpError
 
 analyze_app = typer.Typer(help="Does a gap persist? Curve fits, intervals, model comparison.", no_args_is_help=True)
 
@@ -19,15 +22,25 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str) -> None:
-    """Print the full message (rich boxes would wrap file paths) and exit with status 2."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+    """End the command with `message` as one error line (exit 2), printed by the CLI root like every user error."""
+    raise ModinterpError(message)
+
+
+def _print_analysis(payload: dict, out: Path, plots: Optional[Path], as_json: bool) -> None:
+    """The analysis JSON on stdout with --json (machine-readable), else the verdict tables and the files written."""
+    from modinterp.analysis.outputs import summary_text
+
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, sort_keys=True))
+    else:
+        typer.echo(summary_text(payload, out, plots))
 
 
 @analyze_app.command("gap")
 def gap_command(
     csv: Path = typer.Option(..., "--csv", exists=True, dir_okay=False, help="CSV with columns seed,step,value"),
-    json_out: Path = typer.Option(..., "--json", help="where to write the analysis JSON"),
+    out: Path = typer.Option(..., "--out", help="where to write the analysis JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the analysis JSON on stdout instead of the tables"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for PNG plots"),
     models: str = typer.Option("exponential,power_law,double_exponential", help=_MODELS_HELP),
     n_boot: int = typer.Option(2000, help="bootstrap replicates per scheme and model"),
@@ -50,13 +63,14 @@ def gap_command(
     except ValueError as err:
         _fail(str(err))
     inputs = {"csv": str(csv), "schedule": str(schedule) if schedule else None}
-    typer.echo(analyse_and_write([series], config, json_out, plots, [], inputs))
+    _print_analysis(analyse_and_write([series], config, out, plots, [], inputs), out, plots, as_json)
 
 
 @analyze_app.command("study")
 def study_command(
     results: Path = typer.Argument(..., exists=True, dir_okay=False, help="a growth study's results.json"),
-    json_out: Path = typer.Option(..., "--json", help="where to write the analysis JSON"),
+    out: Path = typer.Option(..., "--out", help="where to write the analysis JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the analysis JSON on stdout instead of the tables"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for PNG plots"),
     layer: Optional[str] = typer.Option(None, help="layer label (default: last_embedded_layer), or 'all'"),
     metric: str = typer.Option("r2", help="probe metric field to take the gap of"),
@@ -81,7 +95,7 @@ def study_command(
     if not series_list:
         _fail(f"{results}: no pair of conditions has matched seeds: {skipped}")
     inputs = {"results": str(results), "layer": layer, "metric": metric}
-    typer.echo(analyse_and_write(series_list, config, json_out, plots, skipped, inputs))
+    _print_analysis(analyse_and_write(series_list, config, out, plots, skipped, inputs), out, plots, as_json)
 
 
 @analyze_app.command("synth")

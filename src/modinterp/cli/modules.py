@@ -30,10 +30,8 @@ def register(app: typer.Typer) -> None:
         modules.json (node names per module)."""
         # Imported here: the study pulls in torch, numba and matplotlib, which took `import modinterp.cli` from
         # 1.2 s to 10 s (measured on a loaded 2-core machine); every other command would pay for it.
-        from modinterp.studies.carve.modules import ModelPathError, modules_of_run
+        from modinterp.studies.carve.modules import modules_of_run
 
-        try:
-            modules_of_run(path, k, top_k=top_k, backend=backend, n_jobs=jobs, views=views, out=out,
-                           model_preset=model_preset, board=board)
-        except ModelPathError as error:
-            raise typer.BadParameter(str(error), param_hint="PATH") from error
+        # a path without a model (ModelPathError) ends in one line at the CLI root, naming the file
+        modules_of_run(path, k, top_k=top_k, backend=backend, n_jobs=jobs, views=views, out=out,
+                       model_preset=model_preset, board=board)

@@ -13,6 +13,7 @@ from rich.table import Table
 from scipy.cluster.hierarchy import dendrogram
 
 from modinterp.atomic import atomic_write, atomic_write_json
+from modinterp.errors import ModinterpError
 from modinterp.modularity.cut import VIEWS, ModuleCut, cut_model
 from modinterp.modularity.gomory_hu import GomoryHuTree
 from modinterp.modularity.metrics import modularity_report
@@ -23,7 +24,7 @@ from modinterp.train.checkpoint import load_model_weights
 __all__ = ["modules_of_run", "load_checkpoint_model", "modules_summary", "ModelPathError"]
 
 
-class ModelPathError(ValueError):
+class ModelPathError(ModinterpError, ValueError):
     """The path given does not lead to a model (no weights, or no config to build the model from)."""
 
 
