@@ -101,3 +101,19 @@ def test_study_refuses_a_non_numeric_r2_in_one_line_naming_the_field(tmp_path):
     assert result.exit_code == 2
     assert str(path) in result.output and "r2" in result.output and "'high'" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "s.json").exists()
+
+
+def test_analyze_refuses_an_existing_out_unless_overwrite(tmp_path, results_path):
+    existing = tmp_path / "s.json"
+    existing.write_text("keep me")
+    args = ["analyze", "study", str(results_path), "--out", str(existing), "--n-boot", "10", "--horizon-boot", "10",
+            "--models", "exponential"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and f"--out {existing}: the file exists; pass --overwrite" in refused.output
+    assert existing.read_text() == "keep me"
+    replaced = runner.invoke(app, [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads(existing.read_text())["series"][0]["label"] == "large-embed-aux - large-baseline @ layer 2"
+    csv = tmp_path / "gap.csv"
+    assert runner.invoke(app, ["analyze", "synth", "--out", str(csv)]).exit_code == 0
+    assert runner.invoke(app, ["analyze", "synth", "--out", str(csv)]).exit_code == 2

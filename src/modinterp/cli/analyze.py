@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from modinterp.atomic import check_output_path
 from modinterp.errors import ModinterpError
 
 analyze_app = typer.Typer(help="Does a gap persist? Curve fits, intervals, model comparison.", no_args_is_help=True)
@@ -41,6 +42,7 @@ def gap_command(
     csv: Path = typer.Option(..., "--csv", exists=True, dir_okay=False, help="CSV with columns seed,step,value"),
     out: Path = typer.Option(..., "--out", help="where to write the analysis JSON"),
     as_json: bool = typer.Option(False, "--json", help="print the analysis JSON on stdout instead of the tables"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for PNG plots"),
     models: str = typer.Option("exponential,power_law,double_exponential", help=_MODELS_HELP),
     n_boot: int = typer.Option(2000, help="bootstrap replicates per scheme and model"),
@@ -55,6 +57,7 @@ def gap_command(
     from modinterp.analysis.outputs import analyse_and_write, analysis_config, read_schedule
     from modinterp.analysis.series import read_csv_series
 
+    check_output_path(out, overwrite)
     try:
         series = read_csv_series(csv)
         if schedule is not None:
@@ -71,6 +74,7 @@ def study_command(
     results: Path = typer.Argument(..., exists=True, dir_okay=False, help="a growth study's results.json"),
     out: Path = typer.Option(..., "--out", help="where to write the analysis JSON"),
     as_json: bool = typer.Option(False, "--json", help="print the analysis JSON on stdout instead of the tables"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for PNG plots"),
     layer: Optional[str] = typer.Option(None, help="layer label (default: last_embedded_layer), or 'all'"),
     metric: str = typer.Option("r2", help="probe metric field to take the gap of"),
@@ -87,6 +91,7 @@ def study_command(
     from modinterp.studies.growth.gap import gap_series_of_layers
     from modinterp.studies.growth.schema import load_results
 
+    check_output_path(out, overwrite)
     try:
         series_list, skipped = gap_series_of_layers(load_results(results), layer, metric, results)
         config = analysis_config(models, n_boot, horizon_boot, loss, seed, primary, sign)
@@ -101,6 +106,7 @@ def study_command(
 @analyze_app.command("synth")
 def synth_command(
     out: Path = typer.Option(..., "--out", help="CSV to write (seed,step,value)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
     preset: str = typer.Option("persistent", help="truth: persistent (exponential to +0.04) or vanishing (power law to 0)"),
     n_seeds: int = typer.Option(3, min=1, help="number of seeds"),
     noise_sd: float = typer.Option(0.02, help="marginal sd of the AR(1) noise"),
@@ -111,6 +117,7 @@ def synth_command(
     """Write a synthetic gap shaped like the original's (~0.19 at step 1k, ~0.04 at 61k; 61 points)."""
     from modinterp.analysis.synth import PRESETS, synthetic_gap, write_series_csv
 
+    check_output_path(out, overwrite)
     if preset not in PRESETS:
         _fail(f"--preset {preset!r}; expected one of {sorted(PRESETS)}")
     truth = PRESETS[preset]
