@@ -1,6 +1,6 @@
 """Every `modinterp ...` command in README.md and docs/*.md runs as written, on a smoke study's output.
 
-The commands are read from the fenced code blocks (backslash continuations joined, trailing `# comments`
+The commands are read from the code blocks, fenced or indented (backslash continuations joined, trailing `# comments`
 dropped, `[--option]` taken as `--option`). The demo's folders (`runs/demo`, `runs/quick`, `runs/study`) and the
 placeholder `RUN_DIR` point at a smoke study made once per session (`modinterp study growth --preset smoke`),
 copied into a fresh working folder per document; the commands of one document run in order there, so a
@@ -37,19 +37,26 @@ EXCLUDED = {
     r"--llm-base-url http://127\.0\.0\.1:(8000|PORT)/v1": "needs an LLM server; tests/describe/test_transformer_pipeline.py "
                                                           "and test_describe_cli_signals.py run these options against a stub",
     r"--preset cpu": "the cpu preset trains for minutes; the smoke-preset commands beside it run",
+    r"^modinterp modules runs/mod-gh": "reads the run of the excluded cpu-preset training above it (docs/modularity.md)",
     r"^modinterp describe --planted": "the planted check trains its networks (minutes); "
                                       "tests/describe/test_transformer_pipeline.py::test_cli_planted_quick_reports_top1_per_describer runs --quick",
 }
 
 
 def commands_in(document: Path) -> list[str]:
-    """The `modinterp ...` lines of the document's fenced code blocks, each once, in order."""
+    """The `modinterp ...` lines of the document's code (fenced blocks, and blocks indented by four spaces),
+    each once, in order."""
     commands: list[str] = []
-    for block in re.findall(r"^```[^\n]*\n(.*?)^```", document.read_text(encoding="utf-8"), re.S | re.M):
-        for line in block.replace("\\\n", " ").splitlines():
-            command = re.sub(r"\s+#.*$", "", line).strip()
-            if command.startswith("modinterp ") and command not in commands:
-                commands.append(command)
+    in_fence = False
+    for line in re.sub(r"\\\n\s*", " ", document.read_text(encoding="utf-8")).splitlines():
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+            continue
+        if not (in_fence or line.startswith("    ")):
+            continue
+        command = re.sub(r"\s+#.*$", "", line).strip()
+        if command.startswith("modinterp ") and command not in commands:
+            commands.append(command)
     return commands
 
 
