@@ -54,10 +54,10 @@ def gap_command(
     seed: int = typer.Option(0, help="seed of the bootstrap generator"),
 ) -> None:
     """Fit one series given as a CSV (e.g. a gap per seed) and print the verdict table."""
+    check_output_path(out, overwrite)  # before the imports (scipy, matplotlib): refused at once
     from modinterp.analysis.outputs import analyse_and_write, analysis_config, read_schedule
     from modinterp.analysis.series import read_csv_series
 
-    check_output_path(out, overwrite)
     try:
         series = read_csv_series(csv)
         if schedule is not None:
@@ -87,11 +87,11 @@ def study_command(
     seed: int = typer.Option(0, help="seed of the bootstrap generator"),
 ) -> None:
     """Gap for every pair of conditions (later minus earlier in `conditions`) at one layer or all layers."""
+    check_output_path(out, overwrite)  # before the imports (scipy, matplotlib): refused at once
     from modinterp.analysis.outputs import analyse_and_write, analysis_config
     from modinterp.studies.growth.gap import gap_series_of_layers
     from modinterp.studies.growth.schema import load_results
 
-    check_output_path(out, overwrite)
     try:
         series_list, skipped = gap_series_of_layers(load_results(results), layer, metric, results)
         config = analysis_config(models, n_boot, horizon_boot, loss, seed, primary, sign)
@@ -115,9 +115,9 @@ def synth_command(
     seed: int = typer.Option(0, help="generator seed"),
 ) -> None:
     """Write a synthetic gap shaped like the original's (~0.19 at step 1k, ~0.04 at 61k; 61 points)."""
+    check_output_path(out, overwrite)  # before the imports (scipy, matplotlib): refused at once
     from modinterp.analysis.synth import PRESETS, synthetic_gap, write_series_csv
 
-    check_output_path(out, overwrite)
     if preset not in PRESETS:
         _fail(f"--preset {preset!r}; expected one of {sorted(PRESETS)}")
     truth = PRESETS[preset]
