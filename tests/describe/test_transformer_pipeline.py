@@ -7,7 +7,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from modinterp.atomic import atomic_write_json
 from modinterp.cli import app
 from modinterp.data.store import generate_store
 from modinterp.describe.evidence.transformer import (
@@ -15,21 +14,10 @@ from modinterp.describe.evidence.transformer import (
 )
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.games.domineering import BoardSpec
-from modinterp.models import build_model
 from modinterp.studies.carve.describe_run import DescribeConfig, describe_run, layer_labels
-from modinterp.train.checkpoint import load_trained_model, save_tensors
+from modinterp.train.checkpoint import load_trained_model
 
 from stub_llm_server import StubLLM
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run directory in the trainer's format holding an untrained smoke model for a 4x4 board."""
-    root = tmp_path_factory.mktemp("run")
-    model = build_model("smoke", 4, 4, seed=0)
-    save_tensors(root / "final" / "model.safetensors", model.state_dict())
-    atomic_write_json(root / "final" / "config.json", {"model": model.config.to_dict()})
-    return root
 
 
 SUBJECT = BoardSubject(BoardSpec(4, 4))
@@ -107,7 +95,7 @@ def test_cli_reports_an_unreachable_endpoint_cleanly(run_dir, tmp_path):
     result = CliRunner().invoke(app, ["describe", str(run_dir), "--partition", "layers", "--n-games", "12", "--out",
                                       str(tmp_path / "o"), "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m",
                                       "--llm-cache", str(tmp_path / "cache")])
-    assert result.exit_code == 1 and "cannot reach the LLM endpoint" in result.output
+    assert result.exit_code == 2 and "cannot reach the LLM endpoint" in result.output  # an input error, from the CLI root
 
 
 def test_cli_needs_a_run_dir_or_planted(tmp_path):

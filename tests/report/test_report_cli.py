@@ -15,4 +15,4 @@ def test_report_command_writes_report_html(run_dir):
 
 def test_report_command_without_results_says_how_to_make_them(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
-    assert result.exit_code == 2 and "not found" in result.output  # typer wraps the message in a box
+    assert result.exit_code == 2 and "results.json: not found; run the study first" in result.output  # one line, from the CLI root

@@ -41,31 +41,36 @@ def slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_").lower() or "series"
 
 
-def analyse_and_write(series_list: list[GapSeries], config: AnalysisConfig, json_out: Path, plots: Path | None,
-                      skipped: list[str], inputs: dict) -> str:
-    """Fit every series, write `json_out` (and PNGs into `plots`), return the text to print."""
+def analyse_and_write(series_list: list[GapSeries], config: AnalysisConfig, out: Path, plots: Path | None,
+                      skipped: list[str], inputs: dict) -> dict:
+    """Fit every series, write the analysis JSON to `out` (and PNGs into `plots`); returns what was written."""
     started = time.time()
     analyses = []
     with Progress(transient=True) as progress:
         task = progress.add_task("fitting", total=len(series_list) * len(config.models))
         for series in series_list:
             analyses.append(analyse_series(series, config, progress=lambda: progress.advance(task)))
-    table, final = verdict_markdown(analyses), final_window_markdown(analyses)
     plot_files = []
     if plots is not None:
         for a in analyses:
             plot_files += [str(p) for p in write_plots(a, plots, slug(a["label"]))]
-    payload = {
+    payload = jsonable({
         "series": analyses,
         "skipped": skipped,
-        "verdict_markdown": table,
-        "final_window_markdown": final,
+        "verdict_markdown": verdict_markdown(analyses),
+        "final_window_markdown": final_window_markdown(analyses),
         "plots": plot_files,
         "manifest": build_manifest({"inputs": inputs, "analysis": jsonable(vars(config))}, seeds=[config.seed], started_at=started),
-    }
-    atomic_write_json(json_out, jsonable(payload))
-    lines = [table + "\n\n" + final]  # plain text: markdown tables must not be wrapped
-    lines += [f"note ({a['label']}): {note}" for a in analyses for note in a["notes"]]
-    lines += [f"skipped: {note}" for note in skipped]
-    lines.append(f"wrote {json_out}" + (f" and {len(plot_files)} plots in {plots}" if plot_files else ""))
+    })
+    atomic_write_json(out, payload)
+    return payload
+
+
+def summary_text(payload: dict, out: Path, plots: Path | None) -> str:
+    """What `modinterp analyze` prints: the verdict and final-window tables, notes, skipped pairs, files written."""
+    lines = [payload["verdict_markdown"] + "\n\n" + payload["final_window_markdown"]]  # plain text: markdown tables must not be wrapped
+    lines += [f"note ({a['label']}): {note}" for a in payload["series"] for note in a["notes"]]
+    lines += [f"skipped: {note}" for note in payload["skipped"]]
+    n_plots = len(payload["plots"])
+    lines.append(f"wrote {out}" + (f" and {n_plots} plots in {plots}" if n_plots else ""))
     return "\n".join(lines)

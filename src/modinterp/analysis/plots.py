@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from modinterp.analysis.fit import fit_curve  # noqa: E402
 from modinterp.analysis.models import get_model  # noqa: E402
 from modinterp.analysis.varpro import FitBounds  # noqa: E402
+from modinterp.atomic import atomic_write  # noqa: E402
 
 _COLOURS = {"exponential": "tab:blue", "power_law": "tab:orange", "double_exponential": "tab:green"}
 
@@ -40,11 +41,11 @@ def _fmt(x) -> str:
 
 
 def _save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    """Write `fig` as a PNG at `path` atomically (a killed command leaves the old file or the new one) and close it."""
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
 
 
 def gap_fits_figure(result: dict):
@@ -103,6 +104,18 @@ def prefix_predictions_figure(result: dict):
     return fig
 
 
+def _interval_bars(ax, x, y, low, high, colour, label) -> None:
+    """Estimates joined by a line, each with its interval drawn from `low` to `high` as given.
+
+    Not `errorbar(yerr=[y - low, high - y])`: an interval need not contain its point estimate (the seed-t
+    interval is centred on the mean of per-seed fits, a percentile bootstrap on its replicates' quantiles, the
+    point on the fit of the seed-mean curve), and a negative error length makes matplotlib raise.
+    """
+    ax.vlines(x, low, high, color=colour, lw=1.2)
+    ax.plot(np.concatenate([x, x]), np.concatenate([low, high]), "_", ms=6, color=colour)
+    ax.plot(x, y, "o-", ms=4, color=colour, label=label)
+
+
 def horizon_stability_figure(result: dict):
     """Offset estimate and primary interval against the fraction of training used, one line per model."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -113,7 +126,7 @@ def horizon_stability_figure(result: dict):
         y = np.array([r["offset"] for r in rows], dtype=float)
         lo = np.array([r["offset_ci_low"] for r in rows], dtype=float)
         hi = np.array([r["offset_ci_high"] for r in rows], dtype=float)
-        ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o-", ms=4, capsize=3, color=_COLOURS.get(name), label=name)
+        _interval_bars(ax, x, y, lo, hi, _COLOURS.get(name), name)
     values = np.asarray(result["values"])
     spread = float(values.max() - values.min()) or 1.0
     ax.set_ylim(min(values.min(), 0) - 0.5 * spread, values.max() + 0.5 * spread)  # wide intervals run off the axes

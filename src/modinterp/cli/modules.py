@@ -41,11 +41,9 @@ def register(app: typer.Typer) -> None:
         effects beside random unit sets of its size and kinds, writes a dendrogram PNG and modules.json."""
         # Imported here: the study pulls in torch, numba and matplotlib, which took `import modinterp.cli` from
         # 1.2 s to 10 s (measured on a loaded 2-core machine); every other command would pay for it.
-        from modinterp.studies.carve.modules import AblationSettings, ModelPathError, modules_of_run
+        from modinterp.studies.carve.modules import AblationSettings, modules_of_run
 
+        # a path without a model (ModelPathError) ends in one line at the CLI root, naming the file
         settings = AblationSettings(n_games, per_game, str(games) if games else None, seed, n_random) if ablation else None
-        try:
-            modules_of_run(path, k, top_k=top_k, backend=backend, n_jobs=jobs, views=views, out=out,
-                           model_preset=model_preset, board=board, ablation=settings, canonical=canonical)
-        except ModelPathError as error:
-            raise typer.BadParameter(str(error), param_hint="PATH") from error
+        modules_of_run(path, k, top_k=top_k, backend=backend, n_jobs=jobs, views=views, out=out,
+                       model_preset=model_preset, board=board, ablation=settings, canonical=canonical)

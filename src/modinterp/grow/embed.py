@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+from modinterp.errors import ModinterpError
 from modinterp.models.transformer import Block, BoardTransformer
 
 __all__ = ["EmbeddingPlan", "EmbeddingReport", "EmbeddingMismatchError", "EmbeddingVerificationError", "embed",
            "verify_embedding", "parameter_masks"]
 
 
-class EmbeddingMismatchError(ValueError):
+class EmbeddingMismatchError(ModinterpError, ValueError):
     """The small model does not fit into the large one; the message names the mismatch."""
 
 

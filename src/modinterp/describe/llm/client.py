@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modinterp.describe.llm.cache import ResponseCache, request_key
+from modinterp.errors import ModinterpError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ DEFAULT_API_KEY_ENV = "MODINTERP_LLM_API_KEY"
 _MODES = ("json_schema", "json_object")
 
 
-class LLMEndpointError(RuntimeError):
+class LLMEndpointError(ModinterpError, RuntimeError):
     """The endpoint cannot be used at all (unreachable, wrong model, rejected key); the whole run stops."""
 
 
@@ -114,6 +115,12 @@ def _status_code(err: Exception) -> int | None:
     return getattr(err, "status_code", None)
 
 
+def _excerpt(body: Any, limit: int = 80) -> str:
+    """The start of an unexpected response body, on one line, for an error message."""
+    text = " ".join(str(body).split())
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 class JSONChatClient:
     """`complete(messages, schema)` -> ChatResult; `complete_many` runs up to `concurrency` at once."""
 
@@ -150,6 +157,10 @@ class JSONChatClient:
             model=s.model, messages=messages, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed,
             response_format=self._response_format(schema, mode), extra_body=s.extra_body or None,
         )
+        if not hasattr(response, "choices"):  # the openai client returns the body as is when it is not JSON
+            raise LLMEndpointError(
+                f"the LLM endpoint at {s.base_url} answered HTTP 200 with something other than a chat completion "
+                f"({_excerpt(response)}); check --llm-base-url (an OpenAI-compatible server's URL ends in /v1)")
         content = response.choices[0].message.content if response.choices else None
         return content or ""
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from modinterp.describe.llm.client import DEFAULT_API_KEY_ENV, LLMSettings
+from modinterp.errors import ModinterpError
 
 SMOLLM2_ALIAS = "smollm2"
 SMOLLM2_EXTRA = {"repeat_penalty": 1.3}
@@ -33,7 +34,7 @@ SMOLLM2_EXTRA = {"repeat_penalty": 1.3}
 SMOLLM2_PROMPT_EXAMPLES = 2
 
 
-class LocalLLMError(RuntimeError):
+class LocalLLMError(ModinterpError, RuntimeError):
     """The local server cannot be started: a missing package, model file, or a server that never came up."""
 
 

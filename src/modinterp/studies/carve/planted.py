@@ -262,14 +262,19 @@ PLANTED_HEADER = ("describer", "top1", "top1 (all)", "sim r", "  ctl: random des
                   "  ctl: random desc", "  ctl: shuffled")
 
 
-def print_planted(result: dict[str, Any], misses: bool = False) -> None:
-    """The planted table (describer, top-1, scores beside controls), and with `misses` every describer's misses."""
+def planted_rich_table(result: dict[str, Any]) -> Table:
+    """`planted_table` for the terminal: a cell too wide for it folds onto more lines, never cut to '…'."""
     table = Table(title=f"planted check: {result['n_modules']} modules, {result['n_features']} library features")
     for col in PLANTED_HEADER:
-        table.add_column(col)
+        table.add_column(col, overflow="fold", no_wrap=False)
     for row in planted_table(result):
         table.add_row(*row)
-    Console(width=160).print(table)
+    return table
+
+
+def print_planted(result: dict[str, Any], misses: bool = False) -> None:
+    """The planted table (describer, top-1, scores beside controls), and with `misses` every describer's misses."""
+    Console().print(planted_rich_table(result))
     for name, res in result["describers"].items():
         if misses and res["misses"] and name != "random-concept":
             Console().print(f"{name} misses: " + "; ".join(f"{m['module']} {m['target']} -> {m['named']} (held-out r2 {m['heldout_r2']})" for m in res["misses"]))

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modinterp.data.store import GameStore, generate_store
+from modinterp.errors import ModinterpError
 from modinterp.games import domineering as dom
 from modinterp.probes import ProbeSet
 from modinterp.studies.growth.config import GrowthStudyConfig
@@ -21,7 +22,7 @@ from modinterp.studies.growth.run import GAMES_FILE, PROBE_SET_FILE, RUNS_DIR, i
 from modinterp.train.checkpoint import save_tensors
 
 
-class StudyError(RuntimeError):
+class StudyError(ModinterpError, RuntimeError):
     """The study cannot start or continue as asked; the message says why and what to do."""
 
 

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from modinterp.errors import ModinterpError
+
 SCHEMA_VERSION = 1
 
 
@@ -88,7 +90,7 @@ class GrowthResults(BaseModel):
         return self
 
 
-class ResultsError(ValueError):
+class ResultsError(ModinterpError, ValueError):
     """results.json is missing or does not follow the schema; the message says where and what was expected."""
 
 

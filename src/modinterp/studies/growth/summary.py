@@ -23,11 +23,12 @@ def summary_rows(results: GrowthResults) -> tuple[list[str], list[list[str]]]:
 
 
 def summary_table(results: GrowthResults) -> Table:
+    """The rows as a rich table that fits the terminal: a cell too wide folds onto more lines, never cut to '…'."""
     header, rows = summary_rows(results)
     table = Table(title=f"final numbers (mean ± sd over seeds {results.seeds}); "
                         f"last embedded layer {results.last_embedded_layer}")
     for name in header:
-        table.add_column(name, justify="left" if name == "condition" else "right")
+        table.add_column(name, justify="left" if name == "condition" else "right", overflow="fold", no_wrap=False)
     for row in rows:
         table.add_row(*row)
     return table
