@@ -28,7 +28,7 @@ def test_play_writes_win_rates_and_intervals_as_json(run_dir, tmp_path):
     out = tmp_path / "play.json"
     result = CliRunner().invoke(app, ["play", str(run_dir), "--mode", "value", "--games", "8", "--against", "random",
                                       "--against", "alphabeta:1", "--against", f"{run_dir}@policy",
-                                      "--json", str(out)])
+                                      "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert [r["b"] for r in report["results"]] == ["random", "alphabeta:1", f"{run_dir}@policy"]
@@ -49,3 +49,22 @@ def test_selfplay_command_writes_a_reloadable_store(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     store = GameStore.load(out)
     assert store.n_games == 6 and store.generator["sources"][0]["name"] == "selfplay"
+
+
+def test_play_json_flag_prints_the_results_and_an_existing_out_is_refused(run_dir, tmp_path):
+    printed = CliRunner().invoke(app, ["play", str(run_dir), "--games", "4", "--against", "random", "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert [r["b"] for r in json.loads(printed.stdout)["results"]] == ["random"]
+    out = tmp_path / "play.json"
+    out.write_text("keep")
+    refused = CliRunner().invoke(app, ["play", str(run_dir), "--games", "4", "--against", "random", "--out", str(out)])
+    assert refused.exit_code == 2 and "--overwrite" in refused.output
+    assert out.read_text() == "keep"
+
+
+def test_selfplay_refuses_an_existing_games_file_before_playing(run_dir, tmp_path):
+    out = tmp_path / "sp.npz"
+    out.write_bytes(b"keep")
+    result = CliRunner().invoke(app, ["games", "selfplay", "--model", str(run_dir), "--games", "4", "--out", str(out)])
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    assert out.read_bytes() == b"keep"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -13,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from modinterp.atomic import atomic_write_json
+from modinterp.atomic import atomic_write_json, check_output_path
 from modinterp.cli.games import games_app
 
 console = Console()
@@ -65,12 +66,16 @@ def play_command(
     opening_plies: int = typer.Option(4, "--opening-plies", min=0, help="random opening plies of every game"),
     seed: int = typer.Option(0, "--seed", min=0, help="master seed of the openings"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, ...; default: CUDA when present"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the results as JSON to this file"),
+    out: Optional[Path] = typer.Option(None, "--out", help="also write the results as JSON to this file"),
+    as_json: bool = typer.Option(False, "--json", help="print the results as JSON on stdout instead of the table"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out"),
 ) -> None:
     """Play a network against opponents and print win rates (95% Wilson intervals) and Elo differences."""
     from modinterp.games import domineering as dom
     from modinterp.play.arena import DEFAULT_OPPONENTS, play_match
 
+    if out is not None:
+        check_output_path(out, overwrite=overwrite)
     if games % 2:
         raise typer.BadParameter(f"{games}: expected an even number of games", param_hint="--games")
     if mode not in ("policy", "value"):
@@ -79,11 +84,14 @@ def play_command(
     spec = dom.BoardSpec(model.config.rows, model.config.cols)
     opponents = [opponent_agent(text, mode, device) for text in (against or DEFAULT_OPPONENTS)]
     results = [play_match(spec, agent, opponent, games, seed, opening_plies) for opponent in opponents]
-    print_results(results)
-    if json_out is not None:
-        atomic_write_json(json_out, {"network": run, "mode": mode, "board": str(spec),
-                                     "results": [r.to_dict() for r in results]})
-        console.print(f"wrote {json_out}")
+    payload = {"network": run, "mode": mode, "board": str(spec), "results": [r.to_dict() for r in results]}
+    if as_json:
+        typer.echo(json.dumps(payload, indent=1))
+    else:
+        print_results(results)
+    if out is not None:
+        atomic_write_json(out, payload)
+        console.print(f"wrote {out}")
 
 
 class GamesPerSecond(ProgressColumn):
@@ -137,7 +145,6 @@ def selfplay_command(
     from modinterp.data.store import GameStore
     from modinterp.device import pick_device, reuse_freed_memory
     from modinterp.games import domineering as dom
-    from modinterp.atomic import check_output_path
     from modinterp.play.selfplay import SelfPlaySettings, selfplay
     from modinterp.studies.selfplay import ImproveSettings, improve
     from modinterp.train.checkpoint import load_trained_model
