@@ -38,6 +38,11 @@ EXCLUDED = {
                                                           "and test_describe_cli_signals.py run these options against a stub",
     r"--preset cpu": "the cpu preset trains for minutes; the smoke-preset commands beside it run",
     r"^modinterp modules runs/mod-gh": "reads the run of the excluded cpu-preset training above it (docs/modularity.md)",
+    r"runs/g/": "reads the carve test-bed runs (runs/g/base, runs/g/gh) trained with --preset cpu beside it "
+                "(minutes; docs/modularity.md section 8)",
+    r"runs/play/": "reads the cpu-preset play run of docs/results.md (77 min on a busy 2-core machine)",
+    r"^modinterp games selfplay .*--rounds": "rounds retrain with the cpu preset (minutes); "
+                                             "tests/play/test_selfplay.py runs two rounds on a tiny config",
     r"^modinterp describe --planted": "the planted check trains its networks (minutes); "
                                       "tests/describe/test_transformer_pipeline.py::test_cli_planted_quick_reports_top1_per_describer runs --quick",
 }
@@ -69,6 +74,9 @@ def runnable(command: str) -> list[str]:
     """The argv to run for a documented command: options in [brackets] included, RUN_DIR and study folders mapped."""
     command = re.sub(r"\[(--[^\]]+)\]", r"\1", command).replace("RUN_DIR", RUN_DIR)
     command = command.replace("runs/games.npz", "runs/demo/games.npz")  # describe.md: a game store of the run's board
+    # players.md: runs/x and runs/y stand for any two trained runs
+    command = re.sub(r"\bruns/x\b", RUN_DIR, command)
+    command = re.sub(r"\bruns/y\b", RUN_DIR.replace("embed-aux", "baseline"), command)
     return [sys.executable, "-m", "modinterp", *shlex.split(command)[1:]]
 
 
