@@ -63,7 +63,9 @@ def synthetic_results(seed: int = 0, seeds=(0, 1), steps=range(0, 1001, 100)) ->
         "schema_version": 1, "preset": "synthetic", "conditions": CONDITIONS, "seeds": list(seeds),
         "layers": LARGE_LAYERS, "last_embedded_layer": "2",
         "verification": {"max_abs_diff": 3.1e-7, "per_layer": {"0": 1.2e-7, "1": 2.0e-7, "2": 3.1e-7},
-                         "heads": {"value": 0.0, "policy": 0.0}},
+                         "heads": {"value": 0.0, "policy": 0.0},
+                         "runs": [{"condition": c, "seed": s, "max_abs_diff": 3.1e-7 if (c, s) == ("large-embed-aux", 1)
+                                   else 1.0e-7} for c in ("large-embed-aux", "large-embed-noaux") for s in seeds]},
         "config": {"board": "8x8", "sector": [2, 2], "steps": max(steps), "note": "<b>escaped</b>"},
         "probes": probes, "losses": losses, "controls": controls, "passthrough": passthrough, "frozen": frozen,
     }
