@@ -118,7 +118,7 @@ def analyse_study_gaps(results: GrowthResults, n_boot: int = 500, seed: int = 0)
             except ValueError as err:
                 skipped.append(f"{later} - {earlier}: {err}")
     config = AnalysisConfig(n_boot=n_boot, horizon_boot=min(n_boot, 300), seed=seed)
-    analyses = [analyse_series(series, config) for series in series_list]
+    analyses = [{**analyse_series(series, config), "late_window": late_window_of(series)} for series in series_list]
     return jsonable({"layer": layer, "n_boot": n_boot, "series": analyses, "skipped": skipped})
 
 
@@ -157,6 +157,15 @@ def late_window_gaps(results: GrowthResults, fraction: float = DEFAULT_FRACTION,
                 entries.append({"concept": concept, "minuend": minuend, "subtracted": subtracted, "control": control,
                                 "metric": metric, "seeds": seeds, "label": label, **result.to_dict()})
     return {"layer": layer, "fraction": fraction, "entries": entries, "skipped": skipped}
+
+
+def late_window_of(series: GapSeries) -> dict | None:
+    """The late-window statistic of one gap series (None when it has fewer than two steps): decides whether the
+    report shows its curve fits (only when the gap is seen decaying from above)."""
+    try:
+        return late_window_gap(series.steps, series.values).to_dict()
+    except ValueError:
+        return None
 
 
 def write_gap_analysis(out: str | Path, gap: dict) -> Path:
