@@ -43,12 +43,20 @@ def default_concept_kwargs(name: str) -> dict[str, Any]:
     return {"sector": [4, 4]} if "sector" in concept_parameters(name) else {}
 
 
-def check_concept_kwargs(name: str, kwargs: dict[str, Any]) -> None:
-    """A ValueError naming the kwargs concept `name` does not accept, and those it does."""
+def resolve_concept_kwargs(name: str, kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """`kwargs` (or the concept's defaults when None), checked: a ValueError names those concept `name` does not
+    accept, and those it does."""
+    kwargs = default_concept_kwargs(name) if kwargs is None else kwargs
     unknown = sorted(set(kwargs) - set(concept_parameters(name)))
     if unknown:
         raise ValueError(f"concept {name!r}: kwargs {unknown} are not accepted; it takes "
                          f"{concept_parameters(name) or 'no kwargs'}")
+    return kwargs
+
+
+def concept_call_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for a concept function (lists from TOML become tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
 
 
 
@@ -73,14 +81,11 @@ class PositionConfig(BaseModel):
 
     @model_validator(mode="after")
     def _concept_kwargs_accepted(self) -> "PositionConfig":
-        if self.concept_kwargs is None:
-            object.__setattr__(self, "concept_kwargs", default_concept_kwargs(self.concept))
-        check_concept_kwargs(self.concept, self.concept_kwargs)
+        object.__setattr__(self, "concept_kwargs", resolve_concept_kwargs(self.concept, self.concept_kwargs))
         return self
 
     def concept_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for the concept function (lists from TOML become tuples)."""
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in self.concept_kwargs.items()}
+        return concept_call_kwargs(self.concept_kwargs)
 
 
 def eligible_games(lengths: np.ndarray, games: np.ndarray, min_ply: int, include_final: bool = False) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modinterp.config import CONFIG_DIR, ConfigError, load_config
-from modinterp.data.positions import PositionConfig, check_concept_kwargs, default_concept_kwargs
+from modinterp.data.positions import PositionConfig, concept_call_kwargs, resolve_concept_kwargs
 from modinterp.games.concepts import known_concept
 from modinterp.models import PRESETS
 from modinterp.probes import DEFAULT_ALPHAS
@@ -72,14 +72,11 @@ class ProbedConcept(_Strict):
 
     @model_validator(mode="after")
     def _kwargs_accepted(self) -> "ProbedConcept":
-        if self.kwargs is None:
-            object.__setattr__(self, "kwargs", default_concept_kwargs(self.name))
-        check_concept_kwargs(self.name, self.kwargs)
+        object.__setattr__(self, "kwargs", resolve_concept_kwargs(self.name, self.kwargs))
         return self
 
     def arguments(self) -> dict[str, Any]:
-        """Keyword arguments for the concept function (lists from TOML become tuples)."""
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in self.kwargs.items()}
+        return concept_call_kwargs(self.kwargs)
 
 
 class ConceptChoice(ProbedConcept):
