@@ -101,3 +101,11 @@ def test_frozen_control_runs_over_training_for_embedded_conditions_only(two_conc
     # At step 0 the large model computes the small one's layers exactly: the recalibrated probe keeps all it had.
     assert all(r["retention"] == pytest.approx(1.0, abs=1e-6) for r in frozen if r["step"] == 0)
     assert all(math.isfinite(r["r2_recalibrated"]) for r in frozen)
+
+
+@pytest.mark.parametrize("preset", ["quick", "paper"])
+def test_quick_and_paper_probe_the_study_concept_and_two_others(preset):
+    config = load_study_config(preset)
+    names = [c.name for c in config.probed_concepts]
+    assert names == ["sector_move_difference", "safe_moves", "sector_mobility"]
+    assert config.probed_concepts[0].kwargs == config.concept.kwargs
