@@ -18,6 +18,8 @@ from modinterp.report import (
     render_html,
     write_report,
 )
+from modinterp.studies.growth.report import alpha_edge_line
+from modinterp.studies.growth.schema import parse_results
 from modinterp.report.html import png_size
 
 
@@ -111,3 +113,11 @@ def test_figure_bytes_must_be_a_png():
 def test_table_rows_must_match_the_columns():
     with pytest.raises(ValueError, match="row 1 has 1 cells; expected 2"):
         TableBlock(["a", "b"], [[1, 2], [3]])
+
+
+def test_answer_counts_alpha_grid_edges_of_the_passthrough_fits(make_results):
+    data = make_results()
+    data["passthrough"][0]["n_alphas_at_edge"], data["passthrough"][0]["n_alphas_at_open_edge"] = 2, 1
+    data["passthrough"][1]["n_alphas_at_edge"] = 1
+    line = alpha_edge_line(parse_results(data))
+    assert line.startswith(f"Alpha grid: 3 of {5 * len(data['passthrough'])} passthrough probe fits") and ", 1 of them" in line

@@ -120,9 +120,20 @@ def answer_section(results: GrowthResults) -> Section:
         rows = [[e["concept"], e["control"], e["metric"], _interval(e["gap"]), e["verdict"]] for e in answer["entries"]]
         blocks.append(TableBlock(["concept", "against", "measure", "gap [95% t]", "verdict"], rows,
                                  caption=f"Late-window gaps at layer {answer['layer']}"))
+    if results.passthrough:
+        blocks.append(TextBlock(alpha_edge_line(results)))
     for note in answer["skipped"]:
         blocks.append(TextBlock(f"skipped: {note}"))
     return Section("Answer: does the gap persist?", blocks, anchor="answer")
+
+
+def alpha_edge_line(results: GrowthResults) -> str:
+    """How often the passthrough fits chose an edge of the alpha grid, and how often the CV score still changed there."""
+    n_fits = 5 * len(results.passthrough)  # raw, board + layer, linear part, nonlinear part, scrambled control
+    at_edge = sum(r.n_alphas_at_edge for r in results.passthrough)
+    open_edge = sum(r.n_alphas_at_open_edge for r in results.passthrough)
+    return (f"Alpha grid: {at_edge} of {n_fits} passthrough probe fits chose its smallest or largest alpha, {open_edge} "
+            "of them with the CV score still changing there (a grid too narrow for those).")
 
 
 def final_numbers_section(results: GrowthResults) -> Section:
