@@ -18,9 +18,9 @@ from modinterp.report import (
     render_html,
     write_report,
 )
+from modinterp.report.html import png_size
 from modinterp.studies.growth.report import alpha_edge_line
 from modinterp.studies.growth.schema import parse_results
-from modinterp.report.html import png_size
 
 
 def tiny_figure(width_in: float = 2.0) -> Figure:

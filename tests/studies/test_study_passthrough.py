@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from modinterp.config import ConfigError
 from modinterp.data.positions import PositionConfig
 from modinterp.probes import ProbeSet
 from modinterp.probes.passthrough import PASSTHROUGH_RECORD_KEYS
@@ -18,7 +19,6 @@ from modinterp.studies.growth.config import CONDITIONS, LARGE_CONDITIONS, load_s
 from modinterp.studies.growth.probing import concept_probe_set
 from modinterp.studies.growth.schema import load_results
 from modinterp.studies.growth.study import run_growth_study
-from modinterp.config import ConfigError
 
 TWO_CONCEPTS = 'probes.concepts=[{name="sector_move_difference", kwargs={sector=[2,2]}}, {name="safe_moves"}]'
 CONCEPT_NAMES = ("sector_move_difference", "safe_moves")
