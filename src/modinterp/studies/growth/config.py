@@ -24,8 +24,9 @@ from modinterp.train.config import TrainConfig
 CONDITIONS = ("small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux")
 SMALL_CONDITIONS = CONDITIONS[:2]
 LARGE_CONDITIONS = CONDITIONS[2:]
-# Which small model each embedded condition grows from (and which small model a frozen probe is fitted on).
-SOURCE_OF = {"large-embed-aux": "small-aux", "large-embed-noaux": "small-noaux", "large-baseline": "small-aux"}
+# Which small model each embedded condition grows from (and whose probes its frozen control applies; the baseline
+# never contained a small model, so it has neither).
+SOURCE_OF = {"large-embed-aux": "small-aux", "large-embed-noaux": "small-noaux"}
 # TrainConfig fields the study sets itself, per condition and seed (setting them in a [*.train] table is an error).
 STUDY_OWNED_TRAIN_FIELDS = ("seed", "batch_seed", "model", "positions", "val_positions", "w_concept", "probe_every",
                             "quick_val_every")
