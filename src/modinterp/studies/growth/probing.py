@@ -1,7 +1,8 @@
 """The study's probing: one fixed probe set for every run, a trainer probe hook, its probe log, and the final controls.
 
 Probe records go to the run's own `probes.jsonl` (one record per layer and probed step, in the results schema's
-shape), not through metrics.jsonl. Writes are keyed by step: the first write of a process drops every record at
+shape), not through metrics.jsonl; beside them `passthrough.jsonl` (per concept, layer and step: the measures a
+copy of the board cannot earn) and, for embedded runs, `frozen.jsonl` (the frozen control at every step). Writes are keyed by step: the first write of a process drops every record at
 or after its step, so a resumed run (or a run whose last probe is written again) keeps each record once.
 """
 
