@@ -11,13 +11,23 @@ import pytest
 CONDITIONS = ["small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux"]
 LARGE_LAYERS = ["0", "1", "2", "3", "4", "5", "final_ln"]
 SMALL_LAYERS = ["0", "1", "2", "final_ln"]
+CONCEPTS = ["sector_move_difference", "safe_moves"]
+
+
+def passthrough_record(condition: str, seed: int, step: int, layer: str, concept: str, r2: float, r2_nonlinear: float) -> dict:
+    """A passthrough record with a fixed board reference (0.45) and a scrambled control near 0."""
+    return {"condition": condition, "seed": seed, "step": step, "layer": layer, "concept": concept, "r2": r2,
+            "r2_board": 0.45, "r2_board_layer": 0.45 + r2_nonlinear, "r2_gain": r2_nonlinear, "r2_linear_part": r2 + 0.1,
+            "r2_nonlinear": r2_nonlinear, "r2_control_nonlinear": 0.001, "selectivity": max(r2_nonlinear, 0) - 0.001,
+            "nonlinear_share": 0.54, "alpha": 10.0, "alpha_nonlinear": 100.0, "n_alphas_at_edge": 0,
+            "n_alphas_at_open_edge": 0}
 
 
 def synthetic_results(seed: int = 0, seeds=(0, 1), steps=range(0, 1001, 100)) -> dict:
     """Smooth decaying losses and rising R^2 with seed noise, for every condition, seed, step and layer."""
     rng = np.random.default_rng(seed)
     steps = list(steps)
-    probes, losses, controls = [], [], []
+    probes, losses, controls, passthrough, frozen = [], [], [], [], []
     for c, condition in enumerate(CONDITIONS):
         layers = SMALL_LAYERS if condition.startswith("small") else LARGE_LAYERS
         for s in seeds:
@@ -34,6 +44,13 @@ def synthetic_results(seed: int = 0, seeds=(0, 1), steps=range(0, 1001, 100)) ->
                     probes.append({"condition": condition, "seed": s, "step": step, "layer": layer, "r2": r2,
                                    "r2_alpha1": r2 - 0.01, "r2_pooled": r2 + 0.01, "alpha": 10.0,
                                    "n_train": 20000, "n_test": 5000})
+                    for k, concept in enumerate(CONCEPTS):
+                        passthrough.append(passthrough_record(condition, s, step, layer, concept, r2 - 0.05 * k,
+                                                              0.1 * r2 + 0.01 * c + 0.005 * rng.normal()))
+                if condition.startswith("large-embed"):
+                    frozen.append({"condition": condition, "seed": s, "step": step, "layer": "0", "r2": float(-50000 * t),
+                                   "r2_recalibrated": float(0.1 - 0.05 * t), "r2_source_recalibrated": 0.1,
+                                   "retention": float(1 - 0.5 * t)})
             for layer in layers:
                 controls.append({"condition": condition, "seed": s, "layer": layer, "control": "init",
                                  "r2": float(0.1 + 0.01 * rng.normal())})
@@ -46,9 +63,11 @@ def synthetic_results(seed: int = 0, seeds=(0, 1), steps=range(0, 1001, 100)) ->
         "schema_version": 1, "preset": "synthetic", "conditions": CONDITIONS, "seeds": list(seeds),
         "layers": LARGE_LAYERS, "last_embedded_layer": "2",
         "verification": {"max_abs_diff": 3.1e-7, "per_layer": {"0": 1.2e-7, "1": 2.0e-7, "2": 3.1e-7},
-                         "heads": {"value": 0.0, "policy": 0.0}},
+                         "heads": {"value": 0.0, "policy": 0.0},
+                         "runs": [{"condition": c, "seed": s, "max_abs_diff": 3.1e-7 if (c, s) == ("large-embed-aux", 1)
+                                   else 1.0e-7} for c in ("large-embed-aux", "large-embed-noaux") for s in seeds]},
         "config": {"board": "8x8", "sector": [2, 2], "steps": max(steps), "note": "<b>escaped</b>"},
-        "probes": probes, "losses": losses, "controls": controls,
+        "probes": probes, "losses": losses, "controls": controls, "passthrough": passthrough, "frozen": frozen,
     }
 
 

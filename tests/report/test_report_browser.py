@@ -10,7 +10,8 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is a dev 
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
-EXPECTED_FIGURES = 5  # losses, probe over training, profile by layer, controls, and the extra section's figure
+# answer, losses, probe over training, profile by layer, controls, frozen over training, and the extra section's figure
+EXPECTED_FIGURES = 7
 
 
 @pytest.fixture(scope="module")
@@ -59,5 +60,30 @@ def test_report_html_alone_is_self_contained(browser, report, tmp_path_factory):
 def test_report_shows_every_section_heading(browser, report):
     browser.get(report.resolve().as_uri())
     headings = browser.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent);")
-    assert headings == ["Training", "Probe over training", "Probe by layer", "Controls", "Embedding verification",
+    assert headings == ["Answer: does the gap persist?", "Training", "Probe over training", "Probe by layer", "Controls", "Embedding verification",
                         "Final numbers", "Gap analysis", "Configuration", "Manifest"]
+
+
+def test_first_screen_is_the_answer_with_its_figure(browser, report, tmp_path_factory):
+    """At the top of the page, before any scrolling: the answer's sentences (with an interval) and its one figure."""
+    browser.set_window_size(1280, 1000)
+    browser.get(report.resolve().as_uri())
+    first = browser.execute_script(
+        "const s = document.querySelector('main section'); const r = s.getBoundingClientRect();"
+        "return {id: s.id, heading: s.querySelector('h2').textContent, text: s.querySelector('p').textContent,"
+        " img_top: s.querySelector('img').getBoundingClientRect().top, top: r.top,"
+        " viewport: window.innerHeight};")
+    assert first["heading"] == "Answer: does the gap persist?" and first["id"] == "answer"
+    assert "passthrough-free" in first["text"] and "t-interval" in first["text"]
+    assert first["img_top"] < first["viewport"]  # the answer's figure starts on the first screen
+    assert browser.save_screenshot(str(tmp_path_factory.mktemp("shot") / "first-screen.png"))
+
+
+def test_long_json_appendices_are_folded(browser, report):
+    browser.get(report.resolve().as_uri())
+    folded = browser.execute_script(
+        "return Array.from(document.querySelectorAll('details')).map(d => ({open: d.open,"
+        " summary: d.querySelector('summary').textContent, visible: d.querySelector('pre').checkVisibility(), height: d.getBoundingClientRect().height}));")
+    summaries = {d["summary"] for d in folded}
+    assert {"the study's configuration (JSON)", "manifest.json"} <= summaries
+    assert all(not d["open"] and not d["visible"] and d["height"] < 60 for d in folded), folded

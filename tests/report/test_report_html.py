@@ -19,6 +19,8 @@ from modinterp.report import (
     write_report,
 )
 from modinterp.report.html import png_size
+from modinterp.studies.growth.report import alpha_edge_line
+from modinterp.studies.growth.schema import parse_results
 
 
 def tiny_figure(width_in: float = 2.0) -> Figure:
@@ -42,7 +44,8 @@ def test_report_needs_no_network_and_no_scripts(growth_html):
 def test_every_figure_is_embedded_and_also_written_as_a_png_file(growth_html):
     run_dir, html = growth_html
     embedded = re.findall(r'<figure id="fig-([a-z0-9_-]+)">\s*<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert [name for name, _ in embedded] == ["losses", "probe-r2-over-training", "probe-r2-profile", "controls", "gap"]
+    assert [name for name, _ in embedded] == ["answer-late-window-gap", "losses", "probe-r2-over-training",
+                                              "probe-r2-profile", "controls", "frozen-over-training", "gap"]
     for name, data in embedded:
         assert base64.b64decode(data) == (run_dir / "plots" / f"{name}.png").read_bytes()
 
@@ -50,7 +53,8 @@ def test_every_figure_is_embedded_and_also_written_as_a_png_file(growth_html):
 def test_extra_sections_come_after_the_standard_results_and_before_the_configuration(growth_html):
     _, html = growth_html
     titles = re.findall(r"<h2>(.*?)</h2>", html)
-    assert titles == ["Training", "Probe over training", "Probe by layer", "Controls", "Embedding verification",
+    assert titles == ["Answer: does the gap persist?", "Training", "Probe over training", "Probe by layer", "Controls",
+                      "Embedding verification",
                       "Final numbers", "Gap analysis", "Configuration", "Manifest"]
 
 
@@ -62,7 +66,8 @@ def test_config_values_are_escaped_not_interpreted(growth_html):
 def test_verification_table_shows_the_largest_difference_and_the_verdict(growth_html):
     _, html = growth_html
     assert "3.1e-07 (passes the fp32 tolerance 1e-05)" in html
-    assert "<td>per_layer.2</td><td>3.1e-07</td>" in html
+    assert "<td>large-embed-aux s1</td><td>3.1e-07</td>" in html
+    assert "<summary>results.json &#39;verification&#39; in full</summary>" in html  # the rest, folded
 
 
 def test_final_numbers_table_has_a_row_per_condition(growth_html, make_results):
@@ -108,3 +113,11 @@ def test_figure_bytes_must_be_a_png():
 def test_table_rows_must_match_the_columns():
     with pytest.raises(ValueError, match="row 1 has 1 cells; expected 2"):
         TableBlock(["a", "b"], [[1, 2], [3]])
+
+
+def test_answer_counts_alpha_grid_edges_of_the_passthrough_fits(make_results):
+    data = make_results()
+    data["passthrough"][0]["n_alphas_at_edge"], data["passthrough"][0]["n_alphas_at_open_edge"] = 2, 1
+    data["passthrough"][1]["n_alphas_at_edge"] = 1
+    line = alpha_edge_line(parse_results(data))
+    assert line.startswith(f"Alpha grid: 3 of {5 * len(data['passthrough'])} passthrough probe fits") and ", 1 of them" in line

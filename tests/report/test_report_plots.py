@@ -8,7 +8,8 @@ from matplotlib.figure import Figure
 
 from modinterp.studies.growth.aggregate import Curve, curves, final_profile, mean_and_sd, seed_mean
 from modinterp.report.html import figure_png
-from modinterp.studies.growth.plots import THICK, THIN, plot_final_profile, plot_losses, plot_probe_over_training
+from modinterp.studies.growth.plots import (R2_FLOOR, THICK, THIN, clip_r2_axis, plot_controls, plot_final_profile,
+                                            plot_losses, plot_probe_over_training)
 from modinterp.studies.growth.schema import parse_results
 
 
@@ -66,3 +67,29 @@ def test_profile_plot_has_error_bars_for_every_condition(results):
 def test_figure_png_is_a_png():
     png = figure_png(Figure(figsize=(1, 1)))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_collapsed_control_does_not_flatten_the_other_values():
+    ax = Figure().add_subplot()
+    ax.plot([0, 1, 2], [0.2, 0.3, -57404.0])
+    assert clip_r2_axis(ax, [0.2, 0.3, -57404.0]) == 1
+    low, high = ax.get_ylim()
+    assert low == R2_FLOOR and 0.3 < high < 0.4
+    assert "1 value(s) below -0.5 not shown (min -57,404)" in [t.get_text() for t in ax.texts]
+
+
+def test_values_within_range_keep_their_own_limits():
+    ax = Figure().add_subplot()
+    ax.plot([0, 1], [0.1, 0.2])
+    before = ax.get_ylim()
+    assert clip_r2_axis(ax, [0.1, 0.2]) == 0 and ax.get_ylim() == before and not ax.texts
+
+
+def test_controls_panel_of_a_collapsed_frozen_probe_is_clipped(make_results):
+    data = make_results()
+    for control in data["controls"]:
+        if control["control"] == "frozen":
+            control["r2"] = -57404.0
+    figure = plot_controls(parse_results(data))
+    frozen_ax = figure.axes[2]
+    assert frozen_ax.get_ylim()[0] == R2_FLOOR and frozen_ax.texts

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from modinterp.report import FigureBlock, TableBlock
+from modinterp.report import FigureBlock, TableBlock, TextBlock
 from modinterp.studies.growth.gap import GAP_PAIRS, analyse_study_gaps, load_gap_analysis, write_gap_analysis
-from modinterp.studies.growth.gap_report import gap_sections
+from modinterp.studies.growth.gap_report import best_forecaster, gap_sections
 from modinterp.studies.growth.schema import GrowthResults, parse_results
 from modinterp.studies.growth.summary import probe_precision_line
 
@@ -51,9 +51,22 @@ def test_gap_analysis_round_trips_through_json(tmp_path):
 
 def test_report_sections_survive_fits_that_fail_on_very_short_curves(tmp_path):
     write_gap_analysis(tmp_path, analyse_study_gaps(_results(4), n_boot=20))  # 4 points: prefix fits cannot work
-    (section,) = gap_sections(load_gap_analysis(tmp_path))
+    gap = load_gap_analysis(tmp_path)
+    (section,) = gap_sections(gap)
     assert any(isinstance(b, TableBlock) and len(b.rows) == 9 for b in section.blocks)  # 3 pairs x 3 families
-    assert sum(isinstance(b, FigureBlock) for b in section.blocks) >= 3  # at least the fit plot of every pair
+    # Fits are drawn only for a gap seen decaying from above; every other pair says why in words.
+    decaying = [a for a in gap["series"] if a["late_window"]["decaying_from_above"]]
+    texts = [b.text for b in section.blocks if isinstance(b, TextBlock) and "not seen decaying from above" in b.text]
+    assert len(texts) == len(gap["series"]) - len(decaying)
+    assert sum(isinstance(b, FigureBlock) for b in section.blocks) >= len(decaying)
+
+
+def test_curve_fits_are_shown_for_a_gap_seen_decaying_from_above(tmp_path):
+    gap = analyse_study_gaps(_results(4), n_boot=20)
+    for analysis in gap["series"]:  # mark every pair decaying: each one's fit figures come back
+        analysis["late_window"]["decaying_from_above"] = True
+    (section,) = gap_sections(gap)
+    assert sum(isinstance(b, FigureBlock) for b in section.blocks) >= len(gap["series"])
 
 
 def test_probe_precision_line_reports_the_largest_final_standard_error_at_the_last_embedded_layer():
@@ -64,3 +77,10 @@ def test_probe_precision_line_reports_the_largest_final_standard_error_at_the_la
     for record in probes:
         record["r2_se"] = min(record["r2_se"], 0.008)
     assert "largest 0.008, meets the 0.01 target" in probe_precision_line(parse_results(_results_dict(probes, (0, 1, 2))))
+
+
+def test_no_best_forecaster_is_named_where_no_family_was_validated():
+    rows = [{"model": "exponential", "prefix_rmse_mean": None}, {"model": "power", "prefix_rmse_mean": None}]
+    assert best_forecaster({"rows": rows, "best_prefix_cv": "exponential"}) == "– (no validation)"
+    rows[1]["prefix_rmse_mean"] = 0.01
+    assert best_forecaster({"rows": rows, "best_prefix_cv": "power"}) == "power"

@@ -12,13 +12,14 @@ batch seed see the same stream. Validation positions are drawn once and stay fix
 
 from __future__ import annotations
 
+import inspect
 import math
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modinterp.data.batch import PositionBatch
 from modinterp.games.concepts import CONCEPTS, compute_concept, known_concept
@@ -31,6 +32,34 @@ SIDE_TO_MOVE_TOKEN = 3
 _TRAIN_STREAM, _VAL_STREAM, _QUICK_VAL_STREAM = 0, 1, 2
 
 
+def concept_parameters(name: str) -> list[str]:
+    """The keyword arguments concept `name` accepts (beyond spec and boards)."""
+    fn = inspect.unwrap(CONCEPTS[name].fn)
+    return [p for p in inspect.signature(fn).parameters if p not in ("spec", "boards")]
+
+
+def default_concept_kwargs(name: str) -> dict[str, Any]:
+    """The study's default kwargs of a concept: 4x4 sectors for the sector concepts, none otherwise."""
+    return {"sector": [4, 4]} if "sector" in concept_parameters(name) else {}
+
+
+def resolve_concept_kwargs(name: str, kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """`kwargs` (or the concept's defaults when None), checked: a ValueError names those concept `name` does not
+    accept, and those it does."""
+    kwargs = default_concept_kwargs(name) if kwargs is None else kwargs
+    unknown = sorted(set(kwargs) - set(concept_parameters(name)))
+    if unknown:
+        raise ValueError(f"concept {name!r}: kwargs {unknown} are not accepted; it takes "
+                         f"{concept_parameters(name) or 'no kwargs'}")
+    return kwargs
+
+
+def concept_call_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for a concept function (lists from TOML become tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+
 class PositionConfig(BaseModel):
     """How positions are drawn from games and which targets they carry."""
 
@@ -41,7 +70,8 @@ class PositionConfig(BaseModel):
     augment: bool = Field(True, description="apply a random board symmetry to each position")
     side_to_move_token: bool = Field(False, description="add a side-to-move token before CLS (off, as the original)")
     concept: str = Field("sector_move_difference", description="name in modinterp.games.concepts.CONCEPTS")
-    concept_kwargs: dict[str, Any] = Field(default_factory=lambda: {"sector": [4, 4]})
+    concept_kwargs: dict[str, Any] | None = Field(None, description="the concept's kwargs (default: 4x4 sectors for "
+                                                                    "sector concepts, none otherwise)")
     concept_scale: float = Field(0.1, description="concept targets are multiplied by this (original: / 10)")
 
     @field_validator("concept")
@@ -49,9 +79,13 @@ class PositionConfig(BaseModel):
     def _known_concept(cls, name: str) -> str:
         return known_concept(name)
 
+    @model_validator(mode="after")
+    def _concept_kwargs_accepted(self) -> "PositionConfig":
+        object.__setattr__(self, "concept_kwargs", resolve_concept_kwargs(self.concept, self.concept_kwargs))
+        return self
+
     def concept_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for the concept function (lists from TOML become tuples)."""
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in self.concept_kwargs.items()}
+        return concept_call_kwargs(self.concept_kwargs)
 
 
 def eligible_games(lengths: np.ndarray, games: np.ndarray, min_ply: int, include_final: bool = False) -> np.ndarray:

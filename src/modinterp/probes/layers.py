@@ -62,12 +62,14 @@ def fit_all_layers(activations: dict[str, torch.Tensor], probe_set: ProbeSet, al
 
 def probe_all_layers(model: nn.Module, probe_set: ProbeSet, *, condition: str, seed: int, step: int,
                      alphas=DEFAULT_ALPHAS, n_splits: int = 5, standardize: bool = False, layers: list[str] | None = None,
-                     batch_size: int = 1024) -> list[dict]:
-    """Capture the CLS residual at every layer, probe each one, and return one `probes` record per layer.
+                     batch_size: int = 1024, activations: dict[str, torch.Tensor] | None = None) -> list[dict]:
+    """Capture the CLS residual at every layer (unless `activations` are given), probe each one, and return one
+    `probes` record per layer.
 
     Records follow results.json: condition, seed, step, layer, r2 (CV alpha, uniform over targets),
     r2_alpha1, r2_pooled, alpha, n_train, n_test.
     """
-    activations = capture_cls_residuals(model, probe_set.tokens, layers=layers, batch_size=batch_size)
+    if activations is None:
+        activations = capture_cls_residuals(model, probe_set.tokens, layers=layers, batch_size=batch_size)
     fits = fit_all_layers(activations, probe_set, alphas, n_splits, standardize)
     return [fit.record(condition, seed, step, probe_set.n_train, probe_set.n_test) for fit in fits.values()]

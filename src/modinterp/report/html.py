@@ -105,6 +105,7 @@ class CodeBlock:
 
     text: str
     caption: str = ""
+    folded: bool = False  # shown closed (<details>), the caption as its summary: for long appendices
     kind: str = field(default="code", init=False)
 
 

@@ -61,8 +61,9 @@ TEMPLATE = """<!DOCTYPE html>
 {% elif block.kind == "text" %}
 <p class="note">{{ block.text }}</p>
 {% elif block.kind == "code" %}
-{% if block.caption %}<p class="note">{{ block.caption }}</p>{% endif %}
-<pre>{{ block.text }}</pre>
+{% if block.folded %}<details><summary>{{ block.caption or "show" }}</summary><pre>{{ block.text }}</pre></details>
+{% else %}{% if block.caption %}<p class="note">{{ block.caption }}</p>{% endif %}
+<pre>{{ block.text }}</pre>{% endif %}
 {% elif block.kind == "html" %}
 {{ block.markup }}
 {% endif %}

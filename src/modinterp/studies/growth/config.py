@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modinterp.config import CONFIG_DIR, ConfigError, load_config
-from modinterp.data.positions import PositionConfig
+from modinterp.data.positions import PositionConfig, concept_call_kwargs, resolve_concept_kwargs
 from modinterp.games.concepts import known_concept
 from modinterp.models import PRESETS
 from modinterp.probes import DEFAULT_ALPHAS
@@ -24,8 +24,9 @@ from modinterp.train.config import TrainConfig
 CONDITIONS = ("small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux")
 SMALL_CONDITIONS = CONDITIONS[:2]
 LARGE_CONDITIONS = CONDITIONS[2:]
-# Which small model each embedded condition grows from (and which small model a frozen probe is fitted on).
-SOURCE_OF = {"large-embed-aux": "small-aux", "large-embed-noaux": "small-noaux", "large-baseline": "small-aux"}
+# Which small model each embedded condition grows from (and whose probes its frozen control applies; the baseline
+# never contained a small model, so it has neither).
+SOURCE_OF = {"large-embed-aux": "small-aux", "large-embed-noaux": "small-noaux"}
 # TrainConfig fields the study sets itself, per condition and seed (setting them in a [*.train] table is an error).
 STUDY_OWNED_TRAIN_FIELDS = ("seed", "batch_seed", "model", "positions", "val_positions", "w_concept", "probe_every",
                             "quick_val_every")
@@ -58,17 +59,32 @@ class DataChoice(_Strict):
         return self
 
 
-class ConceptChoice(_Strict):
-    """The concept: auxiliary target of small-aux and the probe target of every condition."""
+class ProbedConcept(_Strict):
+    """A concept the probes read (`[[probes.concepts]]`): its name in `modinterp.games.concepts.CONCEPTS` and kwargs."""
 
-    name: str = "sector_move_difference"
-    kwargs: dict[str, Any] = Field(default_factory=lambda: {"sector": [4, 4]})
-    scale: float = Field(0.1, gt=0, description="targets are multiplied by this (original: sector counts / 10)")
+    name: str
+    kwargs: dict[str, Any] | None = Field(None, description="the concept's keyword arguments (default: 4x4 sectors "
+                                                            "for sector concepts, none otherwise)")
 
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
         return known_concept(name)
+
+    @model_validator(mode="after")
+    def _kwargs_accepted(self) -> "ProbedConcept":
+        object.__setattr__(self, "kwargs", resolve_concept_kwargs(self.name, self.kwargs))
+        return self
+
+    def arguments(self) -> dict[str, Any]:
+        return concept_call_kwargs(self.kwargs)
+
+
+class ConceptChoice(ProbedConcept):
+    """The concept: auxiliary target of small-aux and, unless [[probes.concepts]] says otherwise, the probed one."""
+
+    name: str = "sector_move_difference"
+    scale: float = Field(0.1, gt=0, description="targets are multiplied by this (original: sector counts / 10)")
 
 
 class PositionSampling(_Strict):
@@ -148,6 +164,17 @@ class ProbeChoice(_Strict):
     max_games: int | None = Field(None, ge=2, description="use at most this many validation games")
     test_fraction: float = Field(0.25, gt=0, lt=1)
     alphas: list[float] = Field(default_factory=lambda: list(DEFAULT_ALPHAS))
+    concepts: list[ProbedConcept] | None = Field(None, description="concepts probed beyond passthrough (default: the "
+                                                                   "[concept] alone)")
+    passthrough: bool = Field(True, description="score every probe step beyond input passthrough (passthrough.jsonl)")
+
+    @field_validator("concepts")
+    @classmethod
+    def _distinct_concepts(cls, concepts: list[ProbedConcept] | None) -> list[ProbedConcept] | None:
+        names = [c.name for c in concepts or []]
+        if len(set(names)) != len(names):
+            raise ValueError(f"probes.concepts names {names}: each concept may appear once (its name labels its records)")
+        return concepts
     n_splits: int = Field(5, ge=2)
     standardize: bool = False
     seed: int = Field(0, ge=0)
@@ -213,6 +240,12 @@ class GrowthStudyConfig(_Strict):
         min_ply = self.probes.min_ply if self.probes.min_ply is not None else self.positions.min_ply
         return PositionConfig(positions_per_game=self.probes.positions_per_game, min_ply=min_ply, augment=True,
                               side_to_move_token=self.positions.side_to_move_token, **concept)
+
+    @property
+    def probed_concepts(self) -> list[ProbedConcept]:
+        """[[probes.concepts]], or the [concept] alone; names must be distinct (each names its records)."""
+        return list(self.probes.concepts) if self.probes.concepts else [ProbedConcept(name=self.concept.name,
+                                                                                       kwargs=self.concept.kwargs)]
 
     @property
     def n_small_layers(self) -> int:

@@ -11,7 +11,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from modinterp.analysis.compare import AnalysisConfig, analyse_series, jsonable
+from modinterp.analysis.late_window import DEFAULT_FRACTION, late_window_gap, paired_gap
 from modinterp.analysis.series import GapSeries, seed_key, series_from_rows
 from modinterp.atomic import atomic_write_json
 from modinterp.studies.growth.schema import GrowthResults
@@ -21,6 +24,12 @@ GAP_FILE = "gap_analysis.json"
 # The original's three comparisons, as (subtracted, minuend): the gap is R²[minuend] - R²[subtracted].
 GAP_PAIRS = (("large-baseline", "large-embed-aux"), ("large-embed-noaux", "large-embed-aux"),
              ("large-baseline", "large-embed-noaux"))
+# The late-window answer: embed-aux against the compute-matched control (embed-noaux has seen its small model's
+# batches too) and against the baseline, (subtracted, minuend, name of the control).
+LATE_WINDOW_PAIRS = (("large-embed-noaux", "large-embed-aux", "compute-matched control"),
+                     ("large-baseline", "large-embed-aux", "baseline"))
+# The passthrough-free measure the answer leads with, and the raw R² beside it.
+LATE_WINDOW_METRICS = ("r2_nonlinear", "r2")
 
 
 def study_gap(results: GrowthResults, condition_a: str, condition_b: str, layer: str, metric: str = "r2",
@@ -46,19 +55,20 @@ def study_gap(results: GrowthResults, condition_a: str, condition_b: str, layer:
     return series
 
 
-def _condition_curves(results: GrowthResults, condition: str, layer: str, metric: str,
-                      source: str) -> tuple[dict[str, dict[int, float]], int]:
-    """{seed: {step: metric}} of one condition at one layer, and how many repeated records were ignored."""
+def _condition_curves(results: GrowthResults, condition: str, layer: str, metric: str, source: str,
+                      field: str = "probes", concept: str | None = None) -> tuple[dict[str, dict[int, float]], int]:
+    """{seed: {step: metric}} of one condition at one layer (of one concept, for passthrough records), and how many
+    repeated records were ignored."""
     curves: dict[str, dict[int, float]] = {}
     duplicates = 0
-    for i, record in enumerate(results.probes):
-        if record.condition != condition or record.layer != layer:
+    for i, record in enumerate(getattr(results, field)):
+        if record.condition != condition or record.layer != layer or (concept is not None and record.concept != concept):
             continue
         value = getattr(record, metric, None)
         if value is None:
-            raise ValueError(f"{source}: probes[{i}] lacks metric {metric!r}")
+            raise ValueError(f"{source}: {field}[{i}] lacks metric {metric!r}")
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{source}: probes[{i}].{metric} = {value!r} is not a finite number")
+            raise ValueError(f"{source}: {field}[{i}].{metric} = {value!r} is not a finite number")
         per_seed = curves.setdefault(str(record.seed), {})
         if record.step in per_seed:
             duplicates += 1  # e.g. a final probe written at the last training step: keep the in-training record
@@ -108,8 +118,54 @@ def analyse_study_gaps(results: GrowthResults, n_boot: int = 500, seed: int = 0)
             except ValueError as err:
                 skipped.append(f"{later} - {earlier}: {err}")
     config = AnalysisConfig(n_boot=n_boot, horizon_boot=min(n_boot, 300), seed=seed)
-    analyses = [analyse_series(series, config) for series in series_list]
+    analyses = [{**analyse_series(series, config), "late_window": late_window_of(series)} for series in series_list]
     return jsonable({"layer": layer, "n_boot": n_boot, "series": analyses, "skipped": skipped})
+
+
+def paired_matrices(results: GrowthResults, minuend: str, subtracted: str, layer: str, concept: str, metric: str,
+                    source: str = "results.json") -> tuple[list[str], list[int], np.ndarray, np.ndarray]:
+    """(seeds, steps, A, B): the passthrough metric of both conditions on the seeds and steps they all share."""
+    a, _ = _condition_curves(results, minuend, layer, metric, source, "passthrough", concept)
+    b, _ = _condition_curves(results, subtracted, layer, metric, source, "passthrough", concept)
+    seeds = sorted(set(a) & set(b), key=seed_key)
+    if not seeds:
+        raise ValueError(f"{source}: no seed has {concept!r} passthrough records for both {minuend!r} and {subtracted!r} "
+                         f"at layer {layer!r}")
+    steps = sorted(set.intersection(*(set(a[s]) & set(b[s]) for s in seeds)))
+    A = np.array([[a[s][t] for t in steps] for s in seeds])
+    B = np.array([[b[s][t] for t in steps] for s in seeds])
+    return seeds, steps, A, B
+
+
+def late_window_gaps(results: GrowthResults, fraction: float = DEFAULT_FRACTION, layer: str | None = None,
+                     source: str = "results.json") -> dict:
+    """The decisive statistic per probed concept, pair of LATE_WINDOW_PAIRS and metric of LATE_WINDOW_METRICS: the
+    paired per-seed gap averaged over the last `fraction` of training, with its t-interval over seeds."""
+    layer = str(layer if layer is not None else results.last_embedded_layer)
+    concepts = list(dict.fromkeys(r.concept for r in results.passthrough))
+    entries, skipped = [], []
+    for concept in concepts:
+        for subtracted, minuend, control in LATE_WINDOW_PAIRS:
+            for metric in LATE_WINDOW_METRICS:
+                label = f"{minuend} - {subtracted} ({control}), {concept}, {metric}"
+                try:
+                    seeds, steps, A, B = paired_matrices(results, minuend, subtracted, layer, concept, metric, source)
+                    result = late_window_gap(steps, paired_gap(A, B), fraction)
+                except ValueError as err:
+                    skipped.append(f"{label}: {err}")
+                    continue
+                entries.append({"concept": concept, "minuend": minuend, "subtracted": subtracted, "control": control,
+                                "metric": metric, "seeds": seeds, "label": label, **result.to_dict()})
+    return {"layer": layer, "fraction": fraction, "entries": entries, "skipped": skipped}
+
+
+def late_window_of(series: GapSeries) -> dict | None:
+    """The late-window statistic of one gap series (None when it has fewer than two steps): decides whether the
+    report shows its curve fits (only when the gap is seen decaying from above)."""
+    try:
+        return late_window_gap(series.steps, series.values).to_dict()
+    except ValueError:
+        return None
 
 
 def write_gap_analysis(out: str | Path, gap: dict) -> Path:

@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 from modinterp.studies.growth.aggregate import control_profile, curves, final_profile, seed_mean
 from modinterp.studies.growth.schema import GrowthResults
 
+R2_FLOOR = -0.5  # R² panels show at most this far below 0; a collapsed control (R² -57,404) would flatten the rest
+METRIC_LABELS = {"r2_nonlinear": "passthrough-free (nonlinear part)", "r2": "raw R²"}
 PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 THIN, THICK = 0.8, 2.4
 
@@ -115,6 +117,56 @@ def plot_final_profile(results: GrowthResults, value: str = "r2") -> Figure:
     return figure
 
 
+def clip_r2_axis(ax: Axes, values: list[float], floor: float = R2_FLOOR) -> int:
+    """Limit the y axis to [floor, top of the data] when some values lie below `floor`; returns how many were cut
+    (the caller says so in the caption), and marks the cut with a note in the panel."""
+    finite = [v for v in values if np.isfinite(v)]
+    below = [v for v in finite if v < floor]
+    if below:
+        top = max(max(finite), 0.0)
+        ax.set_ylim(floor, top + 0.05 * (top - floor))
+        ax.text(0.02, 0.02, f"{len(below)} value(s) below {floor:g} not shown (min {min(below):,.0f})", fontsize=7,
+                transform=ax.transAxes, va="bottom")
+    return len(below)
+
+
+def plot_late_window_answer(answer: dict) -> Figure:
+    """The answer: per concept and control pair, the late-window gap with its t-interval over seeds, the
+    passthrough-free measure (filled) beside the raw R² (open)."""
+    entries = answer["entries"]
+    labels = list(dict.fromkeys(f"{e['concept']}\n− {e['control']}" for e in entries))
+    figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=1.2 + 0.6 * max(len(labels), 1))
+    for k, metric in enumerate(("r2_nonlinear", "r2")):
+        for e in (e for e in entries if e["metric"] == metric):
+            y = labels.index(f"{e['concept']}\n− {e['control']}") + (0.15 if k == 0 else -0.15)
+            g = e["gap"]
+            half = [[g["mean"] - g["low"]], [g["high"] - g["mean"]]] if np.isfinite(g["low"]) else None
+            ax.errorbar([g["mean"]], [y], xerr=half, color=PALETTE[k], marker="o", ms=6, capsize=3,
+                        mfc=PALETTE[k] if k == 0 else "white", ls="none")
+        ax.errorbar([], [], color=PALETTE[k], marker="o", mfc=PALETTE[k] if k == 0 else "white", ls="none",
+                    label=METRIC_LABELS[metric])
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    _finish(ax, f"Late-window gap of large-embed-aux (last {100 * answer['fraction']:.0f}% of training, layer "
+                f"{answer['layer']})", "gap in probe-test R² (mean over seeds, 95% t-interval)", "")
+    return figure
+
+
+def plot_frozen_over_training(results: GrowthResults) -> Figure:
+    """The frozen control of embedded runs over training: raw R² (clipped, see `clip_r2_axis`) and recalibrated R²."""
+    colors = condition_colors(results.conditions)
+    figure, (raw_ax, calibrated_ax) = _new_figure(2)
+    for condition in dict.fromkeys(r.condition for r in results.frozen):
+        layer = next(r.layer for r in results.frozen if r.condition == condition)
+        for ax, value in ((raw_ax, "r2"), (calibrated_ax, "r2_recalibrated")):
+            _seed_lines(ax, curves(results.frozen, value, condition=condition, layer=layer), colors[condition], condition)
+    clip_r2_axis(raw_ax, [r.r2 for r in results.frozen])
+    _finish(raw_ax, "Frozen probe, raw", "step", "probe-test R²")
+    _finish(calibrated_ax, "Frozen probe, per-target affine recalibration", "step", "probe-test R²")
+    return figure
+
+
 def plot_controls(results: GrowthResults) -> Figure:
     """One panel per control (init, shuffled, frozen): control R^2 by layer, with the trained probe dashed."""
     controls = [name for name in ("init", "shuffled", "frozen") if any(r.control == name for r in results.controls)]
@@ -138,5 +190,7 @@ def plot_controls(results: GrowthResults) -> Figure:
             means = [m for m, _, _ in trained.values()]
             for start, stop in _runs(x_trained):
                 ax.plot(x_trained[start:stop], means[start:stop], color=colors[condition], ls="--", lw=1, alpha=0.7)
+        trained_means = [m for condition in results.conditions for m, _, _ in final_profile(results, condition).values()]
+        clip_r2_axis(ax, [r.r2 for r in results.controls if r.control == control] + trained_means)
         _finish(ax, f"Control: {control} (dashed: trained probe)", "layer", "probe-test R²")
     return figure

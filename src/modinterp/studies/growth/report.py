@@ -13,7 +13,9 @@ from typing import Any, Iterable
 
 from modinterp.report.html import CodeBlock, FigureBlock, Section, TableBlock, TextBlock, write_report
 from modinterp.studies.growth.aggregate import control_profile, final_loss, final_profile
-from modinterp.studies.growth.plots import plot_controls, plot_final_profile, plot_losses, plot_probe_over_training
+from modinterp.studies.growth.gap import late_window_gaps
+from modinterp.studies.growth.plots import (R2_FLOOR, plot_controls, plot_final_profile, plot_frozen_over_training,
+                                            plot_late_window_answer, plot_losses, plot_probe_over_training)
 from modinterp.studies.growth.schema import GrowthResults, ResultsError, load_results
 
 VERIFICATION_TOLERANCE = 1e-5  # fp32 tolerance of `verify_embedding`
@@ -60,12 +62,78 @@ def load_manifest(run_dir: str | Path) -> dict[str, Any] | None:
 def verification_section(results: GrowthResults) -> Section:
     worst = results.verification.max_abs_diff
     verdict = "passes" if worst <= VERIFICATION_TOLERANCE else "FAILS"
-    rows = [[name, _show(value)] for name, value in _flatten(results.verification.model_dump())]
-    return Section("Embedding verification", [
-        TextBlock(f"Largest |difference| between the small model and the grown model on real positions: {worst:.3g} "
-                  f"({verdict} the fp32 tolerance {VERIFICATION_TOLERANCE:g})."),
-        TableBlock(["quantity", "value"], rows, caption="Every entry of results.json 'verification'"),
-    ])
+    runs = (results.verification.model_dump().get("runs") or [])
+    rows = [[f"{run.get('condition', '?')} s{run.get('seed', '?')}", _show(run.get("max_abs_diff"))] for run in runs]
+    blocks: list = [TextBlock(f"Largest |difference| between the small model and the grown model on real positions: "
+                              f"{worst:.3g} ({verdict} the fp32 tolerance {VERIFICATION_TOLERANCE:g}).")]
+    if rows:
+        blocks.append(TableBlock(["run", "max |difference|"], rows, caption="Per embedded run"))
+    blocks.append(CodeBlock(json.dumps(results.verification.model_dump(), indent=2, sort_keys=True, default=str),
+                            caption="results.json 'verification' in full", folded=True))
+    return Section("Embedding verification", blocks)
+
+
+def _interval(gap: dict) -> str:
+    if not math.isfinite(gap["low"]):
+        return f"{gap['mean']:+.3f} (one seed, no interval)"
+    return f"{gap['mean']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]"
+
+
+def answer_sentences(answer: dict) -> str:
+    """Two or three sentences: per concept, embed-aux against the compute-matched control in the passthrough-free
+    measure with the raw R² beside it, which intervals exclude 0, and the seed count."""
+    by_key = {(e["concept"], e["control"], e["metric"]): e for e in answer["entries"]}
+    concepts = list(dict.fromkeys(e["concept"] for e in answer["entries"]))
+    if not concepts:
+        return ("No passthrough records in results.json, so the late-window gap cannot be computed "
+                "(study outputs from before passthrough-free probes; rerun the study).")
+    parts, persists = [], []
+    for concept in concepts:
+        free, raw = by_key.get((concept, "compute-matched control", "r2_nonlinear")), by_key.get(
+            (concept, "compute-matched control", "r2"))
+        if free is None or raw is None:
+            continue
+        parts.append(f"{concept} {_interval(free['gap'])} (raw {_interval(raw['gap'])})")
+        if math.isfinite(free["gap"]["low"]) and free["gap"]["low"] > 0:
+            persists.append(concept)
+    first = next(iter(answer["entries"]))
+    window = f"the last {100 * answer['fraction']:.0f}% of training (steps {first['window_steps'][0]:g}-{first['window_steps'][-1]:g})"
+    n = first["gap"]["n"]
+    text = (f"Over {window}, large-embed-aux minus the compute-matched control large-embed-noaux, in the passthrough-free "
+            f"probe R² at layer {answer['layer']} (mean, 95% t-interval over {n} seeds): {'; '.join(parts)}. ")
+    text += (f"The gap persists (interval above 0) for {', '.join(persists)}." if persists else
+             "For no concept does the passthrough-free interval lie above 0: no persisting gap is shown at this precision.")
+    return text
+
+
+def answer_section(results: GrowthResults) -> Section:
+    """The report's opening: the late-window gap per concept, passthrough-free beside raw, in words and one figure."""
+    answer = late_window_gaps(results)
+    blocks: list = [TextBlock(answer_sentences(answer))]
+    if answer["entries"]:
+        blocks.append(FigureBlock.from_figure(
+            "answer-late-window-gap", plot_late_window_answer(answer),
+            "Late-window paired gap (per seed: mean over the window of the large-embed-aux minus control difference; "
+            "then mean over seeds with a 95% Student-t interval). Filled: R² of the concept's part that no linear map "
+            "of the board explains (passthrough-free); open: raw probe R². Against the compute-matched control "
+            "(large-embed-noaux, which has seen its small model's batches too) and the baseline."))
+        rows = [[e["concept"], e["control"], e["metric"], _interval(e["gap"]), e["verdict"]] for e in answer["entries"]]
+        blocks.append(TableBlock(["concept", "against", "measure", "gap [95% t]", "verdict"], rows,
+                                 caption=f"Late-window gaps at layer {answer['layer']}"))
+    if results.passthrough:
+        blocks.append(TextBlock(alpha_edge_line(results)))
+    for note in answer["skipped"]:
+        blocks.append(TextBlock(f"skipped: {note}"))
+    return Section("Answer: does the gap persist?", blocks, anchor="answer")
+
+
+def alpha_edge_line(results: GrowthResults) -> str:
+    """How often the passthrough fits chose an edge of the alpha grid, and how often the CV score still changed there."""
+    n_fits = 5 * len(results.passthrough)  # raw, board + layer, linear part, nonlinear part, scrambled control
+    at_edge = sum(r.n_alphas_at_edge for r in results.passthrough)
+    open_edge = sum(r.n_alphas_at_open_edge for r in results.passthrough)
+    return (f"Alpha grid: {at_edge} of {n_fits} passthrough probe fits chose its smallest or largest alpha, {open_edge} "
+            "of them with the CV score still changing there (a grid too narrow for those).")
 
 
 def final_numbers_section(results: GrowthResults) -> Section:
@@ -93,7 +161,14 @@ def controls_section(results: GrowthResults) -> Section:
     blocks: list = [FigureBlock.from_figure("controls", plot_controls(results),
                                             "Controls: init = same probe on the model at initialisation; shuffled = rows of "
                                             "the targets permuted; frozen = probe fitted on the small model, applied unchanged "
-                                            "to the grown model's same layer. Error bars ± sd over seeds.")]
+                                            "to the grown model's same layer (embedded conditions only). Error bars ± sd over "
+                                            f"seeds. R² axes stop at {R2_FLOOR:g}: values below are counted in the panel.")]
+    if results.frozen:
+        blocks.append(FigureBlock.from_figure(
+            "frozen-over-training", plot_frozen_over_training(results),
+            "Frozen control over training: the small model's probe on the grown model's matching layer, raw (left, axis "
+            f"clipped at {R2_FLOOR:g} with the count below it noted) and after refitting a per-target slope and "
+            "intercept on probe-train (right)."))
     rows = []
     for control in ("init", "shuffled", "frozen"):
         for condition in results.conditions:
@@ -109,6 +184,7 @@ def growth_sections(results: GrowthResults, manifest: dict[str, Any] | None = No
     """The standard sections, in reading order."""
     layer = results.last_embedded_layer
     sections = [
+        answer_section(results),
         Section("Training", [FigureBlock.from_figure(
             "losses", plot_losses(results),
             "Training loss (left) and seed-matched validation loss (right) per condition: a thin line per seed, a thick "
@@ -123,8 +199,10 @@ def growth_sections(results: GrowthResults, manifest: dict[str, Any] | None = No
         controls_section(results),
         verification_section(results),
         final_numbers_section(results),
-        Section("Configuration", [CodeBlock(json.dumps(results.config, indent=2, sort_keys=True, default=str))]),
-        Section("Manifest", [CodeBlock(json.dumps(manifest, indent=2, sort_keys=True, default=str))] if manifest
+        Section("Configuration", [CodeBlock(json.dumps(results.config, indent=2, sort_keys=True, default=str),
+                                            caption="the study's configuration (JSON)", folded=True)]),
+        Section("Manifest", [CodeBlock(json.dumps(manifest, indent=2, sort_keys=True, default=str),
+                                       caption="manifest.json", folded=True)] if manifest
                 else [TextBlock("No manifest.json was found next to results.json.")]),
     ]
     return sections

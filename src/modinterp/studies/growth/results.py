@@ -15,7 +15,7 @@ from typing import Any
 from modinterp.atomic import atomic_write_json
 from modinterp.probes import FINAL_LN
 from modinterp.studies.growth.config import CONDITIONS, GrowthStudyConfig
-from modinterp.studies.growth.probing import PROBES_FILE, read_probe_log
+from modinterp.studies.growth.probing import FROZEN_FILE, PASSTHROUGH_FILE, PROBES_FILE, read_probe_log
 from modinterp.studies.growth.run import GrowthRun, growth_runs, run_dir
 from modinterp.studies.growth.schema import SCHEMA_VERSION, GrowthResults, parse_results
 from modinterp.train.metrics import read_metrics
@@ -23,6 +23,7 @@ from modinterp.train.metrics import read_metrics
 RESULTS_FILE = "results.json"
 _LOSS_SPLITS = ("train", "val_quick", "val_full")
 _LOSS_TERMS = ("value_loss", "policy_loss", "concept_loss")
+_RECORD_FIELDS = ("probes", "losses", "controls", "passthrough", "frozen")
 
 
 def _read_json(path: Path) -> Any:
@@ -41,7 +42,7 @@ def loss_record(spec: GrowthRun, step: int, split: str, values: dict[str, Any], 
 
 
 def run_records(config: GrowthStudyConfig, out: Path, spec: GrowthRun) -> dict[str, list[dict]]:
-    """probes, losses and controls records of one finished run."""
+    """probes, losses, controls, passthrough and frozen records of one finished run."""
     directory = run_dir(out, spec)
     stage = config.small.train if spec.is_small else config.large.train
     losses = []
@@ -53,7 +54,8 @@ def run_records(config: GrowthStudyConfig, out: Path, spec: GrowthRun) -> dict[s
                 losses.append(loss_record(spec, step, "val_quick", quick, stage.w_policy))
         elif split in _LOSS_SPLITS:
             losses.append(loss_record(spec, step, split, line, stage.w_policy))
-    return {"probes": read_probe_log(directory / PROBES_FILE), "losses": losses, "controls": _read_json(directory / "controls.json")}
+    return {"probes": read_probe_log(directory / PROBES_FILE), "losses": losses, "controls": _read_json(directory / "controls.json"),
+            "passthrough": read_probe_log(directory / PASSTHROUGH_FILE), "frozen": read_probe_log(directory / FROZEN_FILE)}
 
 
 def layer_labels(config: GrowthStudyConfig) -> list[str]:
@@ -83,7 +85,7 @@ def _sort_key(layers: list[str]):
 
     def key(record: dict) -> tuple:
         return (order[record["condition"]], record["seed"], record.get("step", 0), split_order.get(record.get("split"), 0),
-                control_order.get(record.get("control"), 0), position.get(record.get("layer"), 0))
+                control_order.get(record.get("control"), 0), record.get("concept", ""), position.get(record.get("layer"), 0))
 
     return key
 
@@ -92,12 +94,10 @@ def assemble_results(config: GrowthStudyConfig, out: str | Path, extra: dict[str
     """The results.json dict of a study whose runs are all complete."""
     out = Path(out)
     layers = layer_labels(config)
-    probes, losses, controls, runs = [], [], [], {}
+    records, runs = {field: [] for field in _RECORD_FIELDS}, {}
     for spec in growth_runs(config):
-        records = run_records(config, out, spec)
-        probes += records["probes"]
-        losses += records["losses"]
-        controls += records["controls"]
+        for field, found in run_records(config, out, spec).items():
+            records[field] += found
         summary = _read_json(run_dir(out, spec) / "run.json")
         runs[spec.name] = {k: summary[k] for k in ("condition", "seed", "steps", "steps_per_epoch", "batch_seed",
                                                     "batch_digest", "untouched_digest", "n_copied", "n_zeroed")
@@ -112,9 +112,7 @@ def assemble_results(config: GrowthStudyConfig, out: str | Path, extra: dict[str
         "last_embedded_layer": config.last_embedded_layer,
         "verification": verification_summary(config, out),
         "config": config.model_dump(mode="json"),
-        "probes": sorted(probes, key=key),
-        "losses": sorted(losses, key=key),
-        "controls": sorted(controls, key=key),
+        **{field: sorted(found, key=key) for field, found in records.items()},
         "runs": runs,
         **(extra or {}),
     }

@@ -24,11 +24,11 @@ from modinterp.atomic import atomic_write_json
 from modinterp.data.positions import TrainPositions, ValidationPositions
 from modinterp.data.store import GameStore
 from modinterp.grow import parameter_masks, verify_embedding
-from modinterp.probes import ProbeSet, probe_all_layers
-from modinterp.studies.growth.config import LARGE_CONDITIONS, SMALL_CONDITIONS, SOURCE_OF, GrowthStudyConfig
+from modinterp.probes import ProbeSet
+from modinterp.studies.growth.config import SMALL_CONDITIONS, SOURCE_OF, GrowthStudyConfig
 from modinterp.studies.growth.models import (ElementwiseLrScale, batch_seed, grow_large, large_init, small_init,
                                              untouched_values)
-from modinterp.studies.growth.probing import PROBES_FILE, ProbeLog, final_controls, make_probe_hook, probe_kwargs
+from modinterp.studies.growth.probing import StepProber, final_controls, make_probe_hook
 from modinterp.studies.runner import RunSpec
 from modinterp.train.checkpoint import load_model_weights
 from modinterp.train.config import TrainConfig
@@ -61,8 +61,8 @@ class GrowthRun:
 
     @property
     def frozen_source(self) -> "GrowthRun | None":
-        """The small run whose probes the frozen control applies to this (large) run."""
-        return GrowthRun(SOURCE_OF[self.condition], self.seed) if self.condition in LARGE_CONDITIONS else None
+        """The small run whose probes the frozen control applies to this run: its source (embedded runs only)."""
+        return self.source
 
     @property
     def needs(self) -> list["GrowthRun"]:
@@ -179,19 +179,16 @@ def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int
         atomic_write_json(directory / "verification.json", extra["verification"])
     holder: dict[str, Trainer] = {}
     quick = val.quick_indices(0, train_config.quick_val_batches)
-    probe_log = ProbeLog(directory / PROBES_FILE)
-    hook = make_probe_hook(config, probe_set, condition, seed, probe_log,
-                           step0_validation=lambda m: holder["t"].validate(quick))
+    source = _small_final(config, out_path, spec.frozen_source) if spec.frozen_source else None
+    prober = StepProber(config, probe_set, condition, seed, directory, frozen_source=source)
+    hook = make_probe_hook(prober, step0_validation=lambda m: holder["t"].validate(quick))
     trainer = holder["t"] = Trainer(train_config, model, train, val, directory, probe_hook=hook)
     if copied is not None:
         ElementwiseLrScale(trainer.model, copied, config.embedding.embedded_lr_multiplier).attach(trainer.optimizer)
     result = trainer.fit(resume=True)
     final = trainer.model.eval()
     if train_config.steps % config.probes.every:
-        records = probe_all_layers(final, probe_set, condition=condition, seed=seed, step=train_config.steps,
-                                   **probe_kwargs(config))
-        probe_log.write(train_config.steps, records)
-    source = _small_final(config, out_path, spec.frozen_source) if spec.frozen_source else None
+        prober(train_config.steps, final)
     atomic_write_json(directory / "controls.json", final_controls(config, probe_set, condition, seed, final, init, source))
     summary = {"status": "complete", "condition": condition, "seed": seed, "steps": result.step,
                "steps_per_epoch": train.steps_per_epoch, "batch_seed": batch_seed(seed),

@@ -53,6 +53,42 @@ class ControlRecord(_Record):
     r2: float
 
 
+class PassthroughRecord(_Record):
+    """One concept's passthrough-free scores at one layer and step (`modinterp.probes.passthrough.PASSTHROUGH_RECORD_KEYS`)."""
+
+    condition: str
+    seed: int
+    step: int
+    layer: str
+    concept: str
+    r2: float
+    r2_board: float
+    r2_board_layer: float
+    r2_gain: float
+    r2_linear_part: float
+    r2_nonlinear: float
+    r2_control_nonlinear: float
+    selectivity: float
+    nonlinear_share: float
+    alpha: float
+    alpha_nonlinear: float
+    n_alphas_at_edge: int
+    n_alphas_at_open_edge: int
+
+
+class FrozenRecord(_Record):
+    """The frozen control of an embedded run at one step: the source's probe on the matching large layer."""
+
+    condition: str
+    seed: int
+    step: int
+    layer: str
+    r2: float
+    r2_recalibrated: float
+    r2_source_recalibrated: float
+    retention: float
+
+
 class Verification(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     max_abs_diff: float
@@ -73,6 +109,8 @@ class GrowthResults(BaseModel):
     probes: list[ProbeRecord] = []
     losses: list[LossRecord] = []
     controls: list[ControlRecord] = []
+    passthrough: list[PassthroughRecord] = []  # absent in older files
+    frozen: list[FrozenRecord] = []  # absent in older files
 
     @model_validator(mode="after")
     def _records_use_declared_names(self) -> "GrowthResults":
@@ -80,7 +118,7 @@ class GrowthResults(BaseModel):
             raise ValueError(f"schema_version={self.schema_version}: this reader understands version {SCHEMA_VERSION}")
         if self.last_embedded_layer not in self.layers:
             raise ValueError(f"last_embedded_layer={self.last_embedded_layer!r}: expected one of layers {self.layers}")
-        for field in ("probes", "losses", "controls"):
+        for field in ("probes", "losses", "controls", "passthrough", "frozen"):
             for i, record in enumerate(getattr(self, field)):
                 if record.condition not in self.conditions:
                     raise ValueError(f"{field}[{i}].condition={record.condition!r}: expected one of conditions {self.conditions}")
