@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from modinterp.analysis.late_window import late_window_gap, paired_gap, seed_interval
+from modinterp.analysis.late_window import decay_sentence, late_window_gap, paired_gap, seed_interval
 
 T_975_DF2 = 4.302652729749464  # Student t, 97.5% quantile, 2 degrees of freedom (tables: 4.303)
 T_975_DF3 = 3.182446305284263  # 3 degrees of freedom (tables: 3.182)
@@ -76,3 +76,12 @@ def test_single_seed_gets_no_interval_and_says_so():
     result = late_window_gap(STEPS, decaying_gap()[:1])
     assert math.isnan(result.gap.low) and not result.decaying_from_above
     assert "single seed" in result.verdict
+
+
+def test_a_window_of_one_probe_step_says_no_slope_can_be_measured():
+    steps = [0, 100, 200, 300, 1000]  # the last 30% of 0..1000 holds only step 1000
+    gap = [[0.0, 0.3, 0.2, 0.1, 0.05], [0.0, 0.25, 0.2, 0.12, 0.04]]
+    result = late_window_gap(steps, gap)
+    assert result.slope is None
+    assert decay_sentence(result) == ("Curve fits with offsets: not reported, the gap is not seen decaying from above "
+                                      "(the window holds one probe step, so no slope within it can be measured).")

@@ -158,6 +158,10 @@ def decay_sentence(result: LateWindowGap) -> str:
     if result.decaying_from_above:
         return (f"Curve fits with offsets: reported, since the gap peaks at step {result.peak_step:g}, before the window, "
                 f"and still falls within it ({slope_text}).")
-    reason = ("the gap's peak (step {:g}) is not before the window".format(result.peak_step) if not result.peak_before_window
-              else f"the {slope_text} does not lie below 0")
+    if not result.peak_before_window:
+        reason = f"the gap's peak (step {result.peak_step:g}) is not before the window"
+    elif s is None:
+        reason = "the window holds one probe step, so no slope within it can be measured"
+    else:
+        reason = f"the {slope_text} does not lie below 0"
     return f"Curve fits with offsets: not reported, the gap is not seen decaying from above ({reason})."
