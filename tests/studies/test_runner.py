@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,23 @@ def test_the_submitit_executor_runs_each_run_as_a_job_and_reports_a_failed_one(t
 def test_an_unknown_executor_is_named():
     with pytest.raises(ValueError, match="executor='dask'; expected one of"):
         make_executor("dask", 1, "x")
+
+
+def test_a_second_sigterm_during_shutdown_does_not_kill_the_study():
+    """Each dying worker may signal the study: after the first SIGTERM the rest are ignored until it exits."""
+    script = textwrap.dedent("""
+        import os, signal
+        from modinterp.studies.runner import StudyTerminated, terminate_as_interrupt
+        try:
+            with terminate_as_interrupt():
+                with terminate_as_interrupt():  # the CLI and the runner nest it
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    signal.pause()
+        except StudyTerminated:
+            os.kill(os.getpid(), signal.SIGTERM)  # a worker's late signal, after both contexts exited
+            print("stopped cleanly")
+            raise SystemExit(130)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert done.stdout.strip() == "stopped cleanly"

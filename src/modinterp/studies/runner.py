@@ -49,6 +49,9 @@ class RunFailure(RuntimeError):
         self.failed = failed
 
 
+_TERMINATING = threading.Event()  # set by the first SIGTERM a study receives in this process
+
+
 class StudyTerminated(KeyboardInterrupt):
     """SIGTERM reached the study: treated like Ctrl-C (runs stopped, resumable)."""
 
@@ -62,13 +65,17 @@ def terminate_as_interrupt() -> Iterator[None]:
         return
 
     def handler(signum, frame):
+        # the study is stopping now: later SIGTERMs (e.g. one per dying worker) must not kill it mid-cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _TERMINATING.set()
         raise StudyTerminated(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not _TERMINATING.is_set():  # once terminating, SIGTERM stays ignored until the process exits
+            signal.signal(signal.SIGTERM, previous)
 
 
 def last_logged_step(path: Path | None) -> int:
