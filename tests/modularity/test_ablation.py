@@ -30,6 +30,20 @@ def test_the_tree_of_planted_sub_networks_shows_them_without_a_fallback(planted)
         assert len(neurons) == 32 and set(NEURONS[neurons]) == set(HEADS[heads])
 
 
+def test_the_adjacent_graphs_tree_shows_the_planted_sub_networks_too():
+    cut = cut_model(planted_transformer(), 4, couplings="adjacent")
+    assert cut.graph.info["couplings"] == "adjacent"
+    assert cut.n_modules == 4 and cut.view_index is None and cut.tree.nontrivial_edges(0.05) == 3
+    for unit in modules_from_labels(cut.graph.nodes.name, cut.labels):
+        (heads,), (neurons,) = unit.heads.values(), unit.neurons.values()
+        planted_module = HEADS[heads[0]]
+        assert len(heads) == 2 and set(HEADS[heads]) == {planted_module}
+        # one layer: a head and a neuron of the same layer are not joined, so units meet only through shared
+        # inputs and readers; one neuron of the inert module 3 (read by no output) sits with module 0, to whose
+        # shared state-embedding row it is most strongly coupled. Every other neuron is in its planted module.
+        assert (NEURONS[neurons] == planted_module).sum() >= 31 and (NEURONS[neurons] != planted_module).sum() <= 1
+
+
 def test_planted_modules_beat_random_sets_on_the_output_they_drive_and_dissociate(planted):
     _, units, results, _ = planted
     driven = {int(HEADS[u.heads[0][0]]): r for u, r in zip(units, results)}

@@ -7,7 +7,7 @@ from torch import nn
 
 from modinterp.modularity.construct import graph_of
 from modinterp.modularity.graph import WeightGraph
-from modinterp.models import build_model
+from modinterp.models import BoardTransformer, TransformerConfig, build_model
 
 
 def _set(linear: nn.Linear, weight) -> nn.Linear:
@@ -114,3 +114,33 @@ def test_transformer_graph_uses_heads_and_neurons_with_rotation_invariant_virtua
         w.copy_(torch.cat([w[:, :d] @ q, w[:, d:] @ q], dim=1))
     rotated = graph_of(model)
     np.testing.assert_allclose(rotated.capacities, graph.capacities, rtol=1e-4, atol=1e-5)
+
+
+def test_adjacent_couplings_keep_only_edges_into_the_next_layer():
+    cfg = TransformerConfig(rows=4, cols=4, d_model=16, n_layers=2, n_heads=2, d_head=4, d_mlp=3, n_concepts=2)
+    model = BoardTransformer(cfg, seed=0)
+    full, adjacent = graph_of(model, drop_dead=False), graph_of(model, drop_dead=False, couplings="adjacent")
+    kind, name = full.nodes.kind, full.nodes.name
+    n_in, n_out, per_layer = int((kind == "input").sum()), int((kind == "output").sum()), 2 + 3
+    assert (n_in, n_out) == (3 + 17, 1 + 2 + 16)  # state rows (empty, occupied, CLS), 16 cells + CLS; value,
+    # concepts, policy units
+    # embeddings -> layer 0, layer 0 -> layer 1, layer 1 -> outputs: every unit pair of those layers, nothing else
+    assert adjacent.n_edges == n_in * per_layer + per_layer * per_layer + per_layer * n_out == 220
+    # all: every writer to every later reader, i.e. also a layer's heads -> its neurons, embeddings -> layer 1 and
+    # the outputs, layer 0 -> the outputs
+    assert full.n_edges == 220 + 2 * (2 * 3) + n_in * per_layer + n_in * n_out + per_layer * n_out == 807
+    full_edges, kept = _edge_dict(full), _edge_dict(adjacent)
+    assert set(kept) <= set(full_edges) and all(kept[e] == full_edges[e] for e in kept)  # same virtual weights
+    assert ("embed.pos.0", "blocks.0.attn.h1") in kept and ("blocks.0.mlp.n2", "blocks.1.attn.h0") in kept
+    assert ("blocks.1.attn.h0", "value_head.0") in kept and ("blocks.0.attn.h0", "blocks.1.mlp.n0") in kept
+    for dropped in [("blocks.0.attn.h0", "blocks.0.mlp.n0"), ("embed.pos.0", "blocks.1.attn.h0"),
+                    ("embed.state.0", "value_head.0"), ("blocks.0.mlp.n0", "policy_head.fc_in.3")]:
+        assert dropped in full_edges and dropped not in kept
+    layer = {n: -1 if n.startswith("embed") else 2 if n.startswith(("value", "concept", "policy")) else int(n[7])
+             for n in name}
+    assert all(layer[b] == layer[a] + 1 for a, b in kept)
+
+
+def test_unknown_couplings_are_named_in_the_error():
+    with pytest.raises(ValueError, match="couplings='next'.*'all', 'adjacent'"):
+        graph_of(build_model("smoke", 4, 4), couplings="next")

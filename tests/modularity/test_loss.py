@@ -155,6 +155,8 @@ def test_warmup_gives_zero_penalty_without_building_a_partition():
 def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="form"):
         ModularityLoss(1.0, k=2, form="magic")
+    with pytest.raises(ValueError, match="couplings='dense'"):
+        ModularityLoss(1.0, k=2, couplings="dense")
     with pytest.raises(ValueError, match="lam"):
         L1Loss(-1.0)
     with pytest.raises(TypeError, match="unsupported model"):
@@ -190,9 +192,10 @@ def test_edges_of_dropped_dead_units_are_left_out_of_the_penalty():
     assert value == pytest.approx(cross / counted, rel=1e-6)
 
 
-def test_transformer_penalty_from_fused_blocks_equals_the_per_pair_blocks():
+@pytest.mark.parametrize("couplings", ["all", "adjacent"])
+def test_transformer_penalty_from_fused_blocks_equals_the_per_pair_blocks(couplings):
     model = build_model("smoke-large", 4, 4, seed=3)
-    loss = ModularityLoss(1.0, k=2, provider=FixedProvider(), refresh_every=10**6)
+    loss = ModularityLoss(1.0, k=2, provider=FixedProvider(), refresh_every=10**6, couplings=couplings)
     value = loss(model, 0)
     params = [p for p in model.parameters() if p.requires_grad]
     fused = torch.autograd.grad(value, params, allow_unused=True)
@@ -218,3 +221,32 @@ def test_skipped_steps_return_a_constant_zero_and_keep_the_last_log():
     assert loss.last_log == logged
     every_step = ModularityLoss(1.0, k=2, provider=FixedProvider())
     assert float(applied) == pytest.approx(3 * float(every_step(model, 0)), rel=1e-6)  # x3 on applied steps
+
+
+@pytest.mark.parametrize("form", ["cross_fraction", "ncut"])
+def test_adjacent_loss_cuts_and_penalises_the_adjacent_graph(form):
+    model = build_model("smoke-large", 4, 4, seed=1)
+    seen = []
+
+    class Recording(FixedProvider):
+        def __call__(self, graph, k):
+            seen.append(graph)
+            return super().__call__(graph, k)
+
+    loss = ModularityLoss(1.0, k=2, provider=Recording(), form=form, couplings="adjacent")
+    value = loss(model, 0).item()
+    graph = graph_of(model, couplings="adjacent", drop_dead=False)
+    (given,) = seen  # the provider cut the adjacent graph (top_k=None: all of it)
+    np.testing.assert_array_equal(given.edges, graph.edges)
+    np.testing.assert_allclose(given.capacities, graph.capacities, rtol=1e-6)
+    labels = loss.labels_[graph.source_ids]
+    a, b = labels[graph.edges[:, 0]], labels[graph.edges[:, 1]]
+    crossing = graph.capacities * (a != b)
+    if form == "cross_fraction":  # crossing / total capacity of the adjacent graph's edges, nothing else
+        expected = crossing.sum() / graph.capacities.sum()
+    else:  # sum over modules of cut / volume (volume: the degrees of the module's nodes)
+        expected = sum((crossing * ((a == m) | (b == m))).sum() / (graph.capacities * ((a == m).astype(int) + (b == m))).sum()
+                       for m in range(2))
+    assert value == pytest.approx(expected, rel=1e-5)
+    full = ModularityLoss(1.0, k=2, provider=FixedProvider(), form=form)
+    assert full(model, 0).item() != pytest.approx(value, rel=1e-3)  # the edges it leaves out change the penalty

@@ -60,10 +60,11 @@ class ModuleCut:
         return module_table(self.graph, self.labels)
 
 
-def cut_model(model: nn.Module, k: int, *, top_k: int | None = None, canonical: bool = False, **options) -> ModuleCut:
-    """The k modules of a network's weight graph (`graph_of(model, top_k=top_k, canonical=canonical)`); options
-    as `cut_graph`."""
-    return cut_graph(graph_of(model, top_k=top_k, canonical=canonical), k, **options)
+def cut_model(model: nn.Module, k: int, *, top_k: int | None = None, canonical: bool = False,
+              couplings: str = "all", **options) -> ModuleCut:
+    """The k modules of a network's weight graph (`graph_of(model, top_k=top_k, canonical=canonical,
+    couplings=couplings)`); options as `cut_graph`."""
+    return cut_graph(graph_of(model, top_k=top_k, canonical=canonical, couplings=couplings), k, **options)
 
 
 def cut_graph(graph: WeightGraph, k: int, *, min_size: int | None = None, backend: str = "gusfield",

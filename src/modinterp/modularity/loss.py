@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from modinterp.modularity.construct import WeightBlock, block_set_of, blocks_of, graph_of
+from modinterp.modularity.construct import WeightBlock, block_set_of, blocks_of, check_couplings, graph_of
 from modinterp.modularity.graph import WeightGraph
 from modinterp.modularity.providers import GomoryHuProvider
 
@@ -40,6 +40,7 @@ class _WeightPenalty:
     name = "penalty"
 
     canonical = False  # build blocks from canonical (balanced, gain-folded) head weights; ModularityLoss option
+    couplings = "all"  # which unit pairs are edges ("all" | "adjacent", construct.graph_of); ModularityLoss option
 
     def __init__(self, lam: float):
         if not lam >= 0:
@@ -52,8 +53,8 @@ class _WeightPenalty:
 
     def _bind(self, model: torch.nn.Module) -> None:
         if self._model_id != id(model):
-            self._nodes, self._blocks, _ = blocks_of(model, self.canonical)
-            self._set = block_set_of(model, self._blocks, self.canonical)
+            self._nodes, self._blocks, _ = blocks_of(model, self.canonical, self.couplings)
+            self._set = block_set_of(model, self._blocks, self.canonical, self.couplings)
             self._model_id = id(model)
             self._plain = all(getattr(b.capacity, "plain", False) for b in self._set.blocks)
             device = next(model.parameters()).device
@@ -192,6 +193,9 @@ class ModularityLoss(_WeightPenalty):
     `canonical`: build the graph and the penalty from canonical weights (a BoardTransformer's heads balanced,
     LayerNorm gains folded; `construct/canonical.py`), so that rescalings that keep the function cannot lower
     the penalty. Off by default (runs stay bit-identical); differentiable where a head's singular values differ.
+    `couplings`: the graph definition, "all" (default: every writer to every later reader) or "adjacent" (a
+    BoardTransformer's units joined to the next layer's only; `construct/board_transformer.py`). The tree and the
+    penalty use the same edges, so the partition is a min cut of the graph the loss acts on.
     """
 
     name = "modularity"
@@ -199,9 +203,9 @@ class ModularityLoss(_WeightPenalty):
     def __init__(self, lam: float, k: int, refresh_every: int = 1000, provider: Callable | None = None,
                  form: str = "cross_fraction", warmup_steps: int = 0, harden_at: int | None = None,
                  harden_threshold: float = 0.1, top_k: int | None = None, warmup_l1: float = 0.0,
-                 ramp_steps: int = 0, penalty_every: int = 1, canonical: bool = False):
+                 ramp_steps: int = 0, penalty_every: int = 1, canonical: bool = False, couplings: str = "all"):
         super().__init__(lam)
-        self.canonical = bool(canonical)
+        self.canonical, self.couplings = bool(canonical), check_couplings(couplings)
         if form not in ("cross_fraction", "ncut"):
             raise ValueError(f"form={form!r}; expected 'cross_fraction' or 'ncut'")
         if refresh_every < 1 or k < 2:
@@ -223,7 +227,7 @@ class ModularityLoss(_WeightPenalty):
         """Recompute the partition now (no gradient); returns labels over the model's full node list."""
         self._bind(model)
         start = time.perf_counter()
-        graph = graph_of(model, top_k=self.top_k, canonical=self.canonical)
+        graph = graph_of(model, top_k=self.top_k, canonical=self.canonical, couplings=self.couplings)
         node_labels = np.asarray(self.provider(graph, self.k), dtype=np.int64)
         labels = np.full(graph.n_source_nodes, -1, np.int64)
         labels[graph.source_ids] = node_labels

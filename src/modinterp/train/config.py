@@ -41,12 +41,28 @@ class ModularitySettings(BaseModel):
     warmup_l1: float = Field(0.0, ge=0, description="L1 weight during warm-up")
     ramp_steps: int = Field(0, ge=0, description="linear ramp of the penalty after warm-up")
     penalty_every: int = Field(1, ge=1, description="apply the penalty every N-th step, x N")
+    graph: Literal["all", "adjacent"] = Field("all", description="unit pairs joined by an edge, in the tree and the "
+                                              "penalty alike: every writer to every later reader, or to the next "
+                                              "layer's readers only")
+    canonical: bool = Field(False, description="graph and penalty from canonical weights (heads balanced, "
+                                               "LayerNorm gains folded), so function-preserving rescalings cannot "
+                                               "lower the penalty")
+    match_previous: bool = Field(False, description="rename each new partition's modules after the previous "
+                                                    "one's (Hungarian matching of overlaps)")
+    accept_if_better: bool = Field(False, description="keep the previous partition unless the new one scores "
+                                                      "better on the current graph (criterion: the form)")
 
     def build(self):
-        """The configured `ModularityLoss` (GH provider)."""
+        """The configured `ModularityLoss` with its Gomory-Hu provider (accept-if-better scores by the loss's own
+        form: cross fraction or normalised cut)."""
         from modinterp.modularity import ModularityLoss
+        from modinterp.modularity.providers import GomoryHuProvider
 
-        return ModularityLoss(**self.model_dump())
+        criterion = "normalized_cut" if self.form == "ncut" else "cross_fraction"
+        provider = GomoryHuProvider(match_previous=self.match_previous, accept_if_better=self.accept_if_better,
+                                    criterion=criterion)
+        loss_options = self.model_dump(exclude={"graph", "match_previous", "accept_if_better"})
+        return ModularityLoss(**loss_options, couplings=self.graph, provider=provider)
 
 
 class PlaySettings(BaseModel):

@@ -13,6 +13,13 @@ A head reads through [W_Q | W_K | W_V] and writes through W_O; a neuron reads a 
 column of W_out. With `canonical=True` the heads' weights are first balanced (`canonical.py`: W_Q/W_K and
 W_V/W_O factorised in balanced form, LayerNorm gains folded), so that rescalings that leave the function
 unchanged leave the graph unchanged too; the other units' virtual weights already fold the gains.
+
+`couplings` picks which writer/reader pairs are edges: "all" (default) joins every writer to every later reader,
+as the residual stream does; "adjacent" keeps only pairs one layer apart: the embeddings -> layer 0's heads and
+neurons, layer l's heads and neurons -> layer l+1's, the last layer's -> the output heads (a head and a neuron
+of the same layer are not joined, nor are units two or more layers apart). On a dense residual stream the full
+graph's Gomory-Hu tree is all singleton cuts (docs/modularity.md); the adjacent graph is the chain of layers an
+MLP's graph is, so its tree can show modules. The graph and the loss's penalty use the same pairs.
 """
 
 from __future__ import annotations
@@ -28,7 +35,30 @@ from modinterp.modularity.construct.canonical import balanced_head_weights
 from modinterp.modularity.graph import NodeTable, node_table
 from modinterp.models.transformer import BoardTransformer
 
-__all__ = ["transformer_blocks", "transformer_block_set"]
+__all__ = ["transformer_blocks", "transformer_block_set", "COUPLINGS", "check_couplings"]
+
+COUPLINGS = ("all", "adjacent")  # which writer/reader pairs are edges (module docstring)
+
+
+def check_couplings(couplings: str) -> str:
+    """`couplings` itself if it names a graph definition, else a ValueError naming the choices."""
+    if couplings not in COUPLINGS:
+        raise ValueError(f"couplings={couplings!r}: expected one of {', '.join(map(repr, COUPLINGS))}")
+    return couplings
+
+
+def _layer(position: int) -> int:
+    """The layer of a residual position: -1 for the embeddings (0), l for layer l's heads (2l+1) and neurons
+    (2l+2), n_layers for the output heads (2 n_layers + 1)."""
+    return (position - 1) // 2
+
+
+def _coupled(writer_position, reader_position, couplings: str):
+    """Whether a reader at `reader_position` is joined to a writer at `writer_position` (ints or broadcasting
+    arrays)."""
+    if couplings == "all":
+        return reader_position > writer_position
+    return _layer(reader_position) == _layer(writer_position) + 1
 
 
 @dataclass
@@ -53,22 +83,28 @@ def _virtual_capacity(writer: _Group, reader: _Group) -> Callable[[], torch.Tens
     return capacity
 
 
-def transformer_blocks(model: BoardTransformer, canonical: bool = False) -> tuple[NodeTable, list[WeightBlock], dict]:
-    """Nodes and virtual-weight blocks of a BoardTransformer, one block per (writer, later reader) pair."""
+def transformer_blocks(model: BoardTransformer, canonical: bool = False,
+                       couplings: str = "all") -> tuple[NodeTable, list[WeightBlock], dict]:
+    """Nodes and virtual-weight blocks of a BoardTransformer, one block per coupled (writer, reader) pair: every
+    later reader (`couplings="all"`) or the next layer's (`"adjacent"`)."""
+    check_couplings(couplings)
     nodes, writers, readers, info = _units(model, canonical)
+    info["couplings"] = couplings
     blocks = [WeightBlock(f"{w.name}->{r.name}", w.ids, r.ids, _virtual_capacity(w, r))
-              for w in writers for r in readers if w.position < r.position]
+              for w in writers for r in readers if _coupled(w.position, r.position, couplings)]
     return nodes, blocks, info
 
 
-def transformer_block_set(model: BoardTransformer, canonical: bool = False) -> BlockSet:
+def transformer_block_set(model: BoardTransformer, canonical: bool = False, couplings: str = "all") -> BlockSet:
     """The same edges as `transformer_blocks`, evaluated with one matmul per (writer k, reader k) kind.
 
     Writers and readers are stacked by how many rows/columns each unit has (1 for embeddings, neurons and
     output units; d_head for a head's W_O, 3 d_head for its W_QKV, 2 for a policy unit), so a 4-layer model's
-    ~60 pair blocks become 6 blocks. Entries where the reader does not come after the writer are not edges
-    (`valid`). A training loss evaluates this every step; the graph uses the pair blocks.
+    ~60 pair blocks become 6 blocks. Entries whose pair is not coupled (the reader not after the writer, or
+    not in the next layer for `couplings="adjacent"`) are not edges (`valid`). A training loss evaluates this
+    every step; the graph uses the pair blocks.
     """
+    check_couplings(couplings)
     _, writers, readers, _ = _units(model, canonical)
     d = model.config.d_model
     write_kinds = sorted({w.k for w in writers})
@@ -81,7 +117,7 @@ def transformer_block_set(model: BoardTransformer, canonical: bool = False) -> B
         r_pos = np.concatenate([np.full(len(r.ids), r.position) for r in rs])
         blocks.append(WeightBlock(f"writers(k={kw})->readers(k={kr})", np.concatenate([w.ids for w in ws]),
                                   np.concatenate([r.ids for r in rs]), lambda kw=kw, kr=kr: evaluate()[pairs.index((kw, kr))]))
-        valid.append(r_pos[:, None] > w_pos[None, :])
+        valid.append(_coupled(w_pos[None, :], r_pos[:, None], couplings))
 
     def evaluate() -> list[torch.Tensor]:
         # Each reader kind as rows (sum of N*k_r, d); each writer kind as rows (sum of N*k_w, d), centred once

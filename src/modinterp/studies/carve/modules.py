@@ -48,24 +48,27 @@ class AblationSettings:
 def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: str = "gusfield", n_jobs: int = 1,
                    views: bool = False, out: Path | None = None, model_preset: str | None = None,
                    board: int | None = None, console: Console | None = None,
-                   ablation: AblationSettings | None = AblationSettings(), canonical: bool = False) -> dict:
+                   ablation: AblationSettings | None = AblationSettings(), canonical: bool = False,
+                   couplings: str = "all") -> dict:
     """Cut the model at `path` into k modules, print the table, write modules.json and dendrogram.png to `out`
     (default: <checkpoint folder>/modules); returns modules.json's content. `views`: read the modules as
     `ModularityLoss` does (densest sparse view whose tree holds k modules, one refinement pass). `ablation`: the
     positions and controls of the mean-ablation check (None skips it). `canonical`: cut the graph of the
-    canonical weights (heads balanced, LayerNorm gains folded; the ablation runs on the model as trained)."""
+    canonical weights (heads balanced, LayerNorm gains folded; the ablation runs on the model as trained).
+    `couplings`: the graph definition, "all" or "adjacent" (`construct.graph_of`; as `modularity.graph`)."""
     console = console or Console()
     model, folder = load_trained_model(path, model_preset=model_preset, board=board)
     options = {"views": VIEWS, "refine_passes": 1} if views else {}
-    cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, backend=backend, n_jobs=n_jobs,
-                    progress=True, **options)
+    cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, couplings=couplings, backend=backend,
+                    n_jobs=n_jobs, progress=True, **options)
     print_cut(console, cut, k, top_k or None)
     report = modularity_report(cut.graph, cut.labels)
     console.print(", ".join(f"{key} {value:.4g}" for key, value in report.items()))
     out_dir = out or folder / "modules"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_dendrogram(cut.tree, out_dir / "dendrogram.png", cut.labels)
-    record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "metrics": report, "modules": modules_summary(cut),
+    record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "graph": couplings,
+              "metrics": report, "modules": modules_summary(cut),
               "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION),
               "fallback_used": fallback_used(cut)}
     if ablation is not None:
@@ -127,7 +130,8 @@ def print_dissociation(console: Console, results: list[ModuleImportance]) -> Non
 def print_cut(console: Console, cut: ModuleCut, k: int, top_k: int | None) -> None:
     """The graph and tree line, the view line (view search only) and the module table."""
     graph, tree, info = cut.graph, cut.tree, cut.info
-    console.print(f"graph: {graph.n_nodes} nodes, {graph.n_edges} edges (top_k={top_k}); tree "
+    console.print(f"graph ({graph.info.get('couplings', 'all')} couplings): {graph.n_nodes} nodes, "
+                  f"{graph.n_edges} edges (top_k={top_k}); tree "
                   f"{tree.info['seconds']:.1f}s; singleton tree edges {100 * tree.singleton_fraction():.1f}%")
     if cut.view_index is not None:
         console.print(f"view: each unit's {info['view_top_k'] or 'all'} strongest edges per direction "
