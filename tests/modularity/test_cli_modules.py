@@ -55,3 +55,19 @@ def test_views_reads_k_modules_as_the_loss_does(tmp_path):
     assert summary["views"] is True and len(summary["modules"]) == 3
     assert summary["fallback_used"] is True  # the full tree holds singleton cuts only: a sparse view chose
     assert summary["ablation"]["n_random"] == 20
+
+
+def test_graph_adjacent_cuts_the_adjacent_graph_and_a_bad_graph_is_named(tmp_path):
+    run = _run_dir(tmp_path)
+    result = CliRunner().invoke(app, ["modules", str(run), "--k", "2", "--graph", "adjacent", "--no-ablation",
+                                      "--top-k", "0", "--out", str(tmp_path / "adj")])
+    assert result.exit_code == 0, result.output
+    assert "graph (adjacent couplings)" in result.output
+    record = json.loads((tmp_path / "adj" / "modules.json").read_text())
+    assert record["graph"] == "adjacent"
+    # smoke preset: 1 layer of 2 heads + 64 neurons; the dense adjacent graph holds the edges embeddings -> layer 0
+    # -> outputs only (not the embeddings -> outputs, as the full graph does)
+    n_in, layer, n_out = 20, 2 + 64, 49
+    assert f"{n_in * layer + layer * n_out} edges" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["modules", str(run), "--graph", "dense", "--no-ablation"])
+    assert result.exit_code == 2 and "--graph" in result.output and "adjacent" in result.output

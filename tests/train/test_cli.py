@@ -1,6 +1,8 @@
 import json
 import re
 
+import pytest
+
 from typer.testing import CliRunner
 
 from modinterp.cli import app
@@ -67,6 +69,9 @@ def test_modularity_settings_add_the_gh_loss_and_log_it(tmp_path, games_path):
     assert json.loads((run / "manifest.json").read_text())["config"]["train"]["modularity"]["lam"] == 0.3
 
 
-def test_a_bad_modularity_setting_names_the_field(tmp_path, games_path):
-    result = _train("--games", str(games_path), "--out", str(tmp_path / "run"), "--set", "modularity.lam=-1")
-    assert result.exit_code == 2 and "modularity.lam" in result.output
+@pytest.mark.parametrize("setting, field", [("modularity.lam=-1", "modularity.lam"),
+                                            ("modularity.graph=dense", "modularity.graph")])
+def test_a_bad_modularity_setting_names_the_field(tmp_path, games_path, setting, field):
+    result = _train("--games", str(games_path), "--out", str(tmp_path / "run"), "--set", "modularity.lam=1",
+                    "--set", setting)
+    assert result.exit_code == 2 and field in result.output

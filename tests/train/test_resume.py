@@ -181,3 +181,30 @@ def test_a_modularity_loss_term_is_trained_logged_and_resumed_exactly(tmp_path, 
         make_trainer(config, tmp_path / "plain2", callbacks=[_kill_at(6)]).fit()
     with pytest.raises(ckpt.CheckpointError, match="loss term 0"):
         make_trainer(config, tmp_path / "plain2", loss_terms=[_modularity_term()]).fit(resume=True)
+
+
+def _modularity_term_with_levers():
+    from modinterp.train.config import ModularitySettings
+
+    return ModularitySettings(lam=0.5, k=3, refresh_every=7, top_k=8, warmup_steps=2, form="ncut", graph="adjacent",
+                              canonical=True, match_previous=True, accept_if_better=True).build()
+
+
+def test_a_modularity_term_with_every_lever_on_resumes_exactly(tmp_path, make_trainer, config_factory):
+    config = config_factory()
+    term = _modularity_term_with_levers()
+    make_trainer(config, tmp_path / "whole", loss_terms=[term]).fit()
+    assert term.couplings == "adjacent" and term.canonical and term.provider.criterion == "normalized_cut"
+    # refreshes at 2, 9, 16, 23; the last ones keep the previous partition (its n-cut is lower than the new one's)
+    assert term.provider.last_info_["accepted"] is False
+    # killed after step 12 (last checkpoint: step 10), between the refreshes at 9 and 16: the resumed run's refreshes
+    # must match and compare against the partition restored from the checkpoint (without it, step 16 would take
+    # the new partition)
+    with pytest.raises(Killed):
+        make_trainer(config, tmp_path / "resumed", loss_terms=[_modularity_term_with_levers()],
+                     callbacks=[_kill_at(12)]).fit()
+    resumed = _modularity_term_with_levers()
+    make_trainer(config, tmp_path / "resumed", loss_terms=[resumed]).fit(resume=True)
+    _assert_same_run(tmp_path / "whole", tmp_path / "resumed")
+    np.testing.assert_array_equal(resumed.labels_, term.labels_)
+    np.testing.assert_array_equal(resumed.provider.previous_, term.provider.previous_)
