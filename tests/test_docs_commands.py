@@ -40,8 +40,9 @@ EXCLUDED = {
     r"^modinterp modules runs/mod-gh": "reads the run of the excluded cpu-preset training above it (docs/modularity.md)",
     r"runs/g/": "reads the carve test-bed runs (runs/g/base, runs/g/gh) trained with --preset cpu beside it "
                 "(minutes; docs/modularity.md section 8)",
-    r"runs/(base|adj|adj_levers)\b": "reads the cpu-preset runs of docs/modularity.md section 8.1 (minutes on a busy "
-                                      "2-core machine)",
+    r"runs/(base|adj|adj_levers)\b|^modinterp modules RUN --k 4 --graph G": "trains or reads the cpu-preset runs of "
+                                                                           "docs/modularity.md section 8.1 (minutes on "
+                                                                           "a busy 2-core machine)",
     r"runs/play/": "reads the cpu-preset play run of docs/results.md (77 min on a busy 2-core machine)",
     r"^modinterp games selfplay .*--rounds": "rounds retrain with the cpu preset (minutes); "
                                              "tests/play/test_selfplay.py runs two rounds on a tiny config",
