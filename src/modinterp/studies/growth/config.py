@@ -14,11 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modinterp.analysis.late_window import DEFAULT_FRACTION
 from modinterp.config import CONFIG_DIR, ConfigError, load_config
 from modinterp.data.positions import PositionConfig, concept_call_kwargs, resolve_concept_kwargs
 from modinterp.games.concepts import known_concept
 from modinterp.models import PRESETS
 from modinterp.probes import DEFAULT_ALPHAS
+from modinterp.studies.growth.schedule import probe_schedule
 from modinterp.train.config import TrainConfig
 
 CONDITIONS = ("small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux")
@@ -29,7 +31,7 @@ LARGE_CONDITIONS = CONDITIONS[2:]
 SOURCE_OF = {"large-embed-aux": "small-aux", "large-embed-noaux": "small-noaux"}
 # TrainConfig fields the study sets itself, per condition and seed (setting them in a [*.train] table is an error).
 STUDY_OWNED_TRAIN_FIELDS = ("seed", "batch_seed", "model", "positions", "val_positions", "w_concept", "probe_every",
-                            "quick_val_every")
+                            "probe_steps", "quick_val_every")
 
 
 class _Strict(BaseModel):
@@ -108,14 +110,18 @@ class StageTrain(TrainConfig):
         owned = [name for name in STUDY_OWNED_TRAIN_FIELDS if getattr(self, name) != getattr(default, name)]
         if owned:
             raise ValueError(f"{owned} are set by the study (per condition and seed); remove them from the train table "
-                             "([probes] every sets the probe and quick-validation cadence)")
+                             "([probes] sets the probe steps and the quick-validation cadence)")
         if self.decay_fraction is not None and self.schedule != "wsd":
             raise ValueError(f"decay_fraction={self.decay_fraction} is only used with schedule='wsd' (got {self.schedule!r})")
         return self
 
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """The run's length: from `epochs` when set, else `steps`."""
+        return math.ceil(self.epochs * steps_per_epoch) if self.epochs is not None else self.steps
+
     def resolve(self, steps_per_epoch: int, **study_fields: Any) -> TrainConfig:
         """The TrainConfig of one run: steps from epochs (or steps), the wsd cooldown, the study's fields."""
-        steps = math.ceil(self.epochs * steps_per_epoch) if self.epochs is not None else self.steps
+        steps = self.total_steps(steps_per_epoch)
         data = self.model_dump(exclude={"epochs", "steps", "decay_fraction", *STUDY_OWNED_TRAIN_FIELDS})
         if self.decay_fraction is not None:
             data["decay_steps"] = min(max(1, round(self.decay_fraction * steps)), steps - self.warmup_steps)
@@ -158,7 +164,14 @@ class EmbeddingChoice(_Strict):
 class ProbeChoice(_Strict):
     """The fixed probe set (positions of validation games) and the probe protocol."""
 
-    every: int = Field(50, ge=1, description="probe every layer (and quick-validate) every this many steps")
+    every: int = Field(50, ge=1, description="quick-validate every this many steps, and probe so with schedule='linear'")
+    schedule: Literal["linear", "log"] = Field("linear", description="probe steps: every `every` steps, or log-spaced "
+                                                                     "(see modinterp.studies.growth.schedule)")
+    n_log: int = Field(10, ge=1, description="log schedule: geometrically spaced steps from `first` to the end")
+    first: int = Field(10, ge=1, description="log schedule: the first step after 0")
+    late_points: int = Field(4, ge=1, description="log schedule: evenly spaced steps over the late window")
+    late_fraction: float = Field(DEFAULT_FRACTION, gt=0, le=1, description="the late window: this last share of "
+                                 "training (probed evenly by the log schedule; the late-window gap averages over it)")
     positions_per_game: int = Field(8, ge=1)
     min_ply: int | None = Field(None, ge=0, description="default: positions.min_ply")
     max_games: int | None = Field(None, ge=2, description="use at most this many validation games")
@@ -177,6 +190,11 @@ class ProbeChoice(_Strict):
         return concepts
     n_splits: int = Field(5, ge=2)
     standardize: bool = False
+
+    def steps_for(self, total: int) -> list[int]:
+        """The probe steps of a run of `total` steps (step 0 and the last step included)."""
+        return probe_schedule(total, self.schedule, self.every, self.n_log, self.first, self.late_points,
+                              self.late_fraction)
     seed: int = Field(0, ge=0)
     batch_size: int = Field(1024, ge=1)
     shuffle_seed: int = Field(0, ge=0, description="seed of the shuffled-target control")

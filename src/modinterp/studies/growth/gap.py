@@ -118,7 +118,9 @@ def analyse_study_gaps(results: GrowthResults, n_boot: int = 500, seed: int = 0)
             except ValueError as err:
                 skipped.append(f"{later} - {earlier}: {err}")
     config = AnalysisConfig(n_boot=n_boot, horizon_boot=min(n_boot, 300), seed=seed)
-    analyses = [{**analyse_series(series, config), "late_window": late_window_of(series)} for series in series_list]
+    fraction = late_fraction(results)
+    analyses = [{**analyse_series(series, config), "late_window": late_window_of(series, fraction)}
+                for series in series_list]
     return jsonable({"layer": layer, "n_boot": n_boot, "series": analyses, "skipped": skipped})
 
 
@@ -137,11 +139,19 @@ def paired_matrices(results: GrowthResults, minuend: str, subtracted: str, layer
     return seeds, steps, A, B
 
 
-def late_window_gaps(results: GrowthResults, fraction: float = DEFAULT_FRACTION, layer: str | None = None,
+def late_fraction(results: GrowthResults) -> float:
+    """The late window's share of training: the study's [probes] late_fraction (the log schedule probes that window
+    evenly), or DEFAULT_FRACTION for results written before the setting existed."""
+    return float(results.config.get("probes", {}).get("late_fraction", DEFAULT_FRACTION))
+
+
+def late_window_gaps(results: GrowthResults, fraction: float | None = None, layer: str | None = None,
                      source: str = "results.json") -> dict:
     """The decisive statistic per probed concept, pair of LATE_WINDOW_PAIRS and metric of LATE_WINDOW_METRICS: the
-    paired per-seed gap averaged over the last `fraction` of training, with its t-interval over seeds."""
+    paired per-seed gap averaged over the last `fraction` (default: `late_fraction`) of training, with its
+    t-interval over seeds. The mean is over the probe steps in the window (evenly spaced under either schedule)."""
     layer = str(layer if layer is not None else results.last_embedded_layer)
+    fraction = late_fraction(results) if fraction is None else fraction
     concepts = list(dict.fromkeys(r.concept for r in results.passthrough))
     entries, skipped = [], []
     for concept in concepts:
@@ -159,11 +169,11 @@ def late_window_gaps(results: GrowthResults, fraction: float = DEFAULT_FRACTION,
     return {"layer": layer, "fraction": fraction, "entries": entries, "skipped": skipped}
 
 
-def late_window_of(series: GapSeries) -> dict | None:
+def late_window_of(series: GapSeries, fraction: float = DEFAULT_FRACTION) -> dict | None:
     """The late-window statistic of one gap series (None when it has fewer than two steps): decides whether the
     report shows its curve fits (only when the gap is seen decaying from above)."""
     try:
-        return late_window_gap(series.steps, series.values).to_dict()
+        return late_window_gap(series.steps, series.values, fraction).to_dict()
     except ValueError:
         return None
 

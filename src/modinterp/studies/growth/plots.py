@@ -38,6 +38,16 @@ def _seed_lines(ax: Axes, seed_curves, color: str, label: str | None) -> None:
         ax.plot(steps, mean, color=color, lw=THICK, label=label)
 
 
+def _step_axis(ax: Axes, results: GrowthResults) -> str:
+    """A log-like step axis (symlog, linear below the first probe step so step 0 shows) when the study probed on the
+    log schedule; returns the axis label."""
+    probes = results.config.get("probes", {})
+    if probes.get("schedule") != "log":
+        return "step"
+    ax.set_xscale("symlog", linthresh=float(probes.get("first", 10)), linscale=0.5)
+    return "step (log scale above the first probe step)"
+
+
 def _finish(ax: Axes, title: str, xlabel: str, ylabel: str, legend: bool = True) -> None:
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
@@ -72,7 +82,8 @@ def plot_probe_over_training(results: GrowthResults, layer: str | None = None, v
     figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=4.2)
     for condition in results.conditions:
         _seed_lines(ax, curves(results.probes, value, condition=condition, layer=layer), colors[condition], condition)
-    _finish(ax, f"Probe R² at layer {layer} over training (thin: seeds, thick: mean)", "step", "probe-test R²")
+    _finish(ax, f"Probe R² at layer {layer} over training (thin: seeds, thick: mean)", _step_axis(ax, results),
+            "probe-test R²")
     return figure
 
 
@@ -162,8 +173,9 @@ def plot_frozen_over_training(results: GrowthResults) -> Figure:
         for ax, value in ((raw_ax, "r2"), (calibrated_ax, "r2_recalibrated")):
             _seed_lines(ax, curves(results.frozen, value, condition=condition, layer=layer), colors[condition], condition)
     clip_r2_axis(raw_ax, [r.r2 for r in results.frozen])
-    _finish(raw_ax, "Frozen probe, raw", "step", "probe-test R²")
-    _finish(calibrated_ax, "Frozen probe, per-target affine recalibration", "step", "probe-test R²")
+    _finish(raw_ax, "Frozen probe, raw", _step_axis(raw_ax, results), "probe-test R²")
+    _finish(calibrated_ax, "Frozen probe, per-target affine recalibration", _step_axis(calibrated_ax, results),
+            "probe-test R²")
     return figure
 
 
