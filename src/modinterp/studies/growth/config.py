@@ -23,12 +23,31 @@ from modinterp.probes import DEFAULT_ALPHAS
 from modinterp.studies.growth.schedule import probe_schedule
 from modinterp.train.config import TrainConfig
 
-CONDITIONS = ("small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux")
-SMALL_CONDITIONS = CONDITIONS[:2]
+SMALL_CONDITIONS = ("small-aux", "small-noaux")
+BASELINE = "large-baseline"
+PRESERVE_SUFFIX = "-preserve"  # embedded conditions grown with preserve_outputs = true
+
+
+def embedded_condition(source: str, preserve: bool) -> str:
+    """The embedded condition grown from small condition `source`: 'large-embed-aux' (preserve_outputs = false) or
+    'large-embed-aux-preserve' (true)."""
+    return f"large-embed-{source.removeprefix('small-')}" + (PRESERVE_SUFFIX if preserve else "")
+
+
+def study_conditions(preserve_settings: list[bool] | tuple[bool, ...] = (False,)) -> tuple[str, ...]:
+    """Every condition of a study, in scheduling order: the small pair, the baseline, then per preserve_outputs
+    setting (in the config's order) the embedded pair."""
+    embedded = [embedded_condition(source, p) for p in preserve_settings for source in SMALL_CONDITIONS]
+    return (*SMALL_CONDITIONS, BASELINE, *embedded)
+
+
+# The default study (preserve_outputs = false): five conditions.
+CONDITIONS = study_conditions()
 LARGE_CONDITIONS = CONDITIONS[2:]
-# Which small model each embedded condition grows from (and whose probes its frozen control applies; the baseline
-# never contained a small model, so it has neither).
-SOURCE_OF = {"large-embed-aux": "small-aux", "large-embed-noaux": "small-noaux"}
+# Which small model each embedded condition grows from and with which preserve_outputs (the frozen control applies
+# that small model's probes; the baseline never contained a small model, so it has neither).
+EMBEDDING_OF = {embedded_condition(s, p): (s, p) for p in (False, True) for s in SMALL_CONDITIONS}
+SOURCE_OF = {condition: source for condition, (source, _) in EMBEDDING_OF.items()}
 # TrainConfig fields the study sets itself, per condition and seed (setting them in a [*.train] table is an error).
 STUDY_OWNED_TRAIN_FIELDS = ("seed", "batch_seed", "model", "positions", "val_positions", "w_concept", "probe_every",
                             "probe_steps", "quick_val_every")
@@ -156,9 +175,23 @@ class EmbeddingChoice(_Strict):
 
     at_layer: int = Field(0, ge=0)
     layers: list[int] | None = Field(None, description="small-model layers to embed (default all)")
-    preserve_outputs: bool = Field(False, description="also silence the large model's later blocks (whole function kept)")
+    preserve_outputs: bool | list[bool] = Field(False, description="also silence the large model's later blocks (whole "
+                                                "function kept); a list such as [false, true] runs both settings")
     copy_heads: bool = True
     embedded_lr_multiplier: float = Field(1.0, ge=0, description="lr multiplier of the copied weights (element-wise)")
+
+    @field_validator("preserve_outputs")
+    @classmethod
+    def _distinct_settings(cls, value: bool | list[bool]) -> bool | list[bool]:
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError(f"preserve_outputs={value}: expected true, false or a list of distinct settings such as "
+                             "[false, true]")
+        return value
+
+    @property
+    def preserve_settings(self) -> list[bool]:
+        """The preserve_outputs settings the study runs, in the config's order."""
+        return list(self.preserve_outputs) if isinstance(self.preserve_outputs, list) else [self.preserve_outputs]
 
 
 class ProbeChoice(_Strict):
@@ -206,7 +239,7 @@ class VerificationChoice(_Strict):
 
 
 class GrowthStudyConfig(_Strict):
-    """The whole growth study (five conditions x seeds)."""
+    """The whole growth study (five conditions x seeds, seven with both preserve_outputs settings)."""
 
     preset: str = "custom"
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
@@ -247,6 +280,11 @@ class GrowthStudyConfig(_Strict):
         return self
 
     # Derived -------------------------------------------------------------------------------------------------
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The study's conditions (`study_conditions` of the embedding's preserve_outputs settings)."""
+        return study_conditions(self.embedding.preserve_settings)
+
     def position_config(self, which: Literal["train", "val", "probe"] = "train") -> PositionConfig:
         """Positions with the study's concept; `probe` is the probe set's sampling (no augmentation)."""
         concept = {"concept": self.concept.name, "concept_kwargs": dict(self.concept.kwargs),

@@ -141,15 +141,21 @@ def clip_r2_axis(ax: Axes, values: list[float], floor: float = R2_FLOOR) -> int:
     return len(below)
 
 
+def _answer_label(entry: dict, with_setting: bool) -> str:
+    """A row of the answer figure: concept and control, and the preserve_outputs setting when the study ran several."""
+    return f"{entry['concept']}\n− {entry['control']}" + (f"\n{entry['setting']}" if with_setting else "")
+
+
 def plot_late_window_answer(answer: dict) -> Figure:
     """The answer: per concept and control pair, the late-window gap with its t-interval over seeds, the
     passthrough-free measure (filled) beside the raw R² (open)."""
     entries = answer["entries"]
-    labels = list(dict.fromkeys(f"{e['concept']}\n− {e['control']}" for e in entries))
-    figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=1.2 + 0.6 * max(len(labels), 1))
+    several = len({e.get("setting") for e in entries}) > 1
+    labels = list(dict.fromkeys(_answer_label(e, several) for e in entries))
+    figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=1.2 + (0.8 if several else 0.6) * max(len(labels), 1))
     for k, metric in enumerate(("r2_nonlinear", "r2")):
         for e in (e for e in entries if e["metric"] == metric):
-            y = labels.index(f"{e['concept']}\n− {e['control']}") + (0.15 if k == 0 else -0.15)
+            y = labels.index(_answer_label(e, several)) + (0.15 if k == 0 else -0.15)
             g = e["gap"]
             half = [[g["mean"] - g["low"]], [g["high"] - g["mean"]]] if np.isfinite(g["low"]) else None
             ax.errorbar([g["mean"]], [y], xerr=half, color=PALETTE[k], marker="o", ms=6, capsize=3,

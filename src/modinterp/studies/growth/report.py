@@ -80,26 +80,36 @@ def _interval(gap: dict) -> str:
 
 
 def answer_sentences(answer: dict) -> str:
-    """Two or three sentences: per concept, embed-aux against the compute-matched control in the passthrough-free
-    measure with the raw R² beside it, which intervals exclude 0, and the seed count."""
-    by_key = {(e["concept"], e["control"], e["metric"]): e for e in answer["entries"]}
+    """Two or three sentences per preserve_outputs setting: per concept, embed-aux against the compute-matched
+    control in the passthrough-free measure with the raw R² beside it, which intervals exclude 0, and the seed count."""
     concepts = list(dict.fromkeys(e["concept"] for e in answer["entries"]))
     if not concepts:
         return ("No passthrough records in results.json, so the late-window gap cannot be computed "
                 "(study outputs from before passthrough-free probes; rerun the study).")
-    parts, persists = [], []
+    first = next(iter(answer["entries"]))
+    window = f"the last {100 * answer['fraction']:.0f}% of training (steps {first['window_steps'][0]:g}-{first['window_steps'][-1]:g})"
+    settings = list(dict.fromkeys(e["setting"] for e in answer["entries"]))
+    texts = [_setting_sentences(answer, concepts, setting, window, len(settings) > 1) for setting in settings]
+    return " ".join(t for t in texts if t)
+
+
+def _setting_sentences(answer: dict, concepts: list[str], setting: str, window: str, name_setting: bool) -> str:
+    """The answer's sentences for one preserve_outputs setting."""
+    by_key = {(e["concept"], e["control"], e["metric"]): e for e in answer["entries"] if e["setting"] == setting}
+    parts, persists, n, pair = [], [], None, None
     for concept in concepts:
         free, raw = by_key.get((concept, "compute-matched control", "r2_nonlinear")), by_key.get(
             (concept, "compute-matched control", "r2"))
         if free is None or raw is None:
             continue
+        n, pair = free["gap"]["n"], (free["minuend"], free["subtracted"])
         parts.append(f"{concept} {_interval(free['gap'])} (raw {_interval(raw['gap'])})")
         if math.isfinite(free["gap"]["low"]) and free["gap"]["low"] > 0:
             persists.append(concept)
-    first = next(iter(answer["entries"]))
-    window = f"the last {100 * answer['fraction']:.0f}% of training (steps {first['window_steps'][0]:g}-{first['window_steps'][-1]:g})"
-    n = first["gap"]["n"]
-    text = (f"Over {window}, large-embed-aux minus the compute-matched control large-embed-noaux, in the passthrough-free "
+    if not parts:
+        return ""
+    lead = f"With {setting}: over {window}" if name_setting else f"Over {window}"
+    text = (f"{lead}, {pair[0]} minus the compute-matched control {pair[1]}, in the passthrough-free "
             f"probe R² at layer {answer['layer']} (mean, 95% t-interval over {n} seeds): {'; '.join(parts)}. ")
     text += (f"The gap persists (interval above 0) for {', '.join(persists)}." if persists else
              "For no concept does the passthrough-free interval lie above 0: no persisting gap is shown at this precision.")
@@ -107,7 +117,8 @@ def answer_sentences(answer: dict) -> str:
 
 
 def answer_section(results: GrowthResults) -> Section:
-    """The report's opening: the late-window gap per concept, passthrough-free beside raw, in words and one figure."""
+    """The report's opening: the late-window gap per concept (and preserve_outputs setting), passthrough-free beside
+    raw, in words and one figure."""
     answer = late_window_gaps(results)
     blocks: list = [TextBlock(answer_sentences(answer))]
     if answer["entries"]:
@@ -116,10 +127,12 @@ def answer_section(results: GrowthResults) -> Section:
             "Late-window paired gap (per seed: mean over the window of the large-embed-aux minus control difference; "
             "then mean over seeds with a 95% Student-t interval). Filled: R² of the concept's part that no linear map "
             "of the board explains (passthrough-free); open: raw probe R². Against the compute-matched control "
-            "(large-embed-noaux, which has seen its small model's batches too) and the baseline."))
-        rows = [[e["concept"], e["control"], e["metric"], _interval(e["gap"]), e["verdict"]] for e in answer["entries"]]
-        blocks.append(TableBlock(["concept", "against", "measure", "gap [95% t]", "verdict"], rows,
-                                 caption=f"Late-window gaps at layer {answer['layer']}"))
+            "(large-embed-noaux of the same preserve_outputs setting, which has seen its small model's batches too) "
+            "and the baseline."))
+        rows = [[e["setting"], e["concept"], f"{e['minuend']} − {e['subtracted']}", e["metric"], _interval(e["gap"]),
+                 e["verdict"]] for e in answer["entries"]]
+        blocks.append(TableBlock(["embedding", "concept", "pair", "measure", "gap [95% t]",
+                                  "verdict"], rows, caption=f"Late-window gaps at layer {answer['layer']}"))
     if results.passthrough:
         blocks.append(TextBlock(alpha_edge_line(results)))
     for note in answer["skipped"]:

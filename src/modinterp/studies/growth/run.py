@@ -55,7 +55,7 @@ class GrowthRun:
     @property
     def source(self) -> "GrowthRun | None":
         """The small run this one grows from (None for small runs and the baseline)."""
-        if self.condition in ("large-embed-aux", "large-embed-noaux"):
+        if self.condition in SOURCE_OF:
             return GrowthRun(SOURCE_OF[self.condition], self.seed)
         return None
 
@@ -72,8 +72,7 @@ class GrowthRun:
 
 def growth_runs(config: GrowthStudyConfig) -> list[GrowthRun]:
     """Every run in scheduling order: small runs first, then the baselines, then the embedded runs."""
-    order = [*SMALL_CONDITIONS, "large-baseline", "large-embed-aux", "large-embed-noaux"]
-    return [GrowthRun(c, s) for c in order for s in config.seeds]
+    return [GrowthRun(c, s) for c in config.conditions for s in config.seeds]
 
 
 def threads_per_job(config: GrowthStudyConfig) -> int:
