@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from modinterp.report.html import CodeBlock, FigureBlock, Section, TableBlock, TextBlock, write_report
-from modinterp.studies.growth.aggregate import control_profile, final_loss, final_profile
+from modinterp.studies.growth.aggregate import (SeedSummary, control_seed_profile, final_loss_summary,
+                                                final_seed_profile)
 from modinterp.studies.growth.gap import late_window_gaps
 from modinterp.studies.growth.plots import (R2_FLOOR, plot_controls, plot_final_profile, plot_frozen_over_training,
                                             plot_late_window_answer, plot_losses, plot_probe_over_training)
@@ -21,14 +22,31 @@ from modinterp.studies.growth.schema import GrowthResults, ResultsError, load_re
 VERIFICATION_TOLERANCE = 1e-5  # fp32 tolerance of `verify_embedding`
 
 
-def fmt(mean: float, sd: float | None = None, n: int | None = None, digits: int = 3) -> str:
-    """'0.312 ± 0.004' (sd over seeds); '–' for a missing value."""
-    if mean is None or not math.isfinite(mean):
+def fmt_seed(cell: SeedSummary, interval: bool = False, boot: bool = False, digits: int = 3) -> str:
+    """'0.312 ± 0.010' (mean ± SE over seeds), with ' [0.285, 0.339]' (95% t-interval over seeds) and
+    ' · boot 0.004' (test-game bootstrap SE) when asked; '–' for a missing value, '(1 seed)' where no SE exists."""
+    if not math.isfinite(cell.mean):
         return "–"
-    text = f"{mean:.{digits}f}"
-    if sd is not None and n is not None and n > 1 and math.isfinite(sd):
-        text += f" ± {sd:.{digits}f}"
+    text = f"{cell.mean:.{digits}f}"
+    if cell.n > 1 and math.isfinite(cell.se):
+        text += f" ± {cell.se:.{digits}f}"
+        if interval:
+            text += f" [{cell.low:.{digits}f}, {cell.high:.{digits}f}]"
+    else:
+        text += " (1 seed)"
+    if boot and math.isfinite(cell.boot_se):
+        text += f" · boot {cell.boot_se:.{digits}f}"
     return text
+
+
+SEED_SE_NOTE = ("mean over seeds ± seed SE (standard error over seeds: the headline uncertainty){interval}; "
+                "boot: test-game bootstrap SE (each seed's probe R² resampled over probe-test games, averaged over "
+                "seeds: the probe-set sampling alone)")
+
+
+def seed_se_note(interval: bool) -> str:
+    """The caption that tells a reader which uncertainty is which."""
+    return SEED_SE_NOTE.format(interval=", [95% t-interval over seeds]" if interval else "")
 
 
 def _flatten(mapping: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -150,23 +168,25 @@ def alpha_edge_line(results: GrowthResults) -> str:
 
 
 def final_numbers_section(results: GrowthResults) -> Section:
-    layer = results.last_embedded_layer
+    """The final numbers: losses and the last embedded layer's probe R² per condition, then probe R² by layer."""
+    layer, missing = results.last_embedded_layer, SeedSummary(float("nan"), float("nan"), float("nan"), float("nan"), 0)
     rows = []
     for condition in results.conditions:
-        profile = final_profile(results, condition)
-        alpha1 = final_profile(results, condition, "r2_alpha1").get(layer)
-        pooled = final_profile(results, condition, "r2_pooled").get(layer)
-        best = max(profile, key=lambda name: profile[name][0]) if profile else "–"
-        rows.append([condition, *(fmt(*final_loss(results, condition, split)) for split in ("train", "val_quick", "val_full")),
-                     fmt(*profile.get(layer, (float("nan"), 0, 0))), fmt(*(alpha1 or (float("nan"), 0, 0))),
-                     fmt(*(pooled or (float("nan"), 0, 0))), best])
+        profile = final_seed_profile(results, condition)
+        alpha1 = final_seed_profile(results, condition, "r2_alpha1").get(layer, missing)
+        pooled = final_seed_profile(results, condition, "r2_pooled").get(layer, missing)
+        best = max(profile, key=lambda name: profile[name].mean) if profile else "–"
+        rows.append([condition, *(fmt_seed(final_loss_summary(results, condition, split))
+                                  for split in ("train", "val_quick", "val_full")),
+                     fmt_seed(profile.get(layer, missing), boot=True), fmt_seed(alpha1), fmt_seed(pooled), best])
     columns = ["condition", "train loss", "val loss (quick)", "val loss (full)", f"R² L{layer} (CV α)",
                f"R² L{layer} (α=1)", f"pooled R² L{layer}", "best layer"]
-    by_layer = [[condition, *(fmt(*final_profile(results, condition).get(name, (float("nan"), 0, 0))) for name in results.layers)]
-                for condition in results.conditions]
+    by_layer = [[condition, *(fmt_seed(final_seed_profile(results, condition).get(name, missing), interval=True, boot=True)
+                              for name in results.layers)] for condition in results.conditions]
     return Section("Final numbers", [
-        TableBlock(columns, rows, caption="Last logged step; mean ± sd over seeds " + str(results.seeds)),
-        TableBlock(["condition", *results.layers], by_layer, caption="Final probe-test R² (CV-selected α) by layer"),
+        TableBlock(columns, rows, caption=f"Last logged step; {seed_se_note(False)}. Seeds {results.seeds}"),
+        TableBlock(["condition", *results.layers], by_layer,
+                   caption=f"Final probe-test R² (CV-selected α) by layer: {seed_se_note(True)}"),
     ])
 
 
@@ -185,11 +205,13 @@ def controls_section(results: GrowthResults) -> Section:
     rows = []
     for control in ("init", "shuffled", "frozen"):
         for condition in results.conditions:
-            profile = control_profile(results, condition, control)
+            profile = control_seed_profile(results, condition, control)
             if profile:
-                rows.append([f"{condition} / {control}", *(fmt(*profile.get(name, (float('nan'), 0, 0))) for name in results.layers)])
+                rows.append([f"{condition} / {control}", *(fmt_seed(profile[name]) if name in profile else "–"
+                                                           for name in results.layers)])
     if rows:
-        blocks.append(TableBlock(["condition / control", *results.layers], rows, caption="Control R² by layer"))
+        blocks.append(TableBlock(["condition / control", *results.layers], rows,
+                                 caption="Control R² by layer: mean over seeds ± seed SE (standard error over seeds)"))
     return Section("Controls", blocks)
 
 
