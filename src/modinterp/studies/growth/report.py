@@ -200,8 +200,8 @@ def controls_section(results: GrowthResults) -> Section:
         blocks.append(FigureBlock.from_figure(
             "frozen-over-training", plot_frozen_over_training(results),
             "Frozen control over training: the small model's probe on the grown model's matching layer, raw (left, axis "
-            f"clipped at {R2_FLOOR:g} with the count below it noted) and after refitting a per-target slope and "
-            "intercept on probe-train (right)."))
+            f"clipped at {R2_FLOOR:g} with the count below it noted) and after a per-target slope and intercept, fitted "
+            "on probe-train, that map its predictions onto the small model's own (right; equal to raw at step 0)."))
     rows = []
     for control in ("init", "shuffled", "frozen"):
         for condition in results.conditions:
