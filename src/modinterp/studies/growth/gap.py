@@ -23,7 +23,6 @@ from modinterp.studies.growth.schema import GrowthResults
 GAP_FILE = "gap_analysis.json"
 
 
-
 def preserve_settings_of(conditions) -> list[bool]:
     """The preserve_outputs settings whose embedded pair (aux and noaux) are both among `conditions`, in order."""
     present = set(conditions)
