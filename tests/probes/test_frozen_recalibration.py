@@ -8,7 +8,8 @@ import torch
 
 from modinterp.models import BoardTransformer
 from modinterp.probes.capture import capture_cls_residuals
-from modinterp.probes.controls import CONTROL_RECORD_KEYS, affine_recalibration, recalibrated_frozen_scores
+from modinterp.probes.controls import (CONTROL_RECORD_KEYS, affine_recalibration, recalibrated_frozen_scores,
+                                      recalibrated_r2)
 from modinterp.probes.layers import fit_all_layers
 from modinterp.probes.probe_set import make_domineering_probe_set
 
@@ -62,3 +63,23 @@ def test_recalibration_does_not_rescue_a_model_with_other_weights(tiny_model, pl
     record = score.record("large-embed-aux", 1)
     assert tuple(record)[: len(CONTROL_RECORD_KEYS)] == CONTROL_RECORD_KEYS and record["control"] == "frozen"
     assert record["retention"] == score.retention
+
+
+def test_recalibration_of_an_identical_model_equals_its_raw_score(tiny_model, positions, spec):
+    """At step 0 an embedded layer equals its source, so its recalibrated frozen score must equal the raw one. Fitted
+    onto the targets on probe-train (where the probe was fitted) the map undoes ridge's shrinkage of the in-sample
+    predictions and, on few rows, amplifies noise on probe-test (the smoke study's step-0 frozen control read -0.07
+    against a raw 0.11); fitted onto the source's own predictions it is the identity."""
+    tokens, _, _, games = positions
+    keep = games < 8  # a small probe set, as the smoke study's (about 100 probe-train rows)
+    acts = capture_cls_residuals(tiny_model, torch.as_tensor(tokens[keep]))
+    layer1 = acts["1"].double().numpy()
+    rng = np.random.default_rng(3)
+    targets = 0.05 * layer1 @ rng.normal(size=(layer1.shape[1], 6)) + rng.normal(size=(len(layer1), 6))
+    probe_set = make_domineering_probe_set(spec, tokens[keep], targets, games[keep], test_fraction=0.3, seed=0)
+    fits = fit_all_layers(acts, probe_set, (1.0,))
+    score = recalibrated_frozen_scores(fits, acts, acts, probe_set)["1"]
+    onto_targets = recalibrated_r2(fits["1"].probe, acts["1"], probe_set)
+    assert onto_targets < score.r2 - 0.05  # the former fit: well below the raw score on an identical model
+    assert score.r2_recalibrated == pytest.approx(score.r2, abs=1e-9)
+    assert score.r2_source_recalibrated == pytest.approx(fits["1"].r2, abs=1e-9) and score.retention == 1.0

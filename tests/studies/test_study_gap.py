@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from modinterp.report import FigureBlock, TableBlock, TextBlock
-from modinterp.studies.growth.gap import GAP_PAIRS, analyse_study_gaps, load_gap_analysis, write_gap_analysis
+from modinterp.studies.growth.gap import analyse_study_gaps, gap_pairs, load_gap_analysis, write_gap_analysis
 from modinterp.studies.growth.gap_report import best_forecaster, gap_sections
 from modinterp.studies.growth.schema import GrowthResults, parse_results
 from modinterp.studies.growth.summary import probe_precision_line
@@ -38,7 +38,7 @@ def _results_dict(probes: list[dict], seeds) -> dict:
 
 def test_the_three_large_pairs_are_analysed_with_the_minuend_first():
     gap = analyse_study_gaps(_results(16), n_boot=50)
-    assert [a["label"] for a in gap["series"]] == [f"{later} - {earlier} @ layer 1" for earlier, later in GAP_PAIRS]
+    assert [a["label"] for a in gap["series"]] == [f"{later} - {earlier} @ layer 1" for earlier, later in gap_pairs(CONDITIONS)]
     aux_vs_baseline = gap["series"][0]["models"]["exponential"]
     assert abs(aux_vs_baseline["offset"] - 0.04) < 0.01  # the known limit of the planted gap
 

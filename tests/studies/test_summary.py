@@ -1,4 +1,5 @@
-"""Final-number tables from the typed results: the last probed step of each run, mean ± sd over seeds."""
+"""Final-number tables from the typed results: the last probed step of each run, mean ± seed SE over seeds with the
+test-game bootstrap SE beside it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 import pytest
 from rich.console import Console
 
-from modinterp.studies.growth.aggregate import final_loss, final_profile
+from modinterp.studies.growth.aggregate import final_loss, final_profile, final_seed_profile, seed_summary
+from modinterp.studies.growth.report import final_numbers_section, fmt_seed
 from modinterp.studies.growth.schema import parse_results
 from modinterp.studies.growth.summary import markdown_table, summary_rows, summary_table
 
@@ -43,7 +45,7 @@ def test_final_loss_is_the_last_record_of_each_run(results):
 def test_rows_mark_missing_values_and_render_as_markdown(results):
     header, rows = summary_rows(results)
     assert header[:3] == ["condition", "R² L0", "R² final_ln"]
-    assert rows[1][1] == "–" and rows[1][2] == "0.500"
+    assert rows[1][1] == "–" and rows[1][2] == "0.500 (1 seed)"
     assert markdown_table(header, rows).splitlines()[1] == "|---|---|---|---|---|"
 
 
@@ -68,3 +70,40 @@ def test_the_terminal_table_folds_long_run_names_instead_of_cutting_them(width):
     assert "…" not in rendered and max(len(line) for line in rendered.splitlines()) <= width
     column = _first_column(rendered)
     assert all(name in column for name in names), column
+
+
+def _three_seeds():
+    """Final R² 0.1, 0.2, 0.3 at layer 0 (bootstrap SEs 0.01, 0.02, 0.03), after an earlier step that must not count."""
+    records = [{**probe("a", seed, 10, "0", r2), "r2_se": se} for seed, r2, se in ((0, 0.1, 0.01), (1, 0.2, 0.02), (2, 0.3, 0.03))]
+    records.append({**probe("a", 0, 5, "0", 0.9), "r2_se": 0.5})
+    return parse_results({
+        "schema_version": 1, "preset": "test", "verification": {"max_abs_diff": 0.0}, "config": {},
+        "conditions": ["a"], "seeds": [0, 1, 2], "layers": ["0"], "last_embedded_layer": "0",
+        "probes": records, "losses": [], "controls": [],
+    })
+
+
+def test_seed_summary_of_a_hand_computed_case():
+    # mean 0.2, sd 0.1, seed SE 0.1 / sqrt(3) = 0.05774; t(0.975, 2) = 4.302653 -> half-width 0.248414
+    cell = final_seed_profile(_three_seeds(), "a")["0"]
+    assert cell.mean == pytest.approx(0.2) and cell.n == 3
+    assert cell.se == pytest.approx(0.0577350, abs=1e-6)
+    assert (cell.low, cell.high) == (pytest.approx(0.2 - 0.248414, abs=1e-6), pytest.approx(0.2 + 0.248414, abs=1e-6))
+    assert cell.boot_se == pytest.approx(0.02)  # mean of the seeds' bootstrap SEs at their final step
+
+
+def test_tables_lead_with_the_seed_se_and_label_the_bootstrap_beside_it():
+    results = _three_seeds()
+    assert fmt_seed(final_seed_profile(results, "a")["0"], interval=True, boot=True) == "0.200 ± 0.058 [-0.048, 0.448] · boot 0.020"
+    header, rows = summary_rows(results)
+    assert rows[0][1] == "0.200 ± 0.058 · boot 0.020"
+    assert "seed SE" in str(summary_table(results).title) and "bootstrap" in str(summary_table(results).title)
+    section = final_numbers_section(results)
+    by_layer = section.blocks[1]
+    assert by_layer.rows[0][1] == "0.200 ± 0.058 [-0.048, 0.448] · boot 0.020"
+    assert "seed SE" in by_layer.caption and "test-game bootstrap SE" in by_layer.caption and "t-interval" in by_layer.caption
+
+
+def test_one_seed_has_no_seed_se():
+    assert fmt_seed(seed_summary([0.25], [0.01]), boot=True) == "0.250 (1 seed) · boot 0.010"
+    assert fmt_seed(seed_summary([])) == "–"

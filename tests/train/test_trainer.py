@@ -137,3 +137,49 @@ def test_a_cpu_trainer_tells_malloc_to_reuse_freed_memory(make_trainer, config_f
     monkeypatch.setattr(modinterp.device, "reuse_freed_memory", lambda: calls.append("cpu") or True)
     make_trainer(config_factory(device="cpu"))
     assert calls == ["cpu"]
+
+
+def test_probe_steps_call_the_hook_at_exactly_the_listed_steps(tmp_path, make_trainer, config_factory):
+    seen = []
+    make_trainer(config_factory(probe_steps=[0, 1, 3, 10, 24]), tmp_path,
+                 probe_hook=lambda step, model: seen.append(step) or {}).fit()
+    assert seen == [0, 1, 3, 10, 24]
+
+
+def test_probe_steps_without_step_zero_skip_the_initial_probe(tmp_path, make_trainer, config_factory):
+    seen = []
+    make_trainer(config_factory(probe_steps=[5, 20]), tmp_path, probe_hook=lambda step, model: seen.append(step) or {}).fit()
+    assert seen == [5, 20]
+
+
+@pytest.mark.parametrize("bad", [[], [0, 3, 3], [4, 2], [-1, 2], [0, 25]])
+def test_probe_steps_must_be_increasing_and_within_the_run(config_factory, bad):
+    with pytest.raises(ValueError, match="probe_steps"):
+        config_factory(probe_steps=bad)
+
+
+def test_probe_steps_and_probe_every_are_exclusive(config_factory):
+    with pytest.raises(ValueError, match="probe_every=8 and probe_steps"):
+        config_factory(probe_every=8, probe_steps=[0, 8])
+
+
+def test_a_resumed_run_probes_exactly_the_steps_of_an_uninterrupted_one(tmp_path, make_trainer, config_factory):
+    """Killed after step 9 (checkpoint at 8): the resumed run probes 10 again and nothing twice in its metrics."""
+    steps = [0, 2, 7, 10, 17, 24]
+    config = config_factory(probe_steps=steps, checkpoint_every=4)
+
+    def killer(step, trainer):
+        if step == 11:
+            raise RuntimeError("simulated kill")
+
+    first = []
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        make_trainer(config, tmp_path / "a", probe_hook=lambda s, m: first.append(s) or {"x": s},
+                     callbacks=[killer]).fit()
+    second = []
+    make_trainer(config, tmp_path / "a", probe_hook=lambda s, m: second.append(s) or {"x": s}).fit(resume=True)
+    assert first == [0, 2, 7, 10] and second == [10, 17, 24]
+    reference = []
+    make_trainer(config, tmp_path / "b", probe_hook=lambda s, m: reference.append(s) or {"x": s}).fit()
+    assert reference == steps
+    assert (tmp_path / "a" / "metrics.jsonl").read_bytes() == (tmp_path / "b" / "metrics.jsonl").read_bytes()

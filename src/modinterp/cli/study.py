@@ -102,7 +102,8 @@ def growth_command(
     time_limit: int = TIME_LIMIT,
     array_parallelism: Optional[int] = ARRAY_PARALLELISM,
 ) -> None:
-    """Five conditions x seeds: small-aux, small-noaux, large-baseline, large-embed-aux, large-embed-noaux."""
+    """Five conditions x seeds: small-aux, small-noaux, large-baseline, large-embed-aux, large-embed-noaux (plus
+    large-embed-aux-preserve and large-embed-noaux-preserve when embedding.preserve_outputs lists true)."""
     cluster = cluster_settings(executor, partition, gpus_per_job, time_limit, array_parallelism)
     typer.echo(str(run_growth_from_cli(preset, out, jobs, resume, list(set_), executor, cluster)))
 

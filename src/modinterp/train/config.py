@@ -7,6 +7,7 @@ norms, biases and embeddings; warmup; gradient clipping). Presets live in `confi
 
 from __future__ import annotations
 
+import bisect
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -125,6 +126,8 @@ class TrainConfig(BaseModel):
     full_val_every: int = Field(0, ge=0, description="0: full validation only at the end")
     val_batch_size: int = Field(200, ge=1)
     probe_every: int = Field(0, ge=0, description="call the probe hook every N steps (and at step 0); 0 disables")
+    probe_steps: list[int] | None = Field(None, description="call the probe hook at exactly these steps (increasing, "
+                                                            "0..steps; 0 is before training); replaces probe_every")
     checkpoint_every: int = Field(0, ge=0, description="0: checkpoint only at the end")
     keep_checkpoints: int = Field(2, ge=1)
 
@@ -146,7 +149,29 @@ class TrainConfig(BaseModel):
             raise ValueError(f"decay_steps={self.decay_steps} is only used by schedule='wsd' (got schedule={self.schedule!r})")
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas={self.betas}: each must be in [0, 1)")
+        self._check_probe_steps()
         return self
+
+    def _check_probe_steps(self) -> None:
+        """probe_steps: increasing, within 0..steps, and not combined with probe_every (one cadence, one source)."""
+        if self.probe_steps is None:
+            return
+        if self.probe_every:
+            raise ValueError(f"probe_every={self.probe_every} and probe_steps are both set; give one probe cadence "
+                             "(probe_every=0 with an explicit probe_steps list)")
+        s = self.probe_steps
+        if not s or s[0] < 0 or s[-1] > self.steps or any(b <= a for a, b in zip(s, s[1:])):
+            shown = s if len(s) <= 12 else [*s[:6], "...", *s[-3:]]
+            raise ValueError(f"probe_steps={shown}: expected a non-empty, strictly increasing list of steps in "
+                             f"0..steps={self.steps}")
+
+    def probes_at(self, step: int) -> bool:
+        """Whether the probe hook runs at `step` (0: before the first update): a pure function of the step, so a
+        resumed run probes exactly the steps an uninterrupted one does."""
+        if self.probe_steps is not None:
+            i = bisect.bisect_left(self.probe_steps, step)
+            return i < len(self.probe_steps) and self.probe_steps[i] == step
+        return bool(self.probe_every) and step % self.probe_every == 0
 
     @property
     def stream_seed(self) -> int:

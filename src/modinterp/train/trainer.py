@@ -253,7 +253,7 @@ class Trainer:
                 log.write(s, "val_quick", self.validate(self.val_data.quick_indices(s, cfg.quick_val_batches)))
             if cfg.full_val_every and s % cfg.full_val_every == 0 and s < cfg.steps:
                 log.write(s, "val_full", self.validate())
-        if cfg.probe_every and s % cfg.probe_every == 0:
+        if cfg.probes_at(s):
             self._probe(log)
         if cfg.play is not None and (s % cfg.play.every == 0 or s == cfg.steps):
             self._play(log)
@@ -311,7 +311,7 @@ class Trainer:
         final_val = None
         try:
             if not complete:
-                if self.step == 0 and cfg.probe_every:
+                if self.step == 0 and cfg.probes_at(0):
                     self._probe(log)
                 self._loop(log)
                 if self.dist.is_writer and self.val_data is not None:

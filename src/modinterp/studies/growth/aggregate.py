@@ -1,12 +1,15 @@
-"""Turning long-format result records into per-seed curves, seed means and final values (plain numpy data)."""
+"""Turning long-format result records into per-seed curves, seed means and final values (plain numpy data), and
+the tables' headline numbers: mean over seeds ± the seed standard error, with the test-game bootstrap SE beside it."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
+from modinterp.analysis.late_window import seed_interval
 from modinterp.studies.growth.schema import GrowthResults
 
 
@@ -78,3 +81,54 @@ def control_profile(results: GrowthResults, condition: str, control: str) -> dic
 def final_loss(results: GrowthResults, condition: str, split: str) -> tuple[float, float, int]:
     """Mean, sd and number of seeds of the last logged loss of one split."""
     return mean_and_sd(final_values(results.losses, "loss", condition=condition, split=split).values())
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """A table cell: mean over seeds, its standard error over seeds (sd / sqrt(n), the headline: seeds vary more than
+    the probe-test sample), the 95% Student-t interval over seeds, and the test-game bootstrap SE beside them (each
+    seed's bootstrap SE of its R² over probe-test games, averaged over seeds; NaN where not recorded)."""
+
+    mean: float
+    se: float
+    low: float
+    high: float
+    n: int
+    boot_se: float = math.nan
+
+
+def seed_summary(values, boot_ses=(), level: float = 0.95) -> SeedSummary:
+    """`SeedSummary` of one value per seed (and the seeds' bootstrap SEs, if any); NaN cells for no finite values."""
+    values = [float(v) for v in values]
+    if not values or not all(math.isfinite(v) for v in values):
+        return SeedSummary(math.nan, math.nan, math.nan, math.nan, len(values))
+    interval = seed_interval(values, level)
+    boots = [float(b) for b in boot_ses if b is not None and math.isfinite(b)]
+    return SeedSummary(interval.mean, interval.se, interval.low, interval.high, interval.n,
+                       float(np.mean(boots)) if boots else math.nan)
+
+
+def final_seed_profile(results: GrowthResults, condition: str, value: str = "r2") -> dict[str, SeedSummary]:
+    """{layer: SeedSummary} of one condition's probe `value` at each seed's last probed step; the bootstrap SE is
+    that of `r2` (recorded for the CV-alpha probe only)."""
+    profile = {}
+    for layer in results.layers:
+        finals = final_values(results.probes, value, condition=condition, layer=layer)
+        if finals:
+            boots = final_values(results.probes, "r2_se", condition=condition, layer=layer) if value == "r2" else {}
+            profile[layer] = seed_summary(finals.values(), [boots.get(seed) for seed in finals])
+    return profile
+
+
+def control_seed_profile(results: GrowthResults, condition: str, control: str) -> dict[str, SeedSummary]:
+    """{layer: SeedSummary} of one control's R^2 for one condition (no bootstrap is recorded for controls)."""
+    by_layer: dict[str, list[float]] = defaultdict(list)
+    for record in results.controls:
+        if record.condition == condition and record.control == control:
+            by_layer[record.layer].append(record.r2)
+    return {layer: seed_summary(by_layer[layer]) for layer in results.layers if by_layer.get(layer)}
+
+
+def final_loss_summary(results: GrowthResults, condition: str, split: str) -> SeedSummary:
+    """`SeedSummary` of the last logged loss of one split per seed."""
+    return seed_summary(final_values(results.losses, "loss", condition=condition, split=split).values())

@@ -14,22 +14,43 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modinterp.analysis.late_window import DEFAULT_FRACTION
 from modinterp.config import CONFIG_DIR, ConfigError, load_config
 from modinterp.data.positions import PositionConfig, concept_call_kwargs, resolve_concept_kwargs
 from modinterp.games.concepts import known_concept
 from modinterp.models import PRESETS
 from modinterp.probes import DEFAULT_ALPHAS
+from modinterp.studies.growth.schedule import probe_schedule
 from modinterp.train.config import TrainConfig
 
-CONDITIONS = ("small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux")
-SMALL_CONDITIONS = CONDITIONS[:2]
+SMALL_CONDITIONS = ("small-aux", "small-noaux")
+BASELINE = "large-baseline"
+PRESERVE_SUFFIX = "-preserve"  # embedded conditions grown with preserve_outputs = true
+
+
+def embedded_condition(source: str, preserve: bool) -> str:
+    """The embedded condition grown from small condition `source`: 'large-embed-aux' (preserve_outputs = false) or
+    'large-embed-aux-preserve' (true)."""
+    return f"large-embed-{source.removeprefix('small-')}" + (PRESERVE_SUFFIX if preserve else "")
+
+
+def study_conditions(preserve_settings: list[bool] | tuple[bool, ...] = (False,)) -> tuple[str, ...]:
+    """Every condition of a study, in scheduling order: the small pair, the baseline, then per preserve_outputs
+    setting (in the config's order) the embedded pair."""
+    embedded = [embedded_condition(source, p) for p in preserve_settings for source in SMALL_CONDITIONS]
+    return (*SMALL_CONDITIONS, BASELINE, *embedded)
+
+
+# The default study (preserve_outputs = false): five conditions.
+CONDITIONS = study_conditions()
 LARGE_CONDITIONS = CONDITIONS[2:]
-# Which small model each embedded condition grows from (and whose probes its frozen control applies; the baseline
-# never contained a small model, so it has neither).
-SOURCE_OF = {"large-embed-aux": "small-aux", "large-embed-noaux": "small-noaux"}
+# Which small model each embedded condition grows from and with which preserve_outputs (the frozen control applies
+# that small model's probes; the baseline never contained a small model, so it has neither).
+EMBEDDING_OF = {embedded_condition(s, p): (s, p) for p in (False, True) for s in SMALL_CONDITIONS}
+SOURCE_OF = {condition: source for condition, (source, _) in EMBEDDING_OF.items()}
 # TrainConfig fields the study sets itself, per condition and seed (setting them in a [*.train] table is an error).
 STUDY_OWNED_TRAIN_FIELDS = ("seed", "batch_seed", "model", "positions", "val_positions", "w_concept", "probe_every",
-                            "quick_val_every")
+                            "probe_steps", "quick_val_every")
 
 
 class _Strict(BaseModel):
@@ -108,14 +129,18 @@ class StageTrain(TrainConfig):
         owned = [name for name in STUDY_OWNED_TRAIN_FIELDS if getattr(self, name) != getattr(default, name)]
         if owned:
             raise ValueError(f"{owned} are set by the study (per condition and seed); remove them from the train table "
-                             "([probes] every sets the probe and quick-validation cadence)")
+                             "([probes] sets the probe steps and the quick-validation cadence)")
         if self.decay_fraction is not None and self.schedule != "wsd":
             raise ValueError(f"decay_fraction={self.decay_fraction} is only used with schedule='wsd' (got {self.schedule!r})")
         return self
 
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """The run's length: from `epochs` when set, else `steps`."""
+        return math.ceil(self.epochs * steps_per_epoch) if self.epochs is not None else self.steps
+
     def resolve(self, steps_per_epoch: int, **study_fields: Any) -> TrainConfig:
         """The TrainConfig of one run: steps from epochs (or steps), the wsd cooldown, the study's fields."""
-        steps = math.ceil(self.epochs * steps_per_epoch) if self.epochs is not None else self.steps
+        steps = self.total_steps(steps_per_epoch)
         data = self.model_dump(exclude={"epochs", "steps", "decay_fraction", *STUDY_OWNED_TRAIN_FIELDS})
         if self.decay_fraction is not None:
             data["decay_steps"] = min(max(1, round(self.decay_fraction * steps)), steps - self.warmup_steps)
@@ -150,15 +175,36 @@ class EmbeddingChoice(_Strict):
 
     at_layer: int = Field(0, ge=0)
     layers: list[int] | None = Field(None, description="small-model layers to embed (default all)")
-    preserve_outputs: bool = Field(False, description="also silence the large model's later blocks (whole function kept)")
+    preserve_outputs: bool | list[bool] = Field(False, description="also silence the large model's later blocks (whole "
+                                                "function kept); a list such as [false, true] runs both settings")
     copy_heads: bool = True
     embedded_lr_multiplier: float = Field(1.0, ge=0, description="lr multiplier of the copied weights (element-wise)")
+
+    @field_validator("preserve_outputs")
+    @classmethod
+    def _distinct_settings(cls, value: bool | list[bool]) -> bool | list[bool]:
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError(f"preserve_outputs={value}: expected true, false or a list of distinct settings such as "
+                             "[false, true]")
+        return value
+
+    @property
+    def preserve_settings(self) -> list[bool]:
+        """The preserve_outputs settings the study runs, in the config's order."""
+        return list(self.preserve_outputs) if isinstance(self.preserve_outputs, list) else [self.preserve_outputs]
 
 
 class ProbeChoice(_Strict):
     """The fixed probe set (positions of validation games) and the probe protocol."""
 
-    every: int = Field(50, ge=1, description="probe every layer (and quick-validate) every this many steps")
+    every: int = Field(50, ge=1, description="quick-validate every this many steps, and probe so with schedule='linear'")
+    schedule: Literal["linear", "log"] = Field("linear", description="probe steps: every `every` steps, or log-spaced "
+                                                                     "(see modinterp.studies.growth.schedule)")
+    n_log: int = Field(10, ge=1, description="log schedule: geometrically spaced steps from `first` to the end")
+    first: int = Field(10, ge=1, description="log schedule: the first step after 0")
+    late_points: int = Field(4, ge=1, description="log schedule: evenly spaced steps over the late window")
+    late_fraction: float = Field(DEFAULT_FRACTION, gt=0, le=1, description="the late window: this last share of "
+                                 "training (probed evenly by the log schedule; the late-window gap averages over it)")
     positions_per_game: int = Field(8, ge=1)
     min_ply: int | None = Field(None, ge=0, description="default: positions.min_ply")
     max_games: int | None = Field(None, ge=2, description="use at most this many validation games")
@@ -177,6 +223,11 @@ class ProbeChoice(_Strict):
         return concepts
     n_splits: int = Field(5, ge=2)
     standardize: bool = False
+
+    def steps_for(self, total: int) -> list[int]:
+        """The probe steps of a run of `total` steps (step 0 and the last step included)."""
+        return probe_schedule(total, self.schedule, self.every, self.n_log, self.first, self.late_points,
+                              self.late_fraction)
     seed: int = Field(0, ge=0)
     batch_size: int = Field(1024, ge=1)
     shuffle_seed: int = Field(0, ge=0, description="seed of the shuffled-target control")
@@ -188,7 +239,7 @@ class VerificationChoice(_Strict):
 
 
 class GrowthStudyConfig(_Strict):
-    """The whole growth study (five conditions x seeds)."""
+    """The whole growth study (five conditions x seeds, seven with both preserve_outputs settings)."""
 
     preset: str = "custom"
     seeds: list[int] = Field(default_factory=lambda: [0, 1])
@@ -229,6 +280,11 @@ class GrowthStudyConfig(_Strict):
         return self
 
     # Derived -------------------------------------------------------------------------------------------------
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The study's conditions (`study_conditions` of the embedding's preserve_outputs settings)."""
+        return study_conditions(self.embedding.preserve_settings)
+
     def position_config(self, which: Literal["train", "val", "probe"] = "train") -> PositionConfig:
         """Positions with the study's concept; `probe` is the probe set's sampling (no augmentation)."""
         concept = {"concept": self.concept.name, "concept_kwargs": dict(self.concept.kwargs),

@@ -17,17 +17,45 @@ from modinterp.analysis.compare import AnalysisConfig, analyse_series, jsonable
 from modinterp.analysis.late_window import DEFAULT_FRACTION, late_window_gap, paired_gap
 from modinterp.analysis.series import GapSeries, seed_key, series_from_rows
 from modinterp.atomic import atomic_write_json
+from modinterp.studies.growth.config import BASELINE, EMBEDDING_OF, SMALL_CONDITIONS, embedded_condition
 from modinterp.studies.growth.schema import GrowthResults
 
 GAP_FILE = "gap_analysis.json"
 
-# The original's three comparisons, as (subtracted, minuend): the gap is R²[minuend] - R²[subtracted].
-GAP_PAIRS = (("large-baseline", "large-embed-aux"), ("large-embed-noaux", "large-embed-aux"),
-             ("large-baseline", "large-embed-noaux"))
-# The late-window answer: embed-aux against the compute-matched control (embed-noaux has seen its small model's
-# batches too) and against the baseline, (subtracted, minuend, name of the control).
-LATE_WINDOW_PAIRS = (("large-embed-noaux", "large-embed-aux", "compute-matched control"),
-                     ("large-baseline", "large-embed-aux", "baseline"))
+
+def preserve_settings_of(conditions) -> list[bool]:
+    """The preserve_outputs settings whose embedded pair (aux and noaux) are both among `conditions`, in order."""
+    present = set(conditions)
+    return [p for p in dict.fromkeys(EMBEDDING_OF[c][1] for c in conditions if c in EMBEDDING_OF)
+            if {embedded_condition(s, p) for s in SMALL_CONDITIONS} <= present]
+
+
+def gap_pairs(conditions) -> list[tuple[str, str]]:
+    """The original's three comparisons per preserve_outputs setting, as (subtracted, minuend): the gap is
+    R²[minuend] - R²[subtracted]."""
+    pairs = []
+    for p in preserve_settings_of(conditions):
+        aux, noaux = embedded_condition("small-aux", p), embedded_condition("small-noaux", p)
+        pairs += [(BASELINE, aux), (noaux, aux), (BASELINE, noaux)]
+    return pairs
+
+
+def late_window_pairs(conditions) -> list[tuple[str, str, str, bool]]:
+    """The late-window answer per preserve_outputs setting: embed-aux against the compute-matched control (embed-noaux
+    of the same setting, which has seen its small model's batches too) and against the baseline, as (subtracted,
+    minuend, name of the control, preserve_outputs)."""
+    pairs = []
+    for p in preserve_settings_of(conditions):
+        aux, noaux = embedded_condition("small-aux", p), embedded_condition("small-noaux", p)
+        pairs += [(noaux, aux, "compute-matched control", p), (BASELINE, aux, "baseline", p)]
+    return pairs
+
+
+def setting_label(preserve: bool) -> str:
+    """How the report names a preserve_outputs setting."""
+    return f"preserve_outputs={str(preserve).lower()}"
+
+
 # The passthrough-free measure the answer leads with, and the raw R² beside it.
 LATE_WINDOW_METRICS = ("r2_nonlinear", "r2")
 
@@ -111,14 +139,16 @@ def analyse_study_gaps(results: GrowthResults, n_boot: int = 500, seed: int = 0)
     `modinterp analyze study` covers every pair and layer; the report keeps to the three the seed asks about."""
     layer = results.last_embedded_layer
     series_list, skipped = [], []
-    for earlier, later in GAP_PAIRS:
+    for earlier, later in gap_pairs(results.conditions):
         if {earlier, later} <= set(results.conditions):
             try:
                 series_list.append(study_gap(results, earlier, later, layer))
             except ValueError as err:
                 skipped.append(f"{later} - {earlier}: {err}")
     config = AnalysisConfig(n_boot=n_boot, horizon_boot=min(n_boot, 300), seed=seed)
-    analyses = [{**analyse_series(series, config), "late_window": late_window_of(series)} for series in series_list]
+    fraction = late_fraction(results)
+    analyses = [{**analyse_series(series, config), "late_window": late_window_of(series, fraction)}
+                for series in series_list]
     return jsonable({"layer": layer, "n_boot": n_boot, "series": analyses, "skipped": skipped})
 
 
@@ -137,17 +167,25 @@ def paired_matrices(results: GrowthResults, minuend: str, subtracted: str, layer
     return seeds, steps, A, B
 
 
-def late_window_gaps(results: GrowthResults, fraction: float = DEFAULT_FRACTION, layer: str | None = None,
+def late_fraction(results: GrowthResults) -> float:
+    """The late window's share of training: the study's [probes] late_fraction (the log schedule probes that window
+    evenly), or DEFAULT_FRACTION for results written before the setting existed."""
+    return float(results.config.get("probes", {}).get("late_fraction", DEFAULT_FRACTION))
+
+
+def late_window_gaps(results: GrowthResults, fraction: float | None = None, layer: str | None = None,
                      source: str = "results.json") -> dict:
-    """The decisive statistic per probed concept, pair of LATE_WINDOW_PAIRS and metric of LATE_WINDOW_METRICS: the
-    paired per-seed gap averaged over the last `fraction` of training, with its t-interval over seeds."""
+    """The decisive statistic per probed concept, pair of `late_window_pairs` and metric of LATE_WINDOW_METRICS: the
+    paired per-seed gap averaged over the last `fraction` (default: `late_fraction`) of training, with its
+    t-interval over seeds. The mean is over the probe steps in the window (evenly spaced under either schedule)."""
     layer = str(layer if layer is not None else results.last_embedded_layer)
+    fraction = late_fraction(results) if fraction is None else fraction
     concepts = list(dict.fromkeys(r.concept for r in results.passthrough))
     entries, skipped = [], []
     for concept in concepts:
-        for subtracted, minuend, control in LATE_WINDOW_PAIRS:
+        for subtracted, minuend, control, preserve in late_window_pairs(results.conditions):
             for metric in LATE_WINDOW_METRICS:
-                label = f"{minuend} - {subtracted} ({control}), {concept}, {metric}"
+                label = f"{minuend} - {subtracted} ({control}, {setting_label(preserve)}), {concept}, {metric}"
                 try:
                     seeds, steps, A, B = paired_matrices(results, minuend, subtracted, layer, concept, metric, source)
                     result = late_window_gap(steps, paired_gap(A, B), fraction)
@@ -155,15 +193,15 @@ def late_window_gaps(results: GrowthResults, fraction: float = DEFAULT_FRACTION,
                     skipped.append(f"{label}: {err}")
                     continue
                 entries.append({"concept": concept, "minuend": minuend, "subtracted": subtracted, "control": control,
-                                "metric": metric, "seeds": seeds, "label": label, **result.to_dict()})
+                                "preserve_outputs": preserve, "setting": setting_label(preserve), "metric": metric, "seeds": seeds, "label": label, **result.to_dict()})
     return {"layer": layer, "fraction": fraction, "entries": entries, "skipped": skipped}
 
 
-def late_window_of(series: GapSeries) -> dict | None:
+def late_window_of(series: GapSeries, fraction: float = DEFAULT_FRACTION) -> dict | None:
     """The late-window statistic of one gap series (None when it has fewer than two steps): decides whether the
     report shows its curve fits (only when the gap is seen decaying from above)."""
     try:
-        return late_window_gap(series.steps, series.values).to_dict()
+        return late_window_gap(series.steps, series.values, fraction).to_dict()
     except ValueError:
         return None
 

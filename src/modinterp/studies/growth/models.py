@@ -4,7 +4,8 @@ what the embedding copied (for the embedded-weights learning rate and the paired
 Paired design: for one seed, the large initial weights are drawn once from a seeded generator
 (`large_init`); every large condition starts from a deep copy of them, and the embedded conditions then
 overwrite only the copied and zeroed elements. So every element the embedding leaves alone is identical
-across large-baseline, large-embed-aux and large-embed-noaux of that seed.
+across large-baseline and the embedded conditions (large-embed-aux, large-embed-noaux, and their -preserve
+variants) of that seed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from modinterp.data.store import derive_seed
 from modinterp.games.domineering import BoardSpec
 from modinterp.grow import embed
 from modinterp.models import BoardTransformer, build_model
-from modinterp.studies.growth.config import LARGE_CONDITIONS, SOURCE_OF, GrowthStudyConfig, ModelSize
+from modinterp.studies.growth.config import BASELINE, EMBEDDING_OF, GrowthStudyConfig, ModelSize
 
 # Sub-streams of a study seed (see `derive_seed`), so the uses of one seed never share random numbers.
 SMALL_INIT_STREAM, LARGE_INIT_STREAM, BATCH_STREAM = 10, 11, 12
@@ -51,17 +52,19 @@ def batch_seed(seed: int) -> int:
 
 def grow_large(config: GrowthStudyConfig, condition: str, init: BoardTransformer,
                small: BoardTransformer | None) -> BoardTransformer:
-    """The initial large model of `condition`: a deep copy of `init`, with `small` embedded unless baseline."""
-    if condition not in LARGE_CONDITIONS:
-        raise ValueError(f"condition {condition!r} is not a large condition; expected one of {LARGE_CONDITIONS}")
+    """The initial large model of `condition`: a deep copy of `init`, with `small` embedded unless baseline (with
+    preserve_outputs as the condition's name says: '-preserve' for true)."""
+    if condition != BASELINE and condition not in EMBEDDING_OF:
+        raise ValueError(f"condition {condition!r} is not a large condition; expected one of "
+                         f"{[BASELINE, *EMBEDDING_OF]}")
     large = copy.deepcopy(init)
-    if condition == "large-baseline":
+    if condition == BASELINE:
         return large
+    source, preserve = EMBEDDING_OF[condition]
     if small is None:
-        raise ValueError(f"{condition} grows from {SOURCE_OF[condition]}: pass its trained small model")
+        raise ValueError(f"{condition} grows from {source}: pass its trained small model")
     e = config.embedding
-    return embed(small, large, at_layer=e.at_layer, layers=e.layers, copy_heads=e.copy_heads,
-                 preserve_outputs=e.preserve_outputs)
+    return embed(small, large, at_layer=e.at_layer, layers=e.layers, copy_heads=e.copy_heads, preserve_outputs=preserve)
 
 
 def untouched_values(model: nn.Module, copied: Mapping[str, torch.Tensor], zeroed: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -38,6 +38,16 @@ def _seed_lines(ax: Axes, seed_curves, color: str, label: str | None) -> None:
         ax.plot(steps, mean, color=color, lw=THICK, label=label)
 
 
+def _step_axis(ax: Axes, results: GrowthResults) -> str:
+    """A log-like step axis (symlog, linear below the first probe step so step 0 shows) when the study probed on the
+    log schedule; returns the axis label."""
+    probes = results.config.get("probes", {})
+    if probes.get("schedule") != "log":
+        return "step"
+    ax.set_xscale("symlog", linthresh=float(probes.get("first", 10)), linscale=0.5)
+    return "step (log scale above the first probe step)"
+
+
 def _finish(ax: Axes, title: str, xlabel: str, ylabel: str, legend: bool = True) -> None:
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
@@ -72,7 +82,8 @@ def plot_probe_over_training(results: GrowthResults, layer: str | None = None, v
     figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=4.2)
     for condition in results.conditions:
         _seed_lines(ax, curves(results.probes, value, condition=condition, layer=layer), colors[condition], condition)
-    _finish(ax, f"Probe R² at layer {layer} over training (thin: seeds, thick: mean)", "step", "probe-test R²")
+    _finish(ax, f"Probe R² at layer {layer} over training (thin: seeds, thick: mean)", _step_axis(ax, results),
+            "probe-test R²")
     return figure
 
 
@@ -130,15 +141,21 @@ def clip_r2_axis(ax: Axes, values: list[float], floor: float = R2_FLOOR) -> int:
     return len(below)
 
 
+def _answer_label(entry: dict, with_setting: bool) -> str:
+    """A row of the answer figure: concept and control, and the preserve_outputs setting when the study ran several."""
+    return f"{entry['concept']}\n− {entry['control']}" + (f"\n{entry['setting']}" if with_setting else "")
+
+
 def plot_late_window_answer(answer: dict) -> Figure:
     """The answer: per concept and control pair, the late-window gap with its t-interval over seeds, the
     passthrough-free measure (filled) beside the raw R² (open)."""
     entries = answer["entries"]
-    labels = list(dict.fromkeys(f"{e['concept']}\n− {e['control']}" for e in entries))
-    figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=1.2 + 0.6 * max(len(labels), 1))
+    several = len({e.get("setting") for e in entries}) > 1
+    labels = list(dict.fromkeys(_answer_label(e, several) for e in entries))
+    figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=1.2 + (0.8 if several else 0.6) * max(len(labels), 1))
     for k, metric in enumerate(("r2_nonlinear", "r2")):
         for e in (e for e in entries if e["metric"] == metric):
-            y = labels.index(f"{e['concept']}\n− {e['control']}") + (0.15 if k == 0 else -0.15)
+            y = labels.index(_answer_label(e, several)) + (0.15 if k == 0 else -0.15)
             g = e["gap"]
             half = [[g["mean"] - g["low"]], [g["high"] - g["mean"]]] if np.isfinite(g["low"]) else None
             ax.errorbar([g["mean"]], [y], xerr=half, color=PALETTE[k], marker="o", ms=6, capsize=3,
@@ -162,8 +179,9 @@ def plot_frozen_over_training(results: GrowthResults) -> Figure:
         for ax, value in ((raw_ax, "r2"), (calibrated_ax, "r2_recalibrated")):
             _seed_lines(ax, curves(results.frozen, value, condition=condition, layer=layer), colors[condition], condition)
     clip_r2_axis(raw_ax, [r.r2 for r in results.frozen])
-    _finish(raw_ax, "Frozen probe, raw", "step", "probe-test R²")
-    _finish(calibrated_ax, "Frozen probe, per-target affine recalibration", "step", "probe-test R²")
+    _finish(raw_ax, "Frozen probe, raw", _step_axis(raw_ax, results), "probe-test R²")
+    _finish(calibrated_ax, "Frozen probe, per-target affine recalibration", _step_axis(calibrated_ax, results),
+            "probe-test R²")
     return figure
 
 

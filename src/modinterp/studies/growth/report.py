@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from modinterp.report.html import CodeBlock, FigureBlock, Section, TableBlock, TextBlock, write_report
-from modinterp.studies.growth.aggregate import control_profile, final_loss, final_profile
+from modinterp.studies.growth.aggregate import (SeedSummary, control_seed_profile, final_loss_summary,
+                                                final_seed_profile)
 from modinterp.studies.growth.gap import late_window_gaps
 from modinterp.studies.growth.plots import (R2_FLOOR, plot_controls, plot_final_profile, plot_frozen_over_training,
                                             plot_late_window_answer, plot_losses, plot_probe_over_training)
@@ -21,14 +22,31 @@ from modinterp.studies.growth.schema import GrowthResults, ResultsError, load_re
 VERIFICATION_TOLERANCE = 1e-5  # fp32 tolerance of `verify_embedding`
 
 
-def fmt(mean: float, sd: float | None = None, n: int | None = None, digits: int = 3) -> str:
-    """'0.312 ± 0.004' (sd over seeds); '–' for a missing value."""
-    if mean is None or not math.isfinite(mean):
+def fmt_seed(cell: SeedSummary, interval: bool = False, boot: bool = False, digits: int = 3) -> str:
+    """'0.312 ± 0.010' (mean ± SE over seeds), with ' [0.285, 0.339]' (95% t-interval over seeds) and
+    ' · boot 0.004' (test-game bootstrap SE) when asked; '–' for a missing value, '(1 seed)' where no SE exists."""
+    if not math.isfinite(cell.mean):
         return "–"
-    text = f"{mean:.{digits}f}"
-    if sd is not None and n is not None and n > 1 and math.isfinite(sd):
-        text += f" ± {sd:.{digits}f}"
+    text = f"{cell.mean:.{digits}f}"
+    if cell.n > 1 and math.isfinite(cell.se):
+        text += f" ± {cell.se:.{digits}f}"
+        if interval:
+            text += f" [{cell.low:.{digits}f}, {cell.high:.{digits}f}]"
+    else:
+        text += " (1 seed)"
+    if boot and math.isfinite(cell.boot_se):
+        text += f" · boot {cell.boot_se:.{digits}f}"
     return text
+
+
+SEED_SE_NOTE = ("mean over seeds ± seed SE (standard error over seeds: the headline uncertainty){interval}; "
+                "boot: test-game bootstrap SE (each seed's probe R² resampled over probe-test games, averaged over "
+                "seeds: the probe-set sampling alone)")
+
+
+def seed_se_note(interval: bool) -> str:
+    """The caption that tells a reader which uncertainty is which."""
+    return SEED_SE_NOTE.format(interval=", [95% t-interval over seeds]" if interval else "")
 
 
 def _flatten(mapping: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -80,26 +98,36 @@ def _interval(gap: dict) -> str:
 
 
 def answer_sentences(answer: dict) -> str:
-    """Two or three sentences: per concept, embed-aux against the compute-matched control in the passthrough-free
-    measure with the raw R² beside it, which intervals exclude 0, and the seed count."""
-    by_key = {(e["concept"], e["control"], e["metric"]): e for e in answer["entries"]}
+    """Two or three sentences per preserve_outputs setting: per concept, embed-aux against the compute-matched
+    control in the passthrough-free measure with the raw R² beside it, which intervals exclude 0, and the seed count."""
     concepts = list(dict.fromkeys(e["concept"] for e in answer["entries"]))
     if not concepts:
         return ("No passthrough records in results.json, so the late-window gap cannot be computed "
                 "(study outputs from before passthrough-free probes; rerun the study).")
-    parts, persists = [], []
+    first = next(iter(answer["entries"]))
+    window = f"the last {100 * answer['fraction']:.0f}% of training (steps {first['window_steps'][0]:g}-{first['window_steps'][-1]:g})"
+    settings = list(dict.fromkeys(e["setting"] for e in answer["entries"]))
+    texts = [_setting_sentences(answer, concepts, setting, window, len(settings) > 1) for setting in settings]
+    return " ".join(t for t in texts if t)
+
+
+def _setting_sentences(answer: dict, concepts: list[str], setting: str, window: str, name_setting: bool) -> str:
+    """The answer's sentences for one preserve_outputs setting."""
+    by_key = {(e["concept"], e["control"], e["metric"]): e for e in answer["entries"] if e["setting"] == setting}
+    parts, persists, n, pair = [], [], None, None
     for concept in concepts:
         free, raw = by_key.get((concept, "compute-matched control", "r2_nonlinear")), by_key.get(
             (concept, "compute-matched control", "r2"))
         if free is None or raw is None:
             continue
+        n, pair = free["gap"]["n"], (free["minuend"], free["subtracted"])
         parts.append(f"{concept} {_interval(free['gap'])} (raw {_interval(raw['gap'])})")
         if math.isfinite(free["gap"]["low"]) and free["gap"]["low"] > 0:
             persists.append(concept)
-    first = next(iter(answer["entries"]))
-    window = f"the last {100 * answer['fraction']:.0f}% of training (steps {first['window_steps'][0]:g}-{first['window_steps'][-1]:g})"
-    n = first["gap"]["n"]
-    text = (f"Over {window}, large-embed-aux minus the compute-matched control large-embed-noaux, in the passthrough-free "
+    if not parts:
+        return ""
+    lead = f"With {setting}: over {window}" if name_setting else f"Over {window}"
+    text = (f"{lead}, {pair[0]} minus the compute-matched control {pair[1]}, in the passthrough-free "
             f"probe R² at layer {answer['layer']} (mean, 95% t-interval over {n} seeds): {'; '.join(parts)}. ")
     text += (f"The gap persists (interval above 0) for {', '.join(persists)}." if persists else
              "For no concept does the passthrough-free interval lie above 0: no persisting gap is shown at this precision.")
@@ -107,7 +135,8 @@ def answer_sentences(answer: dict) -> str:
 
 
 def answer_section(results: GrowthResults) -> Section:
-    """The report's opening: the late-window gap per concept, passthrough-free beside raw, in words and one figure."""
+    """The report's opening: the late-window gap per concept (and preserve_outputs setting), passthrough-free beside
+    raw, in words and one figure."""
     answer = late_window_gaps(results)
     blocks: list = [TextBlock(answer_sentences(answer))]
     if answer["entries"]:
@@ -116,10 +145,12 @@ def answer_section(results: GrowthResults) -> Section:
             "Late-window paired gap (per seed: mean over the window of the large-embed-aux minus control difference; "
             "then mean over seeds with a 95% Student-t interval). Filled: R² of the concept's part that no linear map "
             "of the board explains (passthrough-free); open: raw probe R². Against the compute-matched control "
-            "(large-embed-noaux, which has seen its small model's batches too) and the baseline."))
-        rows = [[e["concept"], e["control"], e["metric"], _interval(e["gap"]), e["verdict"]] for e in answer["entries"]]
-        blocks.append(TableBlock(["concept", "against", "measure", "gap [95% t]", "verdict"], rows,
-                                 caption=f"Late-window gaps at layer {answer['layer']}"))
+            "(large-embed-noaux of the same preserve_outputs setting, which has seen its small model's batches too) "
+            "and the baseline."))
+        rows = [[e["setting"], e["concept"], f"{e['minuend']} − {e['subtracted']}", e["metric"], _interval(e["gap"]),
+                 e["verdict"]] for e in answer["entries"]]
+        blocks.append(TableBlock(["embedding", "concept", "pair", "measure", "gap [95% t]",
+                                  "verdict"], rows, caption=f"Late-window gaps at layer {answer['layer']}"))
     if results.passthrough:
         blocks.append(TextBlock(alpha_edge_line(results)))
     for note in answer["skipped"]:
@@ -137,23 +168,25 @@ def alpha_edge_line(results: GrowthResults) -> str:
 
 
 def final_numbers_section(results: GrowthResults) -> Section:
-    layer = results.last_embedded_layer
+    """The final numbers: losses and the last embedded layer's probe R² per condition, then probe R² by layer."""
+    layer, missing = results.last_embedded_layer, SeedSummary(float("nan"), float("nan"), float("nan"), float("nan"), 0)
     rows = []
     for condition in results.conditions:
-        profile = final_profile(results, condition)
-        alpha1 = final_profile(results, condition, "r2_alpha1").get(layer)
-        pooled = final_profile(results, condition, "r2_pooled").get(layer)
-        best = max(profile, key=lambda name: profile[name][0]) if profile else "–"
-        rows.append([condition, *(fmt(*final_loss(results, condition, split)) for split in ("train", "val_quick", "val_full")),
-                     fmt(*profile.get(layer, (float("nan"), 0, 0))), fmt(*(alpha1 or (float("nan"), 0, 0))),
-                     fmt(*(pooled or (float("nan"), 0, 0))), best])
+        profile = final_seed_profile(results, condition)
+        alpha1 = final_seed_profile(results, condition, "r2_alpha1").get(layer, missing)
+        pooled = final_seed_profile(results, condition, "r2_pooled").get(layer, missing)
+        best = max(profile, key=lambda name: profile[name].mean) if profile else "–"
+        rows.append([condition, *(fmt_seed(final_loss_summary(results, condition, split))
+                                  for split in ("train", "val_quick", "val_full")),
+                     fmt_seed(profile.get(layer, missing), boot=True), fmt_seed(alpha1), fmt_seed(pooled), best])
     columns = ["condition", "train loss", "val loss (quick)", "val loss (full)", f"R² L{layer} (CV α)",
                f"R² L{layer} (α=1)", f"pooled R² L{layer}", "best layer"]
-    by_layer = [[condition, *(fmt(*final_profile(results, condition).get(name, (float("nan"), 0, 0))) for name in results.layers)]
-                for condition in results.conditions]
+    by_layer = [[condition, *(fmt_seed(final_seed_profile(results, condition).get(name, missing), interval=True, boot=True)
+                              for name in results.layers)] for condition in results.conditions]
     return Section("Final numbers", [
-        TableBlock(columns, rows, caption="Last logged step; mean ± sd over seeds " + str(results.seeds)),
-        TableBlock(["condition", *results.layers], by_layer, caption="Final probe-test R² (CV-selected α) by layer"),
+        TableBlock(columns, rows, caption=f"Last logged step; {seed_se_note(False)}. Seeds {results.seeds}"),
+        TableBlock(["condition", *results.layers], by_layer,
+                   caption=f"Final probe-test R² (CV-selected α) by layer: {seed_se_note(True)}"),
     ])
 
 
@@ -167,16 +200,18 @@ def controls_section(results: GrowthResults) -> Section:
         blocks.append(FigureBlock.from_figure(
             "frozen-over-training", plot_frozen_over_training(results),
             "Frozen control over training: the small model's probe on the grown model's matching layer, raw (left, axis "
-            f"clipped at {R2_FLOOR:g} with the count below it noted) and after refitting a per-target slope and "
-            "intercept on probe-train (right)."))
+            f"clipped at {R2_FLOOR:g} with the count below it noted) and after a per-target slope and intercept, fitted "
+            "on probe-train, that map its predictions onto the small model's own (right; equal to raw at step 0)."))
     rows = []
     for control in ("init", "shuffled", "frozen"):
         for condition in results.conditions:
-            profile = control_profile(results, condition, control)
+            profile = control_seed_profile(results, condition, control)
             if profile:
-                rows.append([f"{condition} / {control}", *(fmt(*profile.get(name, (float('nan'), 0, 0))) for name in results.layers)])
+                rows.append([f"{condition} / {control}", *(fmt_seed(profile[name]) if name in profile else "–"
+                                                           for name in results.layers)])
     if rows:
-        blocks.append(TableBlock(["condition / control", *results.layers], rows, caption="Control R² by layer"))
+        blocks.append(TableBlock(["condition / control", *results.layers], rows,
+                                 caption="Control R² by layer: mean over seeds ± seed SE (standard error over seeds)"))
     return Section("Controls", blocks)
 
 

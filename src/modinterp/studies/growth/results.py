@@ -14,7 +14,7 @@ from typing import Any
 
 from modinterp.atomic import atomic_write_json
 from modinterp.probes import FINAL_LN
-from modinterp.studies.growth.config import CONDITIONS, GrowthStudyConfig
+from modinterp.studies.growth.config import GrowthStudyConfig
 from modinterp.studies.growth.probing import FROZEN_FILE, PASSTHROUGH_FILE, PROBES_FILE, read_probe_log
 from modinterp.studies.growth.run import GrowthRun, growth_runs, run_dir
 from modinterp.studies.growth.schema import SCHEMA_VERSION, GrowthResults, parse_results
@@ -77,8 +77,8 @@ def verification_summary(config: GrowthStudyConfig, out: Path) -> dict[str, Any]
             "positions": "probe-set positions of validation games (real positions, not random boards)", "runs": runs}
 
 
-def _sort_key(layers: list[str]):
-    order = {c: i for i, c in enumerate(CONDITIONS)}
+def _sort_key(conditions: tuple[str, ...], layers: list[str]):
+    order = {c: i for i, c in enumerate(conditions)}
     position = {name: i for i, name in enumerate(layers)}
     split_order = {s: i for i, s in enumerate(_LOSS_SPLITS)}
     control_order = {"init": 0, "shuffled": 1, "frozen": 2}
@@ -102,11 +102,11 @@ def assemble_results(config: GrowthStudyConfig, out: str | Path, extra: dict[str
         runs[spec.name] = {k: summary[k] for k in ("condition", "seed", "steps", "steps_per_epoch", "batch_seed",
                                                     "batch_digest", "untouched_digest", "n_copied", "n_zeroed")
                            if k in summary}
-    key = _sort_key(layers)
+    key = _sort_key(config.conditions, layers)
     return {
         "schema_version": SCHEMA_VERSION,
         "preset": config.preset,
-        "conditions": list(CONDITIONS),
+        "conditions": list(config.conditions),
         "seeds": list(config.seeds),
         "layers": layers,
         "last_embedded_layer": config.last_embedded_layer,

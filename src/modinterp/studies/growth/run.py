@@ -55,7 +55,7 @@ class GrowthRun:
     @property
     def source(self) -> "GrowthRun | None":
         """The small run this one grows from (None for small runs and the baseline)."""
-        if self.condition in ("large-embed-aux", "large-embed-noaux"):
+        if self.condition in SOURCE_OF:
             return GrowthRun(SOURCE_OF[self.condition], self.seed)
         return None
 
@@ -72,8 +72,7 @@ class GrowthRun:
 
 def growth_runs(config: GrowthStudyConfig) -> list[GrowthRun]:
     """Every run in scheduling order: small runs first, then the baselines, then the embedded runs."""
-    order = [*SMALL_CONDITIONS, "large-baseline", "large-embed-aux", "large-embed-noaux"]
-    return [GrowthRun(c, s) for c in order for s in config.seeds]
+    return [GrowthRun(c, s) for c in config.conditions for s in config.seeds]
 
 
 def threads_per_job(config: GrowthStudyConfig) -> int:
@@ -171,7 +170,8 @@ def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int
     train = TrainPositions(store, config.position_config("train"), stage.batch_size, batch_seed(seed))
     train_config = stage.resolve(train.steps_per_epoch, seed=seed, batch_seed=batch_seed(seed),
                                  w_concept=config.aux_weight if condition == "small-aux" else 0.0,
-                                 probe_every=config.probes.every, quick_val_every=config.probes.every,
+                                 probe_steps=config.probes.steps_for(stage.total_steps(train.steps_per_epoch)),
+                                 quick_val_every=config.probes.every,
                                  progress=progress and stage.progress, **_in_loop_batches(in_worker))
     val = ValidationPositions(store, config.position_config("val"), train_config.val_batch_size, seed)
     model, init, extra, copied = _initial_model(config, out_path, spec, probe_set.tokens)
@@ -187,8 +187,6 @@ def execute_run(out: str, config_data: dict[str, Any], condition: str, seed: int
         ElementwiseLrScale(trainer.model, copied, config.embedding.embedded_lr_multiplier).attach(trainer.optimizer)
     result = trainer.fit(resume=True)
     final = trainer.model.eval()
-    if train_config.steps % config.probes.every:
-        prober(train_config.steps, final)
     atomic_write_json(directory / "controls.json", final_controls(config, probe_set, condition, seed, final, init, source))
     summary = {"status": "complete", "condition": condition, "seed": seed, "steps": result.step,
                "steps_per_epoch": train.steps_per_epoch, "batch_seed": batch_seed(seed),

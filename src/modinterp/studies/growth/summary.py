@@ -1,32 +1,34 @@
 """Final numbers of a study from its typed results: probe R² by condition and layer and the final losses (mean ±
-sd over seeds), as rows for a terminal table or a Markdown table (docs/results.md)."""
+seed SE over seeds, with the probe's test-game bootstrap SE beside it), as rows for a terminal table or a Markdown
+table (docs/results.md)."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
-from modinterp.studies.growth.aggregate import final_loss, final_profile
-from modinterp.studies.growth.report import fmt
+from modinterp.studies.growth.aggregate import SeedSummary, final_loss_summary, final_seed_profile
+from modinterp.studies.growth.report import fmt_seed
 from modinterp.studies.growth.schema import GrowthResults
 
 
 def summary_rows(results: GrowthResults) -> tuple[list[str], list[list[str]]]:
     """Header and rows: condition, final probe R² per layer, final full-validation and train loss."""
-    layers, missing = results.layers, (float("nan"), 0.0, 0)
+    layers, missing = results.layers, SeedSummary(float("nan"), float("nan"), float("nan"), float("nan"), 0)
     header = ["condition", *(f"R² L{layer}" if layer.isdigit() else f"R² {layer}" for layer in layers), "val loss", "train loss"]
     rows = []
     for condition in results.conditions:
-        profile = final_profile(results, condition)
-        rows.append([condition, *(fmt(*profile.get(layer, missing)) for layer in layers),
-                     fmt(*final_loss(results, condition, "val_full")), fmt(*final_loss(results, condition, "train"))])
+        profile = final_seed_profile(results, condition)
+        rows.append([condition, *(fmt_seed(profile.get(layer, missing), boot=True) for layer in layers),
+                     fmt_seed(final_loss_summary(results, condition, "val_full")),
+                     fmt_seed(final_loss_summary(results, condition, "train"))])
     return header, rows
 
 
 def summary_table(results: GrowthResults) -> Table:
     """The rows as a rich table that fits the terminal: a cell too wide folds onto more lines, never cut to '…'."""
     header, rows = summary_rows(results)
-    table = Table(title=f"final numbers (mean ± sd over seeds {results.seeds}); "
-                        f"last embedded layer {results.last_embedded_layer}")
+    table = Table(title=f"final numbers: mean ± seed SE over seeds {results.seeds} (boot: test-game bootstrap SE of "
+                        f"the probe R², averaged over seeds); last embedded layer {results.last_embedded_layer}")
     for name in header:
         table.add_column(name, justify="left" if name == "condition" else "right", overflow="fold", no_wrap=False)
     for row in rows:
