@@ -116,3 +116,17 @@ def test_a_modular_model_round_trips_through_its_state_dict_and_config():
 def test_bad_subspace_fields_are_named(changes, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
         TransformerConfig(**{**BASE, **changes})
+
+
+def test_modular_models_embed_only_into_the_same_split():
+    from modinterp.grow.embed import EmbeddingMismatchError, embed, verify_embedding
+
+    small = BoardTransformer(TransformerConfig(**BASE, n_modules=2, bus_width=4), seed=0)
+    large = BoardTransformer(TransformerConfig(**{**BASE, "n_layers": 3}, n_modules=2, bus_width=4), seed=1)
+    embed(small, large, preserve_outputs=True)
+    verify_embedding(small, large, _tokens(small.config))  # raises if the function is not preserved
+    wider = BoardTransformer(TransformerConfig(**{**BASE, "n_heads": 8}, n_modules=2, bus_width=4), seed=1)
+    with pytest.raises(EmbeddingMismatchError, match="modular heads do not line up"):
+        embed(small, wider)
+    with pytest.raises(EmbeddingMismatchError, match="residual subspaces differ"):
+        embed(small, BoardTransformer(TransformerConfig(**BASE), seed=1))
