@@ -111,3 +111,22 @@ def test_bus_penalty_needs_a_bus_and_is_reachable_from_the_train_config():
     term = config.interface.build()
     assert isinstance(term, BusPenalty) and term.lam == 1e-3
     assert TrainConfig().interface is None
+
+
+def test_canonical_weights_keep_a_modular_models_function_and_modules():
+    from modinterp.models import board_tokens
+    from modinterp.modularity.construct.canonical import canonicalize
+
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=4)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "ln" in name:
+                param.mul_(1 + 0.3 * torch.rand_like(param))
+    tokens = torch.as_tensor(board_tokens(np.random.default_rng(0).integers(0, 2, (8, 16)), model.config))
+    with torch.no_grad():
+        for a, b in zip(model(tokens), canonicalize(model)(tokens)):
+            assert (a - b).abs().max() <= 1e-5 * a.abs().max()
+    cut = cut_model(model, 4, canonical=True)
+    assert cut.n_modules == 4 and cut.tree.nontrivial_edges(0.05) >= 3
+    truth = _true_modules(cut.graph)
+    assert all(len(set(truth[cut.labels == label])) == 1 for label in range(4))

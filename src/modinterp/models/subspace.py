@@ -3,11 +3,12 @@
 With `TransformerConfig(n_modules=k, bus_width=b)` (k > 1) the residual dimensions [0, d - b) are split into k
 contiguous, balanced slices (module m owns slice m) and the last b dimensions [d - b, d) are the bus, shared by
 all modules. Every attention head and every MLP neuron belongs to one module (`module_of`, the same contiguous
-balanced split over the units of a layer) and both reads (W_Q/W_K/W_V rows, W_in columns) and writes (W_O rows'
-output dims, W_out rows) only its module's slice and the bus. The masks are fixed 0/1 buffers (non-persistent:
-they follow from the config, so checkpoints hold the same keys as an unmasked model's) multiplied into the
-weights in forward, so no optimiser, embedding or loading code can break them; `BoardTransformer` also zeroes
-the masked entries at init, so the raw parameters show the structure too. The token embeddings and the output
+balanced split over the units of a layer) and reads (the residual rows of its W_Q/W_K/W_V, the residual
+columns of its W_in row) and writes (the residual columns of its W_O, the residual rows of its W_out column) only
+its module's slice and the bus. The masks are fixed 0/1 buffers (non-persistent: they follow from the config, so
+checkpoints hold the same keys as an unmasked model's) multiplied into the weights in forward, so no optimiser,
+embedding or loading code can break them; `BoardTransformer` also zeroes the masked entries at init, and as they
+get no gradient they stay zero under AdamW, so the raw parameters show the structure too. The token embeddings and the output
 heads (value, policy, concepts) read and write the whole stream: they are where modules meet the task.
 
 LayerNorm: a LayerNorm over the whole stream would mix the modules through its statistics -- its mean is a
