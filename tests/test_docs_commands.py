@@ -43,6 +43,8 @@ EXCLUDED = {
     r"runs/(base|adj|adj_levers)\b|^modinterp modules RUN --k 4 --graph G": "trains or reads the cpu-preset runs of "
                                                                            "docs/modularity.md section 8.1 (minutes on "
                                                                            "a busy 2-core machine)",
+    r"runs/mod(/|\s|$)": "reads the cpu-preset modular run of docs/modularity.md section 8.2 (minutes on a busy 2-core "
+                   "machine)",
     r"runs/play/": "reads the cpu-preset play run of docs/results.md (77 min on a busy 2-core machine)",
     r"^modinterp games selfplay .*--rounds": "rounds retrain with the cpu preset (minutes); "
                                              "tests/play/test_selfplay.py runs two rounds on a tiny config",

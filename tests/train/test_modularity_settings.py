@@ -32,3 +32,19 @@ def test_levers_reach_the_loss_and_its_provider(form, criterion):
 def test_a_bad_lever_is_named(field, value):
     with pytest.raises(ValidationError, match=f"modularity.{field}"):
         TrainConfig(modularity={"lam": 1.0, field: value})
+
+
+def test_interface_bus_l1_trains_a_modular_model_and_narrows_its_bus(games_path, tmp_path):
+    import json
+
+    from modinterp.train.run import train_from_games
+    from .train_fixtures import fast_config
+
+    config = fast_config(steps=12, checkpoint_every=0, interface={"bus_l1": 0.05},
+                         model={"preset": "smoke", "overrides": {"n_modules": 2, "bus_width": 4}})
+    train_from_games(config, games_path, tmp_path / "run")
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    share = [row["bus/share"] for row in rows if row.get("split") == "train"]
+    assert len(share) >= 2 and share[-1] < share[0]
+    saved = json.loads((tmp_path / "run" / "final" / "config.json").read_text())
+    assert saved["model"]["n_modules"] == 2 and saved["model"]["bus_width"] == 4

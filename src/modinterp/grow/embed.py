@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 
 from modinterp.errors import ModinterpError
+from modinterp.models.subspace import module_of
 from modinterp.models.transformer import Block, BoardTransformer
 
 __all__ = ["EmbeddingPlan", "EmbeddingReport", "EmbeddingMismatchError", "EmbeddingVerificationError", "embed",
@@ -120,6 +121,7 @@ def check_compatible(small: BoardTransformer, large: BoardTransformer, at_layer:
         raise EmbeddingMismatchError(f"too many heads: small n_heads={s.n_heads} > large n_heads={g.n_heads}")
     if s.d_mlp > g.d_mlp:
         raise EmbeddingMismatchError(f"too many MLP neurons: small d_mlp={s.d_mlp} > large d_mlp={g.d_mlp}")
+    _check_same_subspaces(s, g)
     if copy_heads and s.n_concepts != g.n_concepts:
         raise EmbeddingMismatchError(f"n_concepts differs: small {s.n_concepts}, large {g.n_concepts}; "
                                      "pass copy_heads=False or build both with the same n_concepts")
@@ -132,6 +134,20 @@ def check_compatible(small: BoardTransformer, large: BoardTransformer, at_layer:
         raise EmbeddingMismatchError(f"too many layers: {len(layers)} small layer(s) at at_layer={at_layer} need "
                                      f"large blocks {at_layer}..{at_layer + len(layers) - 1}, but the large "
                                      f"model has blocks 0..{g.n_layers - 1}")
+
+
+def _check_same_subspaces(s, g) -> None:
+    """Modular models (models/subspace.py) embed only into the same residual split, each copied head and neuron
+    landing in a slot of the same module (its masks); otherwise the copy would not compute the same function."""
+    if (s.n_modules, s.bus_width) != (g.n_modules, g.bus_width):
+        raise EmbeddingMismatchError(f"residual subspaces differ: small n_modules={s.n_modules}, bus_width="
+                                     f"{s.bus_width}; large n_modules={g.n_modules}, bus_width={g.bus_width}")
+    if s.modular:
+        for what, n_small, n_large in (("heads", s.n_heads, g.n_heads), ("MLP neurons", s.d_mlp, g.d_mlp)):
+            if not torch.equal(module_of(n_small, s.n_modules), module_of(n_large, g.n_modules)[:n_small]):
+                raise EmbeddingMismatchError(f"modular {what} do not line up: the small model's {n_small} {what} "
+                                             f"would land in slots of other modules among the large model's "
+                                             f"{n_large}; build both with the same number of {what}")
 
 
 def copy_block(source: Block, target: Block) -> None:

@@ -32,6 +32,10 @@ class TransformerConfig:
     n_concepts: int = 16
     side_to_move: bool = False  # add a side-to-move token before CLS (off, as in the original)
     ln_eps: float = 1e-5
+    # Per-module residual subspaces (models/subspace.py): k private residual slices plus a shared bus of
+    # bus_width dims; each head and neuron reads and writes only its module's slice and the bus. 1 / 0: off.
+    n_modules: int = 1
+    bus_width: int = 0
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -46,6 +50,26 @@ class TransformerConfig:
             raise ValueError(f"TransformerConfig.side_to_move={self.side_to_move!r}: expected True or False")
         if not (isinstance(self.ln_eps, float) and 0 < self.ln_eps < 1):
             raise ValueError(f"TransformerConfig.ln_eps={self.ln_eps!r}: expected a float in (0, 1), e.g. 1e-5")
+        self._check_subspaces()
+
+    def _check_subspaces(self) -> None:
+        """n_modules / bus_width: every module needs a head, a neuron and a residual dim of its own."""
+        k, bus = self.n_modules, self.bus_width
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"TransformerConfig.n_modules={k!r}: expected a positive int (1 = no subspaces)")
+        if not isinstance(bus, int) or isinstance(bus, bool) or bus < 0:
+            raise ValueError(f"TransformerConfig.bus_width={bus!r}: expected an int >= 0")
+        if k == 1 and bus:
+            raise ValueError(f"TransformerConfig.bus_width={bus} needs n_modules > 1 (a bus joins modules)")
+        for name, size in (("n_heads", self.n_heads), ("d_mlp", self.d_mlp), ("d_model - bus_width", self.d_model - bus)):
+            if size < k:
+                raise ValueError(f"TransformerConfig.n_modules={k} exceeds {name}={size}: every module needs at "
+                                 "least one head, one MLP neuron and one private residual dimension")
+
+    @property
+    def modular(self) -> bool:
+        """Whether the residual stream is split into per-module subspaces (n_modules > 1)."""
+        return self.n_modules > 1
 
     # Derived sizes (the board geometry and move codes are the engine's: one convention everywhere) ----------
     @property

@@ -6,6 +6,11 @@ value (logit from CLS), concepts (from CLS), policy (one logit per move, from th
 Attention weights are per-head tensors (W_Q/W_K/W_V: (n_heads, d_model, d_head), W_O: (n_heads, d_head, d_model))
 so that a head is addressable by index (embedding, ablation, graphs), yet all heads run as one matmul and one
 `scaled_dot_product_attention` call. Activations are exposed at TransformerLens hook names (see `hook_names()`).
+
+With `config.n_modules > 1` every head and neuron reads and writes only its module's residual slice and a shared
+bus (fixed masks multiplied into the weights in forward; `weights()` / `w_in()` / `w_out()` return the masked
+weights) and every LayerNorm normalises each slice separately: see `models/subspace.py`. With the default
+n_modules = 1 there are no masks and the model is the unmasked one, bit for bit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from torch import nn
 from modinterp.models.config import TransformerConfig
 from modinterp.models.hooks import HookPoint, LayerNorm, NamesFilter, hook_points
 from modinterp.models.hooks import run_with_cache as _run_with_cache
+from modinterp.models.subspace import GroupLayerNorm, residual_groups, unit_masks
 
 __all__ = ["TransformerConfig", "BoardTransformer", "ModelOutput", "masked_policy_logits", "ILLEGAL_LOGIT"]
 
@@ -46,12 +52,21 @@ class Attention(nn.Module):
         self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
         self.hook_pattern = HookPoint()  # (B, n_heads, T_query, T_key); computed only when hooked
         self.hook_z = HookPoint()  # (B, T, n_heads, d_head): each head's output before W_O
+        self.register_buffer("mask", _masks(cfg, cfg.n_heads), persistent=False)  # (H, d) or None
+
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(W_Q, W_K, W_V, W_O) as forward uses them: masked to each head's residual subspace when modular."""
+        if self.mask is None:
+            return self.W_Q, self.W_K, self.W_V, self.W_O
+        read, write = self.mask[:, :, None], self.mask[:, None, :]
+        return self.W_Q * read, self.W_K * read, self.W_V * read, self.W_O * write
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, seq, d_model = x.shape
         heads, d_head = self.n_heads, self.d_head
+        W_Q, W_K, W_V, W_O = self.weights()
         # One matmul for Q, K and V of every head: (3*H, d, dh) -> (d, 3*H*dh).
-        w_qkv = torch.cat([self.W_Q, self.W_K, self.W_V]).permute(1, 0, 2).reshape(d_model, 3 * heads * d_head)
+        w_qkv = torch.cat([W_Q, W_K, W_V]).permute(1, 0, 2).reshape(d_model, 3 * heads * d_head)
         # unbind, not indexing: its backward stacks the three gradients instead of zero-filling and adding.
         q, k, v = (x @ w_qkv).view(batch, seq, 3, heads, d_head).unbind(2)
         q = self.hook_q(q).transpose(1, 2)  # (B, H, T, dh)
@@ -64,7 +79,7 @@ class Attention(nn.Module):
         else:
             z = F.scaled_dot_product_attention(q, k, v)  # scale 1/sqrt(d_head), as the original
         z = self.hook_z(z.transpose(1, 2))  # (B, T, H, dh)
-        return z.reshape(batch, seq, heads * d_head) @ self.W_O.reshape(heads * d_head, d_model)
+        return z.reshape(batch, seq, heads * d_head) @ W_O.reshape(heads * d_head, d_model)
 
 
 class MLP(nn.Module):
@@ -74,9 +89,33 @@ class MLP(nn.Module):
         self.W_out = nn.Linear(cfg.d_mlp, cfg.d_model)
         self.hook_pre = HookPoint()  # (B, T, d_mlp) before GELU
         self.hook_post = HookPoint()  # (B, T, d_mlp) after GELU
+        self.register_buffer("mask", _masks(cfg, cfg.d_mlp), persistent=False)  # (d_mlp, d) or None
+
+    def w_in(self) -> torch.Tensor:
+        """W_in's weight (d_mlp, d) as forward uses it: each neuron's row masked to its subspace when modular."""
+        return self.W_in.weight if self.mask is None else self.W_in.weight * self.mask
+
+    def w_out(self) -> torch.Tensor:
+        """W_out's weight (d, d_mlp) as forward uses it: each neuron's column masked to its subspace."""
+        return self.W_out.weight if self.mask is None else self.W_out.weight * self.mask.T
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.W_out(self.hook_post(F.gelu(self.hook_pre(self.W_in(x)))))
+        if self.mask is None:
+            return self.W_out(self.hook_post(F.gelu(self.hook_pre(self.W_in(x)))))
+        hidden = self.hook_post(F.gelu(self.hook_pre(F.linear(x, self.w_in(), self.W_in.bias))))
+        return F.linear(hidden, self.w_out(), self.W_out.bias)
+
+
+def _masks(cfg: TransformerConfig, n_units: int) -> torch.Tensor | None:
+    """(n_units, d) 0/1 read/write masks of a layer's heads or neurons; None for an unmodular model."""
+    return unit_masks(n_units, cfg.d_model, cfg.n_modules, cfg.bus_width) if cfg.modular else None
+
+
+def _layer_norm(cfg: TransformerConfig) -> LayerNorm:
+    """A whole-stream LayerNorm, or one per residual slice for a modular model (models/subspace.py)."""
+    if not cfg.modular:
+        return LayerNorm(cfg.d_model, cfg.ln_eps)
+    return GroupLayerNorm(cfg.d_model, residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width), cfg.ln_eps)
 
 
 class Block(nn.Module):
@@ -84,9 +123,9 @@ class Block(nn.Module):
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.ln1 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.ln1 = _layer_norm(cfg)
         self.attn = Attention(cfg)
-        self.ln2 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.ln2 = _layer_norm(cfg)
         self.mlp = MLP(cfg)
         self.hook_resid_pre, self.hook_attn_out, self.hook_resid_mid = HookPoint(), HookPoint(), HookPoint()
         self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
@@ -135,7 +174,7 @@ class BoardTransformer(nn.Module):
         self.hook_embed = HookPoint()  # cell-state embedding (B, T, d)
         self.hook_pos_embed = HookPoint()  # position embedding (T, d)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
-        self.ln_final = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.ln_final = _layer_norm(cfg)
         self.value_head = nn.Linear(cfg.d_model, 1)
         self.concept_head = nn.Linear(cfg.d_model, cfg.n_concepts)
         self.policy_head = PolicyHead(cfg)
@@ -147,6 +186,7 @@ class BoardTransformer(nn.Module):
 
         Embeddings N(0, 1) (nn.Embedding's default); W_Q/K/V N(0, 1/d_model) and W_O N(0, 1/d_head) (variances);
         Linear layers PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); LayerNorms weight 1, bias 0.
+        A modular model draws the same numbers, then zeroes the masked entries (they get no gradient either).
         """
         for module in self.modules():
             if isinstance(module, nn.Embedding):
@@ -162,6 +202,11 @@ class BoardTransformer(nn.Module):
             elif isinstance(module, nn.LayerNorm):
                 module.weight.fill_(1.0)
                 module.bias.zero_()
+        for block in self.blocks if self.config.modular else ():
+            attn, mlp = block.attn, block.mlp
+            for param, value in zip((attn.W_Q, attn.W_K, attn.W_V, attn.W_O, mlp.W_in.weight, mlp.W_out.weight),
+                                    (*attn.weights(), mlp.w_in(), mlp.w_out())):
+                param.copy_(value)
 
     def forward(self, tokens: torch.Tensor) -> ModelOutput:
         x = self.embed_tokens(tokens)

@@ -66,6 +66,22 @@ class ModularitySettings(BaseModel):
         return ModularityLoss(**loss_options, couplings=self.graph, provider=provider)
 
 
+class InterfaceSettings(BaseModel):
+    """Interface hardening for a model with per-module residual subspaces (models/subspace.py): an L1 penalty on
+    the units' bus weights (`modularity.bus.BusPenalty`); e.g. `--set interface.bus_l1=1e-3` with
+    `--set model.overrides.n_modules=4 --set model.overrides.bus_width=4`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bus_l1: float = Field(..., gt=0, description="weight of sum |w| over the heads' and neurons' bus reads/writes")
+
+    def build(self):
+        """The configured `BusPenalty` loss term."""
+        from modinterp.modularity.bus import BusPenalty
+
+        return BusPenalty(self.bus_l1)
+
+
 class PlaySettings(BaseModel):
     """Periodic play-strength evaluation (`modinterp.play.arena`): win rates and Elo against built-in players,
     written to metrics.jsonl (split "play") and TensorBoard; e.g. `--set play.every=500`."""
@@ -118,6 +134,7 @@ class TrainConfig(BaseModel):
     w_policy: float = Field(0.2, ge=0)
     w_concept: float = Field(0.8, ge=0)
     modularity: ModularitySettings | None = Field(None, description="add the GH modularity loss (off by default)")
+    interface: InterfaceSettings | None = Field(None, description="L1 penalty on a modular model's bus (off by default)")
     play: PlaySettings | None = Field(None, description="periodic play-strength evaluation (off by default)")
 
     log_every: int = Field(10, ge=1, description="train-loss averaging window (steps)")

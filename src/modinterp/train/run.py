@@ -39,7 +39,7 @@ def train_from_games(config: TrainConfig, games: str | Path | GameStore, run_dir
     """Train the config's model on a games file (or loaded store) into `run_dir`."""
     store = games if isinstance(games, GameStore) else GameStore.load(games)
     train, val = make_positions(config, store)
-    terms = [config.modularity.build()] if config.modularity is not None else []
+    terms = [settings.build() for settings in (config.modularity, config.interface) if settings is not None]
     trainer = Trainer(config, make_model(config, store), train, val, run_dir, probe_hook=probe_hook, dist=dist,
                       loss_terms=terms)
     return trainer.fit(resume=resume)

@@ -14,6 +14,15 @@ column of W_out. With `canonical=True` the heads' weights are first balanced (`c
 W_V/W_O factorised in balanced form, LayerNorm gains folded), so that rescalings that leave the function
 unchanged leave the graph unchanged too; the other units' virtual weights already fold the gains.
 
+A modular model (`TransformerConfig.n_modules > 1`, models/subspace.py) is read through its masked weights
+(`attn.weights()`, `mlp.w_in()`, `mlp.w_out()`, what forward uses) and P centres each residual slice and the bus
+separately, as its LayerNorms do. Its embedding rows and output units are split into one node per residual
+group ("embed.pos.3@m0" writes embedding row pos 3 into module 0's slice, "value_head.0@bus" reads the bus):
+they read and write every slice, so as whole nodes they would be hubs joining every module to every other,
+and the module cuts (sums over a module's many couplings to them) would never undercut a single unit's degree
+(measured: 0 non-trivial tree edges on a masked model at init, bus or no bus). Split, each module's units are
+joined to other modules only through the bus: with bus_width = 0 the graph falls apart into the k modules.
+
 `couplings` picks which writer/reader pairs are edges: "all" (default) joins every writer to every later reader,
 as the residual stream does; "adjacent" keeps only pairs one layer apart: the embeddings -> layer 0's heads and
 neurons, layer l's heads and neurons -> layer l+1's, the last layer's -> the output heads (a head and a neuron
@@ -33,6 +42,7 @@ import torch
 from modinterp.modularity.construct.blocks import BlockSet, WeightBlock
 from modinterp.modularity.construct.canonical import balanced_head_weights
 from modinterp.modularity.graph import NodeTable, node_table
+from modinterp.models.subspace import center_groups, residual_groups
 from modinterp.models.transformer import BoardTransformer
 
 __all__ = ["transformer_blocks", "transformer_block_set", "COUPLINGS", "check_couplings"]
@@ -72,10 +82,10 @@ class _Group:
     k: int  # rows (writers) or columns (readers) per unit
 
 
-def _virtual_capacity(writer: _Group, reader: _Group) -> Callable[[], torch.Tensor]:
+def _virtual_capacity(writer: _Group, reader: _Group, groups: list[int]) -> Callable[[], torch.Tensor]:
     def capacity() -> torch.Tensor:
         write = writer.matrix()  # (Nw, kw, d)
-        write = write - write.mean(dim=-1, keepdim=True)  # LayerNorm centering P, applied once per writer
+        write = center_groups(write, groups)  # LayerNorm centering P (per residual group), once per writer
         read = reader.matrix()  # (Nr, d, kr)
         d = write.shape[-1]
         return _pair_norms(read.transpose(1, 2).reshape(-1, d), write.reshape(-1, d), reader.k, writer.k)
@@ -90,7 +100,8 @@ def transformer_blocks(model: BoardTransformer, canonical: bool = False,
     check_couplings(couplings)
     nodes, writers, readers, info = _units(model, canonical)
     info["couplings"] = couplings
-    blocks = [WeightBlock(f"{w.name}->{r.name}", w.ids, r.ids, _virtual_capacity(w, r))
+    groups = _groups(model)
+    blocks = [WeightBlock(f"{w.name}->{r.name}", w.ids, r.ids, _virtual_capacity(w, r, groups))
               for w in writers for r in readers if _coupled(w.position, r.position, couplings)]
     return nodes, blocks, info
 
@@ -106,7 +117,7 @@ def transformer_block_set(model: BoardTransformer, canonical: bool = False, coup
     """
     check_couplings(couplings)
     _, writers, readers, _ = _units(model, canonical)
-    d = model.config.d_model
+    d, groups = model.config.d_model, _groups(model)
     write_kinds = sorted({w.k for w in writers})
     read_kinds = sorted({r.k for r in readers})
     pairs = [(kw, kr) for kw in write_kinds for kr in read_kinds]
@@ -121,14 +132,20 @@ def transformer_block_set(model: BoardTransformer, canonical: bool = False, coup
 
     def evaluate() -> list[torch.Tensor]:
         # Each reader kind as rows (sum of N*k_r, d); each writer kind as rows (sum of N*k_w, d), centred once
-        # (the reader's LayerNorm centering P).
+        # (the reader's LayerNorm centering P, per residual group).
         read = {kr: torch.cat([r.matrix().transpose(1, 2).reshape(-1, d) for r in readers if r.k == kr])
                 for kr in read_kinds}
         write = {kw: torch.cat([w.matrix().reshape(-1, d) for w in writers if w.k == kw]) for kw in write_kinds}
-        write = {kw: m - m.mean(dim=-1, keepdim=True) for kw, m in write.items()}
+        write = {kw: center_groups(m, groups) for kw, m in write.items()}
         return [_pair_norms(read[kr], write[kw], kr, kw) for kw, kr in pairs]
 
     return BlockSet(tuple(blocks), evaluate, tuple(valid))
+
+
+def _groups(model: BoardTransformer) -> list[int]:
+    """The residual groups the model's LayerNorms centre separately: [d_model], or the module slices and bus."""
+    cfg = model.config
+    return residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width)
 
 
 def _pair_norms(read: torch.Tensor, write: torch.Tensor, k_r: int, k_w: int) -> torch.Tensor:
@@ -157,10 +174,10 @@ def _units(model: BoardTransformer, canonical: bool = False) -> tuple[NodeTable,
     index: list[np.ndarray] = []
     counter = [0]
 
-    def add(prefix: str, count: int, kind: str, position: int) -> np.ndarray:
+    def add(prefix: str, count: int, kind: str, position: int, suffix: str = "") -> np.ndarray:
         ids = np.arange(counter[0], counter[0] + count)
         counter[0] += count
-        names.append(np.char.add(prefix, np.arange(count).astype(str)))
+        names.append(np.char.add(np.char.add(prefix, np.arange(count).astype(str)), suffix))
         kinds.append(np.full(count, kind))
         layers.append(np.full(count, position))
         index.append(np.arange(count))
@@ -169,10 +186,12 @@ def _units(model: BoardTransformer, canonical: bool = False) -> tuple[NodeTable,
     writers: list[_Group] = []
     readers: list[_Group] = []
     state, pos = model.state_embed, model.pos_embed
-    writers.append(_Group("embed.state", 0, add("embed.state.", state.num_embeddings, "input", 0),
-                          lambda: state.weight[:, None, :], 1))
-    writers.append(_Group("embed.pos", 0, add("embed.pos.", pos.num_embeddings, "input", 0),
-                          lambda: pos.weight[:, None, :], 1))
+    io_slices = _io_slices(model)
+    for suffix, mask in io_slices:
+        writers.append(_Group(f"embed.state{suffix}", 0, add("embed.state.", state.num_embeddings, "input", 0, suffix),
+                              lambda mask=mask: (state.weight * mask)[:, None, :], 1))
+        writers.append(_Group(f"embed.pos{suffix}", 0, add("embed.pos.", pos.num_embeddings, "input", 0, suffix),
+                              lambda mask=mask: (pos.weight * mask)[:, None, :], 1))
     for i, block in enumerate(model.blocks):
         attn, mlp, ln1, ln2 = block.attn, block.mlp, block.ln1, block.ln2
         heads = add(f"blocks.{i}.attn.h", n_heads, "head", 2 * i + 1)
@@ -181,31 +200,48 @@ def _units(model: BoardTransformer, canonical: bool = False) -> tuple[NodeTable,
         readers.append(_Group(f"blocks.{i}.attn.W_QKV", 2 * i + 1, heads, read, 3 * cfg.d_head))
         writers.append(_Group(f"blocks.{i}.attn.W_O", 2 * i + 1, heads, write, cfg.d_head))
         readers.append(_Group(f"blocks.{i}.mlp.W_in", 2 * i + 2, neurons,
-                              lambda mlp=mlp, ln=ln2: (ln.weight[None, :] * mlp.W_in.weight)[:, :, None], 1))
-        writers.append(_Group(f"blocks.{i}.mlp.W_out", 2 * i + 2, neurons, lambda mlp=mlp: mlp.W_out.weight.T[:, None, :], 1))
+                              lambda mlp=mlp, ln=ln2: (ln.weight[None, :] * mlp.w_in())[:, :, None], 1))
+        writers.append(_Group(f"blocks.{i}.mlp.W_out", 2 * i + 2, neurons, lambda mlp=mlp: mlp.w_out().T[:, None, :], 1))
     out_pos = 2 * n_layers + 1
     lnf, vh, ch, ph = model.ln_final, model.value_head, model.concept_head, model.policy_head
-    readers.append(_Group("value_head", out_pos, add("value_head.", 1, "output", out_pos),
-                          lambda: (lnf.weight[None, :] * vh.weight)[:, :, None], 1))
-    readers.append(_Group("concept_head", out_pos, add("concept_head.", ch.out_features, "output", out_pos),
-                          lambda: (lnf.weight[None, :] * ch.weight)[:, :, None], 1))
-    readers.append(_Group("policy_head.fc_in", out_pos, add("policy_head.fc_in.", ph.fc_in.out_features, "output",
-                                                              out_pos),
-                          lambda: (ph.fc_in.weight.reshape(-1, 2, d) * lnf.weight).transpose(1, 2), 2))
+    for suffix, mask in io_slices:
+        readers.append(_Group(f"value_head{suffix}", out_pos, add("value_head.", 1, "output", out_pos, suffix),
+                              lambda mask=mask: (lnf.weight[None, :] * vh.weight * mask)[:, :, None], 1))
+        readers.append(_Group(f"concept_head{suffix}", out_pos,
+                              add("concept_head.", ch.out_features, "output", out_pos, suffix),
+                              lambda mask=mask: (lnf.weight[None, :] * ch.weight * mask)[:, :, None], 1))
+        readers.append(_Group(f"policy_head.fc_in{suffix}", out_pos,
+                              add("policy_head.fc_in.", ph.fc_in.out_features, "output", out_pos, suffix),
+                              lambda mask=mask: (ph.fc_in.weight.reshape(-1, 2, d) * lnf.weight * mask).transpose(1, 2),
+                              2))
     nodes = node_table(np.concatenate(layers), np.concatenate(kinds), np.concatenate(index), np.concatenate(names))
     info = {"model": "board_transformer", "canonical": canonical, "rows": cfg.rows, "cols": cfg.cols, "d_model": d, "n_layers": n_layers,
             "n_heads": n_heads, "d_mlp": d_mlp, "node_set": "heads+neurons, virtual weights"}
     return nodes, writers, readers, info
 
 
+def _io_slices(model: BoardTransformer) -> list[tuple[str, torch.Tensor | float]]:
+    """(name suffix, residual mask) per node copy of an embedding row or output unit: one whole-stream copy
+    ("", 1.0) for an unmodular model; one per module slice ("@m0", ...) and one for the bus ("@bus") for a
+    modular one (module docstring)."""
+    cfg = model.config
+    if not cfg.modular:
+        return [("", 1.0)]
+    sizes = residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width)
+    group = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    tags = [f"@m{m}" for m in range(cfg.n_modules)] + (["@bus"] if cfg.bus_width else [])
+    device = model.state_embed.weight.device
+    return [(tag, (group == g).float().to(device)) for g, tag in enumerate(tags)]
+
+
 def _head_maps(attn, ln, canonical: bool) -> tuple[Callable[[], torch.Tensor], Callable[[], torch.Tensor]]:
     """(read, write) maps of a layer's heads: [W_Q | W_K | W_V] (H, d, 3*dh) through the LayerNorm gain, and
-    W_O (H, dh, d); balanced first when `canonical`."""
+    W_O (H, dh, d), masked as forward uses them; balanced first when `canonical`."""
     if canonical:
         return (lambda: torch.cat(balanced_head_weights(attn, ln.weight)[:3], dim=-1),
                 lambda: balanced_head_weights(attn, ln.weight)[3])
 
     def read() -> torch.Tensor:
-        qkv = torch.cat([attn.W_Q, attn.W_K, attn.W_V], dim=-1)  # (H, d, 3*dh)
+        qkv = torch.cat(attn.weights()[:3], dim=-1)  # (H, d, 3*dh)
         return qkv * ln.weight[None, :, None]
-    return read, lambda: attn.W_O
+    return read, lambda: attn.weights()[3]

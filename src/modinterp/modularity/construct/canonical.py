@@ -42,10 +42,13 @@ def balanced_pair(left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor
 
 
 def balanced_head_weights(attn: nn.Module, gain: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """(W_Q', W_K', W_V', W_O') of an attention layer read through a LayerNorm gain `gain` (folded in)."""
+    """(W_Q', W_K', W_V', W_O') of an attention layer read through a LayerNorm gain `gain` (folded in), from
+    the weights forward uses (masked to each head's subspace in a modular model: the balanced factors span the
+    same residual dimensions, up to rounding)."""
     g = gain[None, :, None]
-    q, k_t = balanced_pair(attn.W_Q * g, (attn.W_K * g).transpose(-1, -2))
-    v, o = balanced_pair(attn.W_V * g, attn.W_O)
+    W_Q, W_K, W_V, W_O = attn.weights()
+    q, k_t = balanced_pair(W_Q * g, (W_K * g).transpose(-1, -2))
+    v, o = balanced_pair(W_V * g, W_O)
     return q, k_t.transpose(-1, -2), v, o
 
 

@@ -1,0 +1,79 @@
+"""Per-module residual subspaces: the residual stream split into private slices plus a small shared bus.
+
+With `TransformerConfig(n_modules=k, bus_width=b)` (k > 1) the residual dimensions [0, d - b) are split into k
+contiguous, balanced slices (module m owns slice m) and the last b dimensions [d - b, d) are the bus, shared by
+all modules. Every attention head and every MLP neuron belongs to one module (`module_of`, the same contiguous
+balanced split over the units of a layer) and reads (the residual rows of its W_Q/W_K/W_V, the residual
+columns of its W_in row) and writes (the residual columns of its W_O, the residual rows of its W_out column) only
+its module's slice and the bus. The masks are fixed 0/1 buffers (non-persistent: they follow from the config, so
+checkpoints hold the same keys as an unmasked model's) multiplied into the weights in forward, so no optimiser,
+embedding or loading code can break them; `BoardTransformer` also zeroes the masked entries at init, and as they
+get no gradient they stay zero under AdamW, so the raw parameters show the structure too. The token embeddings and the output
+heads (value, policy, concepts) read and write the whole stream: they are where modules meet the task.
+
+LayerNorm: a LayerNorm over the whole stream would mix the modules through its statistics -- its mean is a
+rank-one linear leak from every slice into every other (the weight graph sees it as cross-module edges of size
+|A 1| |1^T B| / d), and its 1/std a multiplicative one that no weight graph can show. So a modular model
+normalises each slice and the bus separately (`GroupLayerNorm`, same parameters and state_dict keys as
+nn.LayerNorm), in every block and in the final LayerNorm: each module's reads then depend only on its own
+slice and the bus, in the function as in the graph. The only cross-module paths are the bus, the embeddings
+(which write every slice) and the output heads (which read every slice); the per-layer MLP output bias is a
+constant and carries no information.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from modinterp.models.hooks import LayerNorm
+
+__all__ = ["module_of", "residual_groups", "unit_masks", "GroupLayerNorm", "center_groups"]
+
+
+def module_of(n_units: int, n_modules: int) -> torch.Tensor:
+    """(n_units,) module of each unit: contiguous runs whose sizes differ by at most one (unit i -> i*k // n).
+
+    Used for residual dimensions, heads and neurons alike, so a layer's first heads and first neurons belong
+    to module 0, and so on."""
+    return torch.arange(n_units) * n_modules // n_units
+
+
+def residual_groups(d_model: int, n_modules: int, bus_width: int) -> list[int]:
+    """Sizes of the residual groups in order: the k private slices, then the bus (if any); [d_model] when k = 1."""
+    if n_modules == 1:
+        return [d_model]
+    sizes = torch.bincount(module_of(d_model - bus_width, n_modules), minlength=n_modules).tolist()
+    return sizes + ([bus_width] if bus_width else [])
+
+
+def unit_masks(n_units: int, d_model: int, n_modules: int, bus_width: int) -> torch.Tensor:
+    """(n_units, d_model) float 0/1: the residual dimensions each unit may read and write (its slice, the bus)."""
+    private = d_model - bus_width
+    dim_module = torch.cat([module_of(private, n_modules), torch.full((bus_width,), -1)])
+    allowed = (dim_module[None, :] == module_of(n_units, n_modules)[:, None]) | (dim_module[None, :] == -1)
+    return allowed.float()
+
+
+class GroupLayerNorm(LayerNorm):
+    """LayerNorm that normalises each residual group (module slice, bus) by its own mean and variance.
+
+    Same parameters, state_dict keys and `hook_normalized` point as `hooks.LayerNorm`; see the module docstring
+    for why a modular model needs it."""
+
+    def __init__(self, d_model: int, groups: list[int], eps: float = 1e-5):
+        super().__init__(d_model, eps)
+        if sum(groups) != d_model:
+            raise ValueError(f"GroupLayerNorm groups {groups} sum to {sum(groups)}; expected d_model={d_model}")
+        self.groups = list(groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [F.layer_norm(part, part.shape[-1:], eps=self.eps) for part in x.split(self.groups, dim=-1)]
+        return self.hook_normalized(torch.cat(parts, dim=-1) * self.weight + self.bias)
+
+
+def center_groups(x: torch.Tensor, groups: list[int]) -> torch.Tensor:
+    """`x` (..., d) minus its mean over each residual group: the centering a (Group)LayerNorm applies."""
+    if len(groups) == 1:
+        return x - x.mean(dim=-1, keepdim=True)
+    return torch.cat([part - part.mean(dim=-1, keepdim=True) for part in x.split(groups, dim=-1)], dim=-1)

@@ -1,0 +1,132 @@
+"""Per-module residual subspaces (models/subspace.py): masks, per-slice LayerNorm, defaults, checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+
+from modinterp.models import BoardTransformer, TransformerConfig, board_tokens
+from modinterp.models.hooks import LayerNorm
+from modinterp.models.subspace import GroupLayerNorm, module_of, residual_groups, unit_masks
+
+BASE = dict(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=4)
+
+
+def _tokens(cfg, n=8, seed=0):
+    boards = np.random.default_rng(seed).integers(0, 2, (n, cfg.n_cells))
+    return torch.as_tensor(board_tokens(boards, cfg))
+
+
+def test_module_of_is_contiguous_and_balanced():
+    assert module_of(10, 4).tolist() == [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
+    assert residual_groups(36, 4, 4) == [8, 8, 8, 8, 4]
+    assert residual_groups(36, 1, 0) == [36]
+    masks = unit_masks(4, 12, 2, 2)  # slices 0..4 and 5..9, bus 10, 11
+    assert masks[0].tolist() == [1] * 5 + [0] * 5 + [1, 1] and masks[3].tolist() == [0] * 5 + [1] * 7
+
+
+def test_defaults_leave_the_model_unmasked_and_checkpoint_compatible():
+    plain = BoardTransformer(TransformerConfig(**BASE), seed=1)
+    modular = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=1)
+    assert plain.config.n_modules == 1 and plain.config.bus_width == 0 and not plain.config.modular
+    assert all(b.attn.mask is None and b.mlp.mask is None for b in plain.blocks)
+    assert all(type(ln) is LayerNorm for ln in (plain.ln_final, plain.blocks[0].ln1, plain.blocks[1].ln2))
+    # masks are derived from the config, not stored: the same state_dict keys, and the same draws, masked
+    assert list(plain.state_dict()) == list(modular.state_dict())
+    mask = modular.blocks[1].attn.mask
+    assert torch.equal(modular.blocks[1].attn.W_Q, plain.blocks[1].attn.W_Q * mask[:, :, None])
+    assert torch.equal(modular.blocks[0].mlp.W_out.weight, plain.blocks[0].mlp.W_out.weight * modular.blocks[0].mlp.mask.T)
+    assert torch.equal(modular.state_embed.weight, plain.state_embed.weight)
+
+
+def test_masked_path_with_all_ones_masks_equals_the_unmasked_model_bit_for_bit():
+    plain = BoardTransformer(TransformerConfig(**BASE), seed=2)
+    modular = BoardTransformer(TransformerConfig(**BASE, n_modules=2), seed=2)
+    modular.load_state_dict(plain.state_dict())
+    for block in modular.blocks:
+        block.attn.mask.fill_(1.0)
+        block.mlp.mask.fill_(1.0)
+    for name in ("ln1", "ln2"):
+        for block in modular.blocks:
+            getattr(block, name).groups = [36]
+    modular.ln_final.groups = [36]
+    tokens = _tokens(plain.config)
+    for a, b in zip(plain(tokens), modular(tokens)):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_without_a_bus_a_modules_slice_ignores_the_other_modules():
+    """Perturbing module 1's slice of the embeddings changes nothing in module 0's slice of the final stream:
+    fails with a whole-stream LayerNorm (its mean and std mix slices) or without the masks."""
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=3)
+    tokens = _tokens(model.config)
+    final = "blocks.1.hook_resid_post"
+    _, before = model.run_with_cache(tokens, names=[final])
+    with torch.no_grad():
+        model.state_embed.weight[:, 9:18] += torch.randn(3, 9)
+        model.pos_embed.weight[:, 9:18] += torch.randn(model.config.seq_len, 9)
+    _, after = model.run_with_cache(tokens, names=[final])
+    assert torch.equal(before[final][..., :9], after[final][..., :9])
+    assert not torch.allclose(before[final][..., 9:18], after[final][..., 9:18])
+
+
+def test_group_layer_norm_normalises_each_group():
+    ln = GroupLayerNorm(6, [4, 2])
+    x = torch.randn(3, 6)
+    y = ln(x)
+    for part in y.split([4, 2], dim=-1):
+        assert torch.allclose(part.mean(-1), torch.zeros(3), atol=1e-6)
+    with pytest.raises(ValueError, match="sum to 5; expected d_model=6"):
+        GroupLayerNorm(6, [4, 1])
+
+
+def test_masked_weights_stay_zero_through_adamw_with_weight_decay():
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    tokens = _tokens(model.config, 16)
+    for _ in range(3):
+        out = model(tokens)
+        (out.value.square().mean() + out.policy.square().mean()).backward()
+        opt.step()
+        opt.zero_grad()
+    for block in model.blocks:
+        off = block.attn.mask == 0
+        assert block.attn.W_K.abs().sum(-1)[off].max() == 0 and block.attn.W_O.abs().sum(1)[off].max() == 0
+        assert block.mlp.W_in.weight[block.mlp.mask == 0].abs().max() == 0
+        assert block.mlp.W_in.weight[block.mlp.mask == 1].abs().min() > 0
+
+
+def test_a_modular_model_round_trips_through_its_state_dict_and_config():
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=5)
+    config = TransformerConfig.from_dict(model.config.to_dict())
+    fresh = BoardTransformer(config, seed=99)
+    fresh.load_state_dict(model.state_dict())
+    tokens = _tokens(config)
+    assert all(torch.equal(a, b) for a, b in zip(model(tokens), fresh(tokens)))
+    old = {k: v for k, v in model.config.to_dict().items() if k not in ("n_modules", "bus_width")}
+    assert TransformerConfig.from_dict(old).n_modules == 1  # configs written before the fields load unmasked
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(n_modules=0), "n_modules=0: expected a positive int"),
+    (dict(bus_width=2), "bus_width=2 needs n_modules > 1"),
+    (dict(n_modules=5), "n_modules=5 exceeds n_heads=4"),
+    (dict(n_modules=2, bus_width=35), "exceeds d_model - bus_width=1"),
+    (dict(n_modules=2, bus_width=-1), "bus_width=-1: expected an int >= 0"),
+])
+def test_bad_subspace_fields_are_named(changes, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
+        TransformerConfig(**{**BASE, **changes})
+
+
+def test_modular_models_embed_only_into_the_same_split():
+    from modinterp.grow.embed import EmbeddingMismatchError, embed, verify_embedding
+
+    small = BoardTransformer(TransformerConfig(**BASE, n_modules=2, bus_width=4), seed=0)
+    large = BoardTransformer(TransformerConfig(**{**BASE, "n_layers": 3}, n_modules=2, bus_width=4), seed=1)
+    embed(small, large, preserve_outputs=True)
+    verify_embedding(small, large, _tokens(small.config))  # raises if the function is not preserved
+    wider = BoardTransformer(TransformerConfig(**{**BASE, "n_heads": 8}, n_modules=2, bus_width=4), seed=1)
+    with pytest.raises(EmbeddingMismatchError, match="modular heads do not line up"):
+        embed(small, wider)
+    with pytest.raises(EmbeddingMismatchError, match="residual subspaces differ"):
+        embed(small, BoardTransformer(TransformerConfig(**BASE), seed=1))

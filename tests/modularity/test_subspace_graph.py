@@ -1,0 +1,132 @@
+"""The weight graph, `modinterp modules` and the bus penalty on a model with per-module residual subspaces."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from modinterp.cli import app
+from modinterp.models import BoardTransformer, TransformerConfig
+from modinterp.models.subspace import module_of
+from modinterp.modularity import block_set_of, cut_model, graph_of
+from modinterp.modularity.bus import BusPenalty
+from modinterp.train.checkpoint import save_tensors
+from modinterp.train.config import TrainConfig
+
+BASE = dict(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=4)
+
+
+def _true_modules(graph) -> np.ndarray:
+    """Each node's module from the masks (heads, neurons) or its "@mK" name (embedding and output copies)."""
+    nodes = graph.nodes
+    head = module_of(BASE["n_heads"], 4).numpy()
+    neuron = module_of(BASE["d_mlp"], 4).numpy()
+    by_name = np.array([int(str(n).rsplit("@m", 1)[1]) if "@m" in str(n) else -1 for n in nodes.name])
+    return np.where(nodes.kind == "head", head[np.minimum(nodes.index, 3)],
+                    np.where(nodes.kind == "neuron", neuron[np.minimum(nodes.index, 31)], by_name))
+
+
+def test_without_a_bus_the_full_graphs_tree_cuts_out_the_modules():
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=0)
+    cut = cut_model(model, 4)  # the full graph, no view search
+    truth = _true_modules(cut.graph)
+    assert (truth >= 0).all()  # every node is one module's: no whole-stream hub
+    graph = cut.graph
+    cross = truth[graph.edges[:, 0]] != truth[graph.edges[:, 1]]
+    assert graph.capacities[cross].sum() == 0 and graph.capacities[~cross].min() > 0
+    assert cut.tree.nontrivial_edges(0.05) >= 3 and cut.view_index is None
+    for label in range(4):  # each module of the cut is exactly one planted module
+        assert len(set(truth[cut.labels == label])) == 1
+    assert cut.n_modules == 4
+
+
+def test_the_bus_is_the_only_interface():
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=0)
+    graph = graph_of(model)
+    truth = _true_modules(graph)
+    cross = (truth[graph.edges[:, 0]] != truth[graph.edges[:, 1]])
+    assert graph.capacities[cross].sum() > 0  # through the bus
+    with torch.no_grad():  # a silent bus: no unit reads or writes it
+        for block in model.blocks:
+            for w in (block.attn.W_Q, block.attn.W_K, block.attn.W_V):
+                w[:, 32:] = 0
+            block.attn.W_O[..., 32:] = 0
+            block.mlp.W_in.weight[:, 32:] = 0
+            block.mlp.W_out.weight[32:] = 0
+    graph = graph_of(model)
+    bus = np.char.endswith(graph.nodes.name.astype(str), "@bus")
+    unit_edges = ~bus[graph.edges[:, 0]] & ~bus[graph.edges[:, 1]]
+    cross = (truth[graph.edges[:, 0]] != truth[graph.edges[:, 1]]) & unit_edges
+    assert graph.capacities[cross].sum() == 0
+
+
+def test_the_penalty_block_set_sees_the_same_graph():
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=1)
+    graph = graph_of(model)
+    blocks = block_set_of(model)
+    dense = np.zeros((graph.n_source_nodes, graph.n_source_nodes))
+    for block, caps, valid in zip(blocks.blocks, blocks.capacities(), blocks.valid):
+        caps = caps.detach().numpy() * (1 if valid is None else valid)
+        dense[np.ix_(block.out_nodes, block.in_nodes)] += caps
+    dense = dense + dense.T
+    ids = graph.source_ids
+    assert np.allclose(dense[ids[graph.edges[:, 0]], ids[graph.edges[:, 1]]], graph.capacities, rtol=1e-5)
+
+
+def test_modules_command_finds_the_modules_of_a_masked_model_at_init(tmp_path):
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=2)
+    final = tmp_path / "run" / "final"
+    final.mkdir(parents=True)
+    save_tensors(final / "model.safetensors", model.state_dict())
+    (final / "config.json").write_text(json.dumps({"model": model.config.to_dict()}))
+    result = CliRunner().invoke(app, ["modules", str(tmp_path / "run"), "--k", "4", "--top-k", "0", "--no-ablation"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((final / "modules" / "modules.json").read_text())
+    assert record["tree_nontrivial_edges"] >= 3 and record["fallback_used"] is False
+    assert len(record["modules"]) == 4
+
+
+def test_bus_penalty_is_l1_on_the_bus_weights_only():
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=3)
+    term = BusPenalty(0.5)
+    value = term(model, 0)
+    expected = 0.0
+    for block in model.blocks:
+        expected += sum(w[:, 32:].abs().sum() for w in (block.attn.W_Q, block.attn.W_K, block.attn.W_V))
+        expected += block.attn.W_O[..., 32:].abs().sum() + block.mlp.W_in.weight[:, 32:].abs().sum()
+        expected += block.mlp.W_out.weight[32:].abs().sum()
+    assert torch.allclose(value, 0.5 * expected)
+    value.backward()
+    grad = model.blocks[0].mlp.W_in.weight.grad
+    assert grad[:, :32].abs().max() == 0 and torch.allclose(grad[:, 32:].abs(), torch.full_like(grad[:, 32:], 0.5))
+    assert 0 < term.last_log["bus/share"] < 1
+
+
+def test_bus_penalty_needs_a_bus_and_is_reachable_from_the_train_config():
+    with pytest.raises(ValueError, match="bus_width > 0"):
+        BusPenalty(1.0)(BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=0), 0)
+    config = TrainConfig.model_validate({"interface": {"bus_l1": 1e-3}})
+    term = config.interface.build()
+    assert isinstance(term, BusPenalty) and term.lam == 1e-3
+    assert TrainConfig().interface is None
+
+
+def test_canonical_weights_keep_a_modular_models_function_and_modules():
+    from modinterp.models import board_tokens
+    from modinterp.modularity.construct.canonical import canonicalize
+
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=4)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "ln" in name:
+                param.mul_(1 + 0.3 * torch.rand_like(param))
+    tokens = torch.as_tensor(board_tokens(np.random.default_rng(0).integers(0, 2, (8, 16)), model.config))
+    with torch.no_grad():
+        for a, b in zip(model(tokens), canonicalize(model)(tokens)):
+            assert (a - b).abs().max() <= 1e-5 * a.abs().max()
+    cut = cut_model(model, 4, canonical=True)
+    assert cut.n_modules == 4 and cut.tree.nontrivial_edges(0.05) >= 3
+    truth = _true_modules(cut.graph)
+    assert all(len(set(truth[cut.labels == label])) == 1 for label in range(4))
