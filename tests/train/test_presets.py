@@ -1,0 +1,29 @@
+"""Every shipped training preset (configs/train-*.toml) validates and builds its model on an 8x8 board."""
+
+from __future__ import annotations
+
+import pytest
+
+from modinterp.config import CONFIG_DIR
+from modinterp.models import build_model
+from modinterp.train.config import load_train_config
+
+TRAIN_PRESETS = sorted(p.stem.removeprefix("train-") for p in CONFIG_DIR.glob("train-*.toml"))
+
+
+def test_the_carve_test_bed_preset_is_shipped():
+    assert "carve" in TRAIN_PRESETS
+
+
+@pytest.mark.parametrize("name", TRAIN_PRESETS)
+def test_preset_validates_and_builds_its_model(name):
+    config = load_train_config(name)
+    model = build_model(config.model.preset, 8, 8, seed=0, **config.model.overrides)
+    assert model.count_parameters() > 0
+
+
+def test_carve_preset_evaluates_play_at_the_issue_16_scale():
+    config = load_train_config("carve")
+    assert config.play is not None and config.play.games >= 400
+    assert set(config.play.opponents) == {"random", "alphabeta:1"}
+    assert config.model.overrides["d_model"] == 64
