@@ -16,10 +16,11 @@ def test_presets_load_and_name_themselves(preset):
     assert load_study_config(preset).preset == preset
 
 
-def test_quick_preset_is_8x8_with_16_sectors_and_two_seeds():
+def test_quick_preset_is_8x8_with_16_sectors_four_seeds_and_clean_guided_labels():
     config = load_study_config("quick")
     assert (config.board.rows, config.board.cols) == (8, 8)
-    assert config.concept.kwargs["sector"] == [2, 2] and len(config.seeds) == 2
+    assert config.concept.kwargs["sector"] == [2, 2] and len(config.seeds) >= 4  # issue 17: t-interval over >= 4 seeds
+    assert config.data.epsilon == 0.0  # outcome labels free of later random moves (docs/results.md, "Play strength")
     assert small_init(config, 0).config.n_concepts == 16
 
 
