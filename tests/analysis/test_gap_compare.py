@@ -35,7 +35,8 @@ def test_exponential_interval_covers_the_truth_of_the_original_like_curve(analys
 
 def test_prefix_cv_scores_each_fraction_on_the_held_out_rest(analysis):
     rows = analysis["models"]["exponential"]["prefix_cv"]
-    assert [r["n_train"] for r in rows] == [12, 24, 37, 49]
+    # steps 1000..61000: the first 20% of training ends at step 13000, the 13th point (and so on)
+    assert [r["n_train"] for r in rows] == [13, 25, 37, 49]
     assert all(r["success"] and 0 < r["rmse"] < 0.1 for r in rows)
 
 
@@ -105,3 +106,20 @@ def test_huber_analysis_resists_an_outlier_in_one_seed():
     robust = analyse_series(series, AnalysisConfig(loss="huber", **config))["models"]["exponential"]
     assert abs(robust["offset"] - 0.04) < 0.01 < abs(plain["offset"] - 0.04)
     assert robust["fit"]["loss"] == "huber" and robust["intervals"]["seed"]["n_failed"] == 0
+
+
+def test_prefixes_horizons_and_final_window_are_shares_of_training_on_uneven_steps():
+    """On the growth study's log schedule (steps crowd the start) the prefix forecasts, the horizon rows and the final
+    window are shares of the step range, as their labels say, not shares of the probe points: counted in points,
+    "the first 20%" was steps 0-10 of 600 (two points, no family could fit them, so no forecaster was ever validated)
+    and the final 10% was the last step alone."""
+    steps = np.array([0, 10, 18, 32, 58, 104, 186, 334, 420, 480, 540, 600])
+    rng = np.random.default_rng(0)
+    values = 0.05 + 0.1 * np.exp(-steps / 150) + rng.normal(0, 0.003, (4, steps.size))
+    config = AnalysisConfig(models=("exponential",), methods=("seed_t",), n_boot=10, horizon_boot=10)
+    out = analyse_series(GapSeries("log", list("abcd"), steps, values), config)
+    model = out["models"]["exponential"]
+    # the last point within each share of [0, 600]: 0.2 -> 104, 0.4 -> 186, 0.6 -> 334, 0.8 -> 480
+    assert [row["n_train"] for row in model["prefix_cv"]] == [6, 7, 8, 10]
+    assert [row["step_end"] for row in model["horizon"]] == [104.0, 186.0, 334.0, 480.0, 600.0]
+    assert out["final_window"]["n_points"] == 2 and out["final_window"]["step_from"] == 540.0

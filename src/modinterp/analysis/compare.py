@@ -116,7 +116,7 @@ def analyse_model(series: GapSeries, model, bounds: FitBounds, config: AnalysisC
         offset_seed_mean=intervals.get("seed_t", {}).get("centre", math.nan),
         band=band,
     )
-    entry["prefix_cv"] = prefix_cv(model, t, mean, bounds, config)
+    entry["prefix_cv"] = prefix_cv(model, series, bounds, config)
     rmses = [p["rmse"] for p in entry["prefix_cv"] if p["success"]]
     entry["prefix_rmse_mean"] = float(np.mean(rmses)) if len(rmses) == len(entry["prefix_cv"]) and rmses else math.nan
     entry["horizon"] = horizon_stability(model, series, bounds, config, primary, rng)
@@ -158,11 +158,13 @@ def _bic_from_resid(resid: np.ndarray, k: int) -> float:
     return n_eff * math.log(max(rss_per_point, 1e-300)) + k * math.log(n_eff)
 
 
-def prefix_cv(model, t: np.ndarray, y: np.ndarray, bounds: FitBounds, config: AnalysisConfig) -> list[dict]:
-    """Fit the first fraction of the mean curve, score the forecast RMSE on the rest (rolling origin)."""
+def prefix_cv(model, series: GapSeries, bounds: FitBounds, config: AnalysisConfig) -> list[dict]:
+    """Fit the mean curve over the first fraction of training (of the step range), score the forecast RMSE on the
+    rest (rolling origin)."""
+    t, y = series.time, series.mean
     rows = []
     for fraction in config.prefix_fractions:
-        n = int(round(fraction * t.size))
+        n = series.points_within(fraction)
         res = fit_curve(model, t[:n], y[:n], loss=config.loss, bounds=bounds)
         ok = res.success and n < t.size
         rmse = float(np.sqrt(np.mean((res.predict(t[n:]) - y[n:]) ** 2))) if ok else math.nan
@@ -171,10 +173,11 @@ def prefix_cv(model, t: np.ndarray, y: np.ndarray, bounds: FitBounds, config: An
 
 
 def horizon_stability(model, series: GapSeries, bounds: FitBounds, config: AnalysisConfig, primary: str, rng) -> list[dict]:
-    """The offset estimate and its primary interval when only the first 20..100% of the series is used."""
+    """The offset estimate and its primary interval when only the first 20..100% of training (of the step range)
+    is used."""
     rows = []
     for fraction in config.horizons:
-        n = int(round(fraction * series.steps.size))
+        n = series.points_within(fraction)
         part = series.prefix(n)
         fit = fit_curve(model, part.time, part.mean, loss=config.loss, bounds=bounds)
         row = {"fraction": fraction, "n_points": n, "step_end": float(part.steps[-1]), "offset": fit.offset, "success": fit.success, "message": fit.message}
@@ -202,8 +205,9 @@ def _best_forecaster(models: dict) -> tuple[str | None, list[float]]:
 
 
 def final_window_gap(series: GapSeries, fraction: float, level: float) -> dict:
-    """Model-free check: mean gap over the last `fraction` of points, per seed, with a t-interval across seeds."""
-    n = max(1, int(round(fraction * series.steps.size)))
+    """Model-free check: mean gap over the last `fraction` of training (of the step range), per seed, with a
+    t-interval across seeds."""
+    n = series.points_after(fraction)
     per_seed = series.values[:, -n:].mean(axis=1)
     centre = float(per_seed.mean())
     if per_seed.size < 2:

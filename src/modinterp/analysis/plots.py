@@ -87,7 +87,7 @@ def prefix_predictions_figure(result: dict):
     bounds = FitBounds(**result["bounds"])
     loss = result["config"]["loss"]
     for ax, fraction in zip(axes[0], fractions):
-        n = int(round(fraction * t.size))
+        n = next(r["n_train"] for r in result["models"][names[0]]["prefix_cv"] if r["fraction"] == fraction)
         ax.plot(t[:n], mean[:n], "k.", ms=3)
         ax.plot(t[n:], mean[n:], ".", color="0.6", ms=3)
         for name in names:
@@ -96,7 +96,7 @@ def prefix_predictions_figure(result: dict):
             score = "fit failed" if rmse is None or not fit.success else f"rmse {rmse:.3f}"  # None: JSON null of a failed fit
             ax.plot(t, fit.predict(t), color=_COLOURS.get(name), lw=1.2, label=f"{name} {score}")
         ax.axvline(t[n - 1], color="k", lw=0.5, ls="--")
-        ax.set_title(f"fit on first {fraction:.0%}", fontsize=9)
+        ax.set_title(f"fit on the first {fraction:.0%} of steps", fontsize=9)
         ax.set_xlabel(result["time_label"])
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel("gap (seed mean)")
@@ -131,7 +131,7 @@ def horizon_stability_figure(result: dict):
     spread = float(values.max() - values.min()) or 1.0
     ax.set_ylim(min(values.min(), 0) - 0.5 * spread, values.max() + 0.5 * spread)  # wide intervals run off the axes
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_xlabel("fraction of the series used")
+    ax.set_xlabel("share of training used (of the step range)")
     ax.set_ylabel(f"offset ({result['primary_method']} {int(100 * result['config']['level'])}% interval)")
     ax.set_title(result["label"], fontsize=9)
     ax.legend(fontsize=7)

@@ -39,6 +39,19 @@ class GapSeries:
     def mean(self) -> np.ndarray:
         return self.values.mean(axis=0)
 
+    def points_within(self, fraction: float) -> int:
+        """How many leading points lie in the first `fraction` of the step range [steps[0], steps[-1]] (at least
+        one): prefixes are shares of training, not of the probe points, which crowd the start on a log schedule."""
+        span = self.steps[-1] - self.steps[0]
+        cutoff = self.steps[0] + fraction * span + 1e-9 * span  # a step on the boundary (up to rounding) is inside
+        return max(1, int(np.searchsorted(self.steps, cutoff, side="right")))
+
+    def points_after(self, fraction: float) -> int:
+        """How many trailing points lie in the last `fraction` of the step range (at least one)."""
+        span = self.steps[-1] - self.steps[0]
+        start = self.steps[0] + (1 - fraction) * span - 1e-9 * span
+        return max(1, int(self.steps.size - np.searchsorted(self.steps, start, side="left")))
+
     def prefix(self, n_points: int) -> "GapSeries":
         """The first `n_points` time points (for prefix cross-validation and horizon stability)."""
         return GapSeries(self.label, list(self.seeds), self.steps[:n_points], self.values[:, :n_points], self.time[:n_points], self.time_label)

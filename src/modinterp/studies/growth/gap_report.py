@@ -58,7 +58,7 @@ def gap_sections(gap: dict) -> list:
             continue
         slug = "".join(ch if ch.isalnum() else "_" for ch in analysis["label"]).strip("_").lower()
         for name, make, caption in (("fits", gap_fits_figure, "per-seed gaps, seed mean and each family's fit with its band"),
-                                    ("prefix", prefix_predictions_figure, "forecasts from the first 20-80% of the curve"),
+                                    ("prefix", prefix_predictions_figure, "forecasts from the first 20-80% of training"),
                                     ("horizon", horizon_stability_figure, "offset estimate against the share of training used")):
             try:
                 figure = make(analysis)
