@@ -164,7 +164,7 @@ def test_probe_steps_and_probe_every_are_exclusive(config_factory):
 
 
 def test_a_resumed_run_probes_exactly_the_steps_of_an_uninterrupted_one(tmp_path, make_trainer, config_factory):
-    """Killed after step 9 (checkpoint at 8): the resumed run probes 10 again and nothing twice in its metrics."""
+    """Killed at step 11 (last checkpoint at 8): the resumed run probes 10 again and nothing twice in its metrics."""
     steps = [0, 2, 7, 10, 17, 24]
     config = config_factory(probe_steps=steps, checkpoint_every=4)
 
