@@ -119,6 +119,19 @@ def test_bad_subspace_fields_are_named(changes, fragment):
         TransformerConfig(**{**BASE, **changes})
 
 
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(n_modules=4, bus_width=1), "bus_width=1"),
+    (dict(d_model=6, n_modules=4, bus_width=2), "1 residual dimension"),
+])
+def test_a_one_dimensional_residual_group_is_refused(changes, fragment):
+    """A (Group)LayerNorm maps a one-dimensional group to 0 (x minus its own mean), so every reader sees a constant
+    there: a bus of width 1 would silently join nothing, a slice of one dimension would blind its module."""
+    ln = GroupLayerNorm(5, [4, 1])
+    assert torch.equal(ln(torch.randn(3, 5))[:, 4], ln.bias[4].expand(3))  # why: the group carries nothing
+    with pytest.raises(ValueError, match=fragment):
+        TransformerConfig(**{**BASE, **changes})
+
+
 def test_modular_models_embed_only_into_the_same_split():
     from modinterp.grow.embed import EmbeddingMismatchError, embed, verify_embedding
 

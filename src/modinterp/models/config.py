@@ -53,7 +53,8 @@ class TransformerConfig:
         self._check_subspaces()
 
     def _check_subspaces(self) -> None:
-        """n_modules / bus_width: every module needs a head, a neuron and a residual dim of its own."""
+        """n_modules / bus_width: every module needs a head, a neuron and residual dims of its own, and no residual
+        group may be one-dimensional (its LayerNorm would map it to a constant: a bus or slice that carries nothing)."""
         k, bus = self.n_modules, self.bus_width
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"TransformerConfig.n_modules={k!r}: expected a positive int (1 = no subspaces)")
@@ -65,6 +66,13 @@ class TransformerConfig:
             if size < k:
                 raise ValueError(f"TransformerConfig.n_modules={k} exceeds {name}={size}: every module needs at "
                                  "least one head, one MLP neuron and one private residual dimension")
+        if k > 1 and bus == 1:
+            raise ValueError("TransformerConfig.bus_width=1: a one-dimensional bus is normalised to a constant by "
+                             "each LayerNorm (models/subspace.py), so it would join nothing; use 0 or >= 2")
+        if k > 1 and (self.d_model - bus) // k < 2:
+            raise ValueError(f"TransformerConfig.n_modules={k} with d_model - bus_width={self.d_model - bus} leaves "
+                             "a module 1 residual dimension, which its LayerNorm maps to a constant; give every "
+                             "module at least 2")
 
     @property
     def modular(self) -> bool:
