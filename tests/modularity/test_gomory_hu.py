@@ -107,3 +107,19 @@ def test_bad_queries_are_rejected_with_the_valid_range():
 def test_dense_random_mlp_tree_has_only_singleton_cuts():
     tree = gomory_hu_tree(graph_of(MLP([8, 16, 16, 4], seed=0)))
     assert tree.singleton_fraction() == 1.0
+
+
+def test_a_side_of_inputs_alone_is_not_a_module_boundary_when_only_units_count():
+    """Forty hidden units and four embedding rows, each a tight clique, joined by one weak edge: the tree cuts the
+    embedding rows off, a side of 4 of 44 nodes (9%) but of no unit. Counting nodes, it is a "non-trivial" module
+    boundary; counting units (what modules.json reports), it is not. On a modular 8x8 model the embedding rows and
+    output units split per residual slice are 745 of 1,785 nodes, and one slice's copies alone are 8% of them."""
+    from itertools import combinations
+
+    units, inputs = range(40), range(40, 44)
+    edges = [*combinations(units, 2), *combinations(inputs, 2), (0, 40)]
+    capacities = [10.0] * (len(edges) - 1) + [1.0]
+    kind = np.array(["neuron"] * 40 + ["input"] * 4)
+    tree = gomory_hu_tree(WeightGraph.from_edges(44, edges, capacities, meta={"kind": kind}))
+    assert tree.nontrivial_edges(0.05) == 1
+    assert tree.nontrivial_edges(0.05, counted=kind == "neuron") == 0

@@ -29,7 +29,9 @@ from modinterp.train.checkpoint import ModelPathError, load_trained_model
 __all__ = ["modules_of_run", "modules_summary", "ModelPathError", "AblationSettings",
            "ablation_data", "NONTRIVIAL_FRACTION"]
 
-NONTRIVIAL_FRACTION = 0.05  # a tree edge shows a module when its smaller side holds this share of the nodes
+NONTRIVIAL_FRACTION = 0.05  # a tree edge shows a module when its smaller side holds this share of the units
+UNIT_KINDS = ("head", "neuron")  # the units counted: embedding rows and output units (split per residual slice in a
+# modular model: 42% of its nodes) do not make a side a module
 
 
 @dataclass
@@ -69,7 +71,8 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     write_dendrogram(cut.tree, out_dir / "dendrogram.png", cut.labels)
     record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "graph": couplings,
               "metrics": report, "modules": modules_summary(cut),
-              "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION),
+              "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION,
+                                                                 np.isin(cut.graph.nodes.kind, UNIT_KINDS)),
               "fallback_used": fallback_used(cut)}
     if ablation is not None:
         record["ablation"] = ablate_modules(model, cut, ablation, record["modules"], console)
