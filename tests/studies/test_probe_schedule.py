@@ -45,9 +45,12 @@ def test_log_schedule_invariants(total, n_log, first, late_points, late_fraction
     assert total in inside and len([s for s in inside if s > 0]) <= late_points
     if len(inside) > 2:
         assert np.ptp(np.diff(inside)) <= 1
-    # the early part is geometric: every step after the first grows by about the same ratio
+    # the early part is geometric: each early step is one of the n_log geometric points from `first` to the end,
+    # rounded, and every such point before the window is probed
     early = [s for s in steps if 0 < s < start]
-    assert all(s >= first for s in early)
+    grid = np.geomspace(first, total, n_log) if first < total else np.array([])
+    assert all(np.abs(grid - s).min() <= 0.5 + 1e-9 * s for s in early)
+    assert {int(g) for g in np.rint(grid) if g < start} <= set(early)
 
 
 def test_study_config_gives_each_run_its_schedule():
