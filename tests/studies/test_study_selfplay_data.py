@@ -146,3 +146,11 @@ def test_selfplay_needs_generated_games():
         load_study_config("smoke", ["data.games=g.npz", "data.selfplay.games=10",
                                     "data.selfplay.bootstrap_train=smoke"])
 
+
+def test_paper_preset_is_random_guided_and_selfplay():
+    config = load_study_config("paper")
+    d = config.data
+    assert d.selfplay is not None and 85_000 <= d.n_random + d.n_guided + d.selfplay.games <= 95_000
+    assert d.n_random and d.n_guided and d.selfplay.rounds >= 1
+    bootstrap = d.selfplay.bootstrap_config()
+    assert (bootstrap.w_policy, bootstrap.w_concept) == (0, 0)  # value-only, as the original's weak value network
