@@ -139,6 +139,8 @@ def test_round_train_is_fields_over_bootstrap_train_and_checked():
         tiny_config(data__selfplay__round_train__steps=0)
     with pytest.raises(ConfigError, match="round_train: .*warmup_steps=5 exceeds steps=3"):
         tiny_config(data__selfplay__round_train__steps=3)
+    with pytest.raises(ConfigError, match=r"round_train sets \['modularity'\]"):
+        tiny_config(data__selfplay__rounds=1, data__selfplay__round_train__modularity__lam=0.1)
 
 
 def test_selfplay_needs_generated_games():

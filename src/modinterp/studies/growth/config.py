@@ -140,6 +140,12 @@ class SelfPlayChoice(_Strict):
             _check_train(self.round_config)
         except ValueError as err:
             raise ValueError(f"data.selfplay.round_train: {err}") from None
+        round_config = self.round_config()
+        extra = [name for name in ("modularity", "interface") if getattr(round_config, name) is not None]
+        if self.rounds and extra:
+            raise ValueError(f"data.selfplay.round_train sets {extra}, but the rounds' retraining "
+                             "(modinterp.studies.selfplay.improve) adds no extra loss terms; remove them from "
+                             "round_train (or set round_train apart from bootstrap_train)")
         return self
 
     @field_validator("gate_games")

@@ -35,8 +35,7 @@ from modinterp.studies.growth.config import RUNTIME_TRAIN_FIELDS, GrowthStudyCon
 from modinterp.studies.selfplay import ImproveSettings, improve
 from modinterp.train.checkpoint import load_trained_model
 from modinterp.train.config import TrainConfig
-from modinterp.train.run import make_model, make_positions
-from modinterp.train.trainer import Trainer
+from modinterp.train.run import train_from_games
 
 SELFPLAY_DIR = "selfplay"           # DIR/selfplay/: base games, bootstrap and rounds folders
 BASE_GAMES_FILE = "base-games.npz"  # the random + guided games, kept so an interrupted stage does not redo them
@@ -116,14 +115,12 @@ def bootstrap_model(choice: SelfPlayChoice, base: GameStore, out: Path, seeds: d
     run_dir = out / SELFPLAY_DIR / f"bootstrap-{key}"
     device = pick_device(config.device)
     if (run_dir / "final" / "model.safetensors").exists():
-        model, _ = load_trained_model(run_dir, device=device)
         console.print(f"self-play: reusing the bootstrap value network in {run_dir}")
     else:
         console.print(f"self-play: training the bootstrap value network ({config.model.preset}, {config.steps} steps, "
                       f"{device}) on {base.n_games} games into {run_dir}")
-        model = make_model(config, base)
-        Trainer(config, model, *make_positions(config, base), run_dir=run_dir).fit(resume=True)
-        model.eval()
+        train_from_games(config, base, run_dir, resume=True)  # the standard wiring, extra loss terms included
+    model, _ = load_trained_model(run_dir, device=device)
     return model, {"run_dir": str(run_dir.relative_to(out)), "model_sha256": model_digest(model), "device": str(device)}
 
 
