@@ -98,6 +98,7 @@ def test_interrupted_bootstrap_continues_to_the_same_games(tmp_path):
     shutil.rmtree(run / "checkpoints" / "step-00000010")
     (tmp_path / "games.npz").unlink()
     resumed = prepare_games(config, tmp_path, QUIET)
+    assert bootstrap_dirs(tmp_path) == [folder]  # continued in place, from the reloaded base games
     np.testing.assert_array_equal(resumed.moves, whole.moves)
     assert selfplay_source(resumed)["model_sha256"] == selfplay_source(whole)["model_sha256"]
 
