@@ -196,9 +196,14 @@ class TrainConfig(BaseModel):
         return self.seed if self.batch_seed is None else self.batch_seed
 
 
-def load_train_config(preset: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """`configs/train-NAME.toml` (or an explicit .toml path) with `key=value` overrides, validated."""
+def train_preset_name(preset: str | Path) -> str:
+    """'cpu' -> 'train-cpu' (the preset configs/train-cpu.toml); a .toml path or a 'train-' name is kept."""
     name = str(preset)
     if not name.endswith(".toml") and not Path(name).exists() and not name.startswith("train-"):
         name = f"train-{name}"
-    return load_config(TrainConfig, name, overrides)
+    return name
+
+
+def load_train_config(preset: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """`configs/train-NAME.toml` (or an explicit .toml path) with `key=value` overrides, validated."""
+    return load_config(TrainConfig, train_preset_name(preset), overrides)

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modinterp.analysis.late_window import DEFAULT_FRACTION
-from modinterp.config import CONFIG_DIR, ConfigError, load_config
+from modinterp.config import CONFIG_DIR, ConfigError, load_config, preset_path, read_toml
 from modinterp.data.positions import PositionConfig, concept_call_kwargs, resolve_concept_kwargs
 from modinterp.games.concepts import known_concept
 from modinterp.models import PRESETS
 from modinterp.probes import DEFAULT_ALPHAS
 from modinterp.studies.growth.schedule import probe_schedule
-from modinterp.train.config import TrainConfig
+from modinterp.train.config import TrainConfig, load_train_config, train_preset_name
 
 SMALL_CONDITIONS = ("small-aux", "small-noaux")
 BASELINE = "large-baseline"
@@ -62,6 +62,127 @@ class BoardChoice(_Strict):
     cols: int = Field(8, ge=2, le=16)
 
 
+# TrainConfig fields of a [data.selfplay] train table that follow from data.seed (setting them is an error), and
+# the runtime-only fields left out of the settings recorded with the games (changing them regenerates nothing).
+SELFPLAY_OWNED_TRAIN_FIELDS = ("seed", "batch_seed")
+RUNTIME_TRAIN_FIELDS = ("progress", "tensorboard")
+
+
+def resolve_train_table(value: str | dict[str, Any]) -> TrainConfig:
+    """A train preset name (configs/train-NAME.toml) or a table, optionally `preset = NAME` plus fields over it."""
+    if isinstance(value, str):
+        return load_train_config(value)
+    table = dict(value)
+    preset = table.pop("preset", None)
+    if preset is not None and not isinstance(preset, str):
+        raise ValueError(f"preset = {preset!r}: expected a train preset name such as 'cpu'")
+    base = read_toml(preset_path(train_preset_name(preset))) if preset is not None else {}
+    merged = _merge_tables(base, table)
+    try:
+        return TrainConfig.model_validate(merged)
+    except ValidationError as err:
+        raise ValueError("; ".join(map(_train_problem, err.errors()))) from None
+
+
+def _train_problem(error: dict[str, Any]) -> str:
+    """One TrainConfig problem: 'field = value: why', or just why for a check across fields."""
+    if not error["loc"]:
+        return error["msg"]
+    return f"{'.'.join(map(str, error['loc']))} = {error.get('input')!r}: {error['msg']}"
+
+
+def _merge_tables(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, nested tables merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge_tables(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _check_train(resolve: Callable[[], TrainConfig]) -> None:
+    """A train table resolves to a valid TrainConfig that leaves the seeds to the stage, else a ValueError."""
+    try:
+        config = resolve()
+    except (ConfigError, ValueError) as err:
+        raise ValueError(f"not a valid train config: {err}") from None
+    owned = [name for name in SELFPLAY_OWNED_TRAIN_FIELDS if getattr(config, name) != getattr(TrainConfig(), name)]
+    if owned:
+        raise ValueError(f"{owned} follow from data.seed (the self-play stage derives them); remove them")
+
+
+class SelfPlayChoice(_Strict):
+    """[data.selfplay]: self-play games of a value network with 1-ply lookahead, bootstrapped from the study's random
+    + guided games as the original's data were (docs/study.md, "Self-play data"); added to DIR/games.npz."""
+
+    games: int = Field(..., ge=1, description="self-play games added to the random + guided games")
+    bootstrap_train: str | dict[str, Any] = Field(..., description="train preset name or table (`preset = NAME` plus "
+                                                  "fields over it): the value network trained on the random + guided games")
+    rounds: int = Field(0, ge=0, description="gated improvement rounds before generating (0: the bootstrap model plays)")
+    games_per_round: int = Field(2000, ge=1, description="self-play games of each round (its retraining data)")
+    gate_games: int = Field(200, ge=2, description="candidate vs current games per round (even: both colours)")
+    alpha: float = Field(0.05, gt=0, lt=1, description="accept a round's candidate when the one-sided p-value is below")
+    round_train: str | dict[str, Any] | None = Field(None, description="retraining of each round: a preset name, a "
+                                                     "table with `preset`, or fields over bootstrap_train (default: "
+                                                     "bootstrap_train itself)")
+    opening_plies: int = Field(4, ge=0, description="uniformly random plies at the start of every self-play game")
+    epsilon: float = Field(0.05, ge=0, le=1, description="chance of a uniformly random move after the opening")
+    temperature: float = Field(0.0, ge=0, description="softmax temperature over child win probabilities; 0: greedy")
+
+    @field_validator("bootstrap_train")
+    @classmethod
+    def _bootstrap_resolves(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        _check_train(lambda: resolve_train_table(value))
+        return value
+
+    @model_validator(mode="after")
+    def _round_train_resolves(self) -> "SelfPlayChoice":
+        try:
+            _check_train(self.round_config)
+        except ValueError as err:
+            raise ValueError(f"data.selfplay.round_train: {err}") from None
+        round_config = self.round_config()
+        extra = [name for name in ("modularity", "interface") if getattr(round_config, name) is not None]
+        if self.rounds and extra:
+            raise ValueError(f"data.selfplay.round_train sets {extra}, but the rounds' retraining "
+                             "(modinterp.studies.selfplay.improve) adds no extra loss terms; remove them from "
+                             "round_train (or set round_train apart from bootstrap_train)")
+        return self
+
+    @field_validator("gate_games")
+    @classmethod
+    def _even(cls, n: int) -> int:
+        if n % 2:
+            raise ValueError(f"gate_games={n}: expected an even number (each opening is played with both colours)")
+        return n
+
+    def bootstrap_config(self) -> TrainConfig:
+        """The bootstrap value network's TrainConfig (seeds still to be set by the stage)."""
+        return resolve_train_table(self.bootstrap_train)
+
+    def round_config(self) -> TrainConfig:
+        """The TrainConfig of each round's retraining: round_train's preset, or its fields over bootstrap_train."""
+        value = self.round_train
+        if value is None:
+            return self.bootstrap_config()
+        if isinstance(value, str) or "preset" in value:
+            return resolve_train_table(value)
+        return resolve_train_table(_merge_tables(self.bootstrap_config().model_dump(), value))
+
+    def recorded_settings(self) -> dict[str, Any]:
+        """The settings recorded with the self-play games and compared on reuse: the train configs resolved (so an
+        edited preset file counts) without runtime-only fields, the round settings only when there are rounds."""
+        def train(config: TrainConfig) -> dict[str, Any]:
+            return config.model_dump(mode="json", exclude=set(RUNTIME_TRAIN_FIELDS))
+
+        out: dict[str, Any] = {"games": self.games, "rounds": self.rounds, "opening_plies": self.opening_plies,
+                               "epsilon": self.epsilon, "temperature": self.temperature,
+                               "bootstrap_train": train(self.bootstrap_config())}
+        if self.rounds:
+            out.update(games_per_round=self.games_per_round, gate_games=self.gate_games, alpha=self.alpha,
+                       round_train=train(self.round_config()))
+        return out
+
+
 class DataChoice(_Strict):
     """The games: generated into DIR/games.npz (reused when these settings match), or an existing file."""
 
@@ -72,11 +193,16 @@ class DataChoice(_Strict):
     first: Literal["vertical", "horizontal"] = "vertical"
     opening_plies: int = Field(16, ge=0, description="random opening plies of guided games")
     epsilon: float = Field(0.25, ge=0, le=1, description="random-move probability of guided games")
+    selfplay: SelfPlayChoice | None = Field(None, description="[data.selfplay]: add self-play games of a value "
+                                            "network bootstrapped from the random + guided games (default: none)")
 
     @model_validator(mode="after")
     def _some_games(self) -> "DataChoice":
         if self.games is None and self.n_random + self.n_guided == 0:
             raise ValueError("n_random + n_guided is 0 and no games file is given; generate some games or set games=PATH")
+        if self.games is not None and self.selfplay is not None:
+            raise ValueError(f"data.selfplay adds to generated games, but data.games={self.games!r} is given; remove "
+                             "one of them")
         return self
 
 

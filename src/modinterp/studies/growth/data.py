@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,6 +19,7 @@ from modinterp.studies.growth.config import GrowthStudyConfig
 from modinterp.studies.growth.models import large_init, small_init
 from modinterp.studies.growth.probing import build_probe_set
 from modinterp.studies.growth.run import GAMES_FILE, PROBE_SET_FILE, RUNS_DIR, init_path
+from modinterp.studies.growth.selfplay_data import add_selfplay_games, base_games_path
 from modinterp.train.checkpoint import save_tensors
 
 
@@ -27,7 +28,23 @@ class StudyError(ModinterpError, RuntimeError):
 
 
 def games_mismatches(store: GameStore, config: GrowthStudyConfig) -> list[str]:
-    """Differences between a stored game set's generation settings and the config's [board]/[data]."""
+    """Differences between a stored game set's generation settings and the config's [board]/[data] (self-play
+    settings included, key by key)."""
+    d = config.data
+    sources = {s["name"]: s for s in store.generator.get("sources", [])}
+    diffs = base_mismatches(store, config)
+    stored, wanted = sources.get("selfplay", {}).get("n_games", 0), d.selfplay.games if d.selfplay else 0
+    if stored != wanted:
+        diffs.append(f"selfplay: stored {stored!r}, config {wanted!r}")
+    if d.selfplay and "selfplay" in sources:
+        found, settings = flatten(sources["selfplay"].get("settings", {})), flatten(d.selfplay.recorded_settings())
+        diffs += [f"selfplay {k}: stored {found.get(k)!r}, config {settings.get(k)!r}" for k in sorted({*found, *settings})
+                  if k != "games" and found.get(k) != settings.get(k)]
+    return diffs
+
+
+def base_mismatches(store: GameStore, config: GrowthStudyConfig) -> list[str]:
+    """Differences in the board, first player, seed and the random + guided games' settings."""
     d, b = config.data, config.board
     wanted = {"board": f"{b.rows}x{b.cols}", "first": 0 if d.first == "vertical" else 1, "seed": d.seed,
               "random": d.n_random, "guided": d.n_guided}
@@ -42,8 +59,20 @@ def games_mismatches(store: GameStore, config: GrowthStudyConfig) -> list[str]:
     return diffs
 
 
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}, so a difference is named down to the field."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def prepare_games(config: GrowthStudyConfig, out: Path, console: Console) -> GameStore:
-    """DIR/games.npz: copied from [data] games, reused when its settings match, else generated."""
+    """DIR/games.npz: copied from [data] games, reused when its settings match, else generated (random + guided,
+    then the [data.selfplay] stage when configured)."""
     path, d = out / GAMES_FILE, config.data
     if d.games is not None:
         store = GameStore.load(d.games)
@@ -62,14 +91,37 @@ def prepare_games(config: GrowthStudyConfig, out: Path, console: Console) -> Gam
             raise StudyError(f"{path} was generated with other settings ({'; '.join(diffs)}) and runs already used it; "
                              "choose a new --out")
         console.print(f"regenerating {path}: {'; '.join(diffs)}")
+    start = time.perf_counter()
+    if d.selfplay is None:
+        store = generate_base_games(config, console)
+    else:
+        store = add_selfplay_games(config, prepare_base_games(config, out, console), out, console)
+    store.save(path)
+    console.print(f"generated {store.n_games} {store.spec} games into {path} in {time.perf_counter() - start:.1f} s")
+    return store
+
+
+def generate_base_games(config: GrowthStudyConfig, console: Console) -> GameStore:
+    """The random + guided games of [data], with a progress bar per source."""
+    d = config.data
     spec = dom.BoardSpec(config.board.rows, config.board.cols)
     first = dom.VERTICAL if d.first == "vertical" else dom.HORIZONTAL
-    start = time.perf_counter()
     with game_progress(console, {"random": d.n_random, "guided": d.n_guided}) as progress:
-        store = generate_store(spec, d.n_random, d.n_guided, d.seed, first=first, opening_plies=d.opening_plies,
-                               epsilon=d.epsilon, progress=progress)
+        return generate_store(spec, d.n_random, d.n_guided, d.seed, first=first, opening_plies=d.opening_plies,
+                              epsilon=d.epsilon, progress=progress)
+
+
+def prepare_base_games(config: GrowthStudyConfig, out: Path, console: Console) -> GameStore:
+    """The self-play stage's random + guided games (DIR/selfplay/base-games.npz): reused when their settings match,
+    so an interrupted stage does not generate them again."""
+    path = base_games_path(out)
+    if path.exists():
+        store = GameStore.load(path)
+        if not base_mismatches(store, config):
+            console.print(f"reusing {store.n_games} random + guided games from {path}")
+            return store
+    store = generate_base_games(config, console)
     store.save(path)
-    console.print(f"generated {store.n_games} {spec} games into {path} in {time.perf_counter() - start:.1f} s")
     return store
 
 
