@@ -21,6 +21,6 @@ def register(app: typer.Typer) -> None:
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="output folder (report.html lands here)"),
          preset: str = typer.Option("quick", help="study preset (configs/study-NAME.toml)"),
          jobs: Optional[int] = typer.Option(None, min=1, help="parallel worker processes (default: the preset's)")) -> None:
-    """Run the quick growth study (5 conditions x 2 seeds on 8x8) and write OUT/report.html."""
+    """Run the quick growth study (7 conditions x 4 seeds on 8x8) and write OUT/report.html."""
     run_growth_from_cli(preset, out, jobs, resume=True, overrides=[])
     typer.echo(str(Path(out) / "report.html"))

@@ -145,7 +145,7 @@ def board_tokens(boards: np.ndarray, config: TransformerConfig, player: np.ndarr
 # Presets ----------------------------------------------------------------------------------------------------
 # `small`/`large` are the original's sizes (563,730 and 1,650,066 parameters on 16x16 with 16 concepts).
 # The cpu-* pair shares d_model and d_head (so the small one embeds into the large one) and is sized for the
-# quick growth study on an 8x8 board (configs/study-quick.toml: 2 seeds x 5 conditions in minutes on 2 cores);
+# quick growth study on an 8x8 board (configs/study-quick.toml: 4 seeds x 7 conditions in about an hour on 2 cores);
 # the smoke pair is tiny, for tests.
 PRESETS: dict[str, dict[str, Any]] = {
     "small": dict(d_model=128, d_head=16, n_layers=3, n_heads=4, d_mlp=512),
