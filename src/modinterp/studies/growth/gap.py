@@ -177,7 +177,8 @@ def late_window_gaps(results: GrowthResults, fraction: float | None = None, laye
                      source: str = "results.json") -> dict:
     """The decisive statistic per probed concept, pair of `late_window_pairs` and metric of LATE_WINDOW_METRICS: the
     paired per-seed gap averaged over the last `fraction` (default: `late_fraction`) of training, with its
-    t-interval over seeds. The mean is over the probe steps in the window (evenly spaced under either schedule)."""
+    t-interval over seeds. The mean is over the probe steps in the window: evenly spaced over it under the log
+    schedule; under the linear one, the grid steps inside it (which may start after the window opens)."""
     layer = str(layer if layer is not None else results.last_embedded_layer)
     fraction = late_fraction(results) if fraction is None else fraction
     concepts = list(dict.fromkeys(r.concept for r in results.passthrough))
