@@ -43,7 +43,7 @@ EXCLUDED = {
     r"runs/(base|adj|adj_levers)\b|^modinterp modules RUN --k 4 --graph G": "trains or reads the cpu-preset runs of "
                                                                            "docs/modularity.md section 8.1 (minutes on "
                                                                            "a busy 2-core machine)",
-    r"runs/mod(/|\s|$)": "reads the cpu-preset modular run of docs/modularity.md section 8.2 (minutes on a busy 2-core "
+    r"runs/(mod|base64)(/|\s|$)": "reads the cpu-preset runs of docs/modularity.md section 8.2 (minutes on a busy 2-core "
                    "machine)",
     r"runs/play/": "reads the cpu-preset play run of docs/results.md (77 min on a busy 2-core machine)",
     r"^modinterp games selfplay .*--rounds": "rounds retrain with the cpu preset (minutes); "
@@ -154,3 +154,25 @@ def test_the_docs_hold_commands_and_most_of_them_run():
     assert "modinterp games stats runs/games/8x8.npz" in readme
     how_to = [c for document in DOCUMENTS if document.name not in MEASUREMENT_RECORDS for c in commands_in(document)]
     assert sum(exclusion_of(c) is None for c in how_to) > len(how_to) / 2
+
+
+def _output_of(command: str) -> str | None:
+    """The path a command writes with --out, or None."""
+    found = re.search(r"--out\s+(\S+)", command)
+    return found.group(1) if found else None
+
+
+def test_no_two_commands_of_a_document_write_the_same_output():
+    """A document's commands run in one folder, as a reader runs them: a second write to the same --out fails
+    (`the file exists`) unless it says --resume or --overwrite, so give each its own path."""
+    clashes = []
+    for document in DOCUMENTS:
+        writers: dict[str, str] = {}
+        for command in commands_in(document):
+            out = _output_of(command)
+            if out is None or re.search(r"--(resume|overwrite)\b", command):
+                continue
+            if out in writers:
+                clashes.append(f"{document.name}: `{writers[out]}` and `{command}` both write {out}")
+            writers.setdefault(out, command)
+    assert not clashes, "\n".join(clashes)
