@@ -107,10 +107,17 @@ def test_bus_penalty_is_l1_on_the_bus_weights_only():
 def test_bus_penalty_needs_a_bus_and_is_reachable_from_the_train_config():
     with pytest.raises(ValueError, match="bus_width > 0"):
         BusPenalty(1.0)(BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=0), 0)
-    config = TrainConfig.model_validate({"interface": {"bus_l1": 1e-3}})
+    modular = {"preset": "smoke", "overrides": {"n_modules": 2, "bus_width": 4}}
+    config = TrainConfig.model_validate({"interface": {"bus_l1": 1e-3}, "model": modular})
     term = config.interface.build()
     assert isinstance(term, BusPenalty) and term.lam == 1e-3
     assert TrainConfig().interface is None
+
+
+@pytest.mark.parametrize("overrides", [{}, {"n_modules": 4}, {"n_modules": 1, "bus_width": 4}])
+def test_a_bus_penalty_on_a_model_without_a_bus_is_refused_before_training(overrides):
+    with pytest.raises(ValueError, match=r"interface.bus_l1 needs .* n_modules=\d, bus_width=\d\).*model.overrides.bus_width"):
+        TrainConfig.model_validate({"interface": {"bus_l1": 1e-3}, "model": {"preset": "smoke", "overrides": overrides}})
 
 
 def test_canonical_weights_keep_a_modular_models_function_and_modules():

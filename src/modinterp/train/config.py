@@ -167,7 +167,21 @@ class TrainConfig(BaseModel):
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas={self.betas}: each must be in [0, 1)")
         self._check_probe_steps()
+        self._check_interface()
         return self
+
+    def _check_interface(self) -> None:
+        """interface.bus_l1 penalises a bus: refuse it before training when the chosen model has none."""
+        if self.interface is None:
+            return
+        from modinterp.models.config import PRESETS
+
+        fields = {**PRESETS.get(self.model.preset, {}), **self.model.overrides}
+        n_modules, bus_width = fields.get("n_modules", 1), fields.get("bus_width", 0)
+        if n_modules <= 1 or bus_width <= 0:
+            raise ValueError(f"interface.bus_l1 needs a model with per-module subspaces and a bus (got model.preset="
+                             f"{self.model.preset!r} with n_modules={n_modules}, bus_width={bus_width}); add e.g. "
+                             "--set model.overrides.n_modules=4 --set model.overrides.bus_width=4, or drop interface")
 
     def _check_probe_steps(self) -> None:
         """probe_steps: increasing, within 0..steps, and not combined with probe_every (one cadence, one source)."""
