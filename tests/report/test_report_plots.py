@@ -1,4 +1,4 @@
-"""Aggregation and plot content: per-seed thin lines, seed means, final profiles with sd error bars."""
+"""Aggregation and plot content: per-seed thin lines, seed means, final profiles with seed t-interval error bars."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from modinterp.studies.growth.aggregate import Curve, curves, final_profile, mean_and_sd, seed_mean
+from scipy import stats
+
+from modinterp.studies.growth.aggregate import Curve, curves, final_seed_profile, seed_mean
 from modinterp.report.html import figure_png
 from modinterp.studies.growth.plots import (R2_FLOOR, THICK, THIN, clip_r2_axis, plot_controls, plot_final_profile,
                                             plot_losses, plot_probe_over_training)
@@ -24,21 +26,18 @@ def test_seed_mean_uses_only_steps_every_seed_logged():
     assert steps.tolist() == [0, 20] and mean.tolist() == [2.0, 4.0]
 
 
-def test_mean_and_sd_use_the_sample_standard_deviation():
-    assert mean_and_sd([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)), 2)
-    assert mean_and_sd([5.0]) == (5.0, 0.0, 1)
-
-
 def test_final_profile_takes_each_seeds_last_step(results, results_dict):
     last = max(r["step"] for r in results_dict["probes"])
     values = [r["r2"] for r in results_dict["probes"]
               if r["condition"] == "large-baseline" and r["layer"] == "3" and r["step"] == last]
-    mean, sd, n = final_profile(results, "large-baseline")["3"]
-    assert (mean, sd, n) == (pytest.approx(np.mean(values)), pytest.approx(np.std(values, ddof=1)), 2)
+    cell = final_seed_profile(results, "large-baseline")["3"]
+    se = np.std(values, ddof=1) / np.sqrt(2)
+    assert (cell.mean, cell.se, cell.n) == (pytest.approx(np.mean(values)), pytest.approx(se), 2)
+    assert cell.high - cell.mean == pytest.approx(stats.t.ppf(0.975, 1) * se)
 
 
 def test_small_conditions_have_no_profile_at_layers_they_lack(results):
-    assert list(final_profile(results, "small-aux")) == ["0", "1", "2", "final_ln"]
+    assert list(final_seed_profile(results, "small-aux")) == ["0", "1", "2", "final_ln"]
 
 
 def test_probe_plot_draws_a_thin_line_per_seed_and_a_thick_mean(results):
@@ -61,6 +60,9 @@ def test_loss_plot_marks_full_validation_points(results):
 def test_profile_plot_has_error_bars_for_every_condition(results):
     ax = plot_final_profile(results).axes[0]
     assert len(ax.containers) == len(results.conditions)
+    cell = final_seed_profile(results, results.conditions[0])[results.layers[0]]
+    segment = ax.containers[0].lines[2][0].get_segments()[0]  # the first point's bar: (x, low) -> (x, high)
+    assert segment[:, 1] == pytest.approx([cell.low, cell.high])
     assert [t.get_text() for t in ax.get_xticklabels()] == results.layers
 
 

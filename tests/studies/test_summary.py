@@ -8,7 +8,7 @@ import os
 import pytest
 from rich.console import Console
 
-from modinterp.studies.growth.aggregate import final_loss, final_profile, final_seed_profile, seed_summary
+from modinterp.studies.growth.aggregate import final_loss_summary, final_seed_profile, seed_summary
 from modinterp.studies.growth.report import final_numbers_section, fmt_seed
 from modinterp.studies.growth.schema import parse_results
 from modinterp.studies.growth.summary import markdown_table, summary_rows, summary_table
@@ -34,12 +34,13 @@ def results():
 
 
 def test_final_probe_uses_the_last_step_of_each_run(results):
-    mean, sd, n = final_profile(results, "a")["0"]
-    assert (mean, n) == (pytest.approx(0.3), 2) and sd == pytest.approx(0.1414213, abs=1e-6)
+    cell = final_seed_profile(results, "a")["0"]
+    assert (cell.mean, cell.n) == (pytest.approx(0.3), 2) and cell.se == pytest.approx(0.1, abs=1e-9)
 
 
 def test_final_loss_is_the_last_record_of_each_run(results):
-    assert final_loss(results, "a", "val_full") == (1.5, pytest.approx(0.7071068), 2)
+    cell = final_loss_summary(results, "a", "val_full")
+    assert (cell.mean, cell.se, cell.n) == (1.5, pytest.approx(0.5), 2)
 
 
 def test_rows_mark_missing_values_and_render_as_markdown(results):

@@ -51,38 +51,6 @@ def final_values(records, value: str = "r2", **match) -> dict[int, float]:
     return {curve.seed: float(curve.values[-1]) for curve in curves(records, value, **match) if len(curve.steps)}
 
 
-def mean_and_sd(values) -> tuple[float, float, int]:
-    """Mean, sample standard deviation (0 for one value) and count; NaN mean for no values."""
-    array = np.asarray(list(values), dtype=np.float64)
-    if array.size == 0:
-        return float("nan"), float("nan"), 0
-    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0, int(array.size)
-
-
-def final_profile(results: GrowthResults, condition: str, value: str = "r2") -> dict[str, tuple[float, float, int]]:
-    """{layer: (mean, sd, n_seeds)} of the final probe value of one condition, for the layers it has."""
-    profile = {}
-    for layer in results.layers:
-        finals = final_values(results.probes, value, condition=condition, layer=layer)
-        if finals:
-            profile[layer] = mean_and_sd(finals.values())
-    return profile
-
-
-def control_profile(results: GrowthResults, condition: str, control: str) -> dict[str, tuple[float, float, int]]:
-    """{layer: (mean, sd, n_seeds)} of one control's R^2 for one condition."""
-    by_layer: dict[str, list[float]] = defaultdict(list)
-    for record in results.controls:
-        if record.condition == condition and record.control == control:
-            by_layer[record.layer].append(record.r2)
-    return {layer: mean_and_sd(by_layer[layer]) for layer in results.layers if by_layer.get(layer)}
-
-
-def final_loss(results: GrowthResults, condition: str, split: str) -> tuple[float, float, int]:
-    """Mean, sd and number of seeds of the last logged loss of one split."""
-    return mean_and_sd(final_values(results.losses, "loss", condition=condition, split=split).values())
-
-
 @dataclass(frozen=True)
 class SeedSummary:
     """A table cell: mean over seeds, its standard error over seeds (sd / sqrt(n), the headline: seeds vary more than

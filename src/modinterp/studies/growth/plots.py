@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from modinterp.studies.growth.aggregate import control_profile, curves, final_profile, seed_mean
+from modinterp.studies.growth.aggregate import SeedSummary, control_seed_profile, curves, final_seed_profile, seed_mean
 from modinterp.studies.growth.schema import GrowthResults
 
 R2_FLOOR = -0.5  # R² panels show at most this far below 0; a collapsed control (R² -57,404) would flatten the rest
@@ -103,28 +103,31 @@ def _runs(x: list[float]) -> list[tuple[int, int]]:
     return runs
 
 
-def _profile(ax: Axes, x: list[float], means: list[float], sds: list[float], color: str, label: str | None,
+def _profile(ax: Axes, x: list[float], cells: list[SeedSummary], color: str, label: str | None,
              marker: str = "o", **line) -> None:
-    """Points with +-sd error bars; lines join only neighbouring layers, so a 3-layer model's final LN point
-    is not joined across the layers it does not have."""
-    ax.errorbar(x, means, yerr=sds, color=color, marker=marker, ms=4, capsize=3, ls="none", label=label)
+    """Seed means with their 95% t-interval over seeds (no bar for one seed); lines join only neighbouring layers,
+    so a 3-layer model's final LN point is not joined across the layers it does not have."""
+    means = [c.mean for c in cells]
+    below = [c.mean - c.low if np.isfinite(c.low) else 0.0 for c in cells]
+    above = [c.high - c.mean if np.isfinite(c.high) else 0.0 for c in cells]
+    ax.errorbar(x, means, yerr=[below, above], color=color, marker=marker, ms=4, capsize=3, ls="none", label=label)
     for start, stop in _runs(x):
         ax.plot(x[start:stop], means[start:stop], color=color, lw=line.get("lw", 1.5), ls=line.get("ls", "-"),
                 alpha=line.get("alpha", 1.0))
 
 
 def plot_final_profile(results: GrowthResults, value: str = "r2") -> Figure:
-    """Final probe R^2 over layers per condition; error bars are +-1 standard deviation over seeds."""
+    """Final probe R^2 over layers per condition; error bars are the 95% t-interval over seeds (as the tables)."""
     colors = condition_colors(results.conditions)
     figure, (ax,) = _new_figure(1, width_per_panel=7.5, height=4.2)
     positions = _layer_axis(ax, results.layers)
     offsets = np.linspace(-0.15, 0.15, max(len(results.conditions), 1))
     for offset, condition in zip(offsets, results.conditions):
-        profile = final_profile(results, condition, value)
+        profile = final_seed_profile(results, condition, value)
         x = [positions[results.layers.index(layer)] + offset for layer in profile]
-        _profile(ax, x, [m for m, _, _ in profile.values()], [s for _, s, _ in profile.values()], colors[condition], condition)
+        _profile(ax, x, list(profile.values()), colors[condition], condition)
     ax.axvline(results.layers.index(results.last_embedded_layer), color="grey", ls=":", lw=1)
-    _finish(ax, "Final probe R² by layer (mean ± sd over seeds; dotted: last embedded layer)", "layer", "probe-test R²")
+    _finish(ax, "Final probe R² by layer (mean, 95% t-interval over seeds; dotted: last embedded layer)", "layer", "probe-test R²")
     return figure
 
 
@@ -197,18 +200,18 @@ def plot_controls(results: GrowthResults) -> Figure:
     for ax, control in zip(axes, controls):
         positions = _layer_axis(ax, results.layers)
         for condition in results.conditions:
-            profile = control_profile(results, condition, control)
+            profile = control_seed_profile(results, condition, control)
             if not profile:
                 continue
             x = [float(positions[results.layers.index(layer)]) for layer in profile]
-            _profile(ax, x, [m for m, _, _ in profile.values()], [s for _, s, _ in profile.values()], colors[condition],
-                     condition, marker="s")
-            trained = final_profile(results, condition)
+            _profile(ax, x, list(profile.values()), colors[condition], condition, marker="s")
+            trained = final_seed_profile(results, condition)
             x_trained = [float(positions[results.layers.index(layer)]) for layer in trained]
-            means = [m for m, _, _ in trained.values()]
+            means = [cell.mean for cell in trained.values()]
             for start, stop in _runs(x_trained):
                 ax.plot(x_trained[start:stop], means[start:stop], color=colors[condition], ls="--", lw=1, alpha=0.7)
-        trained_means = [m for condition in results.conditions for m, _, _ in final_profile(results, condition).values()]
+        trained_means = [cell.mean for condition in results.conditions
+                         for cell in final_seed_profile(results, condition).values()]
         clip_r2_axis(ax, [r.r2 for r in results.controls if r.control == control] + trained_means)
         _finish(ax, f"Control: {control} (dashed: trained probe)", "layer", "probe-test R²")
     return figure

@@ -194,8 +194,8 @@ def controls_section(results: GrowthResults) -> Section:
     blocks: list = [FigureBlock.from_figure("controls", plot_controls(results),
                                             "Controls: init = same probe on the model at initialisation; shuffled = rows of "
                                             "the targets permuted; frozen = probe fitted on the small model, applied unchanged "
-                                            "to the grown model's same layer (embedded conditions only). Error bars ± sd over "
-                                            f"seeds. R² axes stop at {R2_FLOOR:g}: values below are counted in the panel.")]
+                                            "to the grown model's same layer (embedded conditions only). Error bars: 95% "
+                                            f"t-interval over seeds. R² axes stop at {R2_FLOOR:g}: values below are counted in the panel.")]
     if results.frozen:
         blocks.append(FigureBlock.from_figure(
             "frozen-over-training", plot_frozen_over_training(results),
@@ -230,7 +230,7 @@ def growth_sections(results: GrowthResults, manifest: dict[str, Any] | None = No
             "layer, over training.")]),
         Section("Probe by layer", [FigureBlock.from_figure(
             "probe-r2-profile", plot_final_profile(results),
-            "Final probe-test R² at every layer per condition; error bars ± 1 sd over seeds.")]),
+            "Final probe-test R² at every layer per condition; error bars: 95% t-interval over seeds.")]),
         controls_section(results),
         verification_section(results),
         final_numbers_section(results),
