@@ -61,7 +61,7 @@ def test_study_config_gives_each_run_its_schedule():
 
 
 def test_quick_and_paper_presets_probe_on_the_log_schedule():
-    for preset in ("quick", "paper"):
+    for preset in ("quick", "regime", "paper"):
         assert load_study_config(preset).probes.schedule == "log"
     assert load_study_config("smoke").probes.schedule == "linear"
 

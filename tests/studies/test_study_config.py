@@ -9,9 +9,10 @@ import pytest
 from modinterp.config import ConfigError
 from modinterp.studies.growth.config import GrowthStudyConfig, StageTrain, load_study_config
 from modinterp.studies.growth.models import large_init, small_init
+from modinterp.train.config import load_train_config
 
 
-@pytest.mark.parametrize("preset", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("preset", ["smoke", "quick", "regime", "paper"])
 def test_presets_load_and_name_themselves(preset):
     assert load_study_config(preset).preset == preset
 
@@ -33,8 +34,22 @@ def test_paper_preset_has_the_original_sizes_batch_epochs_and_five_seeds():
     assert config.last_embedded_layer == "2"
 
 
+def test_regime_preset_trains_every_model_with_the_carve_recipe_and_plays_at_the_end():
+    """Issue 17, item 5: large models trained as long as the carve test bed, whose model beats alpha-beta depth 1."""
+    config = load_study_config("regime")
+    carve = load_train_config("carve")
+    for size in (config.small, config.large):
+        train = size.train
+        assert (train.steps, train.batch_size, train.lr, train.schedule) == (carve.steps, carve.batch_size, carve.lr,
+                                                                            carve.schedule)
+        assert train.play is not None and train.play.every == train.steps and "alphabeta:1" in train.play.opponents
+    assert config.large.overrides == carve.model.overrides and config.large.preset == carve.model.preset
+    assert config.data.epsilon == 0.0 and config.data.n_random + config.data.n_guided == 20_000
+    assert len(config.seeds) >= 4 and config.probes.schedule == "log"
+
+
 def test_unknown_preset_names_the_known_ones():
-    with pytest.raises(ConfigError, match="unknown study preset 'nope'.*choose one of paper, quick, smoke"):
+    with pytest.raises(ConfigError, match="unknown study preset 'nope'.*choose one of paper, quick, regime, smoke"):
         load_study_config("nope")
 
 

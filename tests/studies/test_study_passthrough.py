@@ -103,7 +103,7 @@ def test_frozen_control_runs_over_training_for_embedded_conditions_only(two_conc
     assert all(math.isfinite(r["r2_recalibrated"]) for r in frozen)
 
 
-@pytest.mark.parametrize("preset", ["quick", "paper"])
+@pytest.mark.parametrize("preset", ["quick", "regime", "paper"])
 def test_quick_and_paper_probe_the_study_concept_and_two_others(preset):
     config = load_study_config(preset)
     names = [c.name for c in config.probed_concepts]
