@@ -12,6 +12,7 @@ from modinterp.models import BoardTransformer, TransformerConfig
 from modinterp.models.subspace import module_of
 from modinterp.modularity import block_set_of, cut_model, graph_of
 from modinterp.modularity.bus import BusPenalty
+from modinterp.modularity.construct.board_transformer import construction_labels
 from modinterp.train.checkpoint import save_tensors
 from modinterp.train.config import TrainConfig
 
@@ -86,6 +87,44 @@ def test_modules_command_finds_the_modules_of_a_masked_model_at_init(tmp_path):
     record = json.loads((final / "modules" / "modules.json").read_text())
     assert record["tree_nontrivial_edges"] >= 3 and record["fallback_used"] is False
     assert len(record["modules"]) == 4
+
+
+def _saved_run(tmp_path, model):
+    final = tmp_path / "run" / "final"
+    final.mkdir(parents=True)
+    save_tensors(final / "model.safetensors", model.state_dict())
+    (final / "config.json").write_text(json.dumps({"model": model.config.to_dict()}))
+    return tmp_path / "run"
+
+
+def test_construction_labels_are_the_masks_modules_with_the_bus_copies_last():
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=5)
+    graph = graph_of(model, drop_dead=False)
+    truth = _true_modules(graph)  # the test's own reading of the masks: -1 for the bus copies
+    assert np.array_equal(construction_labels(model, graph.nodes.name), np.where(truth < 0, 4, truth))
+    with pytest.raises(ValueError, match="n_modules=1: use the tree's partition"):
+        construction_labels(BoardTransformer(TransformerConfig(**BASE), seed=5), graph.nodes.name)
+
+
+def test_modules_command_ablates_the_masks_partition_on_request(tmp_path):
+    """--partition masks: the table, metrics and ablation of the modules by construction, the tree still counted;
+    on a bus-0 model at init that is the tree's own partition."""
+    run = _saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=6))
+    result = CliRunner().invoke(app, ["modules", str(run), "--k", "4", "--partition", "masks", "--n-games", "4",
+                                      "--per-game", "2", "--out", str(tmp_path / "masks")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "masks" / "modules.json").read_text())
+    assert record["partition"] == "masks" and record["fallback_used"] is False
+    assert record["metrics"]["cross_fraction"] == pytest.approx(0.0, abs=1e-12)
+    assert [m["kinds"]["head"] for m in record["modules"]] == [2, 2, 2, 2]  # one head per module and layer
+    assert all("ablation_effect" in m and "random_ablation_p95" in m for m in record["modules"])
+
+
+def test_modules_command_refuses_the_masks_partition_of_a_model_without_masks(tmp_path):
+    run = _saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE), seed=6))
+    result = CliRunner().invoke(app, ["modules", str(run), "--k", "4", "--partition", "masks", "--no-ablation"])
+    assert result.exit_code == 2 and "needs a model with per-module subspaces" in result.output
+    assert "use --partition tree" in result.output
 
 
 def test_bus_penalty_is_l1_on_the_bus_weights_only():

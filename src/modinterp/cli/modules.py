@@ -39,19 +39,24 @@ def register(app: typer.Typer) -> None:
         graph: str = typer.Option("all", "--graph", help="unit pairs joined by an edge: all (every writer to every "
                                                          "later reader) or adjacent (next layer's readers only; "
                                                          "as modularity.graph in training)"),
+        partition: str = typer.Option("tree", "--partition", help="tree (read off the Gomory-Hu tree) or masks (a "
+                                                                  "modular model's modules by construction, "
+                                                                  "n_modules > 1: ablated beside the same random sets)"),
     ) -> None:
         """Cut a trained BoardTransformer into modules: prints the module table and each module's mean-ablation
         effects beside random unit sets of its size and kinds, writes a dendrogram PNG and modules.json."""
         # Imported here: the study pulls in torch, numba and matplotlib, which took `import modinterp.cli` from
         # 1.2 s to 10 s (measured on a loaded 2-core machine); every other command would pay for it.
         from modinterp.modularity.construct import COUPLINGS
-        from modinterp.studies.carve.modules import AblationSettings, modules_of_run
+        from modinterp.studies.carve.modules import PARTITIONS, AblationSettings, modules_of_run
 
         if graph not in COUPLINGS:
             raise typer.BadParameter(f"{graph!r}; expected one of {', '.join(COUPLINGS)}", param_hint="--graph")
+        if partition not in PARTITIONS:
+            raise typer.BadParameter(f"{partition!r}; expected one of {', '.join(PARTITIONS)}", param_hint="--partition")
 
         # a path without a model (ModelPathError) ends in one line at the CLI root, naming the file
         settings = AblationSettings(n_games, per_game, str(games) if games else None, seed, n_random) if ablation else None
         modules_of_run(path, k, top_k=top_k, backend=backend, n_jobs=jobs, views=views, out=out,
                        model_preset=model_preset, board=board, ablation=settings, canonical=canonical,
-                       couplings=graph)
+                       couplings=graph, partition=partition)

@@ -33,6 +33,7 @@ MLP's graph is, so its tree can show modules. The graph and the loss's penalty u
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -42,10 +43,10 @@ import torch
 from modinterp.modularity.construct.blocks import BlockSet, WeightBlock
 from modinterp.modularity.construct.canonical import balanced_head_weights
 from modinterp.modularity.graph import NodeTable, node_table
-from modinterp.models.subspace import center_groups, residual_groups
+from modinterp.models.subspace import center_groups, module_of, residual_groups
 from modinterp.models.transformer import BoardTransformer
 
-__all__ = ["transformer_blocks", "transformer_block_set", "COUPLINGS", "check_couplings"]
+__all__ = ["transformer_blocks", "transformer_block_set", "COUPLINGS", "check_couplings", "construction_labels"]
 
 COUPLINGS = ("all", "adjacent")  # which writer/reader pairs are edges (module docstring)
 
@@ -245,3 +246,29 @@ def _head_maps(attn, ln, canonical: bool) -> tuple[Callable[[], torch.Tensor], C
         qkv = torch.cat(attn.weights()[:3], dim=-1)  # (H, d, 3*dh)
         return qkv * ln.weight[None, :, None]
     return read, lambda: attn.weights()[3]
+
+
+def construction_labels(model: BoardTransformer, names: np.ndarray) -> np.ndarray:
+    """The module each graph node belongs to by construction in a modular model (`models/subspace.py`): a head
+    or neuron its mask's module (`module_of` over its layer), an embedding row or output unit copy its slice's
+    module ("@mK"), the bus copies ("@bus") label n_modules. The partition the masks impose, for comparing with
+    the one the Gomory-Hu tree reads."""
+    cfg = model.config
+    if not cfg.modular:
+        raise ValueError(f"construction labels need a model with per-module subspaces (n_modules > 1); this one has "
+                         f"n_modules={cfg.n_modules}: use the tree's partition")
+    head_module = module_of(cfg.n_heads, cfg.n_modules).numpy()
+    neuron_module = module_of(cfg.d_mlp, cfg.n_modules).numpy()
+    labels = np.empty(len(names), dtype=np.int64)
+    for i, name in enumerate(map(str, names)):
+        if found := re.fullmatch(r"blocks\.\d+\.attn\.h(\d+)", name):
+            labels[i] = head_module[int(found.group(1))]
+        elif found := re.fullmatch(r"blocks\.\d+\.mlp\.n(\d+)", name):
+            labels[i] = neuron_module[int(found.group(1))]
+        elif found := re.search(r"@m(\d+)$", name):
+            labels[i] = int(found.group(1))
+        elif name.endswith("@bus"):
+            labels[i] = cfg.n_modules
+        else:
+            raise ValueError(f"graph node {name!r} has no module by construction")
+    return labels

@@ -5,7 +5,7 @@ kinds (`modinterp.modularity.ablation`) go into modules.json and a dissociation 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,11 @@ from scipy.cluster.hierarchy import dendrogram
 
 from modinterp.atomic import atomic_write, atomic_write_json
 from modinterp.describe.evidence.transformer import modules_from_labels
+from modinterp.errors import ModinterpError
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.games import domineering as dom
 from modinterp.modularity.ablation import OUTPUTS, AblationData, ModuleImportance, dissociation_table, module_importance
+from modinterp.modularity.construct.board_transformer import construction_labels
 from modinterp.modularity.cut import VIEWS, ModuleCut, cut_model
 from modinterp.modularity.gomory_hu import GomoryHuTree
 from modinterp.modularity.metrics import modularity_report
@@ -29,9 +31,14 @@ from modinterp.train.checkpoint import ModelPathError, load_trained_model
 __all__ = ["modules_of_run", "modules_summary", "ModelPathError", "AblationSettings",
            "ablation_data", "NONTRIVIAL_FRACTION"]
 
+PARTITIONS = ("tree", "masks")  # where the modules come from: the Gomory-Hu tree, or a modular model's masks
 NONTRIVIAL_FRACTION = 0.05  # a tree edge shows a module when its smaller side holds this share of the units
 UNIT_KINDS = ("head", "neuron")  # the units counted: embedding rows and output units (split per residual slice in a
 # modular model: 42% of its nodes) do not make a side a module
+
+
+class PartitionError(ModinterpError, ValueError):
+    """The partition asked for does not exist for this model (masks of a model without subspaces)."""
 
 
 @dataclass
@@ -51,18 +58,28 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
                    views: bool = False, out: Path | None = None, model_preset: str | None = None,
                    board: int | None = None, console: Console | None = None,
                    ablation: AblationSettings | None = AblationSettings(), canonical: bool = False,
-                   couplings: str = "all") -> dict:
+                   couplings: str = "all", partition: str = "tree") -> dict:
     """Cut the model at `path` into k modules, print the table, write modules.json and dendrogram.png to `out`
     (default: <checkpoint folder>/modules); returns modules.json's content. `views`: read the modules as
     `ModularityLoss` does (densest sparse view whose tree holds k modules, one refinement pass). `ablation`: the
     positions and controls of the mean-ablation check (None skips it). `canonical`: cut the graph of the
     canonical weights (heads balanced, LayerNorm gains folded; the ablation runs on the model as trained).
-    `couplings`: the graph definition, "all" or "adjacent" (`construct.graph_of`; as `modularity.graph`)."""
+    `couplings`: the graph definition, "all" or "adjacent" (`construct.graph_of`; as `modularity.graph`).
+    `partition`: "tree" (read off the Gomory-Hu tree) or "masks" (a modular model's modules by construction,
+    `construction_labels`: the table, metrics and ablation of the masks' partition; the tree is still built and
+    its non-trivial edges counted)."""
     console = console or Console()
     model, folder = load_trained_model(path, model_preset=model_preset, board=board)
     options = {"views": VIEWS, "refine_passes": 1} if views else {}
+    if partition not in PARTITIONS:
+        raise ValueError(f"partition={partition!r}: expected one of {', '.join(PARTITIONS)}")
+    if partition == "masks" and not model.config.modular:
+        raise PartitionError(f"--partition masks needs a model with per-module subspaces; {path} has n_modules="
+                         f"{model.config.n_modules} (no masks): use --partition tree")
     cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, couplings=couplings, backend=backend,
                     n_jobs=n_jobs, progress=True, **options)
+    if partition == "masks":
+        cut = replace(cut, labels=construction_labels(model, cut.graph.nodes.name), view_index=None)
     print_cut(console, cut, k, top_k or None)
     report = modularity_report(cut.graph, cut.labels)
     console.print(", ".join(f"{key} {value:.4g}" for key, value in report.items()))
@@ -70,6 +87,7 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     out_dir.mkdir(parents=True, exist_ok=True)
     write_dendrogram(cut.tree, out_dir / "dendrogram.png", cut.labels)
     record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "graph": couplings,
+              "partition": partition,
               "metrics": report, "modules": modules_summary(cut),
               "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION,
                                                                  np.isin(cut.graph.nodes.kind, UNIT_KINDS)),
