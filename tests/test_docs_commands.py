@@ -31,6 +31,8 @@ EXCLUDED = {
     r"^modinterp study growth --preset quick": "the quick study takes about an hour on a 2-core machine; the session "
                                                "fixture runs the same command with --preset smoke",
     r"^modinterp study growth --preset paper": "the paper preset needs a GPU cluster (SLURM via submitit)",
+    r"^modinterp study growth --preset regime|runs/regime/": "the regime preset (or its one-seed pilot: an hour and a "
+                                                             "half on a 2-core machine) and the runs it writes",
     r"^modinterp demo\b": "the quick study (about an hour on a 2-core machine); the fixture runs its smoke preset",
     r"^modinterp llm serve": "serves until Ctrl-C and needs the [local-llm] extra with the SmolLM2 weights",
     r"--llm-local": "needs the [local-llm] extra with the SmolLM2 weights",
@@ -43,7 +45,7 @@ EXCLUDED = {
     r"runs/(base|adj|adj_levers)\b|^modinterp modules RUN --k 4 --graph G": "trains or reads the cpu-preset runs of "
                                                                            "docs/modularity.md section 8.1 (minutes on "
                                                                            "a busy 2-core machine)",
-    r"runs/(mod|base64)(/|\s|$)": "reads the cpu-preset runs of docs/modularity.md section 8.2 (minutes on a busy 2-core "
+    r"runs/(mod|base64|bus0|busl1)(/|\s|$)": "reads the cpu-preset runs of docs/modularity.md sections 8.2-8.3 (minutes on a busy 2-core "
                    "machine)",
     r"runs/play/": "reads the cpu-preset play run of docs/results.md (77 min on a busy 2-core machine)",
     r"^modinterp games selfplay .*--rounds": "rounds retrain with the cpu preset (minutes); "
