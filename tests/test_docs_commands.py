@@ -39,6 +39,8 @@ EXCLUDED = {
     r"--llm-base-url http://127\.0\.0\.1:(8000|PORT)/v1": "needs an LLM server; tests/describe/test_transformer_pipeline.py "
                                                           "and test_describe_cli_signals.py run these options against a stub",
     r"--preset cpu": "the cpu preset trains for minutes; the smoke-preset commands beside it run",
+    r"--preset carve|runs/carve/": "the carve preset's 20,000 games and its training (about 16 minutes on 2 cores; "
+                                   "tests/train/test_presets.py validates the preset and builds its model)",
     r"^modinterp modules runs/mod-gh": "reads the run of the excluded cpu-preset training above it (docs/modularity.md)",
     r"runs/g/": "reads the carve test-bed runs (runs/g/base, runs/g/gh) trained with --preset cpu beside it "
                 "(minutes; docs/modularity.md section 8)",
