@@ -16,8 +16,8 @@ from scipy.cluster.hierarchy import dendrogram
 
 from modinterp.atomic import atomic_write, atomic_write_json
 from modinterp.describe.evidence.transformer import modules_from_labels
-from modinterp.errors import ModinterpError
 from modinterp.describe.subjects.board import BoardSubject
+from modinterp.errors import ModinterpError
 from modinterp.games import domineering as dom
 from modinterp.modularity.ablation import OUTPUTS, AblationData, ModuleImportance, dissociation_table, module_importance
 from modinterp.modularity.construct.board_transformer import construction_labels
@@ -75,11 +75,12 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
         raise ValueError(f"partition={partition!r}: expected one of {', '.join(PARTITIONS)}")
     if partition == "masks" and not model.config.modular:
         raise PartitionError(f"--partition masks needs a model with per-module subspaces; {path} has n_modules="
-                         f"{model.config.n_modules} (no masks): use --partition tree")
-    cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, couplings=couplings, backend=backend,
-                    n_jobs=n_jobs, progress=True, **options)
+                             f"{model.config.n_modules} (no masks): use --partition tree")
+    tree_cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, couplings=couplings, backend=backend,
+                         n_jobs=n_jobs, progress=True, **options)
+    cut = tree_cut
     if partition == "masks":
-        cut = replace(cut, labels=construction_labels(model, cut.graph.nodes.name), view_index=None)
+        cut = replace(tree_cut, labels=construction_labels(model, tree_cut.graph.nodes.name))
     print_cut(console, cut, k, top_k or None)
     report = modularity_report(cut.graph, cut.labels)
     console.print(", ".join(f"{key} {value:.4g}" for key, value in report.items()))
@@ -91,7 +92,7 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
               "metrics": report, "modules": modules_summary(cut),
               "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION,
                                                                  np.isin(cut.graph.nodes.kind, UNIT_KINDS)),
-              "fallback_used": fallback_used(cut)}
+              "fallback_used": fallback_used(tree_cut)}
     if ablation is not None:
         record["ablation"] = ablate_modules(model, cut, ablation, record["modules"], console)
     atomic_write_json(out_dir / "modules.json", record)
