@@ -76,19 +76,6 @@ def test_the_penalty_block_set_sees_the_same_graph():
     assert np.allclose(dense[ids[graph.edges[:, 0]], ids[graph.edges[:, 1]]], graph.capacities, rtol=1e-5)
 
 
-def test_modules_command_finds_the_modules_of_a_masked_model_at_init(tmp_path):
-    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=2)
-    final = tmp_path / "run" / "final"
-    final.mkdir(parents=True)
-    save_tensors(final / "model.safetensors", model.state_dict())
-    (final / "config.json").write_text(json.dumps({"model": model.config.to_dict()}))
-    result = CliRunner().invoke(app, ["modules", str(tmp_path / "run"), "--k", "4", "--top-k", "0", "--no-ablation"])
-    assert result.exit_code == 0, result.output
-    record = json.loads((final / "modules" / "modules.json").read_text())
-    assert record["tree_nontrivial_edges"] >= 3 and record["fallback_used"] is False
-    assert len(record["modules"]) == 4
-
-
 def _saved_run(tmp_path, model):
     final = tmp_path / "run" / "final"
     final.mkdir(parents=True)
@@ -97,13 +84,22 @@ def _saved_run(tmp_path, model):
     return tmp_path / "run"
 
 
+def test_modules_command_finds_the_modules_of_a_masked_model_at_init(tmp_path):
+    run = _saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=2))
+    result = CliRunner().invoke(app, ["modules", str(run), "--k", "4", "--top-k", "0", "--no-ablation"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((run / "final" / "modules" / "modules.json").read_text())
+    assert record["tree_nontrivial_edges"] >= 3 and record["fallback_used"] is False
+    assert len(record["modules"]) == 4
+
+
 def test_construction_labels_are_the_masks_modules_with_the_bus_copies_last():
     model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=5)
     graph = graph_of(model, drop_dead=False)
     truth = _true_modules(graph)  # the test's own reading of the masks: -1 for the bus copies
-    assert np.array_equal(construction_labels(model, graph.nodes.name), np.where(truth < 0, 4, truth))
+    assert np.array_equal(construction_labels(model, graph.nodes), np.where(truth < 0, 4, truth))
     with pytest.raises(ValueError, match="n_modules=1: use the tree's partition"):
-        construction_labels(BoardTransformer(TransformerConfig(**BASE), seed=5), graph.nodes.name)
+        construction_labels(BoardTransformer(TransformerConfig(**BASE), seed=5), graph.nodes)
 
 
 def test_modules_command_ablates_the_masks_partition_on_request(tmp_path):
@@ -176,3 +172,9 @@ def test_canonical_weights_keep_a_modular_models_function_and_modules():
     assert cut.n_modules == 4 and cut.tree.nontrivial_edges(0.05) >= 3
     truth = _true_modules(cut.graph)
     assert all(len(set(truth[cut.labels == label])) == 1 for label in range(4))
+
+
+def test_modules_command_names_the_partitions_it_knows(tmp_path):
+    run = _saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=6))
+    result = CliRunner().invoke(app, ["modules", str(run), "--k", "4", "--partition", "nope", "--no-ablation"])
+    assert result.exit_code == 2 and "--partition nope: expected one of tree, masks" in result.output

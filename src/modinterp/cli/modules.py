@@ -48,14 +48,13 @@ def register(app: typer.Typer) -> None:
         # Imported here: the study pulls in torch, numba and matplotlib, which took `import modinterp.cli` from
         # 1.2 s to 10 s (measured on a loaded 2-core machine); every other command would pay for it.
         from modinterp.modularity.construct import COUPLINGS
-        from modinterp.studies.carve.modules import PARTITIONS, AblationSettings, modules_of_run
+        from modinterp.studies.carve.modules import AblationSettings, modules_of_run
 
         if graph not in COUPLINGS:
             raise typer.BadParameter(f"{graph!r}; expected one of {', '.join(COUPLINGS)}", param_hint="--graph")
-        if partition not in PARTITIONS:
-            raise typer.BadParameter(f"{partition!r}; expected one of {', '.join(PARTITIONS)}", param_hint="--partition")
 
-        # a path without a model (ModelPathError) ends in one line at the CLI root, naming the file
+        # a path without a model (ModelPathError) or a partition it lacks (PartitionError) ends in one line at the
+        # CLI root
         settings = AblationSettings(n_games, per_game, str(games) if games else None, seed, n_random) if ablation else None
         modules_of_run(path, k, top_k=top_k, backend=backend, n_jobs=jobs, views=views, out=out,
                        model_preset=model_preset, board=board, ablation=settings, canonical=canonical,

@@ -33,7 +33,6 @@ MLP's graph is, so its tree can show modules. The graph and the loss's penalty u
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -248,7 +247,7 @@ def _head_maps(attn, ln, canonical: bool) -> tuple[Callable[[], torch.Tensor], C
     return read, lambda: attn.weights()[3]
 
 
-def construction_labels(model: BoardTransformer, names: np.ndarray) -> np.ndarray:
+def construction_labels(model: BoardTransformer, nodes: NodeTable) -> np.ndarray:
     """The module each graph node belongs to by construction in a modular model (`models/subspace.py`): a head
     or neuron its mask's module (`module_of` over its layer), an embedding row or output unit copy its slice's
     module ("@mK"), the bus copies ("@bus") label n_modules. The partition the masks impose, for comparing with
@@ -257,18 +256,11 @@ def construction_labels(model: BoardTransformer, names: np.ndarray) -> np.ndarra
     if not cfg.modular:
         raise ValueError(f"construction labels need a model with per-module subspaces (n_modules > 1); this one has "
                          f"n_modules={cfg.n_modules}: use the tree's partition")
-    head_module = module_of(cfg.n_heads, cfg.n_modules).numpy()
-    neuron_module = module_of(cfg.d_mlp, cfg.n_modules).numpy()
-    labels = np.empty(len(names), dtype=np.int64)
-    for i, name in enumerate(map(str, names)):
-        if found := re.fullmatch(r"blocks\.\d+\.attn\.h(\d+)", name):
-            labels[i] = head_module[int(found.group(1))]
-        elif found := re.fullmatch(r"blocks\.\d+\.mlp\.n(\d+)", name):
-            labels[i] = neuron_module[int(found.group(1))]
-        elif found := re.search(r"@m(\d+)$", name):
-            labels[i] = int(found.group(1))
-        elif name.endswith("@bus"):
-            labels[i] = cfg.n_modules
-        else:
-            raise ValueError(f"graph node {name!r} has no module by construction")
+    slice_of = {tag: label for label, (tag, _) in enumerate(_io_slices(model))}  # "@m0" -> 0, ..., "@bus" -> k
+    labels = np.array([slice_of.get("@" + str(name).rpartition("@")[2], -1) for name in nodes.name], dtype=np.int64)
+    for kind, count in (("head", cfg.n_heads), ("neuron", cfg.d_mlp)):
+        units = nodes.kind == kind
+        labels[units] = module_of(count, cfg.n_modules).numpy()[nodes.index[units]]
+    if (labels < 0).any():
+        raise ValueError(f"graph node {nodes.name[labels < 0][0]!r} has no module by construction")
     return labels

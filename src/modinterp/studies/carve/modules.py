@@ -38,7 +38,7 @@ UNIT_KINDS = ("head", "neuron")  # the units counted: embedding rows and output 
 
 
 class PartitionError(ModinterpError, ValueError):
-    """The partition asked for does not exist for this model (masks of a model without subspaces)."""
+    """The partition asked for is unknown, or does not exist for this model (masks of a model without subspaces)."""
 
 
 @dataclass
@@ -72,7 +72,7 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     model, folder = load_trained_model(path, model_preset=model_preset, board=board)
     options = {"views": VIEWS, "refine_passes": 1} if views else {}
     if partition not in PARTITIONS:
-        raise ValueError(f"partition={partition!r}: expected one of {', '.join(PARTITIONS)}")
+        raise PartitionError(f"--partition {partition}: expected one of {', '.join(PARTITIONS)}")
     if partition == "masks" and not model.config.modular:
         raise PartitionError(f"--partition masks needs a model with per-module subspaces; {path} has n_modules="
                              f"{model.config.n_modules} (no masks): use --partition tree")
@@ -80,7 +80,7 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
                          n_jobs=n_jobs, progress=True, **options)
     cut = tree_cut
     if partition == "masks":
-        cut = replace(tree_cut, labels=construction_labels(model, tree_cut.graph.nodes.name))
+        cut = replace(tree_cut, labels=construction_labels(model, tree_cut.graph.nodes))
     print_cut(console, cut, k, top_k or None)
     report = modularity_report(cut.graph, cut.labels)
     console.print(", ".join(f"{key} {value:.4g}" for key, value in report.items()))
