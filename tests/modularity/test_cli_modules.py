@@ -2,20 +2,15 @@
 
 import json
 
+from run_dirs import saved_run
 from typer.testing import CliRunner
 
 from modinterp.cli import app
 from modinterp.models import build_model
-from modinterp.train.checkpoint import save_tensors
 
 
 def _run_dir(tmp_path):
-    model = build_model("smoke", 4, 4)
-    final = tmp_path / "run" / "final"
-    final.mkdir(parents=True)
-    save_tensors(final / "model.safetensors", model.state_dict())
-    (final / "config.json").write_text(json.dumps({"model": model.config.to_dict()}))
-    return tmp_path / "run"
+    return saved_run(tmp_path, build_model("smoke", 4, 4))
 
 
 def test_modules_command_prints_the_table_and_writes_the_dendrogram(tmp_path):

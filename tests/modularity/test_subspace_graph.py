@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from run_dirs import saved_run
 from typer.testing import CliRunner
 
 from modinterp.cli import app
@@ -13,7 +14,6 @@ from modinterp.models.subspace import module_of
 from modinterp.modularity import block_set_of, cut_model, graph_of
 from modinterp.modularity.bus import BusPenalty
 from modinterp.modularity.construct.board_transformer import construction_labels
-from modinterp.train.checkpoint import save_tensors
 from modinterp.train.config import TrainConfig
 
 BASE = dict(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=4)
@@ -76,16 +76,8 @@ def test_the_penalty_block_set_sees_the_same_graph():
     assert np.allclose(dense[ids[graph.edges[:, 0]], ids[graph.edges[:, 1]]], graph.capacities, rtol=1e-5)
 
 
-def _saved_run(tmp_path, model):
-    final = tmp_path / "run" / "final"
-    final.mkdir(parents=True)
-    save_tensors(final / "model.safetensors", model.state_dict())
-    (final / "config.json").write_text(json.dumps({"model": model.config.to_dict()}))
-    return tmp_path / "run"
-
-
 def test_modules_command_finds_the_modules_of_a_masked_model_at_init(tmp_path):
-    run = _saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=2))
+    run = saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=2))
     result = CliRunner().invoke(app, ["modules", str(run), "--k", "4", "--top-k", "0", "--no-ablation"])
     assert result.exit_code == 0, result.output
     record = json.loads((run / "final" / "modules" / "modules.json").read_text())
@@ -105,7 +97,7 @@ def test_construction_labels_are_the_masks_modules_with_the_bus_copies_last():
 def test_modules_command_ablates_the_masks_partition_on_request(tmp_path):
     """--partition masks: the table, metrics and ablation of the modules by construction, the tree still counted;
     on a bus-0 model at init that is the tree's own partition."""
-    run = _saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=6))
+    run = saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=6))
     result = CliRunner().invoke(app, ["modules", str(run), "--k", "4", "--partition", "masks", "--n-games", "4",
                                       "--per-game", "2", "--out", str(tmp_path / "masks")])
     assert result.exit_code == 0, result.output
@@ -117,7 +109,7 @@ def test_modules_command_ablates_the_masks_partition_on_request(tmp_path):
 
 
 def test_modules_command_refuses_the_masks_partition_of_a_model_without_masks(tmp_path):
-    run = _saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE), seed=6))
+    run = saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE), seed=6))
     result = CliRunner().invoke(app, ["modules", str(run), "--k", "4", "--partition", "masks", "--no-ablation"])
     assert result.exit_code == 2 and "needs a model with per-module subspaces" in result.output
     assert "use --partition tree" in result.output
@@ -175,6 +167,6 @@ def test_canonical_weights_keep_a_modular_models_function_and_modules():
 
 
 def test_modules_command_names_the_partitions_it_knows(tmp_path):
-    run = _saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=6))
+    run = saved_run(tmp_path, BoardTransformer(TransformerConfig(**BASE, n_modules=4), seed=6))
     result = CliRunner().invoke(app, ["modules", str(run), "--k", "4", "--partition", "nope", "--no-ablation"])
     assert result.exit_code == 2 and "--partition nope: expected one of tree, masks" in result.output
