@@ -14,10 +14,12 @@ from modinterp.describe.evidence.transformer import (
 )
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.games.domineering import BoardSpec
+from modinterp.models import BoardTransformer, TransformerConfig
 from modinterp.studies.carve.describe_run import DescribeConfig, describe_run, layer_labels
 from modinterp.studies.carve.planted import PlantedConfig, run_planted_check
 from modinterp.train.checkpoint import load_trained_model
 
+from run_dirs import saved_run
 from stub_llm_server import StubLLM
 
 
@@ -155,3 +157,20 @@ def test_describe_run_is_reproducible(run_dir, tmp_path):
     for out in (a, b):
         out.pop("wall_s")
     assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def test_describe_run_describes_a_modular_models_built_modules(tmp_path):
+    """--partition masks: one description per module the masks build (here a value module and a policy module);
+    a model without masks is refused with the fix, in one line at the CLI root."""
+    config = TransformerConfig(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=4,
+                               n_modules=2, value_module=0, concept_module=0, policy_module=1)
+    run = saved_run(tmp_path, BoardTransformer(config, seed=11))
+    describe_run(run, tmp_path / "d", DescribeConfig(n_games=12, positions_per_game=4, partition="masks",
+                                                     n_attribution_boards=8), show_progress=False)
+    saved = json.loads((tmp_path / "d" / "descriptions.json").read_text())
+    assert saved["config"]["partition"] == "masks" and saved["partition"]["n_modules"] == 2
+    assert set(saved["describers"]["concept"]["modules"]) == {"M0", "M1"}
+    plain = saved_run(tmp_path / "plain", BoardTransformer(config.replace(n_modules=1, value_module=-1, concept_module=-1,
+                                                                            policy_module=-1), seed=11))
+    result = CliRunner().invoke(app, ["describe", str(plain), "--partition", "masks", "--n-games", "12"])
+    assert result.exit_code == 2 and "n_modules=1: use the tree's partition" in result.output

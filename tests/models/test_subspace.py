@@ -1,5 +1,7 @@
 """Per-module residual subspaces (models/subspace.py): masks, per-slice LayerNorm, defaults, checkpoints."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -103,8 +105,10 @@ def test_a_modular_model_round_trips_through_its_state_dict_and_config():
     fresh.load_state_dict(model.state_dict())
     tokens = _tokens(config)
     assert all(torch.equal(a, b) for a, b in zip(model(tokens), fresh(tokens)))
-    old = {k: v for k, v in model.config.to_dict().items() if k not in ("n_modules", "bus_width")}
-    assert TransformerConfig.from_dict(old).n_modules == 1  # configs written before the fields load unmasked
+    new_fields = ("n_modules", "bus_width", "value_module", "policy_module", "concept_module")
+    old = {k: v for k, v in model.config.to_dict().items() if k not in new_fields}
+    loaded = TransformerConfig.from_dict(old)  # configs written before the fields load unmasked and unrouted
+    assert loaded.n_modules == 1 and (loaded.value_module, loaded.policy_module, loaded.concept_module) == (-1, -1, -1)
 
 
 @pytest.mark.parametrize("changes, fragment", [
@@ -113,9 +117,12 @@ def test_a_modular_model_round_trips_through_its_state_dict_and_config():
     (dict(n_modules=5), "n_modules=5 exceeds n_heads=4"),
     (dict(n_modules=2, bus_width=35), "exceeds d_model - bus_width=1"),
     (dict(n_modules=2, bus_width=-1), "bus_width=-1: expected an int >= 0"),
+    (dict(value_module=0), "value_module=0: expected -1 (the head reads the whole stream); routing a head needs n_modules > 1"),
+    (dict(n_modules=2, policy_module=2), "policy_module=2: expected -1 (the head reads the whole stream) or a module in 0..1"),
+    (dict(n_modules=2, concept_module=-2), "concept_module=-2"),
 ])
 def test_bad_subspace_fields_are_named(changes, fragment):
-    with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
+    with pytest.raises(ValueError, match=re.escape(fragment)):
         TransformerConfig(**{**BASE, **changes})
 
 
@@ -144,3 +151,46 @@ def test_modular_models_embed_only_into_the_same_split():
         embed(small, wider)
     with pytest.raises(EmbeddingMismatchError, match="residual subspaces differ"):
         embed(small, BoardTransformer(TransformerConfig(**BASE), seed=1))
+
+
+ROUTED = dict(**BASE, n_modules=2, value_module=0, concept_module=0, policy_module=1)
+
+
+def test_a_routed_head_reads_only_its_modules_slice_and_the_bus():
+    model = BoardTransformer(TransformerConfig(**ROUTED, bus_width=4), seed=6)
+    assert model.read_mask("value").tolist() == [1.0] * 16 + [0.0] * 16 + [1.0] * 4  # slice 0 and the bus
+    assert model.read_mask("policy").tolist() == [0.0] * 16 + [1.0] * 20
+    assert BoardTransformer(TransformerConfig(**BASE, n_modules=2), seed=6).read_mask("value") is None
+    # the unread columns start at zero, so the raw weights show the routing too
+    assert model.value_head.weight[:, 16:32].abs().max() == 0 and model.value_head.weight[:, :16].abs().min() > 0
+    fc_in = model.policy_head.fc_in.weight.view(36, 2, 36)
+    assert fc_in[..., :16].abs().max() == 0 and fc_in[..., 16:].abs().min() > 0
+
+
+def test_without_a_bus_the_value_ignores_the_policy_module_and_the_policy_ignores_the_value_module():
+    """Perturbing module 1's slice of the embeddings leaves the value and concepts bit for bit and moves the
+    policy; module 0's slice the other way round. Fails without the routing masks (the heads read every slice)."""
+    model = BoardTransformer(TransformerConfig(**ROUTED), seed=7)
+    tokens = _tokens(model.config)
+    before = model(tokens)
+    for dims, same, moved in ((slice(18, 36), ("value", "concepts"), ("policy",)),
+                              (slice(0, 18), ("policy",), ("value", "concepts"))):
+        perturbed = BoardTransformer(model.config, seed=7)
+        with torch.no_grad():
+            perturbed.state_embed.weight[:, dims] += torch.randn(3, 18)
+        after = perturbed(tokens)
+        assert all(torch.equal(getattr(before, name), getattr(after, name)) for name in same)
+        assert not any(torch.allclose(getattr(before, name), getattr(after, name)) for name in moved)
+
+
+def test_routed_heads_unread_weights_stay_zero_through_adamw():
+    model = BoardTransformer(TransformerConfig(**ROUTED, bus_width=4), seed=8)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    tokens = _tokens(model.config, 16)
+    for _ in range(3):
+        out = model(tokens)
+        (out.value.square().mean() + out.policy.square().mean() + out.concepts.square().mean()).backward()
+        opt.step()
+        opt.zero_grad()
+    assert model.value_head.weight[:, 16:32].abs().max() == 0 and model.concept_head.weight[:, 16:32].abs().max() == 0
+    assert model.policy_head.fc_in.weight.view(36, 2, 36)[..., :16].abs().max() == 0

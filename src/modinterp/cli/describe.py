@@ -16,7 +16,7 @@ from modinterp.errors import ModinterpError
 def describe_command(
     run_dir: Optional[Path] = typer.Argument(None, help="training run directory (final/model.safetensors + final/config.json)"),
     k: int = typer.Option(6, "--k", min=1, help="number of modules to cut from the Gomory-Hu tree"),
-    partition: str = typer.Option("gh", help="gh (Gomory-Hu tree, k modules) or layers (one module per layer's heads/neurons)"),
+    partition: str = typer.Option("gh", help="gh (Gomory-Hu tree, k modules), layers (one module per layer's heads/neurons) or masks (a modular model's modules by construction)"),
     out: Optional[Path] = typer.Option(None, help="output folder (default RUN_DIR/describe; --planted: runs/planted-descriptions)"),
     games: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="GameStore: evidence from its val split, scores on its test split (default: fresh random games)"),
     n_games: int = typer.Option(300, min=4, help="games per split when drawing random games"),
@@ -37,8 +37,8 @@ def describe_command(
         raise typer.BadParameter("--llm-local starts its own server; leave out --llm-base-url/--llm-model", param_hint="--llm-local")
     if bool(llm_base_url) != bool(llm_model):
         raise typer.BadParameter("--llm-base-url and --llm-model go together", param_hint="--llm-base-url/--llm-model")
-    if partition not in ("gh", "layers"):
-        raise typer.BadParameter(f"{partition!r}; expected gh or layers", param_hint="--partition")
+    if partition not in ("gh", "layers", "masks"):
+        raise typer.BadParameter(f"{partition!r}; expected gh, layers or masks", param_hint="--partition")
     if not planted and run_dir is None:
         raise typer.BadParameter("give RUN_DIR (a training run) or --planted", param_hint="RUN_DIR")
     try:

@@ -15,6 +15,7 @@ from modinterp.games.domineering import BoardSpec
 
 # Token values. A board is one token per cell (row-major), optionally a side-to-move token, then CLS last.
 EMPTY, OCCUPIED, CLS = 0, 1, 2
+OUTPUT_HEADS = ("value", "policy", "concept")  # the output heads, in the order of `ModelOutput`
 VERTICAL_TO_MOVE, HORIZONTAL_TO_MOVE = 3, 4  # only with `side_to_move=True`: token = 3 + player
 
 
@@ -36,6 +37,11 @@ class TransformerConfig:
     # bus_width dims; each head and neuron reads and writes only its module's slice and the bus. 1 / 0: off.
     n_modules: int = 1
     bus_width: int = 0
+    # Output routing (models/subspace.py): the module whose slice (and the bus) each output head reads; -1 = the
+    # whole stream. Routing the value and policy heads to different modules gives the modules different jobs.
+    value_module: int = -1
+    policy_module: int = -1
+    concept_module: int = -1
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -73,6 +79,12 @@ class TransformerConfig:
             raise ValueError(f"TransformerConfig.n_modules={k} with d_model - bus_width={self.d_model - bus} leaves "
                              "a module 1 residual dimension, which its LayerNorm maps to a constant; give every "
                              "module at least 2")
+        for name in OUTPUT_HEADS:
+            m = getattr(self, f"{name}_module")
+            if not isinstance(m, int) or isinstance(m, bool) or not -1 <= m < k or (k == 1 and m != -1):
+                routes = "; routing a head needs n_modules > 1" if k == 1 else f" or a module in 0..{k - 1}"
+                raise ValueError(f"TransformerConfig.{name}_module={m!r}: expected -1 (the head reads the whole "
+                                 f"stream){routes}")
 
     @property
     def modular(self) -> bool:

@@ -9,7 +9,9 @@ its module's slice and the bus. The masks are fixed 0/1 buffers (non-persistent:
 checkpoints hold the same keys as an unmasked model's) multiplied into the weights in forward, so no optimiser,
 embedding or loading code can break them; `BoardTransformer` also zeroes the masked entries at init, and as they
 get no gradient they stay zero under AdamW, so the raw parameters show the structure too. The token embeddings and the output
-heads (value, policy, concepts) read and write the whole stream: they are where modules meet the task.
+heads (value, policy, concepts) read the whole stream, where modules meet the task, unless routed: with
+`value_module=m` (likewise `policy_module`, `concept_module`) the head reads only module m's slice and the bus
+(`read_mask`), so the modules get different jobs (the value module's units reach the policy only through the bus).
 
 LayerNorm: a LayerNorm over the whole stream would mix the modules through its statistics -- its mean is a
 rank-one linear leak from every slice into every other (the weight graph sees it as cross-module edges of size
@@ -28,7 +30,7 @@ import torch.nn.functional as F
 
 from modinterp.models.hooks import LayerNorm
 
-__all__ = ["module_of", "residual_groups", "unit_masks", "GroupLayerNorm", "center_groups"]
+__all__ = ["module_of", "residual_groups", "unit_masks", "read_mask", "GroupLayerNorm", "center_groups"]
 
 
 def module_of(n_units: int, n_modules: int) -> torch.Tensor:
@@ -53,6 +55,13 @@ def unit_masks(n_units: int, d_model: int, n_modules: int, bus_width: int) -> to
     dim_module = torch.cat([module_of(private, n_modules), torch.full((bus_width,), -1)])
     allowed = (dim_module[None, :] == module_of(n_units, n_modules)[:, None]) | (dim_module[None, :] == -1)
     return allowed.float()
+
+
+def read_mask(d_model: int, n_modules: int, bus_width: int, module: int) -> torch.Tensor:
+    """(d_model,) float 0/1: the residual dimensions an output head routed to `module` reads (its slice, the bus)."""
+    private = d_model - bus_width
+    dim_module = torch.cat([module_of(private, n_modules), torch.full((bus_width,), -1)])
+    return ((dim_module == module) | (dim_module == -1)).float()
 
 
 class GroupLayerNorm(LayerNorm):

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modinterp.models.config import TransformerConfig
+from modinterp.models.config import OUTPUT_HEADS, TransformerConfig
 from modinterp.models.hooks import HookPoint, LayerNorm, NamesFilter, hook_points
 from modinterp.models.hooks import run_with_cache as _run_with_cache
-from modinterp.models.subspace import GroupLayerNorm, residual_groups, unit_masks
+from modinterp.models.subspace import GroupLayerNorm, read_mask, residual_groups, unit_masks
 
 __all__ = ["TransformerConfig", "BoardTransformer", "ModelOutput", "masked_policy_logits", "ILLEGAL_LOGIT"]
 
@@ -111,6 +111,12 @@ def _masks(cfg: TransformerConfig, n_units: int) -> torch.Tensor | None:
     return unit_masks(n_units, cfg.d_model, cfg.n_modules, cfg.bus_width) if cfg.modular else None
 
 
+def _read_mask(cfg: TransformerConfig, head: str) -> torch.Tensor | None:
+    """(d,) read mask of an output head routed to one module; None for a head that reads the whole stream."""
+    module = getattr(cfg, f"{head}_module")
+    return None if module < 0 else read_mask(cfg.d_model, cfg.n_modules, cfg.bus_width, module)
+
+
 def _layer_norm(cfg: TransformerConfig) -> LayerNorm:
     """A whole-stream LayerNorm, or one per residual slice for a modular model (models/subspace.py)."""
     if not cfg.modular:
@@ -178,6 +184,8 @@ class BoardTransformer(nn.Module):
         self.value_head = nn.Linear(cfg.d_model, 1)
         self.concept_head = nn.Linear(cfg.d_model, cfg.n_concepts)
         self.policy_head = PolicyHead(cfg)
+        for head in OUTPUT_HEADS:  # (d,) 0/1 read mask of a routed head, or None (models/subspace.py)
+            self.register_buffer(f"{head}_read", _read_mask(cfg, head), persistent=False)
         self.reset_parameters(torch.Generator().manual_seed(seed))
 
     @torch.no_grad()
@@ -188,6 +196,7 @@ class BoardTransformer(nn.Module):
         Linear layers PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); LayerNorms weight 1, bias 0.
         A modular model draws the same numbers, then zeroes the masked entries (they get no gradient either).
         """
+        cfg = self.config
         for module in self.modules():
             if isinstance(module, nn.Embedding):
                 module.weight.normal_(0.0, 1.0, generator=generator)
@@ -207,6 +216,10 @@ class BoardTransformer(nn.Module):
             for param, value in zip((attn.W_Q, attn.W_K, attn.W_V, attn.W_O, mlp.W_in.weight, mlp.W_out.weight),
                                     (*attn.weights(), mlp.w_in(), mlp.w_out())):
                 param.copy_(value)
+        for head, weight in (("value", self.value_head.weight), ("concept", self.concept_head.weight),
+                             ("policy", self.policy_head.fc_in.weight.view(cfg.d_model, 2, cfg.d_model))):
+            if self.read_mask(head) is not None:
+                weight.mul_(self.read_mask(head))  # a routed head's unread columns start (and stay) at zero
 
     def forward(self, tokens: torch.Tensor) -> ModelOutput:
         x = self.embed_tokens(tokens)
@@ -222,12 +235,21 @@ class BoardTransformer(nn.Module):
     def unembed(self, resid: torch.Tensor) -> ModelOutput:
         """Final LayerNorm and the three output heads, applied to a residual stream (B, T, d)."""
         x = self.ln_final(resid)
-        cls = x[:, -1]
+        cls, cells = x[:, -1], x[:, : self.config.n_cells]
         return ModelOutput(
-            value=self.value_head(cls).squeeze(-1),
-            policy=self.policy_head(x[:, : self.config.n_cells]),
-            concepts=self.concept_head(cls),
+            value=self.value_head(self._routed(cls, "value")).squeeze(-1),
+            policy=self.policy_head(self._routed(cells, "policy")),
+            concepts=self.concept_head(self._routed(cls, "concept")),
         )
+
+    def read_mask(self, head: str) -> torch.Tensor | None:
+        """(d,) 0/1 residual dimensions the output head ("value", "policy", "concept") reads when routed to one
+        module (`TransformerConfig.value_module` etc.); None when it reads the whole stream."""
+        return getattr(self, f"{head}_read")
+
+    def _routed(self, x: torch.Tensor, head: str) -> torch.Tensor:
+        mask = self.read_mask(head)
+        return x if mask is None else x * mask
 
     def _check_tokens(self, tokens: torch.Tensor) -> None:
         cfg = self.config

@@ -203,21 +203,37 @@ def _units(model: BoardTransformer, canonical: bool = False) -> tuple[NodeTable,
                               lambda mlp=mlp, ln=ln2: (ln.weight[None, :] * mlp.w_in())[:, :, None], 1))
         writers.append(_Group(f"blocks.{i}.mlp.W_out", 2 * i + 2, neurons, lambda mlp=mlp: mlp.w_out().T[:, None, :], 1))
     out_pos = 2 * n_layers + 1
-    lnf, vh, ch, ph = model.ln_final, model.value_head, model.concept_head, model.policy_head
+    lnf, ch, ph = model.ln_final, model.concept_head, model.policy_head
+
+    # The heads' read weights through the final LayerNorm's gain, as forward uses them (a routed head's mask).
+    def value_read() -> torch.Tensor:  # (1, d)
+        return lnf.weight * _routed(model, "value") * model.value_head.weight
+
+    def concept_read() -> torch.Tensor:  # (n_concepts, d)
+        return lnf.weight * _routed(model, "concept") * ch.weight
+
+    def policy_read() -> torch.Tensor:  # (d_hidden, 2, d): each hidden unit's read of a move's two cells
+        return ph.fc_in.weight.reshape(-1, 2, d) * lnf.weight * _routed(model, "policy")
+
     for suffix, mask in io_slices:
         readers.append(_Group(f"value_head{suffix}", out_pos, add("value_head.", 1, "output", out_pos, suffix),
-                              lambda mask=mask: (lnf.weight[None, :] * vh.weight * mask)[:, :, None], 1))
+                              lambda mask=mask: (value_read() * mask)[:, :, None], 1))
         readers.append(_Group(f"concept_head{suffix}", out_pos,
                               add("concept_head.", ch.out_features, "output", out_pos, suffix),
-                              lambda mask=mask: (lnf.weight[None, :] * ch.weight * mask)[:, :, None], 1))
+                              lambda mask=mask: (concept_read() * mask)[:, :, None], 1))
         readers.append(_Group(f"policy_head.fc_in{suffix}", out_pos,
                               add("policy_head.fc_in.", ph.fc_in.out_features, "output", out_pos, suffix),
-                              lambda mask=mask: (ph.fc_in.weight.reshape(-1, 2, d) * lnf.weight * mask).transpose(1, 2),
-                              2))
+                              lambda mask=mask: (policy_read() * mask).transpose(1, 2), 2))
     nodes = node_table(np.concatenate(layers), np.concatenate(kinds), np.concatenate(index), np.concatenate(names))
     info = {"model": "board_transformer", "canonical": canonical, "rows": cfg.rows, "cols": cfg.cols, "d_model": d, "n_layers": n_layers,
             "n_heads": n_heads, "d_mlp": d_mlp, "node_set": "heads+neurons, virtual weights"}
     return nodes, writers, readers, info
+
+
+def _routed(model: BoardTransformer, head: str) -> torch.Tensor | float:
+    """The read mask of an output head routed to one module (`BoardTransformer.read_mask`), or 1."""
+    mask = model.read_mask(head)
+    return 1.0 if mask is None else mask
 
 
 def _io_slices(model: BoardTransformer) -> list[tuple[str, torch.Tensor | float]]:

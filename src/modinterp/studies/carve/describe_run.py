@@ -32,6 +32,7 @@ from modinterp.device import pick_device
 from modinterp.games import domineering as dom
 from modinterp.manifest import write_manifest
 from modinterp.modularity.construct import graph_of
+from modinterp.modularity.construct.board_transformer import construction_labels
 from modinterp.modularity.cut import cut_model
 from modinterp.modularity.partition import module_table, random_partition_like
 from modinterp.train.checkpoint import load_trained_model
@@ -54,7 +55,9 @@ class DescribeConfig:
     min_module_size: int = 2
     games: str | None = None  # a GameStore: evidence from its "val" split, scores on its "test" split
     device: str | None = None  # None: CUDA when present (modinterp.device.pick_device), else CPU
-    partition: str = "gh"  # "gh": k modules from the Gomory-Hu tree; "layers": one module per layer's heads / neurons
+    # "gh": k modules from the Gomory-Hu tree; "layers": one module per layer's heads / neurons; "masks": a modular
+    # model's modules by construction (`construction_labels`; the bus copies of inputs and outputs are their own label)
+    partition: str = "gh"
 
 
 def layer_labels(node_names: np.ndarray) -> np.ndarray:
@@ -79,12 +82,12 @@ def _partition(model, k: int, min_size: int, method: str = "gh"):
     if method == "gh":
         cut = cut_model(model, k, min_size=min_size)
         graph, labels, table = cut.graph, cut.labels, cut.modules
-    elif method == "layers":
+    elif method in ("layers", "masks"):
         graph = graph_of(model)
-        labels = layer_labels(graph.nodes.name)
+        labels = layer_labels(graph.nodes.name) if method == "layers" else construction_labels(model, graph.nodes)
         table = module_table(graph, labels)
     else:
-        raise ValueError(f"partition={method!r}; expected 'gh' (Gomory-Hu tree) or 'layers'")
+        raise ValueError(f"partition={method!r}; expected 'gh' (Gomory-Hu tree), 'layers' or 'masks'")
     cuts = {(m.label, other): cut for m in table for other, cut in m.min_cut_to.items()}
     return graph, labels, table, cuts
 
