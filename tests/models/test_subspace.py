@@ -151,6 +151,11 @@ def test_modular_models_embed_only_into_the_same_split():
         embed(small, wider)
     with pytest.raises(EmbeddingMismatchError, match="residual subspaces differ"):
         embed(small, BoardTransformer(TransformerConfig(**BASE), seed=1))
+    routed = BoardTransformer(TransformerConfig(**{**BASE, "n_layers": 3}, n_modules=2, bus_width=4, value_module=0),
+                              seed=1)
+    with pytest.raises(EmbeddingMismatchError, match=re.escape("small (value, policy, concept)_module=(-1, -1, -1), "
+                                                               "large (0, -1, -1)")):
+        embed(small, routed)
 
 
 ROUTED = dict(**BASE, n_modules=2, value_module=0, concept_module=0, policy_module=1)

@@ -142,12 +142,20 @@ def _check_same_subspaces(s, g) -> None:
     if (s.n_modules, s.bus_width) != (g.n_modules, g.bus_width):
         raise EmbeddingMismatchError(f"residual subspaces differ: small n_modules={s.n_modules}, bus_width="
                                      f"{s.bus_width}; large n_modules={g.n_modules}, bus_width={g.bus_width}")
+    if _routes(s) != _routes(g):
+        raise EmbeddingMismatchError(f"output heads read different modules: small (value, policy, concept)_module="
+                                     f"{_routes(s)}, large {_routes(g)}; build both with the same routing")
     if s.modular:
         for what, n_small, n_large in (("heads", s.n_heads, g.n_heads), ("MLP neurons", s.d_mlp, g.d_mlp)):
             if not torch.equal(module_of(n_small, s.n_modules), module_of(n_large, g.n_modules)[:n_small]):
                 raise EmbeddingMismatchError(f"modular {what} do not line up: the small model's {n_small} {what} "
                                              f"would land in slots of other modules among the large model's "
                                              f"{n_large}; build both with the same number of {what}")
+
+
+def _routes(cfg) -> tuple[int, int, int]:
+    """The module each output head reads (value, policy, concept); -1 = the whole stream."""
+    return cfg.value_module, cfg.policy_module, cfg.concept_module
 
 
 def copy_block(source: Block, target: Block) -> None:
