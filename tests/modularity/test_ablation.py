@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from modinterp.describe.evidence.transformer import ModuleUnits, modules_from_labels
-from modinterp.modularity.ablation import ModuleImportance, dissociation_table, module_importance, random_like
+from modinterp.modularity.ablation import (
+    ModuleImportance, Probes, ablation_effects, dissociation_table, module_importance, random_like,
+)
 from modinterp.modularity.cut import cut_model
 from modinterp.studies.carve.modules import AblationSettings, ablation_data
 
@@ -85,3 +87,22 @@ def test_fewer_than_20_random_sets_is_refused():
 def test_counts_needs_an_output_head_not_only_a_concept():
     result = ModuleImportance("M0", 3, {"value": 0.1, "probe:x": 2.0}, {"value": 0.2, "probe:x": 1.0}, {})
     assert result.beats == ["probe:x"] and not result.counts
+
+
+def test_decision_effects_count_flipped_winners_and_changed_greedy_moves():
+    """Hand-computed: 1 of 4 value signs flips; of the 3 positions with a legal move, 2 change their greedy move
+    (an illegal move's logit never counts: position 0's ablated maximum is on an illegal move)."""
+    legal = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1], [0, 0, 0]], dtype=bool)
+    clean = {"value": np.array([1.0, -2.0, 0.5, 3.0]), "concept_head": np.zeros((4, 1)),
+             "policy": np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]])}
+    changed = {"value": np.array([-1.0, -1.0, 0.4, 3.0]), "concept_head": np.zeros((4, 1)),
+               "policy": np.array([[2.0, 1.0, 9.0], [1.0, 0.0, 0.5], [0.0, 3.0, 2.0], [5.0, 0.0, 0.0]])}
+    effects = ablation_effects(clean, changed, legal, Probes([], np.zeros((2, 0)), np.zeros(0), {}))
+    assert effects["value_sign"] == 0.25
+    assert effects["policy_move"] == pytest.approx(2 / 3)
+    assert ablation_effects(clean, clean, legal, Probes([], np.zeros((2, 0)), np.zeros(0), {}))["policy_move"] == 0
+
+
+def test_a_decision_effect_alone_makes_a_module_count():
+    result = ModuleImportance("M1", 3, {"policy": 0.9, "policy_move": 0.76}, {"policy": 1.07, "policy_move": 0.72}, {})
+    assert result.beats == ["policy_move"] and result.counts

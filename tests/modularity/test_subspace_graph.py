@@ -199,3 +199,4 @@ def test_modules_command_shows_the_routed_modules_driving_different_outputs(tmp_
     value_module, policy_module = json.loads((tmp_path / "masks" / "modules.json").read_text())["modules"]
     assert value_module["ablation_effect"]["policy"] == 0 and value_module["ablation_effect"]["value"] > 0
     assert policy_module["ablation_effect"]["value"] == 0 and policy_module["ablation_effect"]["policy"] > 0
+    assert value_module["ablation_effect"]["policy_move"] == 0 and policy_module["ablation_effect"]["value_sign"] == 0

@@ -8,6 +8,14 @@ change of every output is measured on scoring positions:
 - `value`: mean |change of the value logit| / std of the clean value logit;
 - `policy`: mean KL(clean || ablated) of the policy over the legal moves (positions without a legal move skipped);
 - `concept_head`: mean over the concept head's outputs of mean |change| / std of the clean output;
+- `value_sign`: the fraction of positions whose predicted winner (the value logit's sign) flips;
+- `policy_move`: the fraction of positions (with a legal move) whose greedy legal move changes.
+  The two *decision* effects ask whether the network would play or judge differently, not how far its outputs
+  move. Why both kinds: mean-ablating a whole module that is all a head reads sets that head's input to its
+  mean, a coherent "no information" state, while a random set of the same size damages half of two modules and
+  can leave confidently wrong outputs that move further (docs/modularity.md, section 8.4 measured a policy
+  module whose removal changed the greedy move more often than any of 20 random sets, 0.76 against a p95 of
+  0.72, yet moved the policy's KL less, 0.93 against 1.07);
 - `probe:<concept>`: mean |change of a linear probe's prediction| / std of the concept. The probe is a ridge
   regression of the concept on the final-LayerNorm CLS vector (what every output head reads), fitted on the
   clean reference positions. Why a probe and not the correlation of the module's write with the concept: the
@@ -18,7 +26,7 @@ change of every output is measured on scoring positions:
 
 A module's control is `n_random` random unit sets with the same number of neurons in each layer and heads in
 each layer (seeded); it *counts* if its effect exceeds the 95th percentile of its random sets on some output
-head (value, policy, concept_head).
+(value, policy, concept_head, or a decision: value_sign, policy_move).
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from modinterp.models.transformer import BoardTransformer, masked_policy_logits
 __all__ = ["OUTPUTS", "AblationData", "ModuleImportance", "Probes", "module_importance", "random_like", "readout",
            "ablation_effects", "fit_probes", "dissociation_table"]
 
-OUTPUTS = ("value", "policy", "concept_head")  # the output heads a module can count on
+OUTPUTS = ("value", "policy", "concept_head", "value_sign", "policy_move")  # the outputs a module can count on
 _FINAL = "ln_final.hook_normalized"
 
 
@@ -139,6 +147,16 @@ def _policy_kl(clean: np.ndarray, ablated_: np.ndarray, legal: np.ndarray) -> fl
     return float((p.exp() * (p - q)).masked_fill(~mask, 0.0).sum(-1).mean())
 
 
+def _policy_move_change(clean: np.ndarray, ablated_: np.ndarray, legal: np.ndarray) -> float:
+    """Fraction of positions with a legal move whose greedy legal move differs between the two policies."""
+    has = legal.any(1)
+    if not has.any():
+        return 0.0
+    mask = torch.as_tensor(legal[has])
+    moves = [masked_policy_logits(torch.as_tensor(p[has]), mask).argmax(1) for p in (clean, ablated_)]
+    return float((moves[0] != moves[1]).double().mean())
+
+
 def _scaled_change(clean: np.ndarray, changed: np.ndarray) -> float:
     """Mean |change| / std of the clean output, averaged over output columns (constant columns skipped)."""
     clean, changed = clean.reshape(len(clean), -1), changed.reshape(len(changed), -1)
@@ -152,7 +170,9 @@ def ablation_effects(clean: dict[str, np.ndarray], changed: dict[str, np.ndarray
     """The effect on every output head and probed concept of going from `clean` to `changed` readouts."""
     effects = {"value": _scaled_change(clean["value"], changed["value"]),
                "policy": _policy_kl(clean["policy"], changed["policy"], legal),
-               "concept_head": _scaled_change(clean["concept_head"], changed["concept_head"])}
+               "concept_head": _scaled_change(clean["concept_head"], changed["concept_head"]),
+               "value_sign": float(((clean["value"] > 0) != (changed["value"] > 0)).mean()),
+               "policy_move": _policy_move_change(clean["policy"], changed["policy"], legal)}
     if probes.names:
         delta = np.abs(probes.predict(changed["final"]) - probes.predict(clean["final"])) / probes.scale
         effects.update({f"probe:{n}": float(v) for n, v in zip(probes.names, delta.mean(0))})
