@@ -5,7 +5,8 @@ import pytest
 
 from modinterp.describe.evidence.transformer import ModuleUnits, modules_from_labels
 from modinterp.modularity.ablation import (
-    ModuleImportance, Probes, ablation_effects, dissociation_table, module_importance, random_like,
+    ModuleImportance, Probes, ablation_effects, dissociation_table, module_importance, random_like, random_partition,
+    specificities,
 )
 from modinterp.modularity.cut import cut_model
 from modinterp.studies.carve.modules import AblationSettings, ablation_data
@@ -106,3 +107,30 @@ def test_decision_effects_count_flipped_winners_and_changed_greedy_moves():
 def test_a_decision_effect_alone_makes_a_module_count():
     result = ModuleImportance("M1", 3, {"policy": 0.9, "policy_move": 0.76}, {"policy": 1.07, "policy_move": 0.72}, {})
     assert result.beats == ["policy_move"] and result.counts
+
+
+def test_specificity_is_the_effect_minus_the_other_modules_mean():
+    effects = [{"value": 3.0, "policy": 1.0}, {"value": 1.0, "policy": 2.0}, {"value": 2.0, "policy": 0.0}]
+    assert specificities(effects) == [{"value": 1.5, "policy": 0.0}, {"value": -1.5, "policy": 1.5},
+                                      {"value": 0.0, "policy": -1.5}]
+    assert specificities([{"value": 1.0}]) == [{}]  # one module: nothing to contrast
+
+
+def test_random_partitions_keep_every_modules_counts_per_layer_and_are_disjoint():
+    modules = [ModuleUnits("A", {0: np.arange(40)}, {0: np.array([0, 1])}),
+               ModuleUnits("B", {0: np.arange(40, 64)}, {0: np.array([2])})]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        a, b = random_partition(modules, CONFIG, rng)
+        assert len(a.neurons[0]) == 40 and len(b.neurons[0]) == 24 and len(a.heads[0]) == 2 and len(b.heads[0]) == 1
+        assert not set(a.neurons[0]) & set(b.neurons[0]) and not set(a.heads[0]) & set(b.heads[0])
+
+
+def test_planted_modules_are_specific_to_the_output_they_drive(planted):
+    """The division of labour, against random partitions of the same units: the value module moves the value
+    more than the other modules do, the policy module the policy; the inert module is specific to no output."""
+    _, units, results, _ = planted
+    driven = {int(HEADS[u.heads[0][0]]): r for u, r in zip(units, results)}
+    assert "value" in driven[0].specific_to and "policy" not in driven[0].specific_to
+    assert "policy" in driven[1].specific_to and "value" not in driven[1].specific_to
+    assert not set(driven[3].specific_to) & {"value", "policy", "concept_head"}

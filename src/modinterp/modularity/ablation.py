@@ -27,6 +27,14 @@ change of every output is measured on scoring positions:
 A module's control is `n_random` random unit sets with the same number of neurons in each layer and heads in
 each layer (seeded); it *counts* if its effect exceeds the 95th percentile of its random sets on some output
 (value, policy, concept_head, or a decision: value_sign, policy_move).
+
+Do the modules split the work? A module's *specificity* on an output or concept is its effect minus the mean
+effect of the other modules there. Its control is `n_random` random partitions of the same units into sets of the
+modules' sizes and kinds (per layer, a permutation of the layer's units cut into the modules' counts), whose
+modules' specificities scatter around 0: a module is *specific to* an output or concept where its specificity
+exceeds the 95th percentile of its random counterparts'. Why not the random-set test alone: with two modules
+a random set of half the units breaks half of each, so it moves everything about as much as a whole module
+does; the contrast between modules is what a division of labour changes.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from modinterp.describe.evidence.transformer import ModuleUnits, ablated, mean_a
 from modinterp.models.transformer import BoardTransformer, masked_policy_logits
 
 __all__ = ["OUTPUTS", "AblationData", "ModuleImportance", "Probes", "module_importance", "random_like", "readout",
-           "ablation_effects", "fit_probes", "dissociation_table"]
+           "ablation_effects", "fit_probes", "dissociation_table", "random_partition", "specificities"]
 
 OUTPUTS = ("value", "policy", "concept_head", "value_sign", "policy_move")  # the outputs a module can count on
 _FINAL = "ln_final.hook_normalized"
@@ -67,6 +75,13 @@ class ModuleImportance:
     effect: dict[str, float]
     random_p95: dict[str, float]
     random_effects: dict[str, list[float]]
+    specificity: dict[str, float] = field(default_factory=dict)  # effect minus the other modules' mean effect
+    random_specificity_p95: dict[str, float] = field(default_factory=dict)  # the same in random partitions
+
+    @property
+    def specific_to(self) -> list[str]:
+        """Outputs and concepts this module moves more than the other modules do, beyond random partitions."""
+        return [k for k, v in self.specificity.items() if v > max(self.random_specificity_p95[k], 0.0)]
 
     @property
     def beats(self) -> list[str]:
@@ -81,7 +96,8 @@ class ModuleImportance:
     def to_json(self) -> dict:
         """The fields modules.json holds per module."""
         return {"n_units": self.n_units, "ablation_effect": self.effect, "random_ablation_p95": self.random_p95,
-                "counts": self.counts, "beats_random_on": self.beats}
+                "counts": self.counts, "beats_random_on": self.beats, "specificity": self.specificity,
+                "random_specificity_p95": self.random_specificity_p95, "specific_to": self.specific_to}
 
 
 def random_like(module: ModuleUnits, config, rng: np.random.Generator, name: str = "random") -> ModuleUnits:
@@ -89,6 +105,30 @@ def random_like(module: ModuleUnits, config, rng: np.random.Generator, name: str
     neurons = {i: np.sort(rng.choice(config.d_mlp, len(ids), replace=False)) for i, ids in module.neurons.items()}
     heads = {i: np.sort(rng.choice(config.n_heads, len(ids), replace=False)) for i, ids in module.heads.items()}
     return ModuleUnits(name, neurons, heads)
+
+
+def random_partition(modules: list[ModuleUnits], config, rng: np.random.Generator) -> list[ModuleUnits]:
+    """Disjoint random unit sets with each module's number of neurons and heads per layer: per layer, a
+    permutation of the layer's units cut into the modules' counts (each set alone is distributed as `random_like`)."""
+    sets = [ModuleUnits(f"random {m.name}") for m in modules]
+    for kind, size in (("neurons", config.d_mlp), ("heads", config.n_heads)):
+        layers = sorted({i for m in modules for i in getattr(m, kind)})
+        for i in layers:
+            counts = [len(getattr(m, kind).get(i, ())) for m in modules]
+            order = rng.permutation(size)
+            for s, start, count in zip(sets, np.cumsum([0] + counts[:-1]), counts):
+                if count:
+                    getattr(s, kind)[i] = np.sort(order[start:start + count])
+    return sets
+
+
+def specificities(effects: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Per module, its effect minus the mean effect of the other modules, on every key."""
+    if len(effects) < 2:
+        return [{} for _ in effects]
+    total = {k: sum(e[k] for e in effects) for k in effects[0]}
+    n = len(effects)
+    return [{k: e[k] - (total[k] - e[k]) / (n - 1) for k in e} for e in effects]
 
 
 @torch.no_grad()
@@ -202,6 +242,12 @@ def module_importance(model: BoardTransformer, modules: list[ModuleUnits], data:
         out.append(ModuleImportance(module.name, module.n_units, effect,
                                     {k: float(np.percentile(v, 95)) for k, v in random_effects.items()},
                                     random_effects))
+    if len(modules) >= 2:  # the division of labour: specificity beside random partitions (module docstring)
+        null = [specificities([effect_of(s) for s in random_partition(modules, model.config, rng)])
+                for _ in range(n_random)]
+        for i, (result, spec) in enumerate(zip(out, specificities([r.effect for r in out]))):
+            result.specificity = spec
+            result.random_specificity_p95 = {k: float(np.percentile([draw[i][k] for draw in null], 95)) for k in spec}
     return out, probes
 
 

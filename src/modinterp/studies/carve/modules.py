@@ -137,15 +137,19 @@ def ablate_modules(model: BoardTransformer, cut: ModuleCut, settings: AblationSe
 
 
 def print_dissociation(console: Console, results: list[ModuleImportance]) -> None:
-    """Modules x outputs (and the probed concepts some module beats its random sets on): effect / random p95."""
+    """Outputs (and the probed concepts some module beats its random sets on, or is specific to) x modules:
+    effect / random p95, marked where the module is specific to the row (one column per module, so it fits)."""
     columns, rows = dissociation_table(results)
-    shown = [i for i, c in enumerate(columns) if c in OUTPUTS or any(row[i] > 1 for row in rows)]
-    table = Table(title="mean-ablation effect / 95th percentile of random unit sets (same size and kinds); > 1 beats")
-    for col in ["module", "units", "counts"] + [columns[i] for i in shown]:
-        table.add_column(col)
-    for result, row in zip(results, rows):
-        table.add_row(result.name, str(result.n_units), "yes" if result.counts else "no",
-                      *(f"{row[i]:.2f}" for i in shown))
+    shown = [i for i, c in enumerate(columns)
+             if c in OUTPUTS or any(row[i] > 1 for row in rows) or any(c in r.specific_to for r in results)]
+    table = Table(title="mean-ablation effect / 95th percentile of random unit sets (same size and kinds); > 1 beats; "
+                        "* specific: moves it more than the other modules do, beyond random partitions")
+    table.add_column("output or concept")
+    for result in results:
+        table.add_column(f"{result.name} ({result.n_units} units{', counts' if result.counts else ''})")
+    for i in shown:
+        table.add_row(columns[i], *(f"{row[i]:.2f}{' *' if columns[i] in r.specific_to else ''}"
+                                    for r, row in zip(results, rows)))
     console.print(table)
 
 
