@@ -5,7 +5,7 @@ import pytest
 
 from modinterp.describe.evidence.transformer import ModuleUnits, modules_from_labels
 from modinterp.modularity.ablation import (
-    ModuleImportance, Probes, ablation_effects, dissociation_table, module_importance, random_like, random_partition,
+    OUTPUTS, ModuleImportance, Probes, ablation_effects, dissociation_table, module_importance, random_like, random_partition,
     specificities,
 )
 from modinterp.modularity.cut import cut_model
@@ -133,4 +133,24 @@ def test_planted_modules_are_specific_to_the_output_they_drive(planted):
     driven = {int(HEADS[u.heads[0][0]]): r for u, r in zip(units, results)}
     assert "value" in driven[0].specific_to and "policy" not in driven[0].specific_to
     assert "policy" in driven[1].specific_to and "value" not in driven[1].specific_to
-    assert not set(driven[3].specific_to) & {"value", "policy", "concept_head"}
+    assert not set(driven[3].specific_to) & set(OUTPUTS)
+
+
+def test_the_partition_null_leaves_each_modules_random_sets_as_they_were(planted):
+    """The random partitions are drawn after every module's random sets, so a module's p95s do not depend on
+    whether other modules (and so the specificity null) are ablated beside it."""
+    _, units, results, _ = planted
+    alone, _ = module_importance(planted_transformer(), units[:1], ablation_data(planted_transformer(),
+                                                                                 AblationSettings(n_games=60, per_game=6)))
+    assert alone[0].random_p95 == results[0].random_p95 and alone[0].specificity == {}
+
+
+def test_random_partition_sets_are_uniform_subsets_like_random_like():
+    """Each unit lands in a module's random set as often as random_like puts it there: count / layer size."""
+    modules = [ModuleUnits("A", {0: np.arange(96)}, {0: np.arange(6)}), ModuleUnits("B", {0: np.arange(96, 128)},
+                                                                              {0: np.arange(6, 8)})]
+    rng = np.random.default_rng(1)
+    hits = np.zeros(CONFIG.d_mlp)
+    for _ in range(2000):
+        hits[random_partition(modules, CONFIG, rng)[1].neurons[0]] += 1
+    assert np.allclose(hits / 2000, 32 / 128, atol=0.04)

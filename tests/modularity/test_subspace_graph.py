@@ -200,3 +200,21 @@ def test_modules_command_shows_the_routed_modules_driving_different_outputs(tmp_
     assert value_module["ablation_effect"]["policy"] == 0 and value_module["ablation_effect"]["value"] > 0
     assert policy_module["ablation_effect"]["value"] == 0 and policy_module["ablation_effect"]["policy"] > 0
     assert value_module["ablation_effect"]["policy_move"] == 0 and policy_module["ablation_effect"]["value_sign"] == 0
+    # the probes read the CLS dimensions the value and concept heads read: module 1's slice reaches no output there
+    assert all(v == 0 for k, v in policy_module["ablation_effect"].items() if k.startswith("probe:"))
+
+
+def test_canonical_weights_keep_a_routed_models_function_even_from_unrouted_weights():
+    """An unrouted model's state dict loaded into a routed config has non-zero unread columns: forward masks them,
+    and canonical folding must not fold ln_final's bias through them."""
+    from modinterp.modularity.construct.canonical import canonicalize
+
+    routed = BoardTransformer(TransformerConfig(**ROUTED, bus_width=4), seed=12)
+    routed.load_state_dict(BoardTransformer(TransformerConfig(**BASE, n_modules=2, bus_width=4), seed=12).state_dict())
+    with torch.no_grad():
+        routed.ln_final.bias.normal_()
+    assert routed.value_head.weight[:, 16:32].abs().max() > 0  # the unread columns are live
+    tokens = torch.as_tensor(np.random.default_rng(0).integers(0, 2, (8, 17)))
+    tokens[:, -1] = 2
+    for a, b in zip(routed(tokens), canonicalize(routed)(tokens)):
+        assert torch.allclose(a, b, atol=1e-5)

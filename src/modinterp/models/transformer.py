@@ -196,7 +196,6 @@ class BoardTransformer(nn.Module):
         Linear layers PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); LayerNorms weight 1, bias 0.
         A modular model draws the same numbers, then zeroes the masked entries (they get no gradient either).
         """
-        cfg = self.config
         for module in self.modules():
             if isinstance(module, nn.Embedding):
                 module.weight.normal_(0.0, 1.0, generator=generator)
@@ -216,10 +215,18 @@ class BoardTransformer(nn.Module):
             for param, value in zip((attn.W_Q, attn.W_K, attn.W_V, attn.W_O, mlp.W_in.weight, mlp.W_out.weight),
                                     (*attn.weights(), mlp.w_in(), mlp.w_out())):
                 param.copy_(value)
+        self.zero_unread_columns()  # a routed head's unread columns start (and, without gradient, stay) at zero
+
+    @torch.no_grad()
+    def zero_unread_columns(self) -> None:
+        """Zero the weight columns of routed output heads on the residual dimensions they do not read: forward
+        masks their input anyway, so the function is unchanged; code that reads the raw weights (canonical
+        folding, a state dict loaded from an unrouted model) then sees the routing too."""
+        d = self.config.d_model
         for head, weight in (("value", self.value_head.weight), ("concept", self.concept_head.weight),
-                             ("policy", self.policy_head.fc_in.weight.view(cfg.d_model, 2, cfg.d_model))):
+                             ("policy", self.policy_head.fc_in.weight.view(d, 2, d))):
             if self.read_mask(head) is not None:
-                weight.mul_(self.read_mask(head))  # a routed head's unread columns start (and stay) at zero
+                weight.mul_(self.read_mask(head))
 
     def forward(self, tokens: torch.Tensor) -> ModelOutput:
         x = self.embed_tokens(tokens)

@@ -11,14 +11,15 @@ change of every output is measured on scoring positions:
 - `value_sign`: the fraction of positions whose predicted winner (the value logit's sign) flips;
 - `policy_move`: the fraction of positions (with a legal move) whose greedy legal move changes.
   The two *decision* effects ask whether the network would play or judge differently, not how far its outputs
-  move. Why both kinds: mean-ablating a whole module that is all a head reads sets that head's input to its
-  mean, a coherent "no information" state, while a random set of the same size damages half of two modules and
-  can leave confidently wrong outputs that move further (docs/modularity.md, section 8.4 measured a policy
-  module whose removal changed the greedy move more often than any of 20 random sets, 0.76 against a p95 of
-  0.72, yet moved the policy's KL less, 0.93 against 1.07);
+  move. Why both kinds: mean-ablating a whole module that is all a head reads removes everything the module
+  computes (the head keeps only the embeddings' direct path), while a random set of the same size damages half
+  of two modules and can leave confidently wrong outputs that move further (docs/modularity.md, section 8.4: a
+  policy module whose removal changed the greedy move on 0.76 of positions against a p95 of 0.72 for its random
+  sets, yet moved the policy's KL less, 0.93 against a p95 of 1.07);
 - `probe:<concept>`: mean |change of a linear probe's prediction| / std of the concept. The probe is a ridge
-  regression of the concept on the final-LayerNorm CLS vector (what every output head reads), fitted on the
-  clean reference positions. Why a probe and not the correlation of the module's write with the concept: the
+  regression of the concept on the final-LayerNorm CLS vector (what the value and concept heads read; with
+  routed heads only the dimensions they read, `BoardTransformer.read_mask`), fitted on the clean reference
+  positions. Why a probe and not the correlation of the module's write with the concept: the
   write tells what a module carries, not whether the network needs it; the probe's change tells how much of
   the concept the network's final representation loses without the module, which is what "matters" means.
   Concepts the probe cannot read (held-out R^2 below `min_probe_r2`) are left out: a change in a prediction
@@ -26,15 +27,21 @@ change of every output is measured on scoring positions:
 
 A module's control is `n_random` random unit sets with the same number of neurons in each layer and heads in
 each layer (seeded); it *counts* if its effect exceeds the 95th percentile of its random sets on some output
-(value, policy, concept_head, or a decision: value_sign, policy_move).
+(value, policy, concept_head, or a decision: value_sign, policy_move). With 20 sets that percentile lies between
+the two largest, so a module no better than random exceeds it with probability about 2/21 = 0.095 per output
+(exchangeability), and on some of five outputs more often still: `counts` is a screen, `beats_random_on` the record.
 
 Do the modules split the work? A module's *specificity* on an output or concept is its effect minus the mean
 effect of the other modules there. Its control is `n_random` random partitions of the same units into sets of the
-modules' sizes and kinds (per layer, a permutation of the layer's units cut into the modules' counts), whose
-modules' specificities scatter around 0: a module is *specific to* an output or concept where its specificity
-exceeds the 95th percentile of its random counterparts'. Why not the random-set test alone: with two modules
-a random set of half the units breaks half of each, so it moves everything about as much as a whole module
-does; the contrast between modules is what a division of labour changes.
+modules' sizes and kinds (per layer, a permutation of the layer's units cut into the modules' counts; each set
+alone is distributed as `random_like`'s). The same-labelled set of a random partition gives the specificity a
+module of that size and those kinds has by chance (around 0 for equal sizes, above 0 for the larger module of
+unequal ones). A module is *specific to* an output or concept where its specificity is positive and exceeds that
+of every random partition: a one-sided test at 1/(n_random + 1) < 0.05 per output or concept (with many probed
+concepts, some pass by chance: read the outputs first). Why not the random-set test alone: with two modules a
+random set of half the units breaks half of each, so it moves everything about as much as a whole module does;
+the contrast between modules is what a division of labour changes. A division of labour is different modules
+specific to different outputs.
 """
 
 from __future__ import annotations
@@ -76,12 +83,12 @@ class ModuleImportance:
     random_p95: dict[str, float]
     random_effects: dict[str, list[float]]
     specificity: dict[str, float] = field(default_factory=dict)  # effect minus the other modules' mean effect
-    random_specificity_p95: dict[str, float] = field(default_factory=dict)  # the same in random partitions
+    random_specificity_max: dict[str, float] = field(default_factory=dict)  # its largest in random partitions
 
     @property
     def specific_to(self) -> list[str]:
-        """Outputs and concepts this module moves more than the other modules do, beyond random partitions."""
-        return [k for k, v in self.specificity.items() if v > max(self.random_specificity_p95[k], 0.0)]
+        """Outputs and concepts this module moves more than the other modules do, beyond every random partition."""
+        return [k for k, v in self.specificity.items() if v > max(self.random_specificity_max[k], 0.0)]
 
     @property
     def beats(self) -> list[str]:
@@ -97,7 +104,7 @@ class ModuleImportance:
         """The fields modules.json holds per module."""
         return {"n_units": self.n_units, "ablation_effect": self.effect, "random_ablation_p95": self.random_p95,
                 "counts": self.counts, "beats_random_on": self.beats, "specificity": self.specificity,
-                "random_specificity_p95": self.random_specificity_p95, "specific_to": self.specific_to}
+                "random_specificity_max": self.random_specificity_max, "specific_to": self.specific_to}
 
 
 def random_like(module: ModuleUnits, config, rng: np.random.Generator, name: str = "random") -> ModuleUnits:
@@ -131,14 +138,24 @@ def specificities(effects: list[dict[str, float]]) -> list[dict[str, float]]:
     return [{k: e[k] - (total[k] - e[k]) / (n - 1) for k in e} for e in effects]
 
 
+def _cls_read_mask(model: BoardTransformer) -> torch.Tensor | None:
+    """The CLS dimensions the value and concept heads read (None: all): a routed model's other slices reach no
+    output from CLS, so a probe there would credit modules with concepts no head uses."""
+    masks = [model.read_mask(head) for head in ("value", "concept")]
+    return None if any(m is None for m in masks) else torch.clamp(masks[0] + masks[1], max=1.0)
+
+
 @torch.no_grad()
 def readout(model: BoardTransformer, tokens: torch.Tensor, batch_size: int = 512) -> dict[str, np.ndarray]:
-    """Value (N,), policy (N, n_moves) and concept-head (N, c) outputs and the final-LN CLS vector (N, d)."""
+    """Value (N,), policy (N, n_moves) and concept-head (N, c) outputs and the final-LN CLS vector (N, d) as the
+    value and concept heads read it."""
     parts: dict[str, list[np.ndarray]] = {"value": [], "policy": [], "concept_head": [], "final": []}
+    read = _cls_read_mask(model)
     for start in range(0, len(tokens), batch_size):
         out, cache = model.run_with_cache(tokens[start:start + batch_size], names=[_FINAL])
+        final = cache[_FINAL][:, -1] if read is None else cache[_FINAL][:, -1] * read
         for key, value in (("value", out.value), ("policy", out.policy), ("concept_head", out.concepts),
-                           ("final", cache[_FINAL][:, -1])):
+                           ("final", final)):
             parts[key].append(value.double().cpu().numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}
 
@@ -247,7 +264,7 @@ def module_importance(model: BoardTransformer, modules: list[ModuleUnits], data:
                 for _ in range(n_random)]
         for i, (result, spec) in enumerate(zip(out, specificities([r.effect for r in out]))):
             result.specificity = spec
-            result.random_specificity_p95 = {k: float(np.percentile([draw[i][k] for draw in null], 95)) for k in spec}
+            result.random_specificity_max = {k: max(draw[i][k] for draw in null) for k in spec}
     return out, probes
 
 

@@ -86,6 +86,7 @@ def _fold_into_linear(ln: nn.LayerNorm, *linears: nn.Linear) -> None:
 
 def _fold_final(model: BoardTransformer) -> None:
     """ln_final into the value and concept heads and both halves of the policy head's fc_in."""
+    model.zero_unread_columns()  # a routed head's unread columns would otherwise fold ln_final's bias into it
     ln, fc = model.ln_final, model.policy_head.fc_in
     d = ln.weight.shape[0]
     halves = fc.weight.view(-1, 2, d)

@@ -131,7 +131,8 @@ def ablate_modules(model: BoardTransformer, cut: ModuleCut, settings: AblationSe
         result = by_name.get(unit.name)
         rec.update(result.to_json() if result else {"n_units": 0, "ablation_effect": None,
                                                     "random_ablation_p95": None, "counts": False,
-                                                    "beats_random_on": []})
+                                                    "beats_random_on": [], "specificity": None,
+                                                    "random_specificity_max": None, "specific_to": []})
     print_dissociation(console, results)
     return {**asdict(settings), "probe_r2": probes.r2, "probed_concepts": probes.names}
 
@@ -143,7 +144,7 @@ def print_dissociation(console: Console, results: list[ModuleImportance]) -> Non
     shown = [i for i, c in enumerate(columns)
              if c in OUTPUTS or any(row[i] > 1 for row in rows) or any(c in r.specific_to for r in results)]
     table = Table(title="mean-ablation effect / 95th percentile of random unit sets (same size and kinds); > 1 beats; "
-                        "* specific: moves it more than the other modules do, beyond random partitions")
+                        "* specific: moves it more than the other modules do, beyond every random partition")
     table.add_column("output or concept")
     for result in results:
         table.add_column(f"{result.name} ({result.n_units} units{', counts' if result.counts else ''})")
