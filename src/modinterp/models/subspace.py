@@ -49,18 +49,21 @@ def residual_groups(d_model: int, n_modules: int, bus_width: int) -> list[int]:
     return sizes + ([bus_width] if bus_width else [])
 
 
+def _dim_modules(d_model: int, n_modules: int, bus_width: int) -> torch.Tensor:
+    """(d_model,) the module owning each residual dimension: the private slices in order, -1 for the bus."""
+    return torch.cat([module_of(d_model - bus_width, n_modules), torch.full((bus_width,), -1)])
+
+
 def unit_masks(n_units: int, d_model: int, n_modules: int, bus_width: int) -> torch.Tensor:
     """(n_units, d_model) float 0/1: the residual dimensions each unit may read and write (its slice, the bus)."""
-    private = d_model - bus_width
-    dim_module = torch.cat([module_of(private, n_modules), torch.full((bus_width,), -1)])
+    dim_module = _dim_modules(d_model, n_modules, bus_width)
     allowed = (dim_module[None, :] == module_of(n_units, n_modules)[:, None]) | (dim_module[None, :] == -1)
     return allowed.float()
 
 
 def read_mask(d_model: int, n_modules: int, bus_width: int, module: int) -> torch.Tensor:
     """(d_model,) float 0/1: the residual dimensions an output head routed to `module` reads (its slice, the bus)."""
-    private = d_model - bus_width
-    dim_module = torch.cat([module_of(private, n_modules), torch.full((bus_width,), -1)])
+    dim_module = _dim_modules(d_model, n_modules, bus_width)
     return ((dim_module == module) | (dim_module == -1)).float()
 
 

@@ -54,7 +54,7 @@ import torch
 from modinterp.describe.evidence.transformer import ModuleUnits, ablated, mean_activations
 from modinterp.models.transformer import BoardTransformer, masked_policy_logits
 
-__all__ = ["OUTPUTS", "AblationData", "ModuleImportance", "Probes", "module_importance", "random_like", "readout",
+__all__ = ["OUTPUTS", "NO_UNITS_JSON", "AblationData", "ModuleImportance", "Probes", "module_importance", "random_like", "readout",
            "ablation_effects", "fit_probes", "dissociation_table", "random_partition", "specificities"]
 
 OUTPUTS = ("value", "policy", "concept_head", "value_sign", "policy_move")  # the outputs a module can count on
@@ -105,6 +105,11 @@ class ModuleImportance:
         return {"n_units": self.n_units, "ablation_effect": self.effect, "random_ablation_p95": self.random_p95,
                 "counts": self.counts, "beats_random_on": self.beats, "specificity": self.specificity,
                 "random_specificity_max": self.random_specificity_max, "specific_to": self.specific_to}
+
+
+NO_UNITS_JSON = {"n_units": 0, "ablation_effect": None, "random_ablation_p95": None, "counts": False,
+                 "beats_random_on": [], "specificity": None, "random_specificity_max": None, "specific_to": []}
+"""`ModuleImportance.to_json`'s fields for a module with no heads or neurons (nothing to ablate)."""
 
 
 def random_like(module: ModuleUnits, config, rng: np.random.Generator, name: str = "random") -> ModuleUnits:

@@ -19,7 +19,9 @@ from modinterp.describe.evidence.transformer import modules_from_labels
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.errors import ModinterpError
 from modinterp.games import domineering as dom
-from modinterp.modularity.ablation import OUTPUTS, AblationData, ModuleImportance, dissociation_table, module_importance
+from modinterp.modularity.ablation import (
+    NO_UNITS_JSON, OUTPUTS, AblationData, ModuleImportance, dissociation_table, module_importance,
+)
 from modinterp.modularity.construct.board_transformer import construction_labels
 from modinterp.modularity.cut import VIEWS, ModuleCut, cut_model
 from modinterp.modularity.gomory_hu import GomoryHuTree
@@ -129,10 +131,7 @@ def ablate_modules(model: BoardTransformer, cut: ModuleCut, settings: AblationSe
     by_name = {r.name: r for r in results}
     for rec, unit in zip(records, units):
         result = by_name.get(unit.name)
-        rec.update(result.to_json() if result else {"n_units": 0, "ablation_effect": None,
-                                                    "random_ablation_p95": None, "counts": False,
-                                                    "beats_random_on": [], "specificity": None,
-                                                    "random_specificity_max": None, "specific_to": []})
+        rec.update(result.to_json() if result else NO_UNITS_JSON)
     print_dissociation(console, results)
     return {**asdict(settings), "probe_r2": probes.r2, "probed_concepts": probes.names}
 
