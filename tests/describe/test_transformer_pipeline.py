@@ -174,3 +174,36 @@ def test_describe_run_describes_a_modular_models_built_modules(tmp_path):
                                                                             policy_module=-1), seed=11))
     result = CliRunner().invoke(app, ["describe", str(plain), "--partition", "masks", "--n-games", "12"])
     assert result.exit_code == 2 and "n_modules=1: use the tree's partition" in result.output
+
+
+def test_describe_run_by_contribution_scores_every_module_beside_each_random_partition(tmp_path):
+    """--activation value: each module's activation is its contribution to the value output; the scores carry the
+    random partitions' mean and 95th percentile, and whether the module beats them."""
+    config = TransformerConfig(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=4,
+                               n_modules=2, value_module=0, concept_module=0, policy_module=1)
+    run = saved_run(tmp_path, BoardTransformer(config, seed=11))
+    out = describe_run(run, tmp_path / "d", DescribeConfig(n_games=12, positions_per_game=4, partition="masks",
+                                                           n_attribution_boards=8, activation="value",
+                                                           random_partitions=5), show_progress=False)
+    assert out["activation"].startswith("the module's contribution to the value output")
+    modules = out["describers"]["concept"]["modules"]
+    for record in modules.values():
+        scores = record["scores"]
+        assert scores["random_partition_simulation_r_p95"] >= scores["random_partition_simulation_r"] - 1e-12
+        assert scores["beats_random_partition"] == (scores["simulation_r"] > scores["random_partition_simulation_r_p95"])
+    # without a bus the policy module's contribution to the value is exactly 0: listed, not described
+    assert set(modules) == {"M0"} and "constant" in out["partition"]["not_described"]["M1"]
+
+
+def test_describe_run_on_moves_describes_the_policy_module_with_the_move_concepts(tmp_path):
+    """--activation move: (board, move) pairs; the value module, which no move's probability depends on without a
+    bus, is listed as not described, and the move concepts are in the library the policy module is described by."""
+    config = TransformerConfig(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=4,
+                               n_modules=2, value_module=0, concept_module=0, policy_module=1)
+    run = saved_run(tmp_path, BoardTransformer(config, seed=11))
+    out = describe_run(run, tmp_path / "d", DescribeConfig(n_games=12, positions_per_game=4, partition="masks",
+                                                           n_attribution_boards=8, activation="move",
+                                                           random_partitions=3), show_progress=False)
+    assert "move_mobility_gain" in out["concept_features"] and out["n_evidence"] > 12 * 4  # pairs, not boards
+    assert set(out["describers"]["concept"]["modules"]) == {"M1"} and "M0" in out["partition"]["not_described"]
+    assert "move: " in out["evidence"]["M1"]["examples"][0]["board"]

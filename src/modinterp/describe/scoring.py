@@ -10,8 +10,10 @@ The predicate's orientation (sign) and the detection threshold are fitted on the
 OpenAI's calibrated simulator, and the same calibration is applied to every control:
 - random description: the predicate of a random other module, scored on this module's activation;
 - shuffled activations: this module's predicate against a seeded permutation of its held-out activation;
-- random partition (when given): this module's predicate against the activation of a module of the same size
-  cut at random (`modularity.partition.random_partition_like`): does the description need *this* module?
+- random partitions (when given): this module's predicate against the activation of a module of the same size
+  in each of several random partitions (`modularity.partition.random_partition_like`): does the description need
+  *this* module? The mean over the draws and their 95th percentile are reported, and `beats_random_partition`
+  says whether the real module's score is above that percentile.
 Every simulation score is also given after regressing game phase (fill fraction) out of both the predicate and
 the activation (`*_phase_regressed`, orientation refitted on the evidence split's residuals): a description
 that only tracks how far the game has gone scores near 0 there.
@@ -192,8 +194,12 @@ class DescriptionScores:
     n_top: int
     simulation_r_phase_regressed: float | None = None
     random_description_simulation_r_phase_regressed: float | None = None
-    random_partition_simulation_r: float | None = None
+    random_partition_simulation_r: float | None = None  # mean over the random partitions
+    random_partition_simulation_r_p95: float | None = None
     random_partition_simulation_r_phase_regressed: float | None = None
+    random_partition_simulation_r_phase_regressed_p95: float | None = None
+    beats_random_partition: bool | None = None  # simulation_r above the random partitions' 95th percentile
+    beats_random_partition_phase_regressed: bool | None = None
 
     def to_json(self) -> dict:
         """The scores as written to descriptions.json."""
@@ -262,27 +268,43 @@ def phase_regressed_r(predicted_evidence: np.ndarray, activation_evidence: np.nd
 
 @dataclass
 class Controls:
-    """What the extra controls need: game phase on both splits, and per module the activation of a random
-    module of the same size on both splits ({module: (evidence, held-out)}; may be empty)."""
+    """What the extra controls need: game phase on both splits, and per module the activations of the modules
+    of the same size in random partitions, on both splits ({module: [(evidence, held-out), ...]}; may be empty)."""
 
     phase_evidence: np.ndarray
     phase_heldout: np.ndarray
-    random_partition: dict[str, tuple[np.ndarray, np.ndarray]]
+    random_partition: dict[str, list[tuple[np.ndarray, np.ndarray]]]
+
+
+def _null_summary(real: float | None, draws: list[float | None]) -> tuple[float | None, float | None, bool | None]:
+    """(mean, 95th percentile, real > percentile) of the draws' scores (undefined ones left out)."""
+    values = [v for v in draws if v is not None]
+    if not values:
+        return None, None, None
+    p95 = float(np.percentile(values, 95))
+    return round(float(np.mean(values)), 6), round(p95, 6), (None if real is None else bool(real > p95))
 
 
 def control_scores(pe: np.ndarray, ph: np.ndarray, act_e: np.ndarray, act_h: np.ndarray, ce: np.ndarray | None,
-                   ch: np.ndarray | None, random_module: tuple[np.ndarray, np.ndarray] | None,
-                   controls: Controls, top_fraction: float, seed: int) -> dict[str, float | None]:
-    """The phase-regressed and random-partition scores of one description (fields of `DescriptionScores`)."""
+                   ch: np.ndarray | None, random_modules: list[tuple[np.ndarray, np.ndarray]] | None,
+                   controls: Controls, top_fraction: float, seed: int, real_r: float | None = None) -> dict:
+    """The phase-regressed and random-partition scores of one description (fields of `DescriptionScores`);
+    `real_r` is its raw simulation r, compared with the random partitions'."""
     phase = (controls.phase_evidence, controls.phase_heldout)
-    out: dict[str, float | None] = {"simulation_r_phase_regressed": phase_regressed_r(pe, act_e, ph, act_h, *phase)}
+    real_phase = phase_regressed_r(pe, act_e, ph, act_h, *phase)
+    out: dict = {"simulation_r_phase_regressed": real_phase}
     if ce is not None and ch is not None:
         out["random_description_simulation_r_phase_regressed"] = phase_regressed_r(ce, act_e, ch, act_h, *phase)
-    if random_module is not None:
-        rand_e, rand_h = random_module
-        calib = CalibratedPredicate.fit(pe, rand_e, top_fraction, np.random.default_rng(seed))
-        out["random_partition_simulation_r"] = calib.simulation(ph, rand_h)
-        out["random_partition_simulation_r_phase_regressed"] = phase_regressed_r(pe, rand_e, ph, rand_h, *phase)
+    if random_modules:
+        raw, regressed = [], []
+        for rand_e, rand_h in random_modules:
+            calib = CalibratedPredicate.fit(pe, rand_e, top_fraction, np.random.default_rng(seed))
+            raw.append(calib.simulation(ph, rand_h))
+            regressed.append(phase_regressed_r(pe, rand_e, ph, rand_h, *phase))
+        (out["random_partition_simulation_r"], out["random_partition_simulation_r_p95"],
+         out["beats_random_partition"]) = _null_summary(real_r, raw)
+        (out["random_partition_simulation_r_phase_regressed"], out["random_partition_simulation_r_phase_regressed_p95"],
+         out["beats_random_partition_phase_regressed"]) = _null_summary(real_phase, regressed)
     return out
 
 
@@ -318,13 +340,15 @@ def score_descriptions(descriptions: list[Description], activation_evidence: dic
                                            top_fraction=top_fraction, seed=seed + i)
         if controls is not None:
             extra = control_scores(pe, ph, activation_evidence[module], activation_heldout[module], ce, ch,
-                                   controls.random_partition.get(module), controls, top_fraction, seed + i)
+                                   controls.random_partition.get(module), controls, top_fraction, seed + i,
+                                   scores[module].simulation_r)
             scores[module] = replace(scores[module], **extra)
     return scores
 
 
 def mean_scores(scores: dict[str, DescriptionScores]) -> dict[str, float | None]:
-    """Averages of every score and control over modules (None-valued scores are left out)."""
+    """Averages of every score and control over modules (None-valued scores are left out); for the
+    `beats_*` flags, the fraction of modules that beat their random partitions."""
     if not scores:
         return {}
     out: dict[str, float | None] = {}

@@ -3,7 +3,8 @@
 A module's units are the MLP neurons (`blocks.i.mlp.nN`) and attention heads (`blocks.i.attn.hH`) among its
 weight-graph nodes (input/output nodes carry no activation and are listed only). Its *write* at the CLS
 token is what it adds to the residual stream there: sum over its neurons of hook_post * W_out[:, n] plus
-over its heads of hook_z @ W_O[h]. The module's activation is the first principal component of that write.
+over its heads of hook_z @ W_O[h]. What a module's scalar activation is (PC1 of that write, or its contribution
+to an output head) lives in `readouts.py`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
 
-from modinterp.describe.evidence.activation import ModuleActivation
 from modinterp.describe.subjects import Subject
 from modinterp.models import BoardTransformer
 
@@ -165,12 +166,13 @@ def _device(model: BoardTransformer) -> torch.device:
 
 @dataclass
 class TransformerModuleRunner:
-    """A module of a BoardTransformer for evidence collection (a `ModuleRunner`): its activation is `pc1` applied
-    to its total write; ablating it replaces its units by `means` (mean ablation)."""
+    """A module of a BoardTransformer for evidence collection (a `ModuleRunner`): its activation is `readout`
+    (`readouts.WritePC1` or `readouts.HeadContribution`, fitted) on the boards; ablating it replaces its units by
+    `means` (mean ablation)."""
 
     model: BoardTransformer
     module: ModuleUnits
-    pc1: ModuleActivation
+    readout: Callable[[np.ndarray], np.ndarray]
     means: dict[str, torch.Tensor]
     subject: Subject
 
@@ -185,9 +187,8 @@ class TransformerModuleRunner:
         return self.module.summary()
 
     def activation(self, inputs: np.ndarray) -> np.ndarray:
-        """PC1 of the module's total write at CLS on `inputs`."""
-        tokens = self.subject.tokens(self.model, inputs)
-        return self.pc1.transform(total_write(module_writes(self.model, tokens, [self.module])[self.module.name]))
+        """The module's readout on `inputs`."""
+        return self.readout(inputs)
 
     def outputs(self, inputs: np.ndarray, ablate: bool) -> dict[str, np.ndarray]:
         """Value, policy and concept outputs on `inputs`, the module mean-ablated when `ablate`."""

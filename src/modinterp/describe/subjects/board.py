@@ -76,12 +76,17 @@ class BoardSubject:
         """BoardTransformer tokens on the model's device; the side to move (if the model takes it) follows from
         the ply parity (every move covers two cells)."""
         cfg = model.config
-        player = None
-        if cfg.side_to_move:
-            ply = np.asarray(inputs).sum(1) // 2
-            player = (ply % 2) ^ self.first
+        player = self.to_move(inputs) if cfg.side_to_move else None
         device = next(model.parameters()).device
         return torch.as_tensor(board_tokens(inputs, cfg, player), dtype=torch.long, device=device)
+
+    def to_move(self, inputs: np.ndarray) -> np.ndarray:
+        """The player to move on each board (B,), from the ply parity: every move covers two cells."""
+        return (np.asarray(inputs).sum(1) // 2 % 2) ^ self.first
+
+    def legal(self, inputs: np.ndarray) -> np.ndarray:
+        """(B, n_moves) bool: the legal moves of the player to move on each board."""
+        return dom.legal_mask(self.spec, np.asarray(inputs), self.to_move(inputs))
 
     def render(self, inputs: np.ndarray, index: int) -> str:
         """ASCII picture of board `index` ('#' occupied, '.' empty)."""

@@ -20,14 +20,16 @@ from rich.progress import Progress
 from modinterp.atomic import atomic_write_json
 from modinterp.describe.cards import write_cards
 from modinterp.describe.describers import make_describers
-from modinterp.describe.evidence import EvidenceConfig, ModuleActivation, build_evidence
+from modinterp.describe.evidence import EvidenceConfig, build_evidence
 from modinterp.describe.evidence.interfaces import interface_flows, summaries_for
+from modinterp.describe.evidence.readouts import READOUT_MEANING, READOUTS, Readouts
 from modinterp.describe.evidence.transformer import (
-    TransformerModuleRunner, mean_activations, module_writes, modules_from_labels, total_write,
+    TransformerModuleRunner, mean_activations, module_writes, modules_from_labels,
 )
 from modinterp.describe.llm import LLMSettings
 from modinterp.describe.scoring import Controls, mean_scores, score_descriptions
 from modinterp.describe.subjects.board import BoardSubject
+from modinterp.describe.subjects.board_moves import BoardMoveSubject
 from modinterp.device import pick_device
 from modinterp.games import domineering as dom
 from modinterp.manifest import write_manifest
@@ -38,12 +40,15 @@ from modinterp.modularity.partition import module_table, random_partition_like
 from modinterp.train.checkpoint import load_trained_model
 
 PHASE = "fill_fraction"  # game phase, regressed out of every simulation score beside the raw one
+CONSTANT = 1e-9  # an activation whose standard deviation is at most this is constant: nothing to describe
+PARTITIONS = ("tree", "layers", "masks")  # where the modules come from (`_partition`)
 DESCRIBERS = ("concept",)  # offline describers of every run; an LLM joins when --llm-* is given
 
 
 @dataclass
 class DescribeConfig:
-    """What `describe_run` does: the partition (k, method), how many positions per split, the seed."""
+    """What `describe_run` does: the partition (k, method), the activation described, how many positions per
+    split, how many random partitions the scores stand beside, the seed."""
 
     k: int = 6
     n_games: int = 300  # per split (evidence, held-out)
@@ -55,9 +60,23 @@ class DescribeConfig:
     min_module_size: int = 2
     games: str | None = None  # a GameStore: evidence from its "val" split, scores on its "test" split
     device: str | None = None  # None: CUDA when present (modinterp.device.pick_device), else CPU
-    # "gh": k modules from the Gomory-Hu tree; "layers": one module per layer's heads / neurons; "masks": a modular
+    # "tree": k modules from the Gomory-Hu tree; "layers": one module per layer's heads / neurons; "masks": a modular
     # model's modules by construction (`construction_labels`; the bus copies of inputs and outputs are their own label)
-    partition: str = "gh"
+    partition: str = "tree"
+    # what a module's activation is (`describe.evidence.readouts`): "pc1" of its write at CLS, or its contribution
+    # to the "value" output, to the greedy move's log-probability ("policy"), or to a given move's on (board, move)
+    # pairs ("move": 2 legal moves per board, and the move concepts join the library)
+    activation: str = "pc1"
+    random_partitions: int = 20  # random partitions of the same module sizes, the null every score stands beside
+
+    def __post_init__(self) -> None:
+        if self.partition not in PARTITIONS:
+            renamed = " (the Gomory-Hu tree's partition is now called tree, as in `modinterp modules`)" if self.partition == "gh" else ""
+            raise ValueError(f"partition (--partition) {self.partition!r}: expected one of {', '.join(PARTITIONS)}{renamed}")
+        if self.activation not in READOUTS:
+            raise ValueError(f"activation (--activation) {self.activation!r}: expected one of {', '.join(READOUTS)}")
+        if self.random_partitions < 0:
+            raise ValueError(f"random_partitions (--random-partitions) {self.random_partitions}: expected 0 (no control) or more")
 
 
 def layer_labels(node_names: np.ndarray) -> np.ndarray:
@@ -77,9 +96,9 @@ def layer_labels(node_names: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _partition(model, k: int, min_size: int, method: str = "gh"):
+def _partition(model, k: int, min_size: int, method: str = "tree"):
     """(weight graph, node labels, module table, min cut between every two modules) of the model."""
-    if method == "gh":
+    if method == "tree":
         cut = cut_model(model, k, min_size=min_size)
         graph, labels, table = cut.graph, cut.labels, cut.modules
     elif method in ("layers", "masks"):
@@ -87,24 +106,50 @@ def _partition(model, k: int, min_size: int, method: str = "gh"):
         labels = layer_labels(graph.nodes.name) if method == "layers" else construction_labels(model, graph.nodes)
         table = module_table(graph, labels)
     else:
-        raise ValueError(f"partition={method!r}; expected 'gh' (Gomory-Hu tree), 'layers' or 'masks'")
+        raise ValueError(f"partition={method!r}; expected one of {', '.join(PARTITIONS)}")
     cuts = {(m.label, other): cut for m in table for other, cut in m.min_cut_to.items()}
     return graph, labels, table, cuts
 
 
-def random_partition_activations(model, graph, labels: np.ndarray, tokens_ev, tokens_ho,
-                                 seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per module name, the (evidence, held-out) activation of the module with the same label in a random
-    partition of the units with the same sizes (`random_partition_like`): PC1 of its write, as for real ones."""
+def random_partition_activations(graph, labels: np.ndarray, readouts: Readouts, boards_ev: np.ndarray,
+                                 boards_ho: np.ndarray, n_draws: int,
+                                 seed: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Per module name, the (evidence, held-out) activation of the module with the same label in each of
+    `n_draws` random partitions of the units with the same sizes (`random_partition_like`), read out as the real
+    modules are (`readouts`, fitted on the evidence split)."""
     units = np.isin(graph.nodes.kind, ("head", "neuron"))
-    shuffled = [m for m in modules_from_labels(graph.nodes.name, random_partition_like(labels, units, seed))
-                if m.n_units > 0]
-    writes_ev, writes_ho = module_writes(model, tokens_ev, shuffled), module_writes(model, tokens_ho, shuffled)
-    out = {}
-    for m in shuffled:
-        pc1 = ModuleActivation().fit(total_write(writes_ev[m.name]))
-        out[m.name] = (pc1.transform(total_write(writes_ev[m.name])), pc1.transform(total_write(writes_ho[m.name])))
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for draw_seed in np.random.default_rng(seed).integers(0, 2**31 - 1, size=n_draws):
+        shuffled = modules_from_labels(graph.nodes.name, random_partition_like(labels, units, int(draw_seed)))
+        for m in (m for m in shuffled if m.n_units > 0):
+            readout = readouts.of(m).fit(boards_ev)
+            out.setdefault(m.name, []).append((readout(boards_ev), readout(boards_ho)))
     return out
+
+
+def collect_evidence(readouts: Readouts, modules, boards: tuple[np.ndarray, np.ndarray], table_ev, flows,
+                     cfg: DescribeConfig, show_progress: bool = True):
+    """(evidences, activations on the evidence and held-out boards {module: (N,)}, {module: why not described}):
+    a module whose activation is constant on the evidence boards (a routed module's contribution to a head it
+    does not feed is exactly 0) has nothing to describe and is listed with the reason instead."""
+    boards_ev, boards_ho = boards
+    evidence_config = EvidenceConfig(n_attribution=cfg.n_attribution_boards, seed=cfg.seed)
+    evidences, act_ev, act_ho, not_described = [], {}, {}, {}
+    with Progress(disable=not show_progress, transient=True) as bar:
+        task = bar.add_task("collecting evidence", total=len(modules))
+        for m in modules:
+            bar.advance(task)
+            readout = readouts.of(m).fit(boards_ev)
+            evidence_activation = readout(boards_ev)
+            if float(np.std(evidence_activation)) <= CONSTANT:
+                not_described[m.name] = (f"its activation ({cfg.activation}) is constant on the evidence boards "
+                                         f"({float(evidence_activation[0]):.3g}): the module does not move it")
+                continue
+            act_ev[m.name], act_ho[m.name] = evidence_activation, readout(boards_ho)
+            runner = TransformerModuleRunner(readouts.model, m, readout, readouts.means, readouts.subject)
+            evidences.append(build_evidence(runner, readouts.subject, boards_ev, act_ev[m.name], table_ev, evidence_config,
+                                            interfaces=summaries_for(m.name, flows), extra=readout.info()))
+    return evidences, act_ev, act_ho, not_described
 
 
 def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config: DescribeConfig | None = None,
@@ -114,7 +159,8 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     cfg = config or DescribeConfig()
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "describe"
     model, _ = load_trained_model(run_dir, device=pick_device(cfg.device))
-    subject = BoardSubject(dom.BoardSpec(model.config.rows, model.config.cols), cfg.sector)
+    spec = dom.BoardSpec(model.config.rows, model.config.cols)
+    subject = BoardMoveSubject(spec, cfg.sector) if cfg.activation == "move" else BoardSubject(spec, cfg.sector)
     evidence_split, heldout_split = subject.splits(cfg.n_games, cfg.positions_per_game, cfg.seed, cfg.games)
     boards_ev, boards_ho = evidence_split.inputs, heldout_split.inputs
     table_ev, table_ho = subject.concept_table(boards_ev), subject.concept_table(boards_ho)
@@ -124,21 +170,12 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     tokens_ev, tokens_ho = subject.tokens(model, boards_ev), subject.tokens(model, boards_ho)
     writes_ev, writes_ho = module_writes(model, tokens_ev, modules), module_writes(model, tokens_ho, modules)
     flows = interface_flows(model, graph, labels, modules, cuts, writes_ev, writes_ho, table_ev, table_ho)
-    means = mean_activations(model, tokens_ev[:256])
-    evidence_config = EvidenceConfig(n_attribution=cfg.n_attribution_boards, seed=cfg.seed)
-    evidences, act_ev, act_ho = [], {}, {}
-    with Progress(disable=not show_progress, transient=True) as bar:
-        task = bar.add_task("collecting evidence", total=len(modules))
-        for m in modules:
-            pc1 = ModuleActivation().fit(total_write(writes_ev[m.name]))
-            act_ev[m.name], act_ho[m.name] = pc1.transform(total_write(writes_ev[m.name])), pc1.transform(total_write(writes_ho[m.name]))
-            runner = TransformerModuleRunner(model, m, pc1, means, subject)
-            evidences.append(build_evidence(runner, subject, boards_ev, act_ev[m.name], table_ev, evidence_config,
-                                            interfaces=summaries_for(m.name, flows),
-                                            extra={"pc1_explained_variance": round(pc1.explained_variance_ratio_, 4)}))
-            bar.advance(task)
-    controls = Controls(table_ev.column(PHASE), table_ho.column(PHASE),
-                        random_partition_activations(model, graph, labels, tokens_ev, tokens_ho, cfg.seed))
+    readouts = Readouts(cfg.activation, model, subject, mean_activations(model, tokens_ev[:256]))
+    evidences, act_ev, act_ho, not_described = collect_evidence(readouts, modules, (boards_ev, boards_ho), table_ev,
+                                                                flows, cfg, show_progress)
+    randoms = random_partition_activations(graph, labels, readouts, boards_ev, boards_ho, cfg.random_partitions,
+                                           cfg.seed)
+    controls = Controls(table_ev.column(PHASE), table_ho.column(PHASE), randoms)
     results: dict[str, Any] = {}
     for describer in make_describers(DESCRIBERS, subject.prompt_words, llm, cfg.seed):
         descriptions, report = describer.describe(evidences, table_ev)
@@ -150,10 +187,11 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
         }
     output = {
         "schema_version": 1, "run_dir": str(run_dir), "config": {**asdict(cfg), "sector": list(cfg.sector)},
-        "activation": "first principal component (evidence split) of the module's write into the residual stream at CLS",
+        "activation": READOUT_MEANING[cfg.activation],
         "n_evidence": len(boards_ev), "n_heldout": len(boards_ho), "concept_features": table_ev.names,
         "partition": {"k_requested": cfg.k, "n_modules": int(labels.max()) + 1,
                       "skipped_without_units": [m.name for m in all_modules if m.n_units == 0],
+                      "not_described": not_described,
                       "modules": [{"module": f"M{m.label}", "size": m.size, "internal_weight": m.internal_weight,
                                    "interface_weight": m.interface_weight} for m in mtable]},
         "evidence": {ev.module: ev.to_json() for ev in evidences},
@@ -167,7 +205,8 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
 
 
 def summary_lines(output: dict[str, Any]) -> list[str]:
-    """One line per describer: modules described, mean simulation r beside its controls, detection."""
+    """Per describer: modules described and mean scores beside their controls, then one line per module with its
+    score beside its random partitions' (mean, 95th percentile), raw and after regressing out game phase."""
     lines = []
     for name, res in output["describers"].items():
         s = res["mean_scores"]
@@ -177,10 +216,28 @@ def summary_lines(output: dict[str, Any]) -> list[str]:
                      f"after regressing out {PHASE}: {s.get('simulation_r_phase_regressed')} (random description "
                      f"{s.get('random_description_simulation_r_phase_regressed')}, random partition "
                      f"{s.get('random_partition_simulation_r_phase_regressed')}); detection {s.get('detection_bacc')}")
+        for module, why in output["partition"]["not_described"].items():
+            lines.append(f"  {module} not described: {why}")
+        for module, record in sorted(res["modules"].items()):
+            lines.append(f"  {module} {record['concept']}: "
+                         + "; ".join(_versus_random(record["scores"], suffix) for suffix in ("", "_phase_regressed")))
         failures = len(res["report"].get("parse_failures", {})) + len(res["report"].get("request_failures", {}))
         if failures:
             lines.append(f"  {failures} module(s) not described (see descriptions.json: report)")
     return lines
+
+
+def _versus_random(scores: dict, suffix: str) -> str:
+    """'r 0.67 vs random partitions 0.03 (p95 0.10): beats' for the raw (suffix '') or phase-regressed score."""
+    real, mean = scores.get(f"simulation_r{suffix}"), scores.get(f"random_partition_simulation_r{suffix}")
+    p95 = scores.get(f"random_partition_simulation_r{suffix}_p95")
+    verdict = {True: "beats", False: "does not beat", None: "n/a"}[scores.get(f"beats_random_partition{suffix}")]
+    label = "r" if not suffix else "phase-regressed r"
+    return f"{label} {_fmt(real)} vs random partitions {_fmt(mean)} (p95 {_fmt(p95)}): {verdict}"
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def describe_and_report(run_dir: str | Path, out_dir: str | Path | None, config: DescribeConfig,

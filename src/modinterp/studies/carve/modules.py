@@ -112,10 +112,9 @@ def ablation_data(model: BoardTransformer, settings: AblationSettings) -> Ablati
     spec = dom.BoardSpec(model.config.rows, model.config.cols)
     subject = BoardSubject(spec)
     reference, scoring = subject.splits(settings.n_games, settings.per_game, settings.seed, settings.games)
-    player = (scoring.inputs.sum(1) // 2 % 2) ^ subject.first  # every move covers two cells
     concepts_ref, concepts = subject.concept_table(reference.inputs), subject.concept_table(scoring.inputs)
     return AblationData(subject.tokens(model, reference.inputs), subject.tokens(model, scoring.inputs),
-                        dom.legal_mask(spec, scoring.inputs, player),
+                        subject.legal(scoring.inputs),
                         {n: concepts_ref.column(n) for n in concepts_ref.names},
                         {n: concepts.column(n) for n in concepts.names})
 

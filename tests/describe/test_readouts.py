@@ -1,0 +1,153 @@
+"""A module's activation as its contribution to an output head (describe/evidence/readouts.py): known values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from modinterp.describe.evidence.readouts import IntactOutputs, Readouts, greedy_move_contribution
+from modinterp.describe.evidence.transformer import ModuleUnits, mean_activations
+from modinterp.describe.subjects import Split
+from modinterp.describe.subjects.board import BoardSubject
+from modinterp.describe.subjects.board_moves import MOVE_CONCEPTS, BoardMoveSubject, move_concepts
+from modinterp.games.domineering import BoardSpec
+from modinterp.models import build_model
+from modinterp.models.transformer import masked_policy_logits
+from modinterp.studies.carve.describe_run import DescribeConfig
+
+SUBJECT = BoardSubject(BoardSpec(4, 4))
+
+
+def _boards(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 2, size=(n, 16)).astype(np.uint8)
+
+
+def _model_and_means(seed=0):
+    model = build_model("smoke", 4, 4, seed=seed).eval()
+    return model, mean_activations(model, SUBJECT.tokens(model, _boards(64, seed=1)))
+
+
+def test_value_contribution_of_the_last_mlp_matches_swapping_its_output_for_its_mean_by_hand():
+    model, means = _model_and_means()
+    last = model.config.n_layers - 1
+    mlp = model.blocks[last].mlp
+    module = ModuleUnits("mlp", neurons={last: np.arange(model.config.d_mlp)})
+    boards = _boards(32, seed=2)
+    contribution = Readouts("value", model, SUBJECT, means).of(module)(boards)
+    tokens = SUBJECT.tokens(model, boards)
+    with torch.no_grad():  # reference: the final residual with the MLP's output replaced by W_out @ mean + b
+        _, cache = model.run_with_cache(tokens, names=[f"blocks.{last}.hook_resid_post", f"blocks.{last}.mlp.hook_post"])
+        post = cache[f"blocks.{last}.mlp.hook_post"]
+        resid = cache[f"blocks.{last}.hook_resid_post"]
+        swapped = resid - mlp.W_out(post) + mlp.W_out(means[f"blocks.{last}.mlp.hook_post"].expand_as(post))
+        expected = (model.unembed(resid).value - model.unembed(swapped).value).double().numpy()
+    np.testing.assert_allclose(contribution, expected, atol=1e-5)
+    assert np.abs(contribution).max() > 1e-3  # the check is not vacuous
+
+
+@pytest.mark.parametrize("head", ["value", "policy"])
+def test_a_module_that_writes_nothing_contributes_exactly_zero(head):
+    model, means = _model_and_means()
+    units = np.arange(4)
+    with torch.no_grad():
+        model.blocks[0].mlp.W_out.weight[:, units] = 0.0
+    contribution = Readouts(head, model, SUBJECT, means).of(ModuleUnits("silent", neurons={0: units}))(_boards(20))
+    np.testing.assert_array_equal(contribution, np.zeros(20))
+
+
+def test_greedy_move_contribution_by_hand():
+    intact = torch.tensor([[2.0, 1.0, 0.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
+    cut = torch.zeros(2, 4)
+    legal = torch.tensor([[True, True, True, False], [False, False, False, False]])
+    out = greedy_move_contribution(intact, cut, legal)
+    # row 0: the greedy legal move is 0 (move 3 is illegal); log p = 2 - log(e^2 + e + 1), log q = -log 3
+    expected = 2 - math.log(math.e**2 + math.e + 1) + math.log(3)
+    np.testing.assert_allclose(out, [expected, 0.0], atol=1e-12)
+
+
+def test_the_subject_gives_the_legal_moves_of_the_player_to_move():
+    empty = np.zeros((1, 16), dtype=np.uint8)
+    one_move = empty.copy()
+    one_move[0, [0, 4]] = 1  # a vertical domino on r0c0-r1c0: horizontal is to move
+    legal = SUBJECT.legal(np.concatenate([empty, one_move]))
+    n_vertical = 3 * 4  # moves are coded vertical first (games.domineering)
+    assert legal[0, :n_vertical].all() and not legal[0, n_vertical:].any()
+    assert not legal[1, :n_vertical].any() and legal[1, n_vertical:].sum() == 4 * 3 - 2  # r0c0-r0c1 and r1c0-r1c1 are blocked
+
+
+def test_unknown_readouts_and_the_old_partition_name_are_refused_with_the_fix():
+    model, means = _model_and_means()
+    with pytest.raises(ValueError, match="expected one of pc1, value, policy"):
+        Readouts("pc2", model, SUBJECT, means)
+    with pytest.raises(ValueError, match=r"--activation.*expected one of pc1, value, policy"):
+        DescribeConfig(activation="logit")
+    with pytest.raises(ValueError, match="now called tree"):
+        DescribeConfig(partition="gh")
+    with pytest.raises(ValueError, match="--random-partitions"):
+        DescribeConfig(random_partitions=-1)
+
+
+def test_the_intact_outputs_are_computed_once_per_board_set_and_equal_a_fresh_forward():
+    model, _ = _model_and_means()
+    intact, boards = IntactOutputs(model, SUBJECT), _boards(10, seed=4)
+    first = intact(boards)
+    assert intact(boards.copy()) is first and len(intact._cache) == 1  # same boards, same entry
+    assert intact(boards[:5])["value"].shape == (5,) and len(intact._cache) == 2
+    with torch.no_grad():
+        fresh = model(SUBJECT.tokens(model, boards))
+    assert torch.equal(first["value"], fresh.value) and torch.equal(first["policy"], fresh.policy)
+
+
+def _move_code(spec, a, b):
+    return int(np.flatnonzero((spec.move_cells == [a, b]).all(1))[0])
+
+
+def test_move_concepts_by_hand_on_an_empty_and_a_crowded_board():
+    spec = BoardSpec(4, 4)
+    move = _move_code(spec, 5, 9)  # vertical r1c1-r2c1
+    empty = np.zeros((1, 16), dtype=np.uint8)
+    values = dict(zip(MOVE_CONCEPTS, move_concepts(spec, empty, [move])[0]))
+    # horizontal r1c0-r1c1, r1c1-r1c2, r2c0-r2c1, r2c1-r2c2 are taken away; vertical r0c1-r1c1 and r2c1-r3c1
+    assert values == {"move_blocks_opponent": 4, "move_blocks_own": 2, "move_mobility_gain": 2, "move_row": 1.5,
+                      "move_col": 1.0, "move_border_distance": 1, "move_occupied_neighbours": 0}
+    crowded = empty.copy()
+    crowded[0, [4, 6, 1]] = 1  # r1c0, r1c2 and r0c1 occupied: r1c0-r1c1, r1c1-r1c2 and r0c1-r1c1 are gone already
+    values = dict(zip(MOVE_CONCEPTS, move_concepts(spec, crowded, [move])[0]))
+    assert values["move_blocks_opponent"] == 2 and values["move_blocks_own"] == 1
+    assert values["move_occupied_neighbours"] == 3
+
+
+def test_board_move_pairs_hold_legal_moves_of_the_player_to_move_and_stay_scorable_when_occluded():
+    subject = BoardMoveSubject(BoardSpec(4, 4), moves_per_board=2)
+    evidence, heldout = subject.splits(6, 3, seed=0)
+    assert set(evidence.groups.tolist()).isdisjoint(heldout.groups.tolist())
+    boards, moves = subject.board_part(evidence.inputs), subject.move_part(evidence.inputs)
+    assert SUBJECT.legal(boards)[np.arange(len(moves)), moves].all()
+    full = np.ones((1, 16), dtype=np.uint8)
+    pairs = subject.with_moves(Split(np.concatenate([np.zeros((1, 16), np.uint8), full]), np.array([7, 8])), seed=1)
+    assert pairs.groups.tolist() == [7, 7]  # two distinct moves of the empty board; the full board has none
+    assert len(set(subject.move_part(pairs.inputs).tolist())) == 2
+    _, occluded = next(iter(subject.occlusions(evidence.inputs)))
+    assert subject.legal(occluded)[np.arange(len(moves)), moves].all()  # the pair's move is always scorable
+    table = subject.concept_table(evidence.inputs)
+    assert table.names[-len(MOVE_CONCEPTS):] == list(MOVE_CONCEPTS) and table.n_positions == len(moves)
+    assert subject.splits(6, 3, seed=0)[0].inputs.tolist() == evidence.inputs.tolist()  # seeded
+
+
+def test_a_moves_contribution_on_the_greedy_move_equals_the_greedy_move_contribution():
+    model, means = _model_and_means()
+    module = ModuleUnits("attn", heads={0: np.array([0, 1])})
+    boards = _boards(12, seed=5)
+    legal = SUBJECT.legal(boards)
+    keep = legal.any(1)
+    boards, legal = boards[keep], legal[keep]
+    with torch.no_grad():
+        logits = model(SUBJECT.tokens(model, boards)).policy
+    greedy = masked_policy_logits(logits, torch.as_tensor(legal)).argmax(-1).numpy()
+    subject = BoardMoveSubject(BoardSpec(4, 4))
+    pairs = np.concatenate([boards.astype(np.int64), greedy[:, None]], 1)
+    on_moves = Readouts("move", model, subject, means).of(module)(pairs)
+    np.testing.assert_allclose(on_moves, Readouts("policy", model, SUBJECT, means).of(module)(boards), atol=1e-12)
+    with pytest.raises(ValueError, match="BoardMoveSubject"):
+        Readouts("move", model, SUBJECT, means)
