@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from modinterp.describe.evidence.readouts import IntactOutputs, Readouts, greedy_move_contribution
+from modinterp.describe.evidence.readouts import IntactOutputs, Readouts, move_contribution, relative_logit
 from modinterp.describe.evidence.transformer import ModuleUnits, mean_activations
 from modinterp.describe.subjects import Split
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.describe.subjects.board_moves import MOVE_CONCEPTS, BoardMoveSubject, move_concepts
 from modinterp.games.domineering import BoardSpec
 from modinterp.models import build_model
-from modinterp.models.transformer import masked_policy_logits
 from modinterp.studies.carve.describe_run import DescribeConfig
 
 SUBJECT = BoardSubject(BoardSpec(4, 4))
@@ -46,24 +45,30 @@ def test_value_contribution_of_the_last_mlp_matches_swapping_its_output_for_its_
     assert np.abs(contribution).max() > 1e-3  # the check is not vacuous
 
 
-@pytest.mark.parametrize("head", ["value", "policy"])
-def test_a_module_that_writes_nothing_contributes_exactly_zero(head):
+def test_a_module_that_writes_nothing_contributes_exactly_zero():
     model, means = _model_and_means()
     units = np.arange(4)
     with torch.no_grad():
         model.blocks[0].mlp.W_out.weight[:, units] = 0.0
-    contribution = Readouts(head, model, SUBJECT, means).of(ModuleUnits("silent", neurons={0: units}))(_boards(20))
-    np.testing.assert_array_equal(contribution, np.zeros(20))
+    silent = ModuleUnits("silent", neurons={0: units})
+    boards = _boards(20)
+    np.testing.assert_array_equal(Readouts("value", model, SUBJECT, means).of(silent)(boards), np.zeros(20))
+    pairs = BoardMoveSubject(BoardSpec(4, 4)).with_moves(Split(boards, np.arange(20)), seed=0).inputs
+    contribution = Readouts("move", model, BoardMoveSubject(BoardSpec(4, 4)), means).of(silent)(pairs)
+    np.testing.assert_array_equal(contribution, np.zeros(len(pairs)))
 
 
-def test_greedy_move_contribution_by_hand():
-    intact = torch.tensor([[2.0, 1.0, 0.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
-    cut = torch.zeros(2, 4)
-    legal = torch.tensor([[True, True, True, False], [False, False, False, False]])
-    out = greedy_move_contribution(intact, cut, legal)
-    # row 0: the greedy legal move is 0 (move 3 is illegal); log p = 2 - log(e^2 + e + 1), log q = -log 3
-    expected = 2 - math.log(math.e**2 + math.e + 1) + math.log(3)
-    np.testing.assert_allclose(out, [expected, 0.0], atol=1e-12)
+def test_move_contribution_by_hand_ignores_a_shift_shared_by_every_move():
+    intact = torch.tensor([[2.0, 1.0, 0.0, 5.0], [1.0, 3.0, 2.0, 0.0]])
+    legal = torch.tensor([[True, True, True, False], [False, True, True, False]])
+    move = torch.tensor([0, 2])
+    # row 0: 2 - mean(2, 1, 0) = 1 (move 3 is illegal); row 1: 2 - mean(3, 2) = -0.5
+    np.testing.assert_allclose(relative_logit(intact, legal, move).numpy(), [1.0, -0.5])
+    shifted = intact + torch.tensor([[7.0], [-3.0]])  # a per-board shift: no contribution
+    np.testing.assert_allclose(move_contribution(intact, shifted, legal, move), [0.0, 0.0], atol=1e-12)
+    cut = intact.clone()
+    cut[0, 0] -= 3.0  # the module raised move 0 by 3 logits: 3 - 3/3 relative to the mean of 3 legal moves
+    np.testing.assert_allclose(move_contribution(intact, cut, legal, move), [2.0, 0.0], atol=1e-12)
 
 
 def test_the_subject_gives_the_legal_moves_of_the_player_to_move():
@@ -78,9 +83,9 @@ def test_the_subject_gives_the_legal_moves_of_the_player_to_move():
 
 def test_unknown_readouts_and_the_old_partition_name_are_refused_with_the_fix():
     model, means = _model_and_means()
-    with pytest.raises(ValueError, match="expected one of pc1, value, policy"):
+    with pytest.raises(ValueError, match="expected one of pc1, value, move"):
         Readouts("pc2", model, SUBJECT, means)
-    with pytest.raises(ValueError, match=r"--activation.*expected one of pc1, value, policy"):
+    with pytest.raises(ValueError, match=r"--activation.*expected one of pc1, value, move"):
         DescribeConfig(activation="logit")
     with pytest.raises(ValueError, match="now called tree"):
         DescribeConfig(partition="gh")
@@ -128,26 +133,26 @@ def test_board_move_pairs_hold_legal_moves_of_the_player_to_move_and_stay_scorab
     pairs = subject.with_moves(Split(np.concatenate([np.zeros((1, 16), np.uint8), full]), np.array([7, 8])), seed=1)
     assert pairs.groups.tolist() == [7, 7]  # two distinct moves of the empty board; the full board has none
     assert len(set(subject.move_part(pairs.inputs).tolist())) == 2
-    _, occluded = next(iter(subject.occlusions(evidence.inputs)))
-    assert subject.legal(occluded)[np.arange(len(moves)), moves].all()  # the pair's move is always scorable
     table = subject.concept_table(evidence.inputs)
     assert table.names[-len(MOVE_CONCEPTS):] == list(MOVE_CONCEPTS) and table.n_positions == len(moves)
     assert subject.splits(6, 3, seed=0)[0].inputs.tolist() == evidence.inputs.tolist()  # seeded
 
 
-def test_a_moves_contribution_on_the_greedy_move_equals_the_greedy_move_contribution():
+def test_a_pairs_player_is_its_moves_and_survives_occlusion():
+    """Flipping one cell changes the ply parity; the pair's player (its move's) and its move's legality must not
+    change, or the 'cells it reads' would measure a player swap instead of the module."""
+    subject = BoardMoveSubject(BoardSpec(4, 4), moves_per_board=3)
+    evidence, _ = subject.splits(8, 3, seed=2)
+    moves = subject.move_part(evidence.inputs)
+    for name, occluded in subject.occlusions(evidence.inputs):
+        assert (subject.player(occluded) == subject.player(evidence.inputs)).all()
+        assert subject.legal(occluded)[np.arange(len(moves)), moves].all(), name
+        assert (subject.move_part(occluded) == moves).all()
+
+
+def test_readouts_refuse_a_subject_of_the_wrong_kind():
     model, means = _model_and_means()
-    module = ModuleUnits("attn", heads={0: np.array([0, 1])})
-    boards = _boards(12, seed=5)
-    legal = SUBJECT.legal(boards)
-    keep = legal.any(1)
-    boards, legal = boards[keep], legal[keep]
-    with torch.no_grad():
-        logits = model(SUBJECT.tokens(model, boards)).policy
-    greedy = masked_policy_logits(logits, torch.as_tensor(legal)).argmax(-1).numpy()
-    subject = BoardMoveSubject(BoardSpec(4, 4))
-    pairs = np.concatenate([boards.astype(np.int64), greedy[:, None]], 1)
-    on_moves = Readouts("move", model, subject, means).of(module)(pairs)
-    np.testing.assert_allclose(on_moves, Readouts("policy", model, SUBJECT, means).of(module)(boards), atol=1e-12)
     with pytest.raises(ValueError, match="BoardMoveSubject"):
         Readouts("move", model, SUBJECT, means)
+    with pytest.raises(ValueError, match="BoardSubject"):
+        Readouts("value", model, BoardMoveSubject(BoardSpec(4, 4)), means)

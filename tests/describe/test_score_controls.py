@@ -9,7 +9,7 @@ from modinterp.describe.evidence.readouts import Readouts
 from modinterp.describe.evidence.transformer import mean_activations, modules_from_labels
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.games.domineering import BoardSpec
-from modinterp.describe.scoring import Controls, control_scores, phase_regressed_r, residualize
+from modinterp.describe.scoring import Controls, control_scores, null_summary, phase_regressed_r, residualize
 from modinterp.models import build_model
 from modinterp.modularity.construct import graph_of
 from modinterp.modularity.partition import random_partition_like
@@ -48,29 +48,31 @@ def test_control_scores_fill_the_random_partition_and_phase_fields():
     out = control_scores(feature_e, feature_h, feature_e + phase_e, feature_h + phase_h, control_e, control_h,
                          randoms, controls, 0.1, 0, real_r=0.8)
     assert out["simulation_r_phase_regressed"] == pytest.approx(1.0, abs=1e-9)
-    assert abs(out["random_partition_simulation_r"]) < 0.1 and out["random_partition_simulation_r_p95"] < 0.2
+    assert abs(out["random_partition_simulation_r"]) < 0.1 and out["random_partition_simulation_r_max"] < 0.3
+    assert out["random_partition_n"] == 20 and out["random_partition_p"] == pytest.approx(1 / 21)
     assert out["beats_random_partition"] and out["beats_random_partition_phase_regressed"]
     assert abs(out["random_description_simulation_r_phase_regressed"]) < 0.15  # the control predicate is phase plus noise
 
 
-def test_the_random_partition_null_is_the_mean_and_95th_percentile_of_the_draws():
-    """Hand-computed: draws whose activation is a known mix of the feature and independent noise give known r."""
-    rng = np.random.default_rng(3)
-    n = 4000
-    phase_e, phase_h = rng.random(n), rng.random(n)
-    feature_e, feature_h = rng.normal(size=n), rng.normal(size=n)
-    weights = np.linspace(0.0, 0.95, 20)  # draw d tracks the feature with r = weights[d]
-    randoms = []
-    for w in weights:
-        noise_e, noise_h = rng.normal(size=n), rng.normal(size=n)
-        randoms.append((w * feature_e + np.sqrt(1 - w**2) * noise_e, w * feature_h + np.sqrt(1 - w**2) * noise_h))
-    out = control_scores(feature_e, feature_h, feature_e, feature_h, None, None, randoms,
-                         Controls(phase_e, phase_h, {}), 0.1, 0, real_r=0.85)
-    assert out["random_partition_simulation_r"] == pytest.approx(weights.mean(), abs=0.02)
-    assert out["random_partition_simulation_r_p95"] == pytest.approx(np.percentile(weights, 95), abs=0.02)
-    assert out["beats_random_partition"] is False  # 0.85 is below the draws' 95th percentile (about 0.90)
-    assert control_scores(feature_e, feature_h, feature_e, feature_h, None, None, randoms,
-                          Controls(phase_e, phase_h, {}), 0.1, 0, real_r=0.99)["beats_random_partition"] is True
+def test_the_random_partition_null_by_hand():
+    """Empirical p = (1 + draws at or above the score) / (1 + draws); beats = p <= 0.05, i.e. above all of 20."""
+    draws = [0.1 * i for i in range(20)]  # 0.0 .. 1.9
+    out = null_summary(1.95, draws)
+    assert out["random_partition_p"] == pytest.approx(1 / 21) and out["beats_random_partition"] is True
+    assert out["random_partition_simulation_r"] == pytest.approx(0.95) and out["random_partition_simulation_r_max"] == pytest.approx(1.9)
+    out = null_summary(1.85, draws)  # the second best: p = 2/21 > 0.05
+    assert out["random_partition_p"] == pytest.approx(2 / 21) and out["beats_random_partition"] is False
+    out = null_summary(1.95, draws[:10] + [None] * 10, "_phase_regressed")  # 10 defined draws: p >= 1/11
+    assert out["random_partition_n_phase_regressed"] == 10 and out["beats_random_partition_phase_regressed"] is None
+    assert null_summary(None, draws)["beats_random_partition"] is None
+
+
+def test_the_screen_is_a_5_percent_test_when_the_module_is_no_different():
+    """A score exchangeable with the 20 draws beats them all 1 time in 21."""
+    rng = np.random.default_rng(4)
+    trials = [null_summary(*(lambda x: (x[0], list(x[1:])))(rng.normal(size=21)))["beats_random_partition"]
+              for _ in range(4000)]
+    assert np.mean(trials) == pytest.approx(1 / 21, abs=0.01)
 
 
 def test_random_partition_control_has_the_same_module_sizes():
@@ -101,3 +103,32 @@ def test_describe_run_gives_every_real_module_one_random_counterpart_per_draw():
             assert len(draws) == 3
             assert all(ev.shape == (20,) and ho.shape == (20,) and np.isfinite(ev).all() for ev, ho in draws)
             assert not np.allclose(draws[0][0], draws[1][0])  # the draws are different partitions
+
+
+def test_a_partition_with_one_module_is_its_own_random_partition():
+    """Parity: the random modules are read out exactly as the real ones; with one module the draws equal it."""
+    model = build_model("smoke", 4, 4).eval()
+    graph = graph_of(model)
+    labels = np.zeros(graph.n_nodes, dtype=np.int64)
+    boards = np.random.default_rng(1).integers(0, 2, size=(30, 16)).astype(np.uint8)
+    subject = BoardSubject(BoardSpec(4, 4))
+    readouts = Readouts("value", model, subject, mean_activations(model, subject.tokens(model, boards[:10])))
+    real = readouts.of(modules_from_labels(graph.nodes.name, labels)[0])
+    draws = random_partition_activations(graph, labels, readouts, boards[:15], boards[15:], n_draws=2, seed=0)["M0"]
+    for ev, ho in draws:
+        np.testing.assert_array_equal(ev, real(boards[:15]))
+        np.testing.assert_array_equal(ho, real(boards[15:]))
+
+
+def test_random_partitions_keep_each_modules_number_of_heads_and_of_neurons():
+    model = build_model("smoke", 4, 4).eval()
+    graph = graph_of(model)
+    kinds = np.asarray(graph.nodes.kind)
+    labels = np.where(kinds == "head", 0, 1)  # module 0: every head; module 1: every neuron and the rest
+    boards = np.random.default_rng(1).integers(0, 2, size=(20, 16)).astype(np.uint8)
+    subject = BoardSubject(BoardSpec(4, 4))
+    readouts = Readouts("pc1", model, subject, mean_activations(model, subject.tokens(model, boards)))
+    real = readouts.of(modules_from_labels(graph.nodes.name, labels)[0]).fit(boards[:10])
+    draws = random_partition_activations(graph, labels, readouts, boards[:10], boards[10:], n_draws=3, seed=0)["M0"]
+    for ev, _ in draws:  # the heads' module can only be drawn as every head again
+        np.testing.assert_allclose(np.abs(ev), np.abs(real(boards[:10])), atol=1e-9)

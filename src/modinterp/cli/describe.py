@@ -17,7 +17,7 @@ def describe_command(
     run_dir: Optional[Path] = typer.Argument(None, help="training run directory (final/model.safetensors + final/config.json)"),
     k: int = typer.Option(6, "--k", min=1, help="number of modules to cut from the Gomory-Hu tree"),
     partition: str = typer.Option("tree", help="tree (the Gomory-Hu tree, k modules), layers (one module per layer's heads/neurons) or masks (a modular model's modules by construction)"),
-    activation: str = typer.Option("pc1", help="what each module's activation is: pc1 (of its write at CLS), value (its contribution to the value output), policy (to the greedy move's log-probability) or move (to a given move's, on board-move pairs)"),
+    activation: str = typer.Option("pc1", help="what each module's activation is: pc1 (of its write at CLS), value (its contribution to the value output) or move (to a given legal move's logit relative to the other legal moves, on board-move pairs)"),
     random_partitions: int = typer.Option(20, min=0, help="random partitions of the same module sizes every score stands beside"),
     out: Optional[Path] = typer.Option(None, help="output folder (default RUN_DIR/describe; --planted: runs/planted-descriptions)"),
     games: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="GameStore: evidence from its val split, scores on its test split (default: fresh random games)"),
@@ -51,8 +51,9 @@ def describe_command(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--llm-base-url/--llm-model") from None
     try:
-        output = _describe_or_check(run_dir, out, planted, quick, (k, partition, activation, random_partitions), games,
-                                    n_games, seed, llm, llm_local, (llm_cache, extra, llm_timeout, llm_api_key_env))
+        modules = {"k": k, "partition": partition, "activation": activation, "random_partitions": random_partitions}
+        output = _describe_or_check(run_dir, out, planted, quick, modules, games, n_games, seed, llm, llm_local,
+                                    (llm_cache, extra, llm_timeout, llm_api_key_env))
     except ValueError as err:  # the describe stages raise ValueError for inputs that do not fit (a 5x5 store, 4x4 model)
         raise ModinterpError(str(err)) from err
     if output is not None:
@@ -60,7 +61,8 @@ def describe_command(
 
 
 def _describe_or_check(run_dir, out, planted, quick, modules, games, n_games, seed, llm, llm_local, local_args):
-    """Run the planted check (returns None) or describe the run (returns its output) with the chosen endpoint."""
+    """Run the planted check (returns None) or describe the run (returns its output) with the chosen endpoint;
+    `modules`: the DescribeConfig fields that say which modules and how they are read (k, partition, ...)."""
     # the studies import torch and the modularity stack (about 10 s on the 2-core dev machine, measured), which
     # every other `modinterp` command, and --help, would otherwise pay
     from modinterp.studies.carve.describe_run import DescribeConfig, describe_and_report
@@ -76,9 +78,7 @@ def _describe_or_check(run_dir, out, planted, quick, modules, games, n_games, se
                 cfg = PlantedConfig(seed=seed, n_networks=1, modules_per_network=6, n_train_games=1000, steps=1500)
             check_and_report(cfg, settings, out or Path("runs/planted-descriptions"))
             return None
-        k, partition, activation, random_partitions = modules
-        cfg = DescribeConfig(k=k, n_games=n_games, seed=seed, games=str(games) if games else None, partition=partition,
-                             activation=activation, random_partitions=random_partitions)
+        cfg = DescribeConfig(n_games=n_games, seed=seed, games=str(games) if games else None, **modules)
         return describe_and_report(run_dir, out, cfg, settings)
 
 def exit_unless_all_described(output: dict) -> None:

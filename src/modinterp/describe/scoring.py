@@ -11,9 +11,10 @@ OpenAI's calibrated simulator, and the same calibration is applied to every cont
 - random description: the predicate of a random other module, scored on this module's activation;
 - shuffled activations: this module's predicate against a seeded permutation of its held-out activation;
 - random partitions (when given): this module's predicate against the activation of a module of the same size
-  in each of several random partitions (`modularity.partition.random_partition_like`): does the description need
-  *this* module? The mean over the draws and their 95th percentile are reported, and `beats_random_partition`
-  says whether the real module's score is above that percentile.
+  in each of several random partitions (`modularity.partition.random_partition_like`): is the description
+  specific to *this* module? Reported: the draws' mean and maximum, how many were defined, and the empirical
+  p-value (1 + draws at or above the module's score) / (1 + draws); `beats_random_partition` is p <= 0.05, which
+  with 20 draws means beating every one of them (None with fewer than 19 defined draws: p cannot reach 0.05).
 Every simulation score is also given after regressing game phase (fill fraction) out of both the predicate and
 the activation (`*_phase_regressed`, orientation refitted on the evidence split's residuals): a description
 that only tracks how far the game has gone scores near 0 there.
@@ -195,10 +196,14 @@ class DescriptionScores:
     simulation_r_phase_regressed: float | None = None
     random_description_simulation_r_phase_regressed: float | None = None
     random_partition_simulation_r: float | None = None  # mean over the random partitions
-    random_partition_simulation_r_p95: float | None = None
+    random_partition_simulation_r_max: float | None = None
+    random_partition_p: float | None = None  # empirical p-value of simulation_r among the draws
+    random_partition_n: int | None = None  # draws with a defined score
+    beats_random_partition: bool | None = None  # random_partition_p <= 0.05
     random_partition_simulation_r_phase_regressed: float | None = None
-    random_partition_simulation_r_phase_regressed_p95: float | None = None
-    beats_random_partition: bool | None = None  # simulation_r above the random partitions' 95th percentile
+    random_partition_simulation_r_phase_regressed_max: float | None = None
+    random_partition_p_phase_regressed: float | None = None
+    random_partition_n_phase_regressed: int | None = None
     beats_random_partition_phase_regressed: bool | None = None
 
     def to_json(self) -> dict:
@@ -276,13 +281,23 @@ class Controls:
     random_partition: dict[str, list[tuple[np.ndarray, np.ndarray]]]
 
 
-def _null_summary(real: float | None, draws: list[float | None]) -> tuple[float | None, float | None, bool | None]:
-    """(mean, 95th percentile, real > percentile) of the draws' scores (undefined ones left out)."""
-    values = [v for v in draws if v is not None]
-    if not values:
-        return None, None, None
-    p95 = float(np.percentile(values, 95))
-    return round(float(np.mean(values)), 6), round(p95, 6), (None if real is None else bool(real > p95))
+NULL_ALPHA = 0.05  # a module beats its random partitions when its empirical p-value is at most this
+
+
+def null_summary(real: float | None, draws: list[float | None], suffix: str = "") -> dict:
+    """The random-partition fields of `DescriptionScores` (with `suffix`) for a score `real` beside the draws'
+    scores: mean, max, defined draws n, empirical p = (1 + #{draw >= real}) / (1 + n), beats = p <= NULL_ALPHA
+    (None when no p that small is possible with n draws, or a side is undefined)."""
+    values = np.array([v for v in draws if v is not None], dtype=np.float64)
+    n = len(values)
+    out = {f"random_partition_simulation_r{suffix}": round(float(values.mean()), 6) if n else None,
+           f"random_partition_simulation_r{suffix}_max": round(float(values.max()), 6) if n else None,
+           f"random_partition_n{suffix}": n, f"random_partition_p{suffix}": None, f"beats_random_partition{suffix}": None}
+    if n and real is not None:
+        p = (1 + int((values >= real).sum())) / (1 + n)
+        out[f"random_partition_p{suffix}"] = round(p, 6)
+        out[f"beats_random_partition{suffix}"] = bool(p <= NULL_ALPHA) if 1 / (1 + n) <= NULL_ALPHA else None
+    return out
 
 
 def control_scores(pe: np.ndarray, ph: np.ndarray, act_e: np.ndarray, act_h: np.ndarray, ce: np.ndarray | None,
@@ -301,10 +316,8 @@ def control_scores(pe: np.ndarray, ph: np.ndarray, act_e: np.ndarray, act_h: np.
             calib = CalibratedPredicate.fit(pe, rand_e, top_fraction, np.random.default_rng(seed))
             raw.append(calib.simulation(ph, rand_h))
             regressed.append(phase_regressed_r(pe, rand_e, ph, rand_h, *phase))
-        (out["random_partition_simulation_r"], out["random_partition_simulation_r_p95"],
-         out["beats_random_partition"]) = _null_summary(real_r, raw)
-        (out["random_partition_simulation_r_phase_regressed"], out["random_partition_simulation_r_phase_regressed_p95"],
-         out["beats_random_partition_phase_regressed"]) = _null_summary(real_phase, regressed)
+        out.update(null_summary(real_r, raw))
+        out.update(null_summary(real_phase, regressed, "_phase_regressed"))
     return out
 
 

@@ -5,13 +5,14 @@
   in every module (docs/modularity.md 8.4), so a description of it says little about the module's job.
 - `value`: the module's contribution to the value output, value(intact) - value(module mean-ablated): what the
   module adds to the predicted outcome on that board.
-- `policy`: the module's contribution to the greedy move, log p(m) - log p_ablated(m) for the intact model's
-  greedy legal move m (log-probabilities over the legal moves; 0 where there is none).
-- `move`: the same for a given move: inputs are (board, legal move) pairs (`subjects.board_moves`), so the
-  module's effect on the choice of move can be described by what the move does.
+- `move`: the module's contribution to how the policy ranks a given legal move m among the legal moves, on
+  (board, move) pairs (`subjects.board_moves`): the change of m's logit relative to the mean logit of the legal
+  moves of m's player, intact minus mean-ablated. Relative to the mean, so a shift shared by every move of a
+  board (which a log-probability's normaliser would add to every pair) is not counted.
 
 The contributions need no fit and are total effects (through every later layer), not direct attributions: the
-policy head is nonlinear (`PolicyHead`), and a module's effect on a head can run through other modules.
+policy head is nonlinear (`PolicyHead`), and a module's effect on a head can run through other modules. The value
+output is the logit that vertical wins (whoever is to move).
 """
 
 from __future__ import annotations
@@ -27,17 +28,21 @@ from modinterp.describe.evidence.transformer import ModuleUnits, ablated, module
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.describe.subjects.board_moves import BoardMoveSubject
 from modinterp.models import BoardTransformer
-from modinterp.models.transformer import masked_policy_logits
 
-READOUTS = ("pc1", "value", "policy", "move")  # the activation a module is described by (DescribeConfig.activation)
+READOUTS = ("pc1", "value", "move")  # the activation a module is described by (DescribeConfig.activation)
 READOUT_MEANING = {
     "pc1": "first principal component (evidence split) of the module's write into the residual stream at CLS",
     "value": "the module's contribution to the value output: value(intact) - value(module mean-ablated)",
-    "policy": "the module's contribution to the greedy move: log p(move) intact - mean-ablated, for the intact "
-              "model's greedy legal move (log-probabilities over the legal moves)",
-    "move": "the module's contribution to a given legal move: log p(move) intact - mean-ablated, on (board, move) "
-            "pairs (log-probabilities over the legal moves)",
+    "move": "the module's contribution to a given legal move's rank: its logit minus the legal moves' mean logit, "
+            "intact - mean-ablated, on (board, move) pairs",
 }
+
+
+def check_readout(kind: str) -> str:
+    """`kind` if it names a readout, else a ValueError naming the option and the choices."""
+    if kind not in READOUTS:
+        raise ValueError(f"activation (--activation) {kind!r}: expected one of {', '.join(READOUTS)}")
+    return kind
 
 
 @dataclass
@@ -87,9 +92,9 @@ class IntactOutputs:
 
 @dataclass
 class HeadContribution:
-    """The module's contribution of kind "value", "policy" or "move" on each input (module docstring); the module's
-    units are replaced by `means` (per-position means over reference boards) when ablated; `intact` supplies the
-    intact model's outputs (shared between modules). "move" needs (board, move) inputs (`BoardMoveSubject`)."""
+    """The module's contribution of kind "value" or "move" on each input (module docstring); the module's units are
+    replaced by `means` (per-position means over reference boards) when ablated; `intact` supplies the intact
+    model's outputs (shared between modules). "move" needs (board, move) inputs (`BoardMoveSubject`)."""
 
     model: BoardTransformer
     module: ModuleUnits
@@ -97,6 +102,10 @@ class HeadContribution:
     kind: str
     means: dict[str, torch.Tensor]
     intact: IntactOutputs
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("value", "move"):
+            raise ValueError(f"HeadContribution kind {self.kind!r}: expected 'value' or 'move'")
 
     def fit(self, inputs: np.ndarray) -> "HeadContribution":
         """Nothing to learn: a contribution is defined on each input alone."""
@@ -113,28 +122,24 @@ class HeadContribution:
         if self.kind == "value":
             return (intact - cut).double().cpu().numpy()
         legal = torch.as_tensor(self.subject.legal(inputs), device=tokens.device)
-        if self.kind == "move":
-            return move_contribution(intact, cut, legal, torch.as_tensor(self.subject.move_part(inputs), device=tokens.device))
-        return greedy_move_contribution(intact, cut, legal)
+        move = torch.as_tensor(self.subject.move_part(inputs), device=tokens.device)
+        return move_contribution(intact, cut, legal, move)
 
     def info(self) -> dict:
         """What descriptions.json records about the fit (nothing is fitted)."""
         return {}
 
 
-def greedy_move_contribution(intact: torch.Tensor, cut: torch.Tensor, legal: torch.Tensor) -> np.ndarray:
-    """log p_intact(m) - log p_cut(m) of the intact policy's greedy legal move m, per row (0 without a legal move)."""
-    move = masked_policy_logits(intact.double(), legal).argmax(-1)
-    return torch.where(legal.any(-1), torch.as_tensor(move_contribution(intact, cut, legal, move)),
-                       torch.zeros(len(move), dtype=torch.float64)).numpy()
+def relative_logit(logits: torch.Tensor, legal: torch.Tensor, move: torch.Tensor) -> torch.Tensor:
+    """(N,) the logit of `move` minus the mean logit of the `legal` moves of its row (float64, on the device)."""
+    logits, legal = logits.double(), legal.to(torch.float64)
+    mean = (logits * legal).sum(-1) / legal.sum(-1).clamp(min=1.0)
+    return logits.gather(-1, move.long()[:, None]).squeeze(-1) - mean
 
 
 def move_contribution(intact: torch.Tensor, cut: torch.Tensor, legal: torch.Tensor, move: torch.Tensor) -> np.ndarray:
-    """log p_intact(move) - log p_cut(move) per row, log-probabilities over the `legal` moves."""
-    logp = torch.log_softmax(masked_policy_logits(intact.double(), legal), -1)
-    logq = torch.log_softmax(masked_policy_logits(cut.double(), legal), -1)
-    index = move.long()[:, None]
-    return (logp.gather(-1, index) - logq.gather(-1, index)).squeeze(-1).cpu().numpy()
+    """Per row, how much the module raises `move` above the mean legal move: relative logit intact - cut."""
+    return (relative_logit(intact, legal, move) - relative_logit(cut, legal, move)).cpu().numpy()
 
 
 class Readouts:
@@ -143,11 +148,9 @@ class Readouts:
 
     def __init__(self, kind: str, model: BoardTransformer, subject: BoardSubject | BoardMoveSubject,
                  means: dict[str, torch.Tensor]):
-        if kind not in READOUTS:
-            raise ValueError(f"activation={kind!r}; expected one of {', '.join(READOUTS)}")
-        if (kind == "move") != isinstance(subject, BoardMoveSubject):
-            raise ValueError(f"activation={kind!r} reads {'(board, move) pairs: a BoardMoveSubject' if kind == 'move' else 'boards: a BoardSubject'}; "
-                             f"got a {type(subject).__name__}")
+        if (check_readout(kind) == "move") != isinstance(subject, BoardMoveSubject):
+            wanted = "(board, move) pairs: a BoardMoveSubject" if kind == "move" else "boards: a BoardSubject"
+            raise ValueError(f"activation {kind!r} reads {wanted}; got a {type(subject).__name__}")
         self.kind, self.model, self.subject, self.means = kind, model, subject, means
         self.intact = IntactOutputs(model, subject)
 

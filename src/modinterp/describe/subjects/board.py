@@ -72,11 +72,14 @@ class BoardSubject:
         """The board concept library (engine concepts and describe's own) on `inputs`."""
         return concept_table(self.spec, inputs, self.sector, self.first)
 
-    def tokens(self, model: torch.nn.Module, inputs: np.ndarray) -> torch.Tensor:
-        """BoardTransformer tokens on the model's device; the side to move (if the model takes it) follows from
-        the ply parity (every move covers two cells)."""
+    def tokens(self, model: torch.nn.Module, inputs: np.ndarray, player: np.ndarray | None = None) -> torch.Tensor:
+        """BoardTransformer tokens on the model's device; the side to move (if the model takes it) is `player`,
+        else follows from the ply parity (every move covers two cells)."""
         cfg = model.config
-        player = self.to_move(inputs) if cfg.side_to_move else None
+        if cfg.side_to_move:
+            player = self.to_move(inputs) if player is None else np.asarray(player)
+        else:
+            player = None
         device = next(model.parameters()).device
         return torch.as_tensor(board_tokens(inputs, cfg, player), dtype=torch.long, device=device)
 

@@ -2,9 +2,8 @@
 described by what the move does (how many of the opponent's moves it takes away, where it lies), not only by
 what the board is like. Inputs are (N, n_cells + 1) int arrays: the board's cells, then the move's code.
 
-Why: a routed policy module's contribution to the greedy move, read per board, tracks board-wide mobility and
-does not beat random units (docs/describe.md, "Measured"); the policy head scores moves, so its modules are
-described on moves.
+Why: the policy head scores moves, so what a policy module does is a ranking of moves; concepts of the board
+alone can only say when it matters, not which move it prefers.
 """
 
 from __future__ import annotations
@@ -125,16 +124,18 @@ class BoardMoveSubject:
         return ConceptTable(table.names + list(MOVE_CONCEPTS), table.meanings + list(MOVE_CONCEPTS.values()),
                             np.concatenate([table.values, values], axis=1))
 
+    def player(self, inputs: np.ndarray) -> np.ndarray:
+        """(N,) the player of each pair's move: the side to move, kept when an occlusion changes the ply parity."""
+        return self.spec.move_player[self.move_part(inputs)]
+
     def tokens(self, model: torch.nn.Module, inputs: np.ndarray) -> torch.Tensor:
-        """The tokens of each pair's board (the move is not an input of the model)."""
-        return self.boards.tokens(model, self.board_part(inputs))
+        """The tokens of each pair's board, the move's player to move (the move is not an input of the model)."""
+        return self.boards.tokens(model, self.board_part(inputs), player=self.player(inputs))
 
     def legal(self, inputs: np.ndarray) -> np.ndarray:
-        """(N, n_moves) bool: the legal moves of each pair's board, with the pair's move always among them (an
-        occluded cell can make it illegal, and its log-probability must stay defined)."""
-        legal = self.boards.legal(self.board_part(inputs))
-        legal[np.arange(len(legal)), self.move_part(inputs)] = True
-        return legal
+        """(N, n_moves) bool: the moves the pair's player may play on its board (its own move among them: the
+        occlusions never cover it)."""
+        return dom.legal_mask(self.spec, self.board_part(inputs), self.player(inputs))
 
     def render(self, inputs: np.ndarray, index: int) -> str:
         """ASCII picture of pair `index`: '#' occupied, '.' empty, the move's cells 'V' or 'H'."""
@@ -142,11 +143,15 @@ class BoardMoveSubject:
         return dom.render(self.spec, self.board_part(inputs)[index], last_move=move) + f"\nmove: {move_name(self.spec, move)}"
 
     def occlusions(self, inputs: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-        """Each board cell flipped (empty <-> occupied) in every pair, the move kept, named 'r{row}c{col}'."""
+        """Each board cell flipped (empty <-> occupied) in every pair, named 'r{row}c{col}'; the move and its
+        player are kept, and in pairs whose move covers the cell it stays empty (the move stays legal; those
+        pairs count as unchanged)."""
         inputs = np.asarray(inputs, dtype=np.int64)
+        covered = self.spec.move_cells[self.move_part(inputs)]
         for cell in range(self.spec.n_cells):
             flipped = inputs.copy()
-            flipped[:, cell] ^= 1
+            flip = ~(covered == cell).any(1)
+            flipped[flip, cell] ^= 1
             yield cell_name(self.spec, cell), flipped
 
 

@@ -22,7 +22,7 @@ from modinterp.describe.cards import write_cards
 from modinterp.describe.describers import make_describers
 from modinterp.describe.evidence import EvidenceConfig, build_evidence
 from modinterp.describe.evidence.interfaces import interface_flows, summaries_for
-from modinterp.describe.evidence.readouts import READOUT_MEANING, READOUTS, Readouts
+from modinterp.describe.evidence.readouts import READOUT_MEANING, Readouts, check_readout
 from modinterp.describe.evidence.transformer import (
     TransformerModuleRunner, mean_activations, module_writes, modules_from_labels,
 )
@@ -37,9 +37,11 @@ from modinterp.modularity.construct import graph_of
 from modinterp.modularity.construct.board_transformer import construction_labels
 from modinterp.modularity.cut import cut_model
 from modinterp.modularity.partition import module_table, random_partition_like
+from modinterp.studies.carve.modules import UNIT_KINDS
 from modinterp.train.checkpoint import load_trained_model
 
 PHASE = "fill_fraction"  # game phase, regressed out of every simulation score beside the raw one
+N_REFERENCE = 256  # distinct evidence boards mean ablation averages over
 CONSTANT = 1e-9  # an activation whose standard deviation is at most this is constant: nothing to describe
 PARTITIONS = ("tree", "layers", "masks")  # where the modules come from (`_partition`)
 DESCRIBERS = ("concept",)  # offline describers of every run; an LLM joins when --llm-* is given
@@ -73,8 +75,7 @@ class DescribeConfig:
         if self.partition not in PARTITIONS:
             renamed = " (the Gomory-Hu tree's partition is now called tree, as in `modinterp modules`)" if self.partition == "gh" else ""
             raise ValueError(f"partition (--partition) {self.partition!r}: expected one of {', '.join(PARTITIONS)}{renamed}")
-        if self.activation not in READOUTS:
-            raise ValueError(f"activation (--activation) {self.activation!r}: expected one of {', '.join(READOUTS)}")
+        check_readout(self.activation)
         if self.random_partitions < 0:
             raise ValueError(f"random_partitions (--random-partitions) {self.random_partitions}: expected 0 (no control) or more")
 
@@ -101,12 +102,10 @@ def _partition(model, k: int, min_size: int, method: str = "tree"):
     if method == "tree":
         cut = cut_model(model, k, min_size=min_size)
         graph, labels, table = cut.graph, cut.labels, cut.modules
-    elif method in ("layers", "masks"):
+    else:  # "layers" or "masks" (DescribeConfig checks the name)
         graph = graph_of(model)
         labels = layer_labels(graph.nodes.name) if method == "layers" else construction_labels(model, graph.nodes)
         table = module_table(graph, labels)
-    else:
-        raise ValueError(f"partition={method!r}; expected one of {', '.join(PARTITIONS)}")
     cuts = {(m.label, other): cut for m in table for other, cut in m.min_cut_to.items()}
     return graph, labels, table, cuts
 
@@ -115,16 +114,34 @@ def random_partition_activations(graph, labels: np.ndarray, readouts: Readouts, 
                                  boards_ho: np.ndarray, n_draws: int,
                                  seed: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Per module name, the (evidence, held-out) activation of the module with the same label in each of
-    `n_draws` random partitions of the units with the same sizes (`random_partition_like`), read out as the real
-    modules are (`readouts`, fitted on the evidence split)."""
-    units = np.isin(graph.nodes.kind, ("head", "neuron"))
+    `n_draws` random partitions that keep every module's number of heads and of neurons (labels permuted among
+    the heads and among the neurons, `random_partition_like`), read out as the real modules are (`readouts`,
+    fitted on the evidence split). Layers are not matched."""
+    kinds = np.asarray(graph.nodes.kind)
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for draw_seed in np.random.default_rng(seed).integers(0, 2**31 - 1, size=n_draws):
-        shuffled = modules_from_labels(graph.nodes.name, random_partition_like(labels, units, int(draw_seed)))
-        for m in (m for m in shuffled if m.n_units > 0):
+    for draw in np.random.default_rng(seed).integers(0, 2**31 - 1, size=(n_draws, len(UNIT_KINDS))):
+        shuffled = labels
+        for kind, kind_seed in zip(UNIT_KINDS, draw):
+            shuffled = random_partition_like(shuffled, kinds == kind, int(kind_seed))
+        for m in (m for m in modules_from_labels(graph.nodes.name, shuffled) if m.n_units > 0):
             readout = readouts.of(m).fit(boards_ev)
             out.setdefault(m.name, []).append((readout(boards_ev), readout(boards_ho)))
     return out
+
+
+def subject_and_inputs(cfg: DescribeConfig, spec: dom.BoardSpec):
+    """(subject, evidence inputs, held-out inputs, reference boards): boards, or with activation "move" (board,
+    move) pairs of the same boards; the reference boards (mean ablation's averages) are a seeded sample of 256
+    distinct evidence boards, the same whatever the activation."""
+    boards = BoardSubject(spec, cfg.sector)
+    evidence, heldout = boards.splits(cfg.n_games, cfg.positions_per_game, cfg.seed, cfg.games)
+    distinct = np.unique(evidence.inputs, axis=0)
+    pick = np.random.default_rng(cfg.seed).choice(len(distinct), size=min(N_REFERENCE, len(distinct)), replace=False)
+    reference = distinct[np.sort(pick)]
+    if cfg.activation != "move":
+        return boards, evidence.inputs, heldout.inputs, reference
+    pairs = BoardMoveSubject(spec, cfg.sector)
+    return pairs, pairs.with_moves(evidence, cfg.seed).inputs, pairs.with_moves(heldout, cfg.seed + 1).inputs, reference
 
 
 def collect_evidence(readouts: Readouts, modules, boards: tuple[np.ndarray, np.ndarray], table_ev, flows,
@@ -160,9 +177,7 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "describe"
     model, _ = load_trained_model(run_dir, device=pick_device(cfg.device))
     spec = dom.BoardSpec(model.config.rows, model.config.cols)
-    subject = BoardMoveSubject(spec, cfg.sector) if cfg.activation == "move" else BoardSubject(spec, cfg.sector)
-    evidence_split, heldout_split = subject.splits(cfg.n_games, cfg.positions_per_game, cfg.seed, cfg.games)
-    boards_ev, boards_ho = evidence_split.inputs, heldout_split.inputs
+    subject, boards_ev, boards_ho, reference = subject_and_inputs(cfg, spec)
     table_ev, table_ho = subject.concept_table(boards_ev), subject.concept_table(boards_ho)
     graph, labels, mtable, cuts = _partition(model, cfg.k, cfg.min_module_size, cfg.partition)
     all_modules = modules_from_labels(graph.nodes.name, labels)
@@ -170,7 +185,8 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     tokens_ev, tokens_ho = subject.tokens(model, boards_ev), subject.tokens(model, boards_ho)
     writes_ev, writes_ho = module_writes(model, tokens_ev, modules), module_writes(model, tokens_ho, modules)
     flows = interface_flows(model, graph, labels, modules, cuts, writes_ev, writes_ho, table_ev, table_ho)
-    readouts = Readouts(cfg.activation, model, subject, mean_activations(model, tokens_ev[:256]))
+    means = mean_activations(model, BoardSubject(spec).tokens(model, reference))
+    readouts = Readouts(cfg.activation, model, subject, means)
     evidences, act_ev, act_ho, not_described = collect_evidence(readouts, modules, (boards_ev, boards_ho), table_ev,
                                                                 flows, cfg, show_progress)
     randoms = random_partition_activations(graph, labels, readouts, boards_ev, boards_ho, cfg.random_partitions,
@@ -207,7 +223,7 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
 def summary_lines(output: dict[str, Any]) -> list[str]:
     """Per describer: modules described and mean scores beside their controls, then one line per module with its
     score beside its random partitions' (mean, 95th percentile), raw and after regressing out game phase."""
-    lines = []
+    lines = [f"{module} not described: {why}" for module, why in output["partition"]["not_described"].items()]
     for name, res in output["describers"].items():
         s = res["mean_scores"]
         lines.append(f"{name}: {res['report']['n_described']}/{res['report']['n_modules']} modules described; mean simulation r "
@@ -216,8 +232,6 @@ def summary_lines(output: dict[str, Any]) -> list[str]:
                      f"after regressing out {PHASE}: {s.get('simulation_r_phase_regressed')} (random description "
                      f"{s.get('random_description_simulation_r_phase_regressed')}, random partition "
                      f"{s.get('random_partition_simulation_r_phase_regressed')}); detection {s.get('detection_bacc')}")
-        for module, why in output["partition"]["not_described"].items():
-            lines.append(f"  {module} not described: {why}")
         for module, record in sorted(res["modules"].items()):
             lines.append(f"  {module} {record['concept']}: "
                          + "; ".join(_versus_random(record["scores"], suffix) for suffix in ("", "_phase_regressed")))
@@ -228,12 +242,14 @@ def summary_lines(output: dict[str, Any]) -> list[str]:
 
 
 def _versus_random(scores: dict, suffix: str) -> str:
-    """'r 0.67 vs random partitions 0.03 (p95 0.10): beats' for the raw (suffix '') or phase-regressed score."""
+    """'r 0.67 vs random partitions 0.03 (max 0.10, p 0.048 of 20): beats' for the raw (suffix '') or
+    phase-regressed score."""
     real, mean = scores.get(f"simulation_r{suffix}"), scores.get(f"random_partition_simulation_r{suffix}")
-    p95 = scores.get(f"random_partition_simulation_r{suffix}_p95")
+    top = scores.get(f"random_partition_simulation_r{suffix}_max")
+    p, n = scores.get(f"random_partition_p{suffix}"), scores.get(f"random_partition_n{suffix}")
     verdict = {True: "beats", False: "does not beat", None: "n/a"}[scores.get(f"beats_random_partition{suffix}")]
     label = "r" if not suffix else "phase-regressed r"
-    return f"{label} {_fmt(real)} vs random partitions {_fmt(mean)} (p95 {_fmt(p95)}): {verdict}"
+    return f"{label} {_fmt(real)} vs random partitions {_fmt(mean)} (max {_fmt(top)}, p {_fmt(p)} of {n}): {verdict}"
 
 
 def _fmt(value: float | None) -> str:
