@@ -13,7 +13,8 @@ from modinterp.describe.scoring import Controls, control_scores, null_summary, p
 from modinterp.models import build_model
 from modinterp.modularity.construct import graph_of
 from modinterp.modularity.partition import random_partition_like
-from modinterp.studies.carve.describe_run import random_partition_activations
+from modinterp.describe.predicates import ConceptTable
+from modinterp.studies.carve.describe_run import described_random_scores, random_partition_activations
 
 
 def test_residualize_removes_the_linear_part_of_the_covariate():
@@ -132,3 +133,16 @@ def test_random_partitions_keep_each_modules_number_of_heads_and_of_neurons():
     draws = random_partition_activations(graph, labels, readouts, boards[:10], boards[10:], n_draws=3, seed=0)["M0"]
     for ev, _ in draws:  # the heads' module can only be drawn as every head again
         np.testing.assert_allclose(np.abs(ev), np.abs(real(boards[:10])), atol=1e-9)
+
+
+def test_a_random_module_is_given_its_own_best_description():
+    """The describability null: each random counterpart is described on its own; a counterpart tracking a concept
+    scores high with that concept whatever the real module's description is."""
+    rng = np.random.default_rng(5)
+    names = ["a", "b", "fill_fraction"]
+    ev, ho = rng.normal(size=(300, 3)), rng.normal(size=(300, 3))
+    table_ev, table_ho = ConceptTable(names, names, ev), ConceptTable(names, names, ho)
+    tracks_b = (-ev[:, 1] + 0.1 * rng.normal(size=300), -ho[:, 1] + 0.1 * rng.normal(size=300))
+    constant = (np.zeros(300), np.zeros(300))
+    out = described_random_scores({"M0": [tracks_b, constant]}, table_ev, table_ho)["M0"]
+    assert out[0] > 0.98 and out[1] is None  # oriented on the evidence split; a constant one is undefined

@@ -191,6 +191,7 @@ def test_describe_run_by_contribution_scores_every_module_beside_each_random_par
         scores = record["scores"]
         assert scores["random_partition_n"] == 5 and scores["beats_random_partition"] is None  # p >= 1/6 with 5 draws
         assert scores["random_partition_p"] >= 1 / 6
+        assert scores["described_random_module_n"] == 5 and scores["beats_described_random_module"] is None
     # without a bus the policy module's contribution to the value is exactly 0: listed, not described
     assert set(modules) == {"M0"} and "constant" in out["partition"]["not_described"]["M1"]
 

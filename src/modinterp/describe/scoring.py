@@ -205,6 +205,13 @@ class DescriptionScores:
     random_partition_p_phase_regressed: float | None = None
     random_partition_n_phase_regressed: int | None = None
     beats_random_partition_phase_regressed: bool | None = None
+    # the same random modules, each given its own offline description (`ConceptDescriber`): could a random set of
+    # units of the same size be described as well? (`describe_run`; simulation r, raw)
+    described_random_module_simulation_r: float | None = None
+    described_random_module_simulation_r_max: float | None = None
+    described_random_module_p: float | None = None
+    described_random_module_n: int | None = None
+    beats_described_random_module: bool | None = None
 
     def to_json(self) -> dict:
         """The scores as written to descriptions.json."""
@@ -284,20 +291,28 @@ class Controls:
 NULL_ALPHA = 0.05  # a module beats its random partitions when its empirical p-value is at most this
 
 
-def null_summary(real: float | None, draws: list[float | None], suffix: str = "") -> dict:
-    """The random-partition fields of `DescriptionScores` (with `suffix`) for a score `real` beside the draws'
-    scores: mean, max, defined draws n, empirical p = (1 + #{draw >= real}) / (1 + n), beats = p <= NULL_ALPHA
-    (None when no p that small is possible with n draws, or a side is undefined)."""
+def null_summary(real: float | None, draws: list[float | None], suffix: str = "",
+                 null: str = "random_partition") -> dict:
+    """The `null` fields of `DescriptionScores` (with `suffix`) for a score `real` beside the draws' scores:
+    mean, max, defined draws n, empirical p = (1 + #{draw >= real}) / (1 + n), beats = p <= NULL_ALPHA (None
+    when no p that small is possible with n draws, or a side is undefined)."""
     values = np.array([v for v in draws if v is not None], dtype=np.float64)
     n = len(values)
-    out = {f"random_partition_simulation_r{suffix}": round(float(values.mean()), 6) if n else None,
-           f"random_partition_simulation_r{suffix}_max": round(float(values.max()), 6) if n else None,
-           f"random_partition_n{suffix}": n, f"random_partition_p{suffix}": None, f"beats_random_partition{suffix}": None}
+    out = {f"{null}_simulation_r{suffix}": round(float(values.mean()), 6) if n else None,
+           f"{null}_simulation_r{suffix}_max": round(float(values.max()), 6) if n else None,
+           f"{null}_n{suffix}": n, f"{null}_p{suffix}": None, f"beats_{null}{suffix}": None}
     if n and real is not None:
         p = (1 + int((values >= real).sum())) / (1 + n)
-        out[f"random_partition_p{suffix}"] = round(p, 6)
-        out[f"beats_random_partition{suffix}"] = bool(p <= NULL_ALPHA) if 1 / (1 + n) <= NULL_ALPHA else None
+        out[f"{null}_p{suffix}"] = round(p, 6)
+        out[f"beats_{null}{suffix}"] = bool(p <= NULL_ALPHA) if 1 / (1 + n) <= NULL_ALPHA else None
     return out
+
+
+def held_out_r(predicate_evidence: np.ndarray, activation_evidence: np.ndarray, predicate_heldout: np.ndarray,
+               activation_heldout: np.ndarray) -> float | None:
+    """Simulation r on held-out positions, oriented on the evidence split (as every score here)."""
+    r = pearson_r(predicate_heldout, activation_heldout)
+    return None if r is None else orientation(predicate_evidence, activation_evidence) * r
 
 
 def control_scores(pe: np.ndarray, ph: np.ndarray, act_e: np.ndarray, act_h: np.ndarray, ce: np.ndarray | None,

@@ -10,7 +10,7 @@ from disjoint sets of games (checked), either fresh random games or a GameStore'
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from rich.progress import Progress
 
 from modinterp.atomic import atomic_write_json
 from modinterp.describe.cards import write_cards
-from modinterp.describe.describers import make_describers
+from modinterp.describe.describers import ConceptDescriber, make_describers
 from modinterp.describe.evidence import EvidenceConfig, build_evidence
 from modinterp.describe.evidence.interfaces import interface_flows, summaries_for
 from modinterp.describe.evidence.readouts import READOUT_MEANING, Readouts, check_readout
@@ -27,7 +27,8 @@ from modinterp.describe.evidence.transformer import (
     TransformerModuleRunner, mean_activations, module_writes, modules_from_labels,
 )
 from modinterp.describe.llm import LLMSettings
-from modinterp.describe.scoring import Controls, mean_scores, score_descriptions
+from modinterp.describe.evidence.records import ModuleEvidence
+from modinterp.describe.scoring import Controls, held_out_r, mean_scores, null_summary, score_descriptions
 from modinterp.describe.subjects.board import BoardSubject
 from modinterp.describe.subjects.board_moves import BoardMoveSubject
 from modinterp.device import pick_device
@@ -44,7 +45,8 @@ PHASE = "fill_fraction"  # game phase, regressed out of every simulation score b
 N_REFERENCE = 256  # distinct evidence boards mean ablation averages over
 CONSTANT = 1e-9  # an activation whose standard deviation is at most this is constant: nothing to describe
 PARTITIONS = ("tree", "layers", "masks")  # where the modules come from (`_partition`)
-DESCRIBERS = ("concept",)  # offline describers of every run; an LLM joins when --llm-* is given
+DESCRIBERS = ("concept",)
+VERDICT = {True: "beats", False: "does not beat", None: "n/a"}  # a null's `beats_*` flag in the summary  # offline describers of every run; an LLM joins when --llm-* is given
 
 
 @dataclass
@@ -129,6 +131,23 @@ def random_partition_activations(graph, labels: np.ndarray, readouts: Readouts, 
     return out
 
 
+def described_random_scores(randoms: dict[str, list[tuple[np.ndarray, np.ndarray]]], table_ev,
+                            table_ho) -> dict[str, list[float | None]]:
+    """Per module name, the held-out simulation r of the offline `ConceptDescriber`'s own description of each of
+    its random counterparts (None where a counterpart's activation is constant): the null for "a random set of
+    units of the same size is described as well"."""
+    describer, out = ConceptDescriber(), {}
+    for name, draws in randoms.items():
+        out[name] = []
+        for ev, ho in draws:
+            if float(np.std(ev)) <= CONSTANT:
+                out[name].append(None)
+                continue
+            predicate = describer.describe_one(ModuleEvidence(name, "random units", ev, []), table_ev).predicate
+            out[name].append(held_out_r(predicate.evaluate(table_ev), ev, predicate.evaluate(table_ho), ho))
+    return out
+
+
 def subject_and_inputs(cfg: DescribeConfig, spec: dom.BoardSpec):
     """(subject, evidence inputs, held-out inputs, reference boards): boards, or with activation "move" (board,
     move) pairs of the same boards; the reference boards (mean ablation's averages) are a seeded sample of 256
@@ -192,11 +211,14 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     randoms = random_partition_activations(graph, labels, readouts, boards_ev, boards_ho, cfg.random_partitions,
                                            cfg.seed)
     controls = Controls(table_ev.column(PHASE), table_ho.column(PHASE), randoms)
+    described_randoms = described_random_scores(randoms, table_ev, table_ho)
     results: dict[str, Any] = {}
     for describer in make_describers(DESCRIBERS, subject.prompt_words, llm, cfg.seed):
         descriptions, report = describer.describe(evidences, table_ev)
         scores = score_descriptions(descriptions, act_ev, act_ho, table_ev, table_ho, cfg.top_fraction, cfg.seed,
                                     controls)
+        scores = {m: replace(sc, **null_summary(sc.simulation_r, described_randoms.get(m, []), null="described_random_module"))
+                  for m, sc in scores.items()}
         results[describer.name] = {
             "report": report.to_json(), "mean_scores": mean_scores(scores),
             "modules": {d.module: {**d.to_json(), "scores": scores[d.module].to_json()} for d in descriptions},
@@ -233,8 +255,13 @@ def summary_lines(output: dict[str, Any]) -> list[str]:
                      f"{s.get('random_description_simulation_r_phase_regressed')}, random partition "
                      f"{s.get('random_partition_simulation_r_phase_regressed')}); detection {s.get('detection_bacc')}")
         for module, record in sorted(res["modules"].items()):
+            scores = record["scores"]
             lines.append(f"  {module} {record['concept']}: "
-                         + "; ".join(_versus_random(record["scores"], suffix) for suffix in ("", "_phase_regressed")))
+                         + "; ".join(_versus_random(scores, suffix) for suffix in ("", "_phase_regressed"))
+                         + f"; random modules described on their own: {_fmt(scores.get('described_random_module_simulation_r'))}"
+                         f" (max {_fmt(scores.get('described_random_module_simulation_r_max'))}, p "
+                         f"{_fmt(scores.get('described_random_module_p'))}): "
+                         + VERDICT[scores.get("beats_described_random_module")])
         failures = len(res["report"].get("parse_failures", {})) + len(res["report"].get("request_failures", {}))
         if failures:
             lines.append(f"  {failures} module(s) not described (see descriptions.json: report)")
@@ -247,7 +274,7 @@ def _versus_random(scores: dict, suffix: str) -> str:
     real, mean = scores.get(f"simulation_r{suffix}"), scores.get(f"random_partition_simulation_r{suffix}")
     top = scores.get(f"random_partition_simulation_r{suffix}_max")
     p, n = scores.get(f"random_partition_p{suffix}"), scores.get(f"random_partition_n{suffix}")
-    verdict = {True: "beats", False: "does not beat", None: "n/a"}[scores.get(f"beats_random_partition{suffix}")]
+    verdict = VERDICT[scores.get(f"beats_random_partition{suffix}")]
     label = "r" if not suffix else "phase-regressed r"
     return f"{label} {_fmt(real)} vs random partitions {_fmt(mean)} (max {_fmt(top)}, p {_fmt(p)} of {n}): {verdict}"
 
