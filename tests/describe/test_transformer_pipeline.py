@@ -208,3 +208,15 @@ def test_describe_run_on_moves_describes_the_policy_module_with_the_move_concept
     assert "move_mobility_gain" in out["concept_features"] and out["n_evidence"] > 12 * 4  # pairs, not boards
     assert set(out["describers"]["concept"]["modules"]) == {"M1"} and "M0" in out["partition"]["not_described"]
     assert "move: " in out["evidence"]["M1"]["examples"][0]["board"]
+
+
+def test_cards_show_the_random_unit_nulls_and_the_modules_not_described(tmp_path):
+    config = TransformerConfig(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=4,
+                               n_modules=2, value_module=0, concept_module=0, policy_module=1)
+    run = saved_run(tmp_path, BoardTransformer(config, seed=11))
+    describe_run(run, tmp_path / "d", DescribeConfig(n_games=12, positions_per_game=4, partition="masks",
+                                                     n_attribution_boards=8, activation="value", random_partitions=3),
+                 show_progress=False)
+    html = (tmp_path / "d" / "descriptions.html").read_text()
+    assert "random partitions: mean" in html and "random modules, own description: mean" in html
+    assert "Modules not described" in html and "constant on the evidence boards" in html

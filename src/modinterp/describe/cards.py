@@ -35,12 +35,38 @@ def _scores_table(scores: dict[str, Any]) -> str:
             f"<p class='note'>{scores['n_heldout']} held-out positions, top {scores['n_top']} vs as many random ones for detection.</p>")
 
 
+_VERDICT = {True: "beats", False: "does not beat", None: "-"}
+
+
+def _null_cells(scores: dict[str, Any], null: str, suffix: str) -> str:
+    """'mean / max / p (n) / verdict' cells of one null (see `scoring.null_summary`), '-' where absent."""
+    mean, top = scores.get(f"{null}_simulation_r{suffix}"), scores.get(f"{null}_simulation_r{suffix}_max")
+    p, n = scores.get(f"{null}_p{suffix}"), scores.get(f"{null}_n{suffix}")
+    verdict = _VERDICT[scores.get(f"beats_{null}{suffix}")]
+    return (f"<td>{_f(mean)}</td><td>{_f(top)}</td><td>{_f(p)}{f' ({n})' if n else ''}</td>"
+            f"<td>{escape(verdict)}</td>")
+
+
+def _random_units_table(scores: dict[str, Any]) -> str:
+    """HTML table: the simulation score, raw and phase-regressed, beside random units of the same size (the
+    random partitions read with this predicate, and the random modules described on their own); '' without."""
+    if scores.get("random_partition_n") is None and scores.get("described_random_module_n") is None:
+        return ""
+    rows = [("raw", scores.get("simulation_r"), ""), ("game phase regressed out", scores.get("simulation_r_phase_regressed"), "_phase_regressed")]
+    body = "".join(f"<tr><td>{label}</td><td><b>{_f(real)}</b></td>{_null_cells(scores, 'random_partition', suffix)}"
+                   f"{_null_cells(scores, 'described_random_module', suffix)}</tr>" for label, real, suffix in rows)
+    return ("<table><tr><th>simulation r</th><th>this module</th><th>random partitions: mean</th><th>max</th>"
+            "<th>p (draws)</th><th></th><th>random modules, own description: mean</th><th>max</th><th>p (draws)</th>"
+            f"<th></th></tr>{body}</table>")
+
+
 def module_card(module: str, description: dict[str, Any], evidence: dict[str, Any]) -> str:
     """An HTML fragment (all text escaped) for one module and one describer."""
     parts = [f"<div class='card' id='card-{escape(module)}'><h3>{escape(module)}: {escape(description['text'])}</h3>",
              f"<p class='note'>{escape(evidence['units'])}. Describer: {escape(description['describer'])}; "
              f"named concept: <code>{escape(str(description['concept']))}</code>; predicate: "
-             f"<code>{escape(predicate_text(description['predicate']))}</code></p>", _scores_table(description["scores"])]
+             f"<code>{escape(predicate_text(description['predicate']))}</code></p>", _scores_table(description["scores"]),
+             _random_units_table(description["scores"])]
     corr = ", ".join(f"{escape(n)} ({r:+.2f})" for n, r in evidence["correlations"][:6])
     parts.append(f"<p><b>Concept correlations (evidence split):</b> {corr}</p>")
     if evidence.get("reads"):
@@ -74,6 +100,9 @@ def description_sections(output: dict[str, Any]) -> list[Section]:
                   f"{output['n_heldout']} positions from other games."),
         TableBlock(["describer", "described", "parse failures", "request failures", "sim r", "ctl random desc", "ctl shuffled",
                     "detect bacc", "ctl random desc", "ctl shuffled", "detect AUPRC", "ctl random desc", "ctl shuffled"], summary_rows, "Mean over modules; controls beside each score.")]))
+    not_described = output.get("partition", {}).get("not_described", {})
+    if not_described:
+        sections.append(Section("Modules not described", [TableBlock(["module", "why"], sorted(map(list, not_described.items())))]))
     if output.get("interfaces"):
         sections.append(Section("Module interfaces", [TableBlock(["interface"], [[i["sentence"]] for i in output["interfaces"]])]))
     for name, res in output["describers"].items():
