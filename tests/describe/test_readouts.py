@@ -156,3 +156,15 @@ def test_readouts_refuse_a_subject_of_the_wrong_kind():
         Readouts("move", model, SUBJECT, means)
     with pytest.raises(ValueError, match="BoardSubject"):
         Readouts("value", model, BoardMoveSubject(BoardSpec(4, 4)), means)
+
+
+@pytest.mark.parametrize("kind", ["pc1", "value"])
+def test_batched_activations_equal_one_readout_per_module(kind):
+    model, means = _model_and_means()
+    modules = [ModuleUnits("a", neurons={0: np.arange(5)}, heads={0: np.array([1])}), ModuleUnits("b", neurons={0: np.arange(5, 12)})]
+    readouts, ev, ho = Readouts(kind, model, SUBJECT, means), _boards(30, seed=6), _boards(20, seed=7)
+    batched = readouts.activations(modules, ev, ho)
+    for m in modules:
+        one = readouts.of(m).fit(ev)
+        np.testing.assert_allclose(batched[m.name][0], one(ev), atol=1e-10)
+        np.testing.assert_allclose(batched[m.name][1], one(ho), atol=1e-10)

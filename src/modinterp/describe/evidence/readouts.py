@@ -159,3 +159,20 @@ class Readouts:
         if self.kind == "pc1":
             return WritePC1(self.model, module, self.subject, ModuleActivation())
         return HeadContribution(self.model, module, self.subject, self.kind, self.means, self.intact)
+
+    def activations(self, modules: list[ModuleUnits], evidence: np.ndarray,
+                    heldout: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{module name: (activation on `evidence`, on `heldout`)}, each readout fitted on `evidence`: what
+        `of(module).fit(evidence)` gives, with every module's write computed in one pass for "pc1"."""
+        if self.kind != "pc1":
+            return {m.name: _both(self.of(m).fit(evidence), evidence, heldout) for m in modules}
+        writes = [module_writes(self.model, self.subject.tokens(self.model, x), modules) for x in (evidence, heldout)]
+        out = {}
+        for m in modules:
+            pc1 = ModuleActivation().fit(total_write(writes[0][m.name]))
+            out[m.name] = (pc1.transform(total_write(writes[0][m.name])), pc1.transform(total_write(writes[1][m.name])))
+        return out
+
+
+def _both(readout, evidence: np.ndarray, heldout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return readout(evidence), readout(heldout)

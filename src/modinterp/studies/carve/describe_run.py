@@ -125,9 +125,9 @@ def random_partition_activations(graph, labels: np.ndarray, readouts: Readouts, 
         shuffled = labels
         for kind, kind_seed in zip(UNIT_KINDS, draw):
             shuffled = random_partition_like(shuffled, kinds == kind, int(kind_seed))
-        for m in (m for m in modules_from_labels(graph.nodes.name, shuffled) if m.n_units > 0):
-            readout = readouts.of(m).fit(boards_ev)
-            out.setdefault(m.name, []).append((readout(boards_ev), readout(boards_ho)))
+        modules = [m for m in modules_from_labels(graph.nodes.name, shuffled) if m.n_units > 0]
+        for name, both in readouts.activations(modules, boards_ev, boards_ho).items():
+            out.setdefault(name, []).append(both)
     return out
 
 
