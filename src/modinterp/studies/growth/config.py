@@ -364,6 +364,24 @@ class VerificationChoice(_Strict):
     tolerance: float = Field(1e-5, gt=0)
 
 
+class SourceMatchChoice(_Strict):
+    """[source_match]: at the study's end each embedded run plays its small source head to head (DIR/sources.json),
+    so the report can say whether the grown models end better than the models they grew from."""
+
+    games: int = Field(200, ge=2, description="games per match (even: each opening with both colours)")
+    mode: Literal["value", "policy"] = Field("value", description="how both networks play: 1-ply lookahead on the "
+                                             "value head, or the policy head greedily")
+    opening_plies: int = Field(4, ge=0, description="random opening plies of every game")
+    seed: int = Field(0, ge=0, description="master seed of the openings (a run's match uses seed + the run's seed)")
+
+    @field_validator("games")
+    @classmethod
+    def _even(cls, games: int) -> int:
+        if games % 2:
+            raise ValueError(f"games={games}: expected an even number (each opening is played with both colours)")
+        return games
+
+
 class GrowthStudyConfig(_Strict):
     """The whole growth study (five conditions x seeds, seven with both preserve_outputs settings)."""
 
@@ -383,6 +401,8 @@ class GrowthStudyConfig(_Strict):
     embedding: EmbeddingChoice = Field(default_factory=EmbeddingChoice)
     probes: ProbeChoice = Field(default_factory=ProbeChoice)
     verification: VerificationChoice = Field(default_factory=VerificationChoice)
+    source_match: SourceMatchChoice | None = Field(None, description="[source_match]: each embedded run against its "
+                                                   "small source, head to head, after the runs (default: not played)")
 
     @field_validator("seeds")
     @classmethod

@@ -18,6 +18,8 @@ from modinterp.studies.growth.gap import late_window_gaps
 from modinterp.studies.growth.plots import (R2_FLOOR, plot_controls, plot_final_profile, plot_frozen_over_training,
                                             plot_late_window_answer, plot_losses, plot_probe_over_training)
 from modinterp.studies.growth.schema import GrowthResults, ResultsError, load_results
+from modinterp.studies.growth.sources import (comparison_sentence, format_measure, load_source_matches, pooled_line,
+                                              source_comparison)
 
 VERIFICATION_TOLERANCE = 1e-5  # fp32 tolerance of `verify_embedding`
 
@@ -158,6 +160,29 @@ def answer_section(results: GrowthResults) -> Section:
     return Section("Answer: does the gap persist?", blocks, anchor="answer")
 
 
+def sources_section(results: GrowthResults, matches: list[dict[str, Any]]) -> Section | None:
+    """Do the grown models outgrow their sources? Paired per-seed differences (large minus its own source) in final
+    validation losses and play, and the head-to-head match; None when results.json holds no full validation."""
+    rows = source_comparison(results, matches)
+    if not rows:
+        return None
+    table = [[f"{row['condition']} − {row['source']}" if k == 0 else "", m["name"], format_measure(m),
+              ", ".join(f"{v:+.3f}" if m["reference"] == 0 else f"{v:.3f}" for v in m["per_seed"].values()), m["verdict"]]
+             for row in rows for k, m in enumerate(row["measures"])]
+    texts = [comparison_sentence(row) + (f" Head to head, pooled: {pooled_line(row)}." if row["head_to_head_pooled"] else "")
+             for row in rows]
+    if not matches:
+        texts.append("No head-to-head matches were played (add [source_match] to the config, or run "
+                     "`modinterp study sources DIR`).")
+    return Section("Do the grown models outgrow their sources?", [
+        TextBlock(" ".join(texts)),
+        TableBlock(["grown − source", "measure", "mean [95% t over seeds]", "per seed", "verdict"], table,
+                   caption="Per seed: the grown run minus its own small source (same seed), at each run's last full "
+                           "validation and last play evaluation; losses: negative = the grown model is better. Head to "
+                           "head: the grown model's win rate against its source (both colours; 0.5 = even). Verdict: "
+                           "better / worse where the interval excludes the no-difference value.")], anchor="sources")
+
+
 def alpha_edge_line(results: GrowthResults) -> str:
     """How often the passthrough fits chose an edge of the alpha grid, and how often the CV score still changed there."""
     n_fits = 5 * len(results.passthrough)  # raw, board + layer, linear part, nonlinear part, scrambled control
@@ -215,11 +240,14 @@ def controls_section(results: GrowthResults) -> Section:
     return Section("Controls", blocks)
 
 
-def growth_sections(results: GrowthResults, manifest: dict[str, Any] | None = None) -> list[Section]:
-    """The standard sections, in reading order."""
+def growth_sections(results: GrowthResults, manifest: dict[str, Any] | None = None,
+                    matches: list[dict[str, Any]] = ()) -> list[Section]:
+    """The standard sections, in reading order (`matches`: the head-to-head matches of DIR/sources.json)."""
     layer = results.last_embedded_layer
+    sources = sources_section(results, list(matches))
     sections = [
         answer_section(results),
+        *([sources] if sources is not None else []),
         Section("Training", [FigureBlock.from_figure(
             "losses", plot_losses(results),
             "Training loss (left) and seed-matched validation loss (right) per condition: a thin line per seed, a thick "
@@ -248,7 +276,7 @@ def build_growth_report(run_dir: str | Path, extra_sections: Iterable[Section] =
     """Read `run_dir/results.json` (+ manifest.json) and write `run_dir/report.html`; extra sections go before the config."""
     run_dir = Path(run_dir)
     results = load_results(run_dir / results_name)
-    sections = growth_sections(results, load_manifest(run_dir))
+    sections = growth_sections(results, load_manifest(run_dir), load_source_matches(run_dir))
     split = len(sections) - 2  # configuration and manifest stay last
     sections = sections[:split] + list(extra_sections) + sections[split:]
     subtitle = (f"preset {results.preset} · conditions {', '.join(results.conditions)} · seeds {results.seeds} · "

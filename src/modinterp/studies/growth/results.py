@@ -23,7 +23,7 @@ from modinterp.train.metrics import read_metrics
 RESULTS_FILE = "results.json"
 _LOSS_SPLITS = ("train", "val_quick", "val_full")
 _LOSS_TERMS = ("value_loss", "policy_loss", "concept_loss")
-_RECORD_FIELDS = ("probes", "losses", "controls", "passthrough", "frozen")
+_RECORD_FIELDS = ("probes", "losses", "controls", "passthrough", "frozen", "play")
 
 
 def _read_json(path: Path) -> Any:
@@ -41,21 +41,37 @@ def loss_record(spec: GrowthRun, step: int, split: str, values: dict[str, Any], 
     return record
 
 
+def play_records(spec: GrowthRun, step: int, values: dict[str, Any], games: int) -> list[dict[str, Any]]:
+    """The `play` records of one evaluation line of metrics.jsonl ("MODE_vs_OPPONENT/win_rate", ... keys)."""
+    records = []
+    for key in sorted(k for k in values if k.endswith("/win_rate")):
+        pairing = key.removesuffix("/win_rate")
+        mode, _, opponent = pairing.partition("_vs_")
+        records.append({"condition": spec.condition, "seed": spec.seed, "step": int(step), "mode": mode,
+                        "opponent": opponent, "games": int(games), "win_rate": float(values[key]),
+                        "win_ci_low": float(values[f"{pairing}/win_ci_low"]),
+                        "win_ci_high": float(values[f"{pairing}/win_ci_high"])})
+    return records
+
+
 def run_records(config: GrowthStudyConfig, out: Path, spec: GrowthRun) -> dict[str, list[dict]]:
-    """probes, losses, controls, passthrough and frozen records of one finished run."""
+    """probes, losses, controls, passthrough, frozen and play records of one finished run."""
     directory = run_dir(out, spec)
     stage = config.small.train if spec.is_small else config.large.train
-    losses = []
+    losses, play = [], []
     for line in read_metrics(directory / "metrics.jsonl"):
         split, step = line["split"], line["step"]
-        if split == "probe":  # the step-0 quick validation, logged beside the first probe
+        if split == "play":
+            play += play_records(spec, step, line, stage.play.games)
+        elif split == "probe":  # the step-0 quick validation, logged beside the first probe
             quick = {k.split("/", 1)[1]: v for k, v in line.items() if k.startswith("val_quick/")}
             if quick:
                 losses.append(loss_record(spec, step, "val_quick", quick, stage.w_policy))
         elif split in _LOSS_SPLITS:
             losses.append(loss_record(spec, step, split, line, stage.w_policy))
     return {"probes": read_probe_log(directory / PROBES_FILE), "losses": losses, "controls": _read_json(directory / "controls.json"),
-            "passthrough": read_probe_log(directory / PASSTHROUGH_FILE), "frozen": read_probe_log(directory / FROZEN_FILE)}
+            "passthrough": read_probe_log(directory / PASSTHROUGH_FILE), "frozen": read_probe_log(directory / FROZEN_FILE),
+            "play": play}
 
 
 def layer_labels(config: GrowthStudyConfig) -> list[str]:
@@ -85,7 +101,8 @@ def _sort_key(conditions: tuple[str, ...], layers: list[str]):
 
     def key(record: dict) -> tuple:
         return (order[record["condition"]], record["seed"], record.get("step", 0), split_order.get(record.get("split"), 0),
-                control_order.get(record.get("control"), 0), record.get("concept", ""), position.get(record.get("layer"), 0))
+                control_order.get(record.get("control"), 0), record.get("concept", ""), position.get(record.get("layer"), 0),
+                record.get("mode", ""), record.get("opponent", ""))
 
     return key
 

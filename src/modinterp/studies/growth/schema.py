@@ -89,6 +89,20 @@ class FrozenRecord(_Record):
     retention: float
 
 
+class PlayRecord(_Record):
+    """One run-end (or periodic) play evaluation of the trainer: a mode against one built-in opponent."""
+
+    condition: str
+    seed: int
+    step: int
+    mode: str
+    opponent: str
+    games: int
+    win_rate: float
+    win_ci_low: float
+    win_ci_high: float
+
+
 class Verification(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     max_abs_diff: float
@@ -111,6 +125,7 @@ class GrowthResults(BaseModel):
     controls: list[ControlRecord] = []
     passthrough: list[PassthroughRecord] = []  # absent in older files
     frozen: list[FrozenRecord] = []  # absent in older files
+    play: list[PlayRecord] = []  # absent in older files and in studies whose training plays no games
 
     @model_validator(mode="after")
     def _records_use_declared_names(self) -> "GrowthResults":
@@ -118,7 +133,7 @@ class GrowthResults(BaseModel):
             raise ValueError(f"schema_version={self.schema_version}: this reader understands version {SCHEMA_VERSION}")
         if self.last_embedded_layer not in self.layers:
             raise ValueError(f"last_embedded_layer={self.last_embedded_layer!r}: expected one of layers {self.layers}")
-        for field in ("probes", "losses", "controls", "passthrough", "frozen"):
+        for field in ("probes", "losses", "controls", "passthrough", "frozen", "play"):
             for i, record in enumerate(getattr(self, field)):
                 if record.condition not in self.conditions:
                     raise ValueError(f"{field}[{i}].condition={record.condition!r}: expected one of conditions {self.conditions}")

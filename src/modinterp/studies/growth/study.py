@@ -9,7 +9,8 @@ Steps, while the study holds DIR's lock (`modinterp.lock.FolderLock`: a second l
 a killed one's stale lock taken over): games (generated into DIR/games.npz, or reused when their settings
 match), the fixed probe set, the seeded initial weights of each seed (DIR/init/), the runs (small ones first; each embedded run starts once its
 small source is done) through an executor (`modinterp.studies.runner`), then results.json (rebuilt from the
-runs' final files), gap_analysis.json, report.html and manifest.json.
+runs' final files), with `[source_match]` DIR/sources.json (each embedded run against its small source, head to
+head), gap_analysis.json, report.html and manifest.json.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from modinterp.studies.growth.gap import analyse_study_gaps, write_gap_analysis
 from modinterp.studies.growth.gap_report import build_study_report
 from modinterp.studies.growth.results import assemble_results, write_results
 from modinterp.studies.growth.run import RUNS_DIR, growth_runs, is_complete, run_specs, threads_per_job
+from modinterp.studies.growth.schema import GrowthResults
+from modinterp.studies.growth.sources import (comparison_sentence, load_source_matches, source_comparison,
+                                              write_source_matches)
 from modinterp.studies.growth.summary import probe_precision_line, summary_table
 from modinterp.studies.runner import run_all
 
@@ -116,6 +120,8 @@ def _run_locked(config: GrowthStudyConfig, out: Path, started: float, jobs: int,
         _write_study_manifest(config, out, started, jobs, resume, executor, sorted(executed))
     console.print(summary_table(results))
     console.print(probe_precision_line(results))
+    if config.source_match is not None:
+        play_source_matches(config, out, results, console)
     if config.gap_n_boot > 0:
         with console.status("fitting the probe-R² gaps (modinterp.analysis)..."):
             write_gap_analysis(out, analyse_study_gaps(results, n_boot=config.gap_n_boot))
@@ -123,6 +129,17 @@ def _run_locked(config: GrowthStudyConfig, out: Path, started: float, jobs: int,
         console.print(f"report: {build_study_report(out)}")
     wall = round(time.time() - started, 1)
     console.print(f"results: {path} ({len(growth_runs(config))} runs, {wall:.0f} s this invocation)")
+    return path
+
+
+def play_source_matches(config: GrowthStudyConfig, out: Path, results: GrowthResults, console: Console) -> Path:
+    """Each embedded run against its source, head to head (DIR/sources.json), and the paired comparison printed."""
+    settings = config.source_match
+    with console.status(f"head-to-head matches, {settings.games} games each ({settings.mode} players)..."):
+        path = write_source_matches(config, out, on_match=lambda m: console.print(
+            f"  {m['condition']}-s{m['seed']} vs {m['source']}: {m['wins']}/{m['n_games']} ({m['win_rate']:.3f})"))
+    for row in source_comparison(results, load_source_matches(out)):
+        console.print(comparison_sentence(row))
     return path
 
 
