@@ -129,3 +129,25 @@ def test_a_broken_sources_file_names_itself(tmp_path):
     (tmp_path / SOURCES_FILE).write_text("{}")
     with pytest.raises(ValueError, match="sources.json"):
         load_source_matches(tmp_path)
+
+
+def test_a_study_without_the_baseline_runs_reports_and_answers_against_the_compute_matched_control(tmp_path):
+    from modinterp.studies.growth.gap import late_window_gaps
+
+    config = load_study_config("smoke", ['skip_conditions=["large-baseline"]', "gap_n_boot=0"])
+    run_growth_study(config, tmp_path, jobs=1, console=Console(quiet=True))
+    results = load_results(tmp_path / "results.json")
+    assert results.conditions == ["small-aux", "small-noaux", "large-embed-aux", "large-embed-noaux"]
+    assert not (tmp_path / "runs" / "large-baseline-s0").exists()
+    answer = late_window_gaps(results)
+    assert {e["control"] for e in answer["entries"]} == {"compute-matched control"} and not answer["skipped"]
+    assert "Answer: does the gap persist?" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("skip, message", [(["large-big"], "not conditions of this study"),
+                                           (["small-aux"], "grow from it; skip those too")])
+def test_skipping_an_unknown_condition_or_a_needed_source_is_refused(skip, message):
+    from modinterp.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_study_config("smoke", [f"skip_conditions={json.dumps(skip)}"])

@@ -43,11 +43,13 @@ def gap_pairs(conditions) -> list[tuple[str, str]]:
 def late_window_pairs(conditions) -> list[tuple[str, str, str, bool]]:
     """The late-window answer per preserve_outputs setting: embed-aux against the compute-matched control (embed-noaux
     of the same setting, which has seen its small model's batches too) and against the baseline, as (subtracted,
-    minuend, name of the control, preserve_outputs)."""
+    minuend, name of the control, preserve_outputs); the baseline pair only when the study ran the baseline."""
     pairs = []
     for p in preserve_settings_of(conditions):
         aux, noaux = embedded_condition("small-aux", p), embedded_condition("small-noaux", p)
-        pairs += [(noaux, aux, "compute-matched control", p), (BASELINE, aux, "baseline", p)]
+        pairs += [(noaux, aux, "compute-matched control", p)]
+        if BASELINE in conditions:
+            pairs += [(BASELINE, aux, "baseline", p)]
     return pairs
 
 
