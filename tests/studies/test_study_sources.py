@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 from rich.console import Console
@@ -18,11 +19,12 @@ from modinterp.studies.growth.config import load_study_config
 from modinterp.studies.growth.schema import load_results, parse_results
 from modinterp.studies.growth.sources import (SOURCES_FILE, comparison_sentence, load_source_matches,
                                               source_comparison, write_source_matches)
-from modinterp.studies.growth.study import run_growth_study
+from modinterp.studies.growth.data import StudyError
+from modinterp.studies.growth.study import STUDY_FILE, run_growth_study
 
 PLAY = ["small.train.play.every=12", "small.train.play.games=4", 'small.train.play.modes=["value"]',
-        'small.train.play.opponents=["random"]', "large.train.play.every=12", "large.train.play.games=4",
-        'large.train.play.modes=["value"]', 'large.train.play.opponents=["random"]', "source_match.games=6",
+        'small.train.play.opponents=["random"]', "large.train.play.every=12", "large.train.play.games=6",
+        'large.train.play.modes=["value"]', 'large.train.play.opponents=["random"]', "source_match.games=8",
         "gap_n_boot=0"]
 
 
@@ -38,7 +40,8 @@ def test_every_run_end_play_evaluation_is_a_results_record(played_study):
     config, out = played_study
     results = load_results(out / "results.json")
     found = {(r.condition, r.seed, r.step, r.mode, r.opponent, r.games) for r in results.play}
-    assert found == {(c, s, 12, "value", "random", 4) for c in config.conditions for s in config.seeds}
+    games = {c: 4 if c.startswith("small") else 6 for c in config.conditions}
+    assert found == {(c, s, 12, "value", "random", games[c]) for c in config.conditions for s in config.seeds}
     assert all(r.win_ci_low <= r.win_rate <= r.win_ci_high for r in results.play)
 
 
@@ -47,8 +50,8 @@ def test_each_embedded_run_plays_its_source_and_the_report_shows_the_comparison(
     stored = json.loads((out / SOURCES_FILE).read_text())
     assert stored["settings"] == config.source_match.model_dump(mode="json")
     pairs = {(m["condition"], m["seed"], m["source"], m["n_games"]) for m in stored["matches"]}
-    assert pairs == {(f"large-embed-{kind}", s, f"small-{kind}", 6) for kind in ("aux", "noaux") for s in (0, 1)}
-    assert all(0 <= m["wins"] <= 6 and m["win_rate"] == m["wins"] / 6 for m in stored["matches"])
+    assert pairs == {(f"large-embed-{kind}", s, f"small-{kind}", 8) for kind in ("aux", "noaux") for s in (0, 1)}
+    assert all(0 <= m["wins"] <= 8 and m["win_rate"] == m["wins"] / 8 for m in stored["matches"])
     html = (out / "report.html").read_text()
     assert "Do the grown models outgrow their sources?" in html and "head-to-head win rate" in html
 
@@ -65,16 +68,54 @@ def test_source_matches_are_reproducible_and_kept_on_a_rerun(played_study, monke
     assert again == load_source_matches(out)[0]
 
 
-def test_the_sources_command_replays_with_new_settings_and_rebuilds_the_report(played_study, tmp_path):
-    config, out = played_study
+def test_a_retrained_run_is_played_again(played_study, tmp_path, monkeypatch):
+    config, study = played_study
+    out = shutil.copytree(study, tmp_path / "study")
+    stored = json.loads((out / SOURCES_FILE).read_text())
+    stored["matches"][0]["weights"]["grown"] = "0" * 64  # as if large-embed-aux-s0 had been trained again
+    (out / SOURCES_FILE).write_text(json.dumps(stored))
+    played = []
+    real = sources.play_source_match
+    monkeypatch.setattr(sources, "play_source_match", lambda *a: played.append(a[1].name) or real(*a))
+    write_source_matches(config, out)
+    assert played == ["large-embed-aux-s0"]
+    assert json.loads((out / SOURCES_FILE).read_text()) == json.loads((study / SOURCES_FILE).read_text())
+
+
+def test_the_sources_command_keeps_the_study_settings_and_replays_only_for_new_ones(played_study, tmp_path, monkeypatch):
+    _, study = played_study
+    out = shutil.copytree(study, tmp_path / "study")
+    real = sources.play_source_match
+    monkeypatch.setattr(sources, "play_source_match", lambda *a: pytest.fail("replayed with the study's own settings"))
+    result = CliRunner().invoke(app, ["study", "sources", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / SOURCES_FILE).read_text() == (study / SOURCES_FILE).read_text()
+    monkeypatch.setattr(sources, "play_source_match", real)
     result = CliRunner().invoke(app, ["study", "sources", str(out), "--games", "4", "--mode", "policy"])
     assert result.exit_code == 0, result.output
     stored = json.loads((out / SOURCES_FILE).read_text())
-    assert stored["settings"]["mode"] == "policy" and {m["n_games"] for m in stored["matches"]} == {4}
+    assert stored["settings"] == {"games": 4, "mode": "policy", "opening_plies": 4, "seed": 0}
+    assert {m["n_games"] for m in stored["matches"]} == {4}
     odd = CliRunner().invoke(app, ["study", "sources", str(out), "--games", "5"])
     assert odd.exit_code == 2 and "even" in odd.output
     missing = CliRunner().invoke(app, ["study", "sources", str(tmp_path / "nothing")])
-    assert missing.exit_code == 1 and "study.json" in missing.output
+    assert missing.exit_code == 1 and "study.json" in missing.output and not (tmp_path / "nothing").exists()
+
+
+def test_a_study_recorded_before_new_config_fields_resumes_and_may_change_its_matches(played_study, tmp_path):
+    config, study = played_study
+    out = shutil.copytree(study, tmp_path / "study")
+    recorded = json.loads((out / STUDY_FILE).read_text())
+    for field in ("baseline", "source_match"):  # fields this version added
+        del recorded["config"][field]
+    (out / STUDY_FILE).write_text(json.dumps(recorded))
+    changed = config.model_copy(update={"source_match": config.source_match.model_copy(update={"games": 4})})
+    run_growth_study(changed, out, jobs=1, resume=True, console=Console(quiet=True))
+    assert json.loads((out / STUDY_FILE).read_text())["config"]["source_match"]["games"] == 4
+    assert {m["n_games"] for m in load_source_matches(out)} == {4}
+    other = changed.model_copy(update={"aux_weight": 0.5})
+    with pytest.raises(StudyError, match="aux_weight"):
+        run_growth_study(other, out, jobs=1, resume=True, console=Console(quiet=True))
 
 
 def _results(values: dict[tuple[str, int], tuple[float, float]]):
@@ -125,29 +166,67 @@ def test_a_large_model_better_on_every_measure_is_called_better_and_a_worse_one_
     assert [m["verdict"] for m in row["measures"]] == ["worse", "worse"]
 
 
+def _with_play(results, rates: dict[tuple[str, int], tuple[float, int]], small_games: int | None = None):
+    """`results` with run-end play records {(condition, seed): (win rate, games)} against alphabeta1."""
+    play = [{"condition": c, "seed": s, "step": 10, "mode": "value", "opponent": "alphabeta1", "games": g,
+             "win_rate": r, "win_ci_low": 0.0, "win_ci_high": 1.0} for (c, s), (r, g) in rates.items()]
+    config = {"small": {"train": {"play": {"games": small_games or 200}}}, "large": {"train": {"play": {"games": 200}}}}
+    return parse_results({**results.model_dump(), "play": play, "config": config})
+
+
+def test_equal_small_sample_play_differences_are_not_called_better():
+    losses = {("small-aux", s): (0.5, 2.0) for s in range(3)} | {("large-embed-aux", s): (0.4, 1.8) for s in range(3)}
+    rates = {("small-aux", s): (199 / 200, 200) for s in range(3)} | {("large-embed-aux", s): (1.0, 200) for s in range(3)}
+    (row,) = source_comparison(_with_play(_results(losses), rates))
+    play = row["measures"][-1]
+    assert play["name"] == "value player's win rate vs alphabeta1" and play["low"] == play["high"] == pytest.approx(0.005)
+    assert play["pooled_interval"][0] < 0 < play["pooled_interval"][1]  # 600/600 against 597/600: Newcombe's interval
+    assert play["verdict"] == "no difference shown" and not row["better_on_all"]
+
+
+def test_newcombe_interval_matches_a_hand_computed_case():
+    from modinterp.play.arena import wilson_interval
+
+    (la, ua), (lb, ub) = wilson_interval(56, 70), wilson_interval(48, 80)
+    low, high = sources.newcombe_interval(56, 70, 48, 80)
+    assert low == pytest.approx(0.2 - math.sqrt((0.8 - la) ** 2 + (ub - 0.6) ** 2))
+    assert (low, high) == pytest.approx((0.0524, 0.3339), abs=1e-4)  # Newcombe (1998), example (b): 0.0524 to 0.3339
+
+
+def test_play_of_sizes_with_different_settings_is_not_paired():
+    losses = {("small-aux", s): (0.5, 2.0) for s in range(3)} | {("large-embed-aux", s): (0.4, 1.8) for s in range(3)}
+    rates = {(c, s): (0.5, 200) for c in ("small-aux", "large-embed-aux") for s in range(3)}
+    (row,) = source_comparison(_with_play(_results(losses), rates, small_games=100))
+    assert [m["name"] for m in row["measures"]] == ["val value loss", "val policy loss"] and not row["play_paired"]
+
+
+def test_seeds_without_a_partner_are_named():
+    losses = {("small-aux", s): (0.5, 2.0) for s in range(3)} | {("large-embed-aux", s): (0.4 - s / 100, 1.8) for s in range(2)}
+    (row,) = source_comparison(_results(losses))
+    assert row["unpaired_seeds"] == [2] and all(m["n"] == 2 for m in row["measures"])
+    assert "Seeds [2] lack a partner" in comparison_sentence(row)
+
+
 def test_a_broken_sources_file_names_itself(tmp_path):
     (tmp_path / SOURCES_FILE).write_text("{}")
     with pytest.raises(ValueError, match="sources.json"):
+        load_source_matches(tmp_path)
+    (tmp_path / SOURCES_FILE).write_text(json.dumps({"settings": {}, "matches": [{"condition": "large-embed-aux"}]}))
+    with pytest.raises(ValueError, match=r"matches\[0\] lacks \['seed'"):
         load_source_matches(tmp_path)
 
 
 def test_a_study_without_the_baseline_runs_reports_and_answers_against_the_compute_matched_control(tmp_path):
     from modinterp.studies.growth.gap import late_window_gaps
 
-    config = load_study_config("smoke", ['skip_conditions=["large-baseline"]', "gap_n_boot=0"])
+    config = load_study_config("smoke", ["baseline=false", "gap_n_boot=20"])
     run_growth_study(config, tmp_path, jobs=1, console=Console(quiet=True))
     results = load_results(tmp_path / "results.json")
     assert results.conditions == ["small-aux", "small-noaux", "large-embed-aux", "large-embed-noaux"]
     assert not (tmp_path / "runs" / "large-baseline-s0").exists()
     answer = late_window_gaps(results)
     assert {e["control"] for e in answer["entries"]} == {"compute-matched control"} and not answer["skipped"]
-    assert "Answer: does the gap persist?" in (tmp_path / "report.html").read_text()
-
-
-@pytest.mark.parametrize("skip, message", [(["large-big"], "not conditions of this study"),
-                                           (["small-aux"], "grow from it; skip those too")])
-def test_skipping_an_unknown_condition_or_a_needed_source_is_refused(skip, message):
-    from modinterp.config import ConfigError
-
-    with pytest.raises(ConfigError, match=message):
-        load_study_config("smoke", [f"skip_conditions={json.dumps(skip)}"])
+    gap = json.loads((tmp_path / "gap_analysis.json").read_text())
+    assert gap["series"] and all("baseline" not in series["label"] for series in gap["series"])
+    html = (tmp_path / "report.html").read_text()
+    assert "Answer: does the gap persist?" in html and "and the baseline" not in html

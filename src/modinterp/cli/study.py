@@ -116,33 +116,40 @@ study_app.command("embedding", help="Alias of `study growth`.")(growth_command)
 @study_app.command("sources")
 def sources_command(
     out: Path = typer.Argument(..., help="a finished growth study's folder (holds study.json and results.json)"),
-    games: int = typer.Option(200, min=2, help="games per match (even: each opening with both colours)"),
-    mode: str = typer.Option("value", help="how both networks play: value (1-ply lookahead) or policy (greedy)"),
-    opening_plies: int = typer.Option(4, min=0, help="random opening plies of every game"),
-    seed: int = typer.Option(0, min=0, help="master seed of the openings (a run's match uses seed + its seed)"),
+    games: Optional[int] = typer.Option(None, min=2, help="games per match, even (default: the study's "
+                                        "[source_match], else 200)"),
+    mode: Optional[str] = typer.Option(None, help="how both networks play: value (1-ply lookahead) or policy (greedy)"),
+    opening_plies: Optional[int] = typer.Option(None, min=0, help="random opening plies of every game (default 4)"),
+    seed: Optional[int] = typer.Option(None, min=0, help="master seed of the openings (a run's match uses seed + its "
+                                       "seed; default 0)"),
 ) -> None:
     """Each embedded run against its small source, head to head, into DIR/sources.json; then the report is rebuilt
-    with the paired comparison (the study does this itself when its config has a [source_match] table)."""
+    with the paired comparison. Unset options keep the study's [source_match] settings (so its finished matches are
+    kept); the study plays them itself when its config has that table."""
     from pydantic import ValidationError
     from rich.console import Console
 
+    from modinterp.errors import ModinterpError
     from modinterp.lock import FolderLock
     from modinterp.studies.growth.config import SourceMatchChoice
-    from modinterp.studies.growth.data import StudyError
     from modinterp.studies.growth.gap_report import build_study_report
-    from modinterp.studies.growth.schema import ResultsError, load_results
+    from modinterp.studies.growth.schema import load_results
     from modinterp.studies.growth.study import play_source_matches, recorded_config
 
     console = Console()
+    given = {k: v for k, v in {"games": games, "mode": mode, "opening_plies": opening_plies, "seed": seed}.items()
+             if v is not None}
     try:
-        settings = SourceMatchChoice(games=games, mode=mode, opening_plies=opening_plies, seed=seed)
-    except ValidationError as err:
-        raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
-    try:
+        config = recorded_config(out)  # before the lock, which would create a missing folder
+        base = config.source_match.model_dump() if config.source_match else {}
+        try:
+            settings = SourceMatchChoice(**{**base, **given})
+        except ValidationError as err:
+            raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
         with FolderLock(out, what="modinterp study", report=console.print):
-            config = recorded_config(out).model_copy(update={"source_match": settings})
+            config = config.model_copy(update={"source_match": settings})
             play_source_matches(config, out, load_results(out / "results.json"), console)
             console.print(f"report: {build_study_report(out)}")
-    except (StudyError, ResultsError) as err:
+    except ModinterpError as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(code=1) from None

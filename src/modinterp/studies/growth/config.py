@@ -403,9 +403,8 @@ class GrowthStudyConfig(_Strict):
     verification: VerificationChoice = Field(default_factory=VerificationChoice)
     source_match: SourceMatchChoice | None = Field(None, description="[source_match]: each embedded run against its "
                                                    "small source, head to head, after the runs (default: not played)")
-    skip_conditions: list[str] = Field(default_factory=list, description="conditions not run, e.g. "
-                                       "[\"large-baseline\"] when the compute-matched control answers the question "
-                                       "and compute is short (a small condition only with the runs grown from it)")
+    baseline: bool = Field(True, description="train the large-baseline condition; false leaves it out (the answer, "
+                           "the gap against the compute-matched control, does not need it) when compute is short")
 
     @field_validator("seeds")
     @classmethod
@@ -428,26 +427,12 @@ class GrowthStudyConfig(_Strict):
                              f"{self.embedding.at_layer + n_small} large layers, large.n_layers={large['n_layers']}")
         return self
 
-    @model_validator(mode="after")
-    def _skipped_conditions_exist(self) -> "GrowthStudyConfig":
-        every = study_conditions(self.embedding.preserve_settings)
-        unknown = [c for c in self.skip_conditions if c not in every]
-        if unknown:
-            raise ValueError(f"skip_conditions: {unknown} are not conditions of this study; expected some of {list(every)}")
-        orphans = [c for c in every if SOURCE_OF.get(c) in self.skip_conditions and c not in self.skip_conditions]
-        if orphans:
-            raise ValueError(f"skip_conditions skips {sorted({SOURCE_OF[c] for c in orphans})} but not {orphans}, which "
-                             "grow from it; skip those too")
-        if len(self.skip_conditions) == len(every):
-            raise ValueError("skip_conditions skips every condition; leave at least one to run")
-        return self
-
     # Derived -------------------------------------------------------------------------------------------------
     @property
     def conditions(self) -> tuple[str, ...]:
-        """The study's conditions (`study_conditions` of the embedding's preserve_outputs settings), less any in
-        `skip_conditions`."""
-        return tuple(c for c in study_conditions(self.embedding.preserve_settings) if c not in self.skip_conditions)
+        """The study's conditions (`study_conditions` of the embedding's preserve_outputs settings), without the
+        baseline when `baseline` is false."""
+        return tuple(c for c in study_conditions(self.embedding.preserve_settings) if self.baseline or c != BASELINE)
 
     def position_config(self, which: Literal["train", "val", "probe"] = "train") -> PositionConfig:
         """Positions with the study's concept; `probe` is the probe set's sampling (no augmentation)."""

@@ -147,8 +147,8 @@ def answer_section(results: GrowthResults) -> Section:
             "Late-window paired gap (per seed: mean over the window of the large-embed-aux minus control difference; "
             "then mean over seeds with a 95% Student-t interval). Filled: R² of the concept's part that no linear map "
             "of the board explains (passthrough-free); open: raw probe R². Against the compute-matched control "
-            "(large-embed-noaux of the same preserve_outputs setting, which has seen its small model's batches too) "
-            "and the baseline."))
+            "(large-embed-noaux of the same preserve_outputs setting, which has seen its small model's batches too)"
+            + (" and the baseline." if "large-baseline" in results.conditions else "; this study ran no baseline.")))
         rows = [[e["setting"], e["concept"], f"{e['minuend']} − {e['subtracted']}", e["metric"], _interval(e["gap"]),
                  e["verdict"]] for e in answer["entries"]]
         blocks.append(TableBlock(["embedding", "concept", "pair", "measure", "gap [95% t]",
@@ -167,7 +167,8 @@ def sources_section(results: GrowthResults, matches: list[dict[str, Any]]) -> Se
     if not rows:
         return None
     table = [[f"{row['condition']} − {row['source']}" if k == 0 else "", m["name"], format_measure(m),
-              ", ".join(f"{v:+.3f}" if m["reference"] == 0 else f"{v:.3f}" for v in m["per_seed"].values()), m["verdict"]]
+              ", ".join(f"s{seed} {v:+.3f}" if m["reference"] == 0 else f"s{seed} {v:.3f}" for seed, v in m["per_seed"].items()),
+              m["verdict"]]
              for row in rows for k, m in enumerate(row["measures"])]
     texts = [comparison_sentence(row) + (f" Head to head, pooled: {pooled_line(row)}." if row["head_to_head_pooled"] else "")
              for row in rows]
@@ -180,7 +181,11 @@ def sources_section(results: GrowthResults, matches: list[dict[str, Any]]) -> Se
                    caption="Per seed: the grown run minus its own small source (same seed), at each run's last full "
                            "validation and last play evaluation; losses: negative = the grown model is better. Head to "
                            "head: the grown model's win rate against its source (both colours; 0.5 = even). Verdict: "
-                           "better / worse where the interval excludes the no-difference value.")], anchor="sources")
+                           "better / worse where the t-interval over seeds excludes the no-difference value (0, or 0.5 "
+                           "head to head) and, for win rates, so does the interval of the games pooled over seeds "
+                           "(Wilson; Newcombe's for a difference of rates); 'one seed': no interval. Run-end play "
+                           "uses the same openings for every seed, so its interval leaves out opening sampling.")],
+                   anchor="sources")
 
 
 def alpha_edge_line(results: GrowthResults) -> str:

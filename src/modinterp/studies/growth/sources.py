@@ -26,6 +26,7 @@ from modinterp.studies.growth.run import GrowthRun, growth_runs, run_dir
 from modinterp.studies.growth.schema import GrowthResults, ResultsError
 
 SOURCES_FILE = "sources.json"
+MATCH_KEYS = ("condition", "seed", "source", "n_games", "wins", "win_rate")
 
 
 def embedded_runs(config: GrowthStudyConfig) -> list[GrowthRun]:
@@ -47,7 +48,17 @@ def play_source_match(out: Path, run: GrowthRun, settings: SourceMatchChoice) ->
                         settings.seed + run.seed, settings.opening_plies)
     summary = result.to_dict()
     del summary["seconds"]  # wall clock: kept out so a rerun writes the same file
-    return {"condition": run.condition, "seed": run.seed, "source": run.source.condition, **summary}
+    return {"condition": run.condition, "seed": run.seed, "source": run.source.condition, **summary,
+            "weights": models_digest(out, run)}
+
+
+def models_digest(out: Path, run: GrowthRun) -> dict[str, str]:
+    """The state digests of the two final models a match was played with (a retrained run is played again)."""
+    from modinterp.digest import state_digest
+    from modinterp.train.checkpoint import load_tensors
+
+    return {name: state_digest(load_tensors(run_dir(out, r) / "final" / "model.safetensors"))
+            for name, r in (("grown", run), ("source", run.source))}
 
 
 def write_source_matches(config: GrowthStudyConfig, out: str | Path,
@@ -66,6 +77,8 @@ def write_source_matches(config: GrowthStudyConfig, out: str | Path,
         if stored.get("settings") == wanted:
             done = {f"{m['condition']}-s{m['seed']}": m for m in stored.get("matches", [])}
     for run in embedded_runs(config):
+        if run.name in done and done[run.name].get("weights") != models_digest(out, run):
+            del done[run.name]  # the run (or its source) was trained again since: play it again
         if run.name not in done:
             done[run.name] = play_source_match(out, run, settings)
             atomic_write_json(path, {"settings": wanted, "matches": list(done.values())})
@@ -81,25 +94,31 @@ def load_source_matches(out: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        return list(json.loads(path.read_text(encoding="utf-8"))["matches"])
+        matches = list(json.loads(path.read_text(encoding="utf-8"))["matches"])
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise ResultsError(f"{path}: expected {{'settings': ..., 'matches': [...]}} as written by "
                            f"write_source_matches ({err}); delete it and play the matches again") from None
+    for i, match in enumerate(matches):
+        missing = [k for k in MATCH_KEYS if not isinstance(match, dict) or k not in match]
+        if missing:
+            raise ResultsError(f"{path}: matches[{i}] lacks {missing}; delete the file and play the matches again "
+                               "(modinterp study sources DIR)")
+    return matches
 
 
 @dataclass(frozen=True)
 class PairedMeasure:
     """One measure of a grown condition against its source: the per-seed values and their mean with a t-interval.
     `better` says which sign favours the grown model: -1 for losses, +1 for win rates; `reference` is the value that
-    means "no better" (0 for differences, 0.5 for a head-to-head win rate). `pooled` (wins, games) of a head-to-head
-    measure: its verdict also needs the pooled games' Wilson interval to exclude 0.5, so that a few seeds with equal
-    small-sample rates (a zero-width t-interval) are not called a win."""
+    means "no better" (0 for differences, 0.5 for a head-to-head win rate). `pooled_interval`, for win rates: the 95%
+    interval of the games pooled over seeds (Wilson, or Newcombe's for a difference of two rates); the verdict needs
+    it on the same side too, so that seeds with equal small-sample rates (a zero-width t-interval) are not a result."""
 
     name: str
     per_seed: dict[int, float]
     better: int
     reference: float = 0.0
-    pooled: tuple[int, int] | None = None
+    pooled_interval: tuple[float, float] | None = None
 
     @property
     def interval(self):
@@ -117,16 +136,25 @@ class PairedMeasure:
         if interval.n < 2:
             return "one seed"
         sides = {self._side(interval.low, interval.high)}
-        if self.pooled is not None:
-            from modinterp.play.arena import wilson_interval
-
-            sides.add(self._side(*wilson_interval(*self.pooled)))
+        if self.pooled_interval is not None:
+            sides.add(self._side(*self.pooled_interval))
         side = sides.pop() if len(sides) == 1 else 0
         return {1: "better", -1: "worse", 0: "no difference shown"}[side]
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "per_seed": {str(s): v for s, v in self.per_seed.items()},
-                "reference": self.reference, **self.interval.to_dict(), "verdict": self.verdict}
+                "reference": self.reference, **self.interval.to_dict(),
+                "pooled_interval": list(self.pooled_interval) if self.pooled_interval else None, "verdict": self.verdict}
+
+
+def newcombe_interval(wins_a: int, games_a: int, wins_b: int, games_b: int) -> tuple[float, float]:
+    """95% interval of the difference of two independent rates a - b (Newcombe's method 10, from Wilson intervals)."""
+    from modinterp.play.arena import wilson_interval
+
+    pa, pb = wins_a / games_a, wins_b / games_b
+    (la, ua), (lb, ub) = wilson_interval(wins_a, games_a), wilson_interval(wins_b, games_b)
+    diff = pa - pb
+    return diff - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2), diff + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
 
 
 def _final_loss(results: GrowthResults, condition: str, term: str) -> dict[int, float]:
@@ -140,62 +168,95 @@ def _final_loss(results: GrowthResults, condition: str, term: str) -> dict[int, 
     return {seed: value for seed, (_, value) in by_seed.items()}
 
 
-def _final_play(results: GrowthResults, condition: str) -> dict[tuple[str, str], dict[int, float]]:
-    """{(mode, opponent): {seed: win rate at the seed's last evaluation}}."""
-    found: dict[tuple[str, str], dict[int, tuple[int, float]]] = {}
+def _final_play(results: GrowthResults, condition: str) -> dict[tuple[str, str], dict[int, tuple[float, int]]]:
+    """{(mode, opponent): {seed: (win rate, games) at the seed's last evaluation}}."""
+    found: dict[tuple[str, str], dict[int, tuple[int, float, int]]] = {}
     for r in results.play:
         if r.condition == condition:
             cell = found.setdefault((r.mode, r.opponent), {})
             if r.seed not in cell or r.step >= cell[r.seed][0]:
-                cell[r.seed] = (r.step, r.win_rate)
-    return {key: {seed: rate for seed, (_, rate) in cell.items()} for key, cell in found.items()}
+                cell[r.seed] = (r.step, r.win_rate, r.games)
+    return {key: {seed: (rate, games) for seed, (_, rate, games) in cell.items()} for key, cell in found.items()}
 
 
-def _paired(name: str, large: dict[int, float], small: dict[int, float], better: int) -> PairedMeasure | None:
+def _paired(name: str, large: dict[int, float], small: dict[int, float], better: int,
+            pooled_interval: tuple[float, float] | None = None) -> PairedMeasure | None:
     seeds = sorted(set(large) & set(small))
     if not seeds:
         return None
-    return PairedMeasure(name, {s: large[s] - small[s] for s in seeds}, better)
+    return PairedMeasure(name, {s: large[s] - small[s] for s in seeds}, better, pooled_interval=pooled_interval)
+
+
+def _paired_play(name: str, large: dict[int, tuple[float, int]], small: dict[int, tuple[float, int]]) -> PairedMeasure | None:
+    """Win-rate differences per seed, with the pooled games' Newcombe interval beside the t-interval."""
+    seeds = sorted(set(large) & set(small))
+    if not seeds:
+        return None
+    wins = {side: (sum(round(rates[s][0] * rates[s][1]) for s in seeds), sum(rates[s][1] for s in seeds))
+            for side, rates in (("large", large), ("small", small))}
+    return _paired(name, {s: large[s][0] for s in seeds}, {s: small[s][0] for s in seeds}, +1,
+                   newcombe_interval(*wins["large"], *wins["small"]))
+
+
+def _same_play_settings(results: GrowthResults) -> bool:
+    """Whether both sizes' run-end play used the same games, openings and seed (else their rates do not pair)."""
+    plays = [results.config.get(size, {}).get("train", {}).get("play") or {} for size in ("small", "large")]
+    return all(plays[0].get(k) == plays[1].get(k) for k in ("games", "opening_plies", "seed"))
 
 
 def source_comparison(results: GrowthResults, matches: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
-    """Per grown condition: its source and every paired measure (to_dict), plus `better_on_all` (every measure's
-    interval on the large model's side of its reference) and the head-to-head games pooled over seeds."""
+    """Per grown condition: its source, every paired measure (to_dict), the seeds a measure could not pair
+    (`unpaired_seeds`), `better_on_all` (every measure's verdict "better") and the head-to-head games pooled."""
     from modinterp.studies.growth.config import SOURCE_OF
 
     rows = []
+    paired_play = _same_play_settings(results)
     for condition in (c for c in results.conditions if c in SOURCE_OF):
         source = SOURCE_OF[condition]
-        measures = [m for m in (_paired(f"val {term.replace('_', ' ')}",
-                                        _final_loss(results, condition, term), _final_loss(results, source, term), -1)
-                                for term in ("value_loss", "policy_loss")) if m is not None]
-        small_play = _final_play(results, source)
+        measures, seen = [], set()
+        for term in ("value_loss", "policy_loss"):
+            large, small = _final_loss(results, condition, term), _final_loss(results, source, term)
+            seen |= set(large) | set(small)
+            measures.append(_paired(f"val {term.replace('_', ' ')}", large, small, -1))
+        small_play = _final_play(results, source) if paired_play else {}
         for (mode, opponent), large in sorted(_final_play(results, condition).items()):
             if (mode, opponent) in small_play:
-                measures.append(_paired(f"{mode} player's win rate vs {opponent}", large,
-                                        small_play[(mode, opponent)], +1))
+                seen |= set(large) | set(small_play[(mode, opponent)])
+                measures.append(_paired_play(f"{mode} player's win rate vs {opponent}", large, small_play[(mode, opponent)]))
         own = [m for m in matches if m["condition"] == condition]
         pooled = {"games": sum(m["n_games"] for m in own), "wins": sum(m["wins"] for m in own)} if own else None
         if own:
+            from modinterp.play.arena import wilson_interval
+
+            seen |= {m["seed"] for m in own}
             measures.append(PairedMeasure("head-to-head win rate", {m["seed"]: m["win_rate"] for m in own}, +1,
-                                          reference=0.5, pooled=(pooled["wins"], pooled["games"])))
+                                          reference=0.5, pooled_interval=wilson_interval(pooled["wins"], pooled["games"])))
+        measures = [m for m in measures if m is not None]
         if not measures:
             continue
+        unpaired = sorted(s for s in seen if any(s not in m.per_seed for m in measures))
         rows.append({"condition": condition, "source": source, "measures": [m.to_dict() for m in measures],
-                     "head_to_head_pooled": pooled,
-                     "better_on_all": all(m.verdict == "better" for m in measures)})
+                     "unpaired_seeds": unpaired, "head_to_head_pooled": pooled,
+                     "play_paired": paired_play, "better_on_all": all(m.verdict == "better" for m in measures)})
     return rows
+
+
+VERDICT_WORDS = {"one seed": "no interval (one seed)"}
 
 
 def comparison_sentence(row: dict[str, Any]) -> str:
     """One line a reader takes in: whether the grown model ends better than its source, and on what."""
     if row["better_on_all"]:
-        return f"{row['condition']} ends better than {row['source']} on every measure ({len(row['measures'])})."
-    by_verdict: dict[str, list[str]] = {}
-    for m in row["measures"]:
-        by_verdict.setdefault(m["verdict"], []).append(m["name"])
-    parts = [f"{verdict} on {', '.join(names)}" for verdict, names in by_verdict.items()]
-    return f"{row['condition']} against {row['source']}: " + "; ".join(parts) + "."
+        text = f"{row['condition']} ends better than {row['source']} on every measure ({len(row['measures'])})."
+    else:
+        by_verdict: dict[str, list[str]] = {}
+        for m in row["measures"]:
+            by_verdict.setdefault(m["verdict"], []).append(m["name"])
+        parts = [f"{VERDICT_WORDS.get(verdict, verdict)} on {', '.join(names)}" for verdict, names in by_verdict.items()]
+        text = f"{row['condition']} against {row['source']}: " + "; ".join(parts) + "."
+    if row["unpaired_seeds"]:
+        text += f" Seeds {row['unpaired_seeds']} lack a partner in some measure and are left out of it."
+    return text
 
 
 def format_measure(measure: dict[str, Any], digits: int = 3) -> str:

@@ -53,16 +53,33 @@ def _config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
+# Settings used only after the runs: a resumed study may change them (sources.json keys its matches on them).
+POST_RUN_FIELDS = ("source_match",)
+
+
+def _as_current(recorded: dict) -> dict:
+    """A recorded config as this version reads it (fields added since, at their defaults), else as recorded."""
+    try:
+        return GrowthStudyConfig.model_validate(recorded).model_dump(mode="json")
+    except ValueError:
+        return recorded
+
+
 def prepare_directory(config: GrowthStudyConfig, out: Path, resume: bool) -> None:
-    """Refuse to mix studies: a fresh study needs an unused DIR; a resumed one the same config as before."""
+    """Refuse to mix studies: a fresh study needs an unused DIR; a resumed one the same config as before (fields
+    added to the config since it started count at their defaults; post-run settings may change, and are recorded)."""
     study_file, data = out / STUDY_FILE, config.model_dump(mode="json")
     if study_file.exists():
         if not resume:
             raise StudyError(f"{out} already holds a study ({study_file}); pass --resume to continue it, or choose a new --out")
-        diffs = _config_differences(json.loads(study_file.read_text(encoding="utf-8"))["config"], data)
+        recorded = _as_current(json.loads(study_file.read_text(encoding="utf-8"))["config"])
+        diffs = _config_differences({k: v for k, v in recorded.items() if k not in POST_RUN_FIELDS},
+                                    {k: v for k, v in data.items() if k not in POST_RUN_FIELDS})
         if diffs:
             raise StudyError(f"{study_file}: the study in {out} was started with another config; differences: "
                              + "; ".join(diffs[:6]) + ". Resume with the same preset and overrides, or choose a new --out")
+        if recorded != data:
+            atomic_write_json(study_file, {"config": data})  # so that `--resume` alone repeats the new post-run settings
         return
     if (out / RUNS_DIR).exists() and not resume:
         raise StudyError(f"{out / RUNS_DIR} exists but {study_file} does not; choose a new --out")
