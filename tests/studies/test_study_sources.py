@@ -230,3 +230,11 @@ def test_a_study_without_the_baseline_runs_reports_and_answers_against_the_compu
     assert gap["series"] and all("baseline" not in series["label"] for series in gap["series"])
     html = (tmp_path / "report.html").read_text()
     assert "Answer: does the gap persist?" in html and "and the baseline" not in html
+
+
+def test_a_condition_keeps_its_colour_when_the_baseline_is_left_out():
+    from modinterp.studies.growth.plots import condition_colors
+
+    every = condition_colors(["small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux"])
+    without = condition_colors(["small-aux", "small-noaux", "large-embed-aux", "large-embed-noaux"])
+    assert all(without[c] == every[c] for c in without) and len(set(without.values())) == 4

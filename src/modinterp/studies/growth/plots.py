@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from modinterp.studies.growth.aggregate import SeedSummary, control_seed_profile, curves, final_seed_profile, seed_mean
+from modinterp.studies.growth.config import study_conditions
 from modinterp.studies.growth.schema import GrowthResults
 
 R2_FLOOR = -0.5  # R² panels show at most this far below 0; a collapsed control (R² -57,404) would flatten the rest
@@ -20,7 +21,10 @@ THIN, THICK = 0.8, 2.4
 
 
 def condition_colors(conditions: list[str]) -> dict[str, str]:
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(conditions)}
+    """A fixed colour per condition name (its place among every condition a study can have), so a study that leaves
+    one out (`baseline = false`) draws the others in the same colours."""
+    every = study_conditions((False, True))
+    return {name: PALETTE[(every.index(name) if name in every else i) % len(PALETTE)] for i, name in enumerate(conditions)}
 
 
 def _new_figure(n_panels: int, width_per_panel: float = 5.2, height: float = 3.8) -> tuple[Figure, list[Axes]]:
