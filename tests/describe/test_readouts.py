@@ -10,8 +10,8 @@ from modinterp.describe.evidence.readouts import IntactOutputs, Readouts, move_c
 from modinterp.describe.evidence.transformer import ModuleUnits, mean_activations
 from modinterp.describe.subjects import Split
 from modinterp.describe.subjects.board import BoardSubject
-from modinterp.describe.subjects.board_moves import MOVE_CONCEPTS, BoardMoveSubject, move_concepts
-from modinterp.games.domineering import BoardSpec
+from modinterp.describe.subjects.board_moves import MOVE_CONCEPTS, BoardMoveSubject, move_concepts, move_search_concepts
+from modinterp.games.domineering import BoardSpec, available_mask, legal_mask
 from modinterp.models import build_model
 from modinterp.studies.carve.describe_run import DescribeConfig
 
@@ -113,6 +113,7 @@ def test_move_concepts_by_hand_on_an_empty_and_a_crowded_board():
     move = _move_code(spec, 5, 9)  # vertical r1c1-r2c1
     empty = np.zeros((1, 16), dtype=np.uint8)
     values = dict(zip(MOVE_CONCEPTS, move_concepts(spec, empty, [move])[0]))
+    del values["move_search_value"], values["move_search_advantage"]  # checked against a brute-force search below
     # horizontal r1c0-r1c1, r1c1-r1c2, r2c0-r2c1, r2c1-r2c2 are taken away; vertical r0c1-r1c1 and r2c1-r3c1
     assert values == {"move_blocks_opponent": 4, "move_blocks_own": 2, "move_mobility_gain": 2, "move_row": 1.5,
                       "move_col": 1.0, "move_border_distance": 1, "move_occupied_neighbours": 0}
@@ -121,6 +122,47 @@ def test_move_concepts_by_hand_on_an_empty_and_a_crowded_board():
     values = dict(zip(MOVE_CONCEPTS, move_concepts(spec, crowded, [move])[0]))
     assert values["move_blocks_opponent"] == 2 and values["move_blocks_own"] == 1
     assert values["move_occupied_neighbours"] == 3
+
+
+def _brute_force_search_value(spec, board, move) -> float:
+    """The mover's depth-2 value by enumeration: the worst, over the opponent's replies, of (own available moves -
+    the opponent's) afterwards; a reply that leaves the mover without a move, or no reply at all, is a loss or win."""
+    mover = spec.move_player[move]
+    child = board.copy()
+    child[spec.move_cells[move]] = 1
+    replies = np.flatnonzero(legal_mask(spec, child[None], np.array([1 - mover]))[0])
+    if len(replies) == 0:
+        return spec.n_moves // 2
+    values = []
+    for reply in replies:
+        after = child.copy()
+        after[spec.move_cells[reply]] = 1
+        available = available_mask(spec, after[None])[0]
+        own, other = (available & (spec.move_player == mover)).sum(), (available & (spec.move_player != mover)).sum()
+        values.append(own - other if own else -(spec.n_moves // 2))
+    return min(values)
+
+
+def test_move_search_value_equals_a_brute_force_depth_2_search():
+    spec = BoardSpec(6, 6)
+    subject = BoardMoveSubject(spec, sector=(2, 2))
+    pairs, _ = subject.splits(30, 10, seed=3)
+    boards, moves = subject.board_part(pairs.inputs), subject.move_part(pairs.inputs)
+    value, _ = move_search_concepts(spec, boards, moves)
+    expected = [_brute_force_search_value(spec, b, m) for b, m in zip(boards, moves)]
+    assert len(moves) > 200 and value.tolist() == expected
+    assert {-(spec.n_moves // 2), spec.n_moves // 2} & set(expected)  # won or lost positions are among them
+
+
+def test_move_search_advantage_averages_to_zero_over_a_boards_legal_moves_and_illegal_pairs_are_refused():
+    spec = BoardSpec(6, 6)
+    board = np.zeros(36, dtype=np.uint8)
+    board[[0, 7, 14, 20, 27]] = 1
+    legal = np.flatnonzero(legal_mask(spec, board[None], np.array([0]))[0])
+    value, advantage = move_search_concepts(spec, np.repeat(board[None], len(legal), 0), legal)
+    assert advantage.mean() == pytest.approx(0) and np.allclose(value - advantage, value.mean())
+    with pytest.raises(ValueError, match="not legal for its player"):
+        move_search_concepts(spec, board[None], np.array([_move_code(spec, 0, 6)]))  # r0c0 is occupied
 
 
 def test_board_move_pairs_hold_legal_moves_of_the_player_to_move_and_stay_scorable_when_occluded():

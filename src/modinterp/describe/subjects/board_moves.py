@@ -36,6 +36,11 @@ MOVE_CONCEPTS = {  # name: meaning (per pair), evaluated by `move_concepts`
     "move_col": "the move's column (mean of its two cells)",
     "move_border_distance": "cells between the move and the nearest edge of the board",
     "move_occupied_neighbours": "occupied cells next to the move's two cells",
+    "move_search_value": "the mover's mobility difference after the opponent's best reply to the move (a depth-2 "
+                         "search, the guided player's view of a move; a won or lost position counts as +/- the "
+                         "number of one player's move codes)",
+    "move_search_advantage": "move_search_value minus its mean over the player's legal moves on the same board (how "
+                             "much better than an average legal move the search finds it)",
 }
 
 
@@ -69,8 +74,44 @@ def move_concepts(spec: dom.BoardSpec, boards: np.ndarray, moves: np.ndarray) ->
     rows, cols = np.divmod(spec.move_cells[moves], spec.cols)
     border = np.minimum.reduce([rows, cols, spec.rows - 1 - rows, spec.cols - 1 - cols]).min(1)
     neighbours = (_neighbour_cells(spec)[moves] & (boards != 0)).sum(1)
+    value, advantage = move_search_concepts(spec, boards, moves)
     return np.stack([blocks_opponent, blocks_own, blocks_opponent - blocks_own, rows.mean(1), cols.mean(1), border,
-                     neighbours], axis=1).astype(np.float64)
+                     neighbours, value, advantage], axis=1).astype(np.float64)
+
+
+def move_search_values(spec: dom.BoardSpec, boards: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """(N,) the mover's value of each move: minus the opponent's depth-1 negamax value of the position after it
+    (`games.players.alphabeta`: mobility difference at the horizon), a won or lost position clipped to +/- the
+    number of one player's move codes so that it does not swamp a correlation."""
+    from modinterp.games.players import alphabeta
+
+    children = np.array(boards, dtype=np.uint8, copy=True)
+    cells = spec.move_cells[moves]
+    index = np.arange(len(moves))
+    children[index, cells[:, 0]] = 1
+    children[index, cells[:, 1]] = 1
+    _, values = alphabeta(spec, children, 1 - spec.move_player[moves], 1)
+    bound = spec.n_moves // 2
+    return np.clip(-values.astype(np.float64), -bound, bound)
+
+
+def move_search_concepts(spec: dom.BoardSpec, boards: np.ndarray, moves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(value, advantage) per (board, move) pair: `move_search_values` of the move, and that minus the mean of the
+    same value over every legal move of the move's player on the board."""
+    if len(moves) == 0:
+        return np.zeros(0), np.zeros(0)
+    players = spec.move_player[moves]
+    pair, legal = np.nonzero(dom.legal_mask(spec, boards, players))
+    all_values = move_search_values(spec, boards[pair], legal)
+    mean = np.bincount(pair, weights=all_values, minlength=len(moves)) / np.bincount(pair, minlength=len(moves))
+    keys, wanted = pair * spec.n_moves + legal, np.arange(len(moves)) * spec.n_moves + moves
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    if not np.array_equal(keys[at], wanted):
+        bad = int(np.flatnonzero(keys[at] != wanted)[0])
+        raise ValueError(f"pair {bad}: move {int(moves[bad])} is not legal for its player on its board; (board, move) "
+                         "pairs must hold legal moves (BoardMoveSubject.with_moves draws them)")
+    value = all_values[at]
+    return value, value - mean
 
 
 @dataclass
