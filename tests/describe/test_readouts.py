@@ -125,33 +125,43 @@ def test_move_concepts_by_hand_on_an_empty_and_a_crowded_board():
 
 
 def _brute_force_search_value(spec, board, move) -> float:
-    """The mover's depth-2 value by enumeration: the worst, over the opponent's replies, of (own available moves -
-    the opponent's) afterwards; a reply that leaves the mover without a move, or no reply at all, is a loss or win."""
+    """The mover's depth-2 value by enumeration: the least, over the opponent's replies, of (own available moves -
+    the opponent's) afterwards; with no reply left, the mover's available moves."""
     mover = spec.move_player[move]
     child = board.copy()
     child[spec.move_cells[move]] = 1
+
+    def own_minus_other(position):
+        available = available_mask(spec, position[None])[0]
+        return int((available & (spec.move_player == mover)).sum() - (available & (spec.move_player != mover)).sum())
+
     replies = np.flatnonzero(legal_mask(spec, child[None], np.array([1 - mover]))[0])
     if len(replies) == 0:
-        return spec.n_moves // 2
+        return own_minus_other(child)
     values = []
     for reply in replies:
         after = child.copy()
         after[spec.move_cells[reply]] = 1
-        available = available_mask(spec, after[None])[0]
-        own, other = (available & (spec.move_player == mover)).sum(), (available & (spec.move_player != mover)).sum()
-        values.append(own - other if own else -(spec.n_moves // 2))
+        values.append(own_minus_other(after))
     return min(values)
 
 
-def test_move_search_value_equals_a_brute_force_depth_2_search():
+def test_move_search_value_equals_a_brute_force_depth_2_search_and_the_engines_search_off_terminal_lines():
+    from modinterp.games.players import alphabeta
+
     spec = BoardSpec(6, 6)
     subject = BoardMoveSubject(spec, sector=(2, 2))
     pairs, _ = subject.splits(30, 10, seed=3)
     boards, moves = subject.board_part(pairs.inputs), subject.move_part(pairs.inputs)
     value, _ = move_search_concepts(spec, boards, moves)
-    expected = [_brute_force_search_value(spec, b, m) for b, m in zip(boards, moves)]
-    assert len(moves) > 200 and value.tolist() == expected
-    assert {-(spec.n_moves // 2), spec.n_moves // 2} & set(expected)  # won or lost positions are among them
+    assert len(moves) > 200 and value.tolist() == [_brute_force_search_value(spec, b, m) for b, m in zip(boards, moves)]
+    children = boards.copy()
+    for i, m in enumerate(moves):
+        children[i, spec.move_cells[m]] = 1
+    _, engine = alphabeta(spec, children, 1 - spec.move_player[moves], 1)  # the opponent's negamax value, +/-1e6 at a win
+    decided = np.abs(engine) >= 10**5
+    assert decided.any() and (~decided).sum() > 100
+    assert np.array_equal(value[~decided], -engine[~decided])
 
 
 def test_move_search_advantage_averages_to_zero_over_a_boards_legal_moves_and_illegal_pairs_are_refused():

@@ -36,9 +36,9 @@ MOVE_CONCEPTS = {  # name: meaning (per pair), evaluated by `move_concepts`
     "move_col": "the move's column (mean of its two cells)",
     "move_border_distance": "cells between the move and the nearest edge of the board",
     "move_occupied_neighbours": "occupied cells next to the move's two cells",
-    "move_search_value": "the mover's mobility difference after the opponent's best reply to the move (a depth-2 "
-                         "search, the guided player's view of a move; a won or lost position counts as +/- the "
-                         "number of one player's move codes)",
+    "move_search_value": "the mover's available moves minus the opponent's after the opponent's best reply to the "
+                         "move (a depth-2 search on the guided player's evaluation; a position with no reply left "
+                         "counts the mover's moves, one where the mover has none minus the opponent's)",
     "move_search_advantage": "move_search_value minus its mean over the player's legal moves on the same board (how "
                              "much better than an average legal move the search finds it)",
 }
@@ -79,20 +79,34 @@ def move_concepts(spec: dom.BoardSpec, boards: np.ndarray, moves: np.ndarray) ->
                      neighbours, value, advantage], axis=1).astype(np.float64)
 
 
-def move_search_values(spec: dom.BoardSpec, boards: np.ndarray, moves: np.ndarray) -> np.ndarray:
-    """(N,) the mover's value of each move: minus the opponent's depth-1 negamax value of the position after it
-    (`games.players.alphabeta`: mobility difference at the horizon), a won or lost position clipped to +/- the
-    number of one player's move codes so that it does not swamp a correlation."""
-    from modinterp.games.players import alphabeta
+def _after(boards: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Copies of `boards` with each row's two `cells` occupied (a move played)."""
+    out = np.array(boards, dtype=np.uint8, copy=True)
+    index = np.arange(len(out))
+    out[index, cells[:, 0]] = 1
+    out[index, cells[:, 1]] = 1
+    return out
 
-    children = np.array(boards, dtype=np.uint8, copy=True)
-    cells = spec.move_cells[moves]
-    index = np.arange(len(moves))
-    children[index, cells[:, 0]] = 1
-    children[index, cells[:, 1]] = 1
-    _, values = alphabeta(spec, children, 1 - spec.move_player[moves], 1)
-    bound = spec.n_moves // 2
-    return np.clip(-values.astype(np.float64), -bound, bound)
+
+def move_search_values(spec: dom.BoardSpec, boards: np.ndarray, moves: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """(N,) the mover's value of each move by a depth-2 search: the least, over the opponent's replies, of the
+    mover's available moves minus the opponent's afterwards. Terminal positions are scored by the same difference
+    (no reply left: the mover's available moves; the mover left without a move: minus the opponent's), so a won or
+    lost line sits on the scale of the others instead of at the engine search's +/-1e6."""
+    boards, moves = np.asarray(boards, dtype=np.uint8), np.asarray(moves, dtype=np.int64)
+    movers = spec.move_player[moves]
+    children = _after(boards, spec.move_cells[moves])
+    mine = spec.move_player[None, :] == movers[:, None]
+    available = dom.available_mask(spec, children)
+    replies = available & ~mine
+    values = np.where(replies.any(1), np.inf, (available & mine).sum(1)).astype(np.float64)  # no reply: a win
+    pair, reply = np.nonzero(replies)
+    for start in range(0, len(pair), chunk):
+        p, r = pair[start:start + chunk], reply[start:start + chunk]
+        after = dom.available_mask(spec, _after(children[p], spec.move_cells[r]))
+        own = (after & mine[p]).sum(1)
+        np.minimum.at(values, p, (own - (after.sum(1) - own)).astype(np.float64))
+    return values
 
 
 def move_search_concepts(spec: dom.BoardSpec, boards: np.ndarray, moves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
