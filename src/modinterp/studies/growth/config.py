@@ -53,6 +53,13 @@ STUDY_OWNED_TRAIN_FIELDS = ("seed", "batch_seed", "model", "positions", "val_pos
                             "probe_steps", "quick_val_every")
 
 
+def even_games(field: str, n: int) -> int:
+    """`n` if even, else the error a games count gets: every opening is played with both colours."""
+    if n % 2:
+        raise ValueError(f"{field}={n}: expected an even number (each opening is played with both colours)")
+    return n
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -151,9 +158,7 @@ class SelfPlayChoice(_Strict):
     @field_validator("gate_games")
     @classmethod
     def _even(cls, n: int) -> int:
-        if n % 2:
-            raise ValueError(f"gate_games={n}: expected an even number (each opening is played with both colours)")
-        return n
+        return even_games("gate_games", n)
 
     def bootstrap_config(self) -> TrainConfig:
         """The bootstrap value network's TrainConfig (seeds still to be set by the stage)."""
@@ -377,9 +382,7 @@ class SourceMatchChoice(_Strict):
     @field_validator("games")
     @classmethod
     def _even(cls, games: int) -> int:
-        if games % 2:
-            raise ValueError(f"games={games}: expected an even number (each opening is played with both colours)")
-        return games
+        return even_games("games", games)
 
 
 class GrowthStudyConfig(_Strict):
