@@ -238,3 +238,13 @@ def test_a_condition_keeps_its_colour_when_the_baseline_is_left_out():
     every = condition_colors(["small-aux", "small-noaux", "large-baseline", "large-embed-aux", "large-embed-noaux"])
     without = condition_colors(["small-aux", "small-noaux", "large-embed-aux", "large-embed-noaux"])
     assert all(without[c] == every[c] for c in without) and len(set(without.values())) == 4
+
+
+def test_differences_are_signed_and_rates_are_not():
+    from modinterp.studies.growth.sources import format_measure
+
+    rate = {"mean": 0.62, "low": 0.571, "high": 0.669, "se": 0.01, "reference": 0.5}
+    difference = {"mean": -0.06, "low": -0.07, "high": 0.05, "se": 0.01, "reference": 0.0}
+    assert format_measure(rate) == "0.620 [0.571, 0.669]"
+    assert format_measure(difference) == "-0.060 [-0.070, +0.050]"
+    assert format_measure({**difference, "se": math.nan}) == "-0.060 (1 seed)"

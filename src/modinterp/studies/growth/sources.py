@@ -260,10 +260,13 @@ def comparison_sentence(row: dict[str, Any]) -> str:
 
 
 def format_measure(measure: dict[str, Any], digits: int = 3) -> str:
-    """'-0.065 [-0.071, -0.059]' (mean over seeds and 95% t-interval), '(1 seed)' where no interval exists."""
+    """'-0.065 [-0.071, -0.059]' for a difference, '0.620 [0.571, 0.669]' for a rate (reference 0.5): the mean over
+    seeds and its 95% t-interval; '(1 seed)' where no interval exists."""
+    sign = "+" if measure["reference"] == 0 else ""
+    text = f"{measure['mean']:{sign}.{digits}f}"
     if not math.isfinite(measure["se"]):
-        return f"{measure['mean']:+.{digits}f} (1 seed)"
-    return f"{measure['mean']:+.{digits}f} [{measure['low']:+.{digits}f}, {measure['high']:+.{digits}f}]"
+        return text + " (1 seed)"
+    return text + f" [{measure['low']:{sign}.{digits}f}, {measure['high']:{sign}.{digits}f}]"
 
 
 def pooled_line(row: dict[str, Any]) -> str:
