@@ -64,17 +64,17 @@ def test_penalty_is_unchanged_when_all_weights_are_scaled(form):
     with torch.no_grad():
         for lin in model.linears():
             lin.weight.mul_(3.7)
-    assert float(loss(model, 1)) == pytest.approx(float(before), rel=1e-5)
+    assert loss(model, 1).item() == pytest.approx(before.item(), rel=1e-5)
 
 
 def test_l1_and_bimt_fall_when_weights_shrink_but_spectral_does_not():
     model = _model()
     losses = [L1Loss(1.0), BIMTLoss(1.0), SpectralLoss(1.0, k=2)]
-    before = [float(loss(model, 0)) for loss in losses]
+    before = [loss(model, 0).item() for loss in losses]
     with torch.no_grad():
         for lin in model.linears():
             lin.weight.mul_(0.5)
-    after = [float(loss(model, 0)) for loss in losses]
+    after = [loss(model, 0).item() for loss in losses]
     assert after[0] == pytest.approx(before[0] / 2)
     assert after[1] == pytest.approx(before[1] / 2)
     assert after[2] == pytest.approx(before[2], rel=1e-4)
@@ -148,7 +148,7 @@ def test_hardening_zeroes_small_crossing_weights_and_keeps_them_zero():
 
 def test_warmup_gives_zero_penalty_without_building_a_partition():
     loss = ModularityLoss(1.0, k=2, warmup_steps=5, provider=FixedProvider())
-    assert float(loss(_model(), 0)) == 0.0
+    assert loss(_model(), 0).item() == 0.0
     assert loss.labels_ is None
 
 
@@ -168,7 +168,7 @@ def test_modularity_loss_on_a_board_transformer_reaches_attention_and_mlp_weight
     loss = ModularityLoss(1.0, k=2, top_k=8, provider=FixedProvider())
     value = loss(model, 0)
     value.backward()
-    assert 0 < float(value) < 1
+    assert 0 < value.item() < 1
     block = model.blocks[0]
     for param in (block.attn.W_Q, block.attn.W_O, block.mlp.W_in.weight, block.mlp.W_out.weight):
         assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0
@@ -179,7 +179,7 @@ def test_edges_of_dropped_dead_units_are_left_out_of_the_penalty():
     with torch.no_grad():
         model.linears()[0].weight[0].zero_()  # hidden unit 0 has no input: dead, dropped from the graph
     loss = ModularityLoss(1.0, k=2, provider=FixedProvider())
-    value = float(loss(model, 0))
+    value = loss(model, 0).item()
     labels = torch.as_tensor(loss.labels_)
     assert labels[4] == -1  # node 4 = hidden unit 0 (after the 4 inputs)
     ids = [torch.arange(0, 4), torch.arange(4, 10), torch.arange(10, 12)]
