@@ -187,8 +187,8 @@ def test_edges_of_dropped_dead_units_are_left_out_of_the_penalty():
     for lin, ins, outs in zip(model.linears(), ids[:-1], ids[1:]):
         lo, li = labels[outs][:, None], labels[ins][None, :]
         kept = (lo >= 0) & (li >= 0)
-        cross += float((lin.weight.abs() * (kept & (lo != li))).sum())
-        counted += float((lin.weight.abs() * kept).sum())
+        cross += float((lin.weight.detach().abs() * (kept & (lo != li))).sum())
+        counted += float((lin.weight.detach().abs() * kept).sum())
     assert value == pytest.approx(cross / counted, rel=1e-6)
 
 
@@ -203,7 +203,7 @@ def test_transformer_penalty_from_fused_blocks_equals_the_per_pair_blocks(coupli
     cross = sum((c * m[0]).sum() for c, m in zip(caps, loss._masks))
     counted = sum((c * m[1]).sum() for c, m in zip(caps, loss._masks))
     reference = cross / counted
-    assert float(value) == pytest.approx(float(reference), rel=1e-5)
+    assert value.item() == pytest.approx(reference.item(), rel=1e-5)
     for a, b in zip(fused, torch.autograd.grad(reference, params, allow_unused=True)):
         if b is None:
             assert a is None or not a.abs().any()
@@ -217,10 +217,10 @@ def test_skipped_steps_return_a_constant_zero_and_keep_the_last_log():
     applied = loss(model, 0)
     logged = dict(loss.last_log)
     skipped = loss(model, 1)
-    assert float(applied) > 0 and float(skipped) == 0.0 and not skipped.requires_grad
+    assert applied.item() > 0 and skipped.item() == 0.0 and not skipped.requires_grad
     assert loss.last_log == logged
     every_step = ModularityLoss(1.0, k=2, provider=FixedProvider())
-    assert float(applied) == pytest.approx(3 * float(every_step(model, 0)), rel=1e-6)  # x3 on applied steps
+    assert applied.item() == pytest.approx(3 * every_step(model, 0).item(), rel=1e-6)  # x3 on applied steps
 
 
 @pytest.mark.parametrize("form", ["cross_fraction", "ncut"])
