@@ -36,7 +36,7 @@ class ConfigError(ModinterpError, ValueError):
 def preset_path(name_or_path: str | Path, config_dir: Path = CONFIG_DIR) -> Path:
     """Resolve a preset name (`quick`) to `configs/quick.toml`, or accept an explicit path."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():  # a folder named like a preset is not one
         return path
     candidate = config_dir / f"{name_or_path}.toml"
     if not candidate.exists():

@@ -27,3 +27,13 @@ def test_carve_preset_evaluates_play_at_the_issue_16_scale():
     assert config.play is not None and config.play.games >= 400
     assert set(config.play.opponents) == {"random", "alphabeta:1"}
     assert config.model.overrides["d_model"] == 64
+
+
+def test_a_folder_named_like_a_preset_does_not_hide_it(tmp_path, monkeypatch):
+    from modinterp.studies.growth.config import load_study_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "carve").mkdir()  # e.g. an output folder of the carve runs
+    (tmp_path / "smoke").mkdir()
+    assert load_train_config("carve").model.overrides["d_model"] == 64
+    assert load_study_config("smoke").preset == "smoke"

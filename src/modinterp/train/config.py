@@ -213,7 +213,7 @@ class TrainConfig(BaseModel):
 def train_preset_name(preset: str | Path) -> str:
     """'cpu' -> 'train-cpu' (the preset configs/train-cpu.toml); a .toml path or a 'train-' name is kept."""
     name = str(preset)
-    if not name.endswith(".toml") and not Path(name).exists() and not name.startswith("train-"):
+    if not name.endswith(".toml") and not Path(name).is_file() and not name.startswith("train-"):
         name = f"train-{name}"
     return name
 

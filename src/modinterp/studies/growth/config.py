@@ -475,7 +475,7 @@ class GrowthStudyConfig(_Strict):
 def load_study_config(preset: str | Path, overrides: list[str] | None = None) -> GrowthStudyConfig:
     """`configs/study-NAME.toml` (or a .toml path) with `key.sub=value` overrides, validated; the name is kept."""
     name = str(preset)
-    if not name.endswith(".toml") and not Path(name).exists():
+    if not name.endswith(".toml") and not Path(name).is_file():
         name = name if name.startswith("study-") else f"study-{name}"
         if not (CONFIG_DIR / f"{name}.toml").exists():
             known = sorted(p.stem.removeprefix("study-") for p in CONFIG_DIR.glob("study-*.toml"))
