@@ -39,3 +39,16 @@ def test_freed_large_blocks_are_reused_without_new_page_faults():
     assert reused["took"] and sum(reused["faults"][1:]) <= 8  # only the first round touches fresh pages
     system = _probe(MODINTERP_MALLOC="system")  # glibc's default: each round maps (and faults in) a new block
     assert not system["took"] and min(system["faults"]) >= 32  # 64 MiB is at least 32 huge pages
+
+
+def test_importing_modinterp_caps_onednns_kernel_cache_unless_the_user_set_it():
+    import subprocess
+    import sys
+
+    code = "import os, modinterp; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    capped = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert capped.stdout.strip() == "16"
+    own = subprocess.run([sys.executable, "-c", code], env={**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "256"},
+                         capture_output=True, text=True, check=True)
+    assert own.stdout.strip() == "256"

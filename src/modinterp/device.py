@@ -2,7 +2,8 @@
 
 Everything else asks this module: `pick_device()` for a torch.device and `autocast(device)` for a
 context manager (bf16 autocast on CUDA, a no-op on CPU, so CPU runs stay bit-for-bit reproducible), and
-`reuse_freed_memory()` for CPU training's allocator setting.
+`reuse_freed_memory()` for CPU training's allocator setting. (The cap on oneDNN's per-shape kernel cache is set
+in `modinterp/__init__.py`, because it must precede any tensor op and that module does not import torch.)
 """
 
 from __future__ import annotations
