@@ -248,3 +248,15 @@ def test_differences_are_signed_and_rates_are_not():
     assert format_measure(rate) == "0.620 [0.571, 0.669]"
     assert format_measure(difference) == "-0.060 [-0.070, +0.050]"
     assert format_measure({**difference, "se": math.nan}) == "-0.060 (1 seed)"
+
+
+def test_the_answer_says_whether_the_trained_concepts_gap_is_specific():
+    from modinterp.studies.growth.report import specificity_sentence
+
+    key = lambda c: (c, "compute-matched control", "r2_nonlinear")  # noqa: E731
+    by_key = {key("sector"): {"gap": {"mean": 0.16}}, key("safe"): {"gap": {"mean": 0.04}},
+              key("mobility"): {"gap": {"mean": 0.08}}}
+    assert specificity_sentence("sector", ["safe", "mobility"], by_key) == (
+        "Not specific to sector: concepts the aux loss did not train keep a gap too (safe, mobility); the trained "
+        "concept's is 2.0 times the largest of theirs (mobility).")
+    assert specificity_sentence("sector", [], by_key).endswith("the effect is specific to sector.")

@@ -197,7 +197,8 @@ def late_window_gaps(results: GrowthResults, fraction: float | None = None, laye
                     continue
                 entries.append({"concept": concept, "minuend": minuend, "subtracted": subtracted, "control": control,
                                 "preserve_outputs": preserve, "setting": setting_label(preserve), "metric": metric, "seeds": seeds, "label": label, **result.to_dict()})
-    return {"layer": layer, "fraction": fraction, "entries": entries, "skipped": skipped}
+    trained = results.config.get("concept", {}).get("name")  # the aux loss's target; the other concepts are its controls
+    return {"layer": layer, "fraction": fraction, "trained_concept": trained, "entries": entries, "skipped": skipped}
 
 
 def late_window_of(series: GapSeries, fraction: float = DEFAULT_FRACTION) -> dict | None:

@@ -133,7 +133,22 @@ def _setting_sentences(answer: dict, concepts: list[str], setting: str, window: 
             f"probe R² at layer {answer['layer']} (mean, 95% t-interval over {n} seeds): {'; '.join(parts)}. ")
     text += (f"The gap persists (interval above 0) for {', '.join(persists)}." if persists else
              "For no concept does the passthrough-free interval lie above 0: no persisting gap is shown at this precision.")
+    trained = answer.get("trained_concept")
+    if trained in persists:
+        text += " " + specificity_sentence(trained, [c for c in persists if c != trained], by_key)
     return text
+
+
+def specificity_sentence(trained: str, controls: list[str], by_key: dict) -> str:
+    """Whether the trained concept's persisting gap is specific: the concepts the aux loss did not train are its
+    controls (a gap they share is the aux loss shaping a family of features, not the trained concept)."""
+    if not controls:
+        return f"The concepts the aux loss did not train show no persisting gap: the effect is specific to {trained}."
+    gap = {c: by_key[(c, "compute-matched control", "r2_nonlinear")]["gap"]["mean"] for c in [trained, *controls]}
+    largest = max(controls, key=lambda c: gap[c])
+    ratio = gap[trained] / gap[largest] if gap[largest] > 0 else math.inf
+    return (f"Not specific to {trained}: concepts the aux loss did not train keep a gap too ({', '.join(controls)}); "
+            f"the trained concept's is {ratio:.1f} times the largest of theirs ({largest}).")
 
 
 def answer_section(results: GrowthResults) -> Section:
