@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from modinterp.analysis.late_window import seed_interval
 from modinterp.atomic import atomic_write_json
+from modinterp.studies.growth.aggregate import final_values
 from modinterp.studies.growth.config import GrowthStudyConfig, SourceMatchChoice
 from modinterp.studies.growth.run import GrowthRun, growth_runs, run_dir
 from modinterp.studies.growth.schema import GrowthResults, ResultsError
@@ -159,24 +160,18 @@ def newcombe_interval(wins_a: int, games_a: int, wins_b: int, games_b: int) -> t
 
 def _final_loss(results: GrowthResults, condition: str, term: str) -> dict[int, float]:
     """Each seed's last full-validation value of loss term `term` (value_loss, policy_loss)."""
-    by_seed: dict[int, tuple[int, float]] = {}
-    for r in results.losses:
-        value = getattr(r, term, None)
-        if r.condition == condition and r.split == "val_full" and value is not None:
-            if r.seed not in by_seed or r.step >= by_seed[r.seed][0]:
-                by_seed[r.seed] = (r.step, float(value))
-    return {seed: value for seed, (_, value) in by_seed.items()}
+    return final_values(results.losses, term, condition=condition, split="val_full")
 
 
 def _final_play(results: GrowthResults, condition: str) -> dict[tuple[str, str], dict[int, tuple[float, int]]]:
     """{(mode, opponent): {seed: (win rate, games) at the seed's last evaluation}}."""
-    found: dict[tuple[str, str], dict[int, tuple[int, float, int]]] = {}
-    for r in results.play:
-        if r.condition == condition:
-            cell = found.setdefault((r.mode, r.opponent), {})
-            if r.seed not in cell or r.step >= cell[r.seed][0]:
-                cell[r.seed] = (r.step, r.win_rate, r.games)
-    return {key: {seed: (rate, games) for seed, (_, rate, games) in cell.items()} for key, cell in found.items()}
+    pairings = sorted({(r.mode, r.opponent) for r in results.play if r.condition == condition})
+    out = {}
+    for mode, opponent in pairings:
+        match = {"condition": condition, "mode": mode, "opponent": opponent}
+        rates, games = final_values(results.play, "win_rate", **match), final_values(results.play, "games", **match)
+        out[(mode, opponent)] = {seed: (rate, int(games[seed])) for seed, rate in rates.items()}
+    return out
 
 
 def _paired(name: str, large: dict[int, float], small: dict[int, float], better: int,
