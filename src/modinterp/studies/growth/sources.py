@@ -159,8 +159,10 @@ def newcombe_interval(wins_a: int, games_a: int, wins_b: int, games_b: int) -> t
 
 
 def _final_loss(results: GrowthResults, condition: str, term: str) -> dict[int, float]:
-    """Each seed's last full-validation value of loss term `term` (value_loss, policy_loss)."""
-    return final_values(results.losses, term, condition=condition, split="val_full")
+    """Each seed's last full-validation value of loss term `term` (value_loss, policy_loss), from the records that
+    carry it (older results files hold only the combined loss)."""
+    carrying = [r for r in results.losses if getattr(r, term, None) is not None]
+    return final_values(carrying, term, condition=condition, split="val_full")
 
 
 def _final_play(results: GrowthResults, condition: str) -> dict[tuple[str, str], dict[int, tuple[float, int]]]:
