@@ -153,6 +153,31 @@ def test_an_interrupted_study_resumed_gives_the_same_results(tmp_path, smoke_stu
     assert json.loads(Path(tmp_path / "results.json").read_text()) == smoke_study[1]
 
 
+def test_a_study_extended_on_resume_gives_the_results_of_the_whole_study(tmp_path, smoke_study, smoke_config):
+    """Seeds and the baseline added on resume: the runs already done are kept, and results.json is the one the
+    whole study writes in one go (no run's settings depend on which other runs exist)."""
+    part = load_study_config("smoke", ["seeds=[0]", "baseline=false"])
+    run_growth_study(part, tmp_path, jobs=1, console=quiet(), report=False)
+    done = {p.parent.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/run.json")}
+    assert len(done) == 4
+    run_growth_study(smoke_config, tmp_path, jobs=1, resume=True, console=quiet(), report=False)
+    assert json.loads((tmp_path / "results.json").read_text()) == smoke_study[1]
+    assert all((tmp_path / "runs" / name / "run.json").stat().st_mtime_ns == t for name, t in done.items())  # kept
+    recorded = json.loads((tmp_path / "study.json").read_text())["config"]
+    assert recorded["seeds"] == [0, 1] and recorded["baseline"] is True
+
+
+@pytest.mark.parametrize("overrides, field", [(["seeds=[0]"], "seeds"), (["baseline=false"], "baseline"),
+                                              (["embedding.preserve_outputs=[true]"], "embedding.preserve_outputs"),
+                                              (["aux_weight=0.5"], "aux_weight")])
+def test_a_resumed_study_may_not_drop_runs_or_change_their_settings(tmp_path, overrides, field):
+    from modinterp.studies.growth.study import prepare_directory
+
+    prepare_directory(load_study_config("smoke"), tmp_path, resume=False)
+    with pytest.raises(StudyError, match=field.replace(".", r"\.")):
+        prepare_directory(load_study_config("smoke", overrides), tmp_path, resume=True)
+
+
 @pytest.mark.slow
 def test_parallel_workers_give_the_same_results_as_one_process(tmp_path, smoke_study, smoke_config):
     run_growth_study(smoke_config, tmp_path, jobs=2, console=quiet(), report=False)

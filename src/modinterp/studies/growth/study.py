@@ -57,6 +57,32 @@ def _config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 POST_RUN_FIELDS = ("source_match",)
 
 
+def _added_runs_only(recorded: dict, new: dict) -> list[str]:
+    """Why `new` does more than add runs to `recorded` (empty when it only adds): a resumed study may add seeds,
+    preserve_outputs settings and the baseline, since no run's own settings depend on which others exist."""
+    def as_list(value):  # preserve_outputs is a bool or a list of bools
+        return [value] if isinstance(value, bool) else list(value or [])
+
+    problems = []
+    for label, old_v, new_v in (("seeds", recorded.get("seeds"), new.get("seeds")),
+                                ("embedding.preserve_outputs", recorded.get("embedding", {}).get("preserve_outputs"),
+                                 new.get("embedding", {}).get("preserve_outputs"))):
+        if not set(as_list(old_v)) <= set(as_list(new_v)):
+            problems.append(f"{label}: {old_v!r} -> {new_v!r} drops {sorted(set(as_list(old_v)) - set(as_list(new_v)))!r} "
+                            "(a resumed study may add values, not remove them)")
+    if recorded.get("baseline", True) and not new.get("baseline", True):
+        problems.append("baseline: True -> False (a resumed study may add the baseline, not remove it)")
+    return problems
+
+
+def _without_run_set(data: dict) -> dict:
+    """`data` without the fields that only say which runs exist (compared by `_added_runs_only`)."""
+    data = {k: v for k, v in data.items() if k not in POST_RUN_FIELDS + ("seeds", "baseline")}
+    if isinstance(data.get("embedding"), dict):
+        data["embedding"] = {k: v for k, v in data["embedding"].items() if k != "preserve_outputs"}
+    return data
+
+
 def _as_current(recorded: dict) -> dict:
     """A recorded config as this version reads it (fields added since, at their defaults), else as recorded."""
     try:
@@ -67,19 +93,19 @@ def _as_current(recorded: dict) -> dict:
 
 def prepare_directory(config: GrowthStudyConfig, out: Path, resume: bool) -> None:
     """Refuse to mix studies: a fresh study needs an unused DIR; a resumed one the same config as before (fields
-    added to the config since it started count at their defaults; post-run settings may change, and are recorded)."""
+    added to the config since it started count at their defaults). A resumed study may add runs (seeds,
+    preserve_outputs settings, the baseline) and change post-run settings; the new config is recorded."""
     study_file, data = out / STUDY_FILE, config.model_dump(mode="json")
     if study_file.exists():
         if not resume:
             raise StudyError(f"{out} already holds a study ({study_file}); pass --resume to continue it, or choose a new --out")
         recorded = _as_current(json.loads(study_file.read_text(encoding="utf-8"))["config"])
-        diffs = _config_differences({k: v for k, v in recorded.items() if k not in POST_RUN_FIELDS},
-                                    {k: v for k, v in data.items() if k not in POST_RUN_FIELDS})
+        diffs = _config_differences(_without_run_set(recorded), _without_run_set(data)) + _added_runs_only(recorded, data)
         if diffs:
             raise StudyError(f"{study_file}: the study in {out} was started with another config; differences: "
                              + "; ".join(diffs[:6]) + ". Resume with the same preset and overrides, or choose a new --out")
         if recorded != data:
-            atomic_write_json(study_file, {"config": data})  # so that `--resume` alone repeats the new post-run settings
+            atomic_write_json(study_file, {"config": data})  # so that `--resume` alone repeats the added runs and settings
         return
     if (out / RUNS_DIR).exists() and not resume:
         raise StudyError(f"{out / RUNS_DIR} exists but {study_file} does not; choose a new --out")
