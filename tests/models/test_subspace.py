@@ -8,7 +8,7 @@ import torch
 
 from modinterp.models import BoardTransformer, TransformerConfig, board_tokens
 from modinterp.models.hooks import LayerNorm
-from modinterp.models.subspace import GroupLayerNorm, module_of, residual_groups, unit_masks
+from modinterp.models.subspace import GroupLayerNorm, module_of, residual_groups, unit_masks, unit_write_masks
 
 BASE = dict(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=4)
 
@@ -46,8 +46,8 @@ def test_masked_path_with_all_ones_masks_equals_the_unmasked_model():
     modular = BoardTransformer(TransformerConfig(**BASE, n_modules=2), seed=2)
     modular.load_state_dict(plain.state_dict())
     for block in modular.blocks:
-        block.attn.mask.fill_(1.0)
-        block.mlp.mask.fill_(1.0)
+        for mask in (block.attn.mask, block.attn.write_mask, block.mlp.mask, block.mlp.write_mask):
+            mask.fill_(1.0)
     for name in ("ln1", "ln2"):
         for block in modular.blocks:
             getattr(block, name).groups = [36]
@@ -120,6 +120,8 @@ def test_a_modular_model_round_trips_through_its_state_dict_and_config():
     (dict(value_module=0), "value_module=0: expected -1 (the head reads the whole stream); routing a head needs n_modules > 1"),
     (dict(n_modules=2, policy_module=2), "policy_module=2: expected -1 (the head reads the whole stream) or a module in 0..1"),
     (dict(n_modules=2, concept_module=-2), "concept_module=-2"),
+    (dict(n_modules=2, bus_writer=0), "bus_writer=0: expected -1 (every module writes the bus); a writer needs"),
+    (dict(n_modules=2, bus_width=4, bus_writer=2), "bus_writer=2: expected -1 (every module writes the bus) or a module in 0..1"),
 ])
 def test_bad_subspace_fields_are_named(changes, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)):
@@ -199,3 +201,32 @@ def test_routed_heads_unread_weights_stay_zero_through_adamw():
         opt.zero_grad()
     assert model.value_head.weight[:, 16:32].abs().max() == 0 and model.concept_head.weight[:, 16:32].abs().max() == 0
     assert model.policy_head.fc_in.weight.view(36, 2, 36)[..., :16].abs().max() == 0
+
+
+def test_a_one_way_bus_is_written_only_by_its_writer_and_read_by_every_unit():
+    read, write = unit_masks(4, 12, 2, 2), unit_write_masks(4, 12, 2, 2, bus_writer=1)
+    assert torch.equal(read, unit_write_masks(4, 12, 2, 2))  # a two-way bus: write = read
+    assert write[0].tolist() == [1] * 5 + [0] * 7 and write[3].tolist() == [0] * 5 + [1] * 7
+    model = BoardTransformer(TransformerConfig(**ROUTED, bus_width=4, bus_writer=1), seed=9)
+    for block in model.blocks:  # module 0's heads and neurons write nothing on the bus, module 1's do
+        w_o, w_out = block.attn.weights()[3], block.mlp.w_out()
+        assert w_o[:2, :, 32:].abs().max() == 0 and w_o[2:, :, 32:].abs().min() > 0
+        assert w_out[32:, :16].abs().max() == 0 and w_out[32:, 16:].abs().min() > 0
+        assert block.attn.weights()[0][:2, 32:].abs().min() > 0  # but they read it
+
+
+def test_a_one_way_bus_carries_the_writers_features_to_the_value_and_nothing_back():
+    """bus_writer = 1 (the policy module): perturbing module 0's slice leaves the policy bit for bit, while module
+    1's slice moves the value through the bus. Fails with a two-way bus (module 0 would write the bus) or without
+    the write masks."""
+    model = BoardTransformer(TransformerConfig(**ROUTED, bus_width=4, bus_writer=1), seed=10)
+    tokens = _tokens(model.config)
+    before = model(tokens)
+    for dims, same, moved in ((slice(0, 16), ("policy",), ("value", "concepts")),
+                              (slice(16, 32), (), ("value", "policy"))):
+        perturbed = BoardTransformer(model.config, seed=10)
+        with torch.no_grad():
+            perturbed.state_embed.weight[:, dims] += torch.randn(3, 16)
+        after = perturbed(tokens)
+        assert all(torch.equal(getattr(before, name), getattr(after, name)) for name in same)
+        assert not any(torch.allclose(getattr(before, name), getattr(after, name)) for name in moved)

@@ -63,6 +63,19 @@ def test_the_bus_is_the_only_interface():
     assert graph.capacities[cross].sum() == 0
 
 
+def test_a_one_way_bus_joins_only_its_writer_to_the_other_modules():
+    """bus_writer = 1: the only cross-module unit edges run through module 1's writes (module 0, 2 and 3 units
+    read the bus but write nothing there, so no edge joins two of them)."""
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4, bus_writer=1), seed=0)
+    graph = graph_of(model)
+    truth = _true_modules(graph)
+    units = np.isin(graph.nodes.kind, ("head", "neuron"))
+    a, b = graph.edges[:, 0], graph.edges[:, 1]
+    cross = units[a] & units[b] & (truth[a] != truth[b])
+    assert graph.capacities[cross].sum() > 0
+    assert ((truth[a] == 1) | (truth[b] == 1))[cross].all()
+
+
 def test_the_penalty_block_set_sees_the_same_graph():
     model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=1)
     graph = graph_of(model)

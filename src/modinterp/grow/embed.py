@@ -139,9 +139,10 @@ def check_compatible(small: BoardTransformer, large: BoardTransformer, at_layer:
 def _check_same_subspaces(s, g) -> None:
     """Modular models (models/subspace.py) embed only into the same residual split, each copied head and neuron
     landing in a slot of the same module (its masks); otherwise the copy would not compute the same function."""
-    if (s.n_modules, s.bus_width) != (g.n_modules, g.bus_width):
+    if (s.n_modules, s.bus_width, s.bus_writer) != (g.n_modules, g.bus_width, g.bus_writer):
         raise EmbeddingMismatchError(f"residual subspaces differ: small n_modules={s.n_modules}, bus_width="
-                                     f"{s.bus_width}; large n_modules={g.n_modules}, bus_width={g.bus_width}")
+                                     f"{s.bus_width}, bus_writer={s.bus_writer}; large n_modules={g.n_modules}, "
+                                     f"bus_width={g.bus_width}, bus_writer={g.bus_writer}")
     if _routes(s) != _routes(g):
         raise EmbeddingMismatchError(f"output heads read different modules: small (value, policy, concept)_module="
                                      f"{_routes(s)}, large {_routes(g)}; build both with the same routing")

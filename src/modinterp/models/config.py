@@ -37,6 +37,9 @@ class TransformerConfig:
     # bus_width dims; each head and neuron reads and writes only its module's slice and the bus. 1 / 0: off.
     n_modules: int = 1
     bus_width: int = 0
+    # One-way bus (models/subspace.py): -1 = every module reads and writes the bus; m = only module m writes it and
+    # every module reads it, an interface from m to the others (e.g. the policy module's features to the value).
+    bus_writer: int = -1
     # Output routing (models/subspace.py): the module whose slice (and the bus) each output head reads; -1 = the
     # whole stream. Routing the value and policy heads to different modules gives the modules different jobs.
     value_module: int = -1
@@ -79,6 +82,10 @@ class TransformerConfig:
             raise ValueError(f"TransformerConfig.n_modules={k} with d_model - bus_width={self.d_model - bus} leaves "
                              "a module 1 residual dimension, which its LayerNorm maps to a constant; give every "
                              "module at least 2")
+        w = self.bus_writer
+        if not isinstance(w, int) or isinstance(w, bool) or not -1 <= w < k or (w != -1 and not bus):
+            fix = "; a writer needs n_modules > 1 and bus_width >= 2" if not bus else f" or a module in 0..{k - 1}"
+            raise ValueError(f"TransformerConfig.bus_writer={w!r}: expected -1 (every module writes the bus){fix}")
         for name in OUTPUT_HEADS:
             m = getattr(self, f"{name}_module")
             if not isinstance(m, int) or isinstance(m, bool) or not -1 <= m < k or (k == 1 and m != -1):

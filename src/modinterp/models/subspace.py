@@ -12,6 +12,9 @@ get no gradient they stay zero under AdamW, so the raw parameters show the struc
 heads (value, policy, concepts) read the whole stream, where modules meet the task, unless routed: with
 `value_module=m` (likewise `policy_module`, `concept_module`) the head reads only module m's slice and the bus
 (`read_mask`), so the modules get different jobs (the value module's units reach the policy only through the bus).
+With `bus_writer=m` the bus is one-way: every unit still reads it, but only module m's units write it
+(`unit_write_masks`), so information flows from module m to the others and never back (e.g. the policy
+module's features to a value module, while the policy does not depend on the value module at all).
 
 LayerNorm: a LayerNorm over the whole stream would mix the modules through its statistics -- its mean is a
 rank-one linear leak from every slice into every other (the weight graph sees it as cross-module edges of size
@@ -30,7 +33,7 @@ import torch.nn.functional as F
 
 from modinterp.models.hooks import LayerNorm
 
-__all__ = ["module_of", "residual_groups", "unit_masks", "read_mask", "GroupLayerNorm", "center_groups"]
+__all__ = ["module_of", "residual_groups", "unit_masks", "unit_write_masks", "read_mask", "GroupLayerNorm", "center_groups"]
 
 
 def module_of(n_units: int, n_modules: int) -> torch.Tensor:
@@ -59,6 +62,15 @@ def unit_masks(n_units: int, d_model: int, n_modules: int, bus_width: int) -> to
     dim_module = _dim_modules(d_model, n_modules, bus_width)
     allowed = (dim_module[None, :] == module_of(n_units, n_modules)[:, None]) | (dim_module[None, :] == -1)
     return allowed.float()
+
+
+def unit_write_masks(n_units: int, d_model: int, n_modules: int, bus_width: int, bus_writer: int = -1) -> torch.Tensor:
+    """(n_units, d_model) float 0/1: the residual dimensions each unit may write. Its read mask (`unit_masks`),
+    less the bus for units outside module `bus_writer` when the bus is one-way (`bus_writer` >= 0)."""
+    masks = unit_masks(n_units, d_model, n_modules, bus_width)
+    if bus_writer >= 0 and bus_width:
+        masks[module_of(n_units, n_modules) != bus_writer, d_model - bus_width:] = 0.0
+    return masks
 
 
 def read_mask(d_model: int, n_modules: int, bus_width: int, module: int) -> torch.Tensor:

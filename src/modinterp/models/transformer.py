@@ -25,7 +25,7 @@ from torch import nn
 from modinterp.models.config import OUTPUT_HEADS, TransformerConfig
 from modinterp.models.hooks import HookPoint, LayerNorm, NamesFilter, hook_points
 from modinterp.models.hooks import run_with_cache as _run_with_cache
-from modinterp.models.subspace import GroupLayerNorm, read_mask, residual_groups, unit_masks
+from modinterp.models.subspace import GroupLayerNorm, read_mask, residual_groups, unit_masks, unit_write_masks
 
 __all__ = ["TransformerConfig", "BoardTransformer", "ModelOutput", "masked_policy_logits", "ILLEGAL_LOGIT"]
 
@@ -52,13 +52,14 @@ class Attention(nn.Module):
         self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
         self.hook_pattern = HookPoint()  # (B, n_heads, T_query, T_key); computed only when hooked
         self.hook_z = HookPoint()  # (B, T, n_heads, d_head): each head's output before W_O
-        self.register_buffer("mask", _masks(cfg, cfg.n_heads), persistent=False)  # (H, d) or None
+        self.register_buffer("mask", _masks(cfg, cfg.n_heads), persistent=False)  # (H, d) read mask or None
+        self.register_buffer("write_mask", _write_masks(cfg, cfg.n_heads), persistent=False)  # (H, d) or None
 
     def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(W_Q, W_K, W_V, W_O) as forward uses them: masked to each head's residual subspace when modular."""
         if self.mask is None:
             return self.W_Q, self.W_K, self.W_V, self.W_O
-        read, write = self.mask[:, :, None], self.mask[:, None, :]
+        read, write = self.mask[:, :, None], self.write_mask[:, None, :]
         return self.W_Q * read, self.W_K * read, self.W_V * read, self.W_O * write
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,7 +90,8 @@ class MLP(nn.Module):
         self.W_out = nn.Linear(cfg.d_mlp, cfg.d_model)
         self.hook_pre = HookPoint()  # (B, T, d_mlp) before GELU
         self.hook_post = HookPoint()  # (B, T, d_mlp) after GELU
-        self.register_buffer("mask", _masks(cfg, cfg.d_mlp), persistent=False)  # (d_mlp, d) or None
+        self.register_buffer("mask", _masks(cfg, cfg.d_mlp), persistent=False)  # (d_mlp, d) read mask or None
+        self.register_buffer("write_mask", _write_masks(cfg, cfg.d_mlp), persistent=False)  # (d_mlp, d) or None
 
     def w_in(self) -> torch.Tensor:
         """W_in's weight (d_mlp, d) as forward uses it: each neuron's row masked to its subspace when modular."""
@@ -97,7 +99,7 @@ class MLP(nn.Module):
 
     def w_out(self) -> torch.Tensor:
         """W_out's weight (d, d_mlp) as forward uses it: each neuron's column masked to its subspace."""
-        return self.W_out.weight if self.mask is None else self.W_out.weight * self.mask.T
+        return self.W_out.weight if self.mask is None else self.W_out.weight * self.write_mask.T
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mask is None:
@@ -109,6 +111,11 @@ class MLP(nn.Module):
 def _masks(cfg: TransformerConfig, n_units: int) -> torch.Tensor | None:
     """(n_units, d) 0/1 read/write masks of a layer's heads or neurons; None for an unmodular model."""
     return unit_masks(n_units, cfg.d_model, cfg.n_modules, cfg.bus_width) if cfg.modular else None
+
+
+def _write_masks(cfg: TransformerConfig, n_units: int) -> torch.Tensor | None:
+    """(n_units, d) 0/1 write masks: the read masks, less the bus for non-writers of a one-way bus."""
+    return unit_write_masks(n_units, cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.bus_writer) if cfg.modular else None
 
 
 def _read_mask(cfg: TransformerConfig, head: str) -> torch.Tensor | None:
