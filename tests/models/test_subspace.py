@@ -5,6 +5,8 @@ import re
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modinterp.models import BoardTransformer, TransformerConfig, board_tokens
 from modinterp.models.hooks import LayerNorm
@@ -24,6 +26,29 @@ def test_module_of_is_contiguous_and_balanced():
     assert residual_groups(36, 1, 0) == [36]
     masks = unit_masks(4, 12, 2, 2)  # slices 0..4 and 5..9, bus 10, 11
     assert masks[0].tolist() == [1] * 5 + [0] * 5 + [1, 1] and masks[3].tolist() == [0] * 5 + [1] * 7
+
+
+@given(n_units=st.integers(1, 300), shares=st.lists(st.integers(1, 6), min_size=1, max_size=5))
+def test_unequal_shares_split_each_layer_into_contiguous_runs_of_about_their_share(n_units, shares):
+    """module_of with shares: runs in module order, each within one unit of n * share / total; equal shares give
+    exactly the default split."""
+    labels = module_of(n_units, len(shares), shares)
+    assert (labels.diff() >= 0).all() and labels.min() >= 0 and labels.max() < len(shares)
+    sizes = torch.bincount(labels, minlength=len(shares)).numpy()
+    assert np.all(np.abs(sizes - n_units * np.array(shares) / sum(shares)) < 1)
+    assert torch.equal(module_of(n_units, len(shares), [shares[0]] * len(shares)), module_of(n_units, len(shares)))
+
+
+def test_a_module_with_a_quarter_share_gets_a_quarter_of_heads_neurons_and_dims():
+    cfg = TransformerConfig(**{**BASE, "d_model": 40}, n_modules=2, bus_width=8, module_shares=[1, 3])
+    assert cfg.module_shares == (1, 3)  # a TOML list becomes a tuple
+    assert residual_groups(40, 2, 8, cfg.module_shares) == [8, 24, 8]
+    model = BoardTransformer(cfg, seed=4)
+    heads = model.blocks[0].attn.mask
+    assert heads[:, :8].sum(1).tolist() == [8, 0, 0, 0] and heads[:, 8:32].sum(1).tolist() == [0, 24, 24, 24]
+    assert model.blocks[0].mlp.mask[:, :8].sum(0).tolist() == [8] * 8  # 8 of the 32 neurons read slice 0
+    assert [ln.groups for ln in (model.ln_final, model.blocks[1].ln1)] == [[8, 24, 8]] * 2
+    assert TransformerConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_defaults_leave_the_model_unmasked_and_checkpoint_compatible():
@@ -122,6 +147,9 @@ def test_a_modular_model_round_trips_through_its_state_dict_and_config():
     (dict(n_modules=2, concept_module=-2), "concept_module=-2"),
     (dict(n_modules=2, bus_writer=0), "bus_writer=0: expected -1 (every module writes the bus); a writer needs"),
     (dict(n_modules=2, bus_width=4, bus_writer=2), "bus_writer=2: expected -1 (every module writes the bus) or a module in 0..1"),
+    (dict(n_modules=2, module_shares=(1, 2, 3)), "module_shares=(1, 2, 3): expected None (equal modules) or n_modules=2 positive ints"),
+    (dict(n_modules=2, module_shares=(0, 3)), "module_shares=(0, 3)"),
+    (dict(n_modules=2, module_shares=(7, 1)), "a module gets no unit of n_heads=4 (sizes [4, 0])"),
 ])
 def test_bad_subspace_fields_are_named(changes, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)):

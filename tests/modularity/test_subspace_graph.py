@@ -76,6 +76,18 @@ def test_a_one_way_bus_joins_only_its_writer_to_the_other_modules():
     assert ((truth[a] == 1) | (truth[b] == 1))[cross].all()
 
 
+def test_the_tree_cuts_out_unequal_modules_as_the_masks_build_them():
+    """module_shares (1, 3) without a bus: the full graph's tree reads a quarter-size module and a three-quarter one,
+    exactly the construction's partition (heads, neurons and slice copies)."""
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=2, module_shares=(1, 3)), seed=5)
+    cut = cut_model(model, 2)
+    truth = construction_labels(model, cut.graph.nodes)
+    assert cut.view_index is None and cut.n_modules == 2
+    assert all(len(set(truth[cut.labels == label])) == 1 for label in range(2))
+    heads = cut.graph.nodes.kind == "head"
+    assert np.bincount(truth[heads]).tolist() == [2, 6]  # 1 of 4 heads per layer in module 0
+
+
 def test_the_penalty_block_set_sees_the_same_graph():
     model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4), seed=1)
     graph = graph_of(model)

@@ -139,16 +139,17 @@ def check_compatible(small: BoardTransformer, large: BoardTransformer, at_layer:
 def _check_same_subspaces(s, g) -> None:
     """Modular models (models/subspace.py) embed only into the same residual split, each copied head and neuron
     landing in a slot of the same module (its masks); otherwise the copy would not compute the same function."""
-    if (s.n_modules, s.bus_width, s.bus_writer) != (g.n_modules, g.bus_width, g.bus_writer):
-        raise EmbeddingMismatchError(f"residual subspaces differ: small n_modules={s.n_modules}, bus_width="
-                                     f"{s.bus_width}, bus_writer={s.bus_writer}; large n_modules={g.n_modules}, "
-                                     f"bus_width={g.bus_width}, bus_writer={g.bus_writer}")
+    fields = ("n_modules", "bus_width", "bus_writer", "module_shares")
+    if any(getattr(s, f) != getattr(g, f) for f in fields):
+        raise EmbeddingMismatchError("residual subspaces differ: small " + ", ".join(f"{f}={getattr(s, f)}" for f in fields)
+                                     + "; large " + ", ".join(f"{f}={getattr(g, f)}" for f in fields))
     if _routes(s) != _routes(g):
         raise EmbeddingMismatchError(f"output heads read different modules: small (value, policy, concept)_module="
                                      f"{_routes(s)}, large {_routes(g)}; build both with the same routing")
     if s.modular:
         for what, n_small, n_large in (("heads", s.n_heads, g.n_heads), ("MLP neurons", s.d_mlp, g.d_mlp)):
-            if not torch.equal(module_of(n_small, s.n_modules), module_of(n_large, g.n_modules)[:n_small]):
+            if not torch.equal(module_of(n_small, s.n_modules, s.module_shares),
+                               module_of(n_large, g.n_modules, g.module_shares)[:n_small]):
                 raise EmbeddingMismatchError(f"modular {what} do not line up: the small model's {n_small} {what} "
                                              f"would land in slots of other modules among the large model's "
                                              f"{n_large}; build both with the same number of {what}")

@@ -40,6 +40,10 @@ class TransformerConfig:
     # One-way bus (models/subspace.py): -1 = every module reads and writes the bus; m = only module m writes it and
     # every module reads it, an interface from m to the others (e.g. the policy module's features to the value).
     bus_writer: int = -1
+    # Unequal modules (models/subspace.py): module m gets about module_shares[m] / sum of each layer's heads and
+    # neurons and of the private residual dims, e.g. (1, 3) for a value module a third the policy module's size.
+    # None = equal shares.
+    module_shares: tuple[int, ...] | None = None
     # Output routing (models/subspace.py): the module whose slice (and the bus) each output head reads; -1 = the
     # whole stream. Routing the value and policy heads to different modules gives the modules different jobs.
     value_module: int = -1
@@ -65,6 +69,7 @@ class TransformerConfig:
         """n_modules / bus_width: every module needs a head, a neuron and residual dims of its own, and no residual
         group may be one-dimensional (its LayerNorm would map it to a constant: a bus or slice that carries nothing)."""
         k, bus = self.n_modules, self.bus_width
+        self._check_shares()
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"TransformerConfig.n_modules={k!r}: expected a positive int (1 = no subspaces)")
         if not isinstance(bus, int) or isinstance(bus, bool) or bus < 0:
@@ -75,10 +80,13 @@ class TransformerConfig:
             if size < k:
                 raise ValueError(f"TransformerConfig.n_modules={k} exceeds {name}={size}: every module needs at "
                                  "least one head, one MLP neuron and one private residual dimension")
+            if self.module_shares is not None and min(self._module_sizes(size)) < 1:
+                raise ValueError(f"TransformerConfig.module_shares={self.module_shares}: a module gets no unit of "
+                                 f"{name}={size} (sizes {self._module_sizes(size)}); use more even shares")
         if k > 1 and bus == 1:
             raise ValueError("TransformerConfig.bus_width=1: a one-dimensional bus is normalised to a constant by "
                              "each LayerNorm (models/subspace.py), so it would join nothing; use 0 or >= 2")
-        if k > 1 and (self.d_model - bus) // k < 2:
+        if k > 1 and min(self._module_sizes(self.d_model - bus)) < 2:
             raise ValueError(f"TransformerConfig.n_modules={k} with d_model - bus_width={self.d_model - bus} leaves "
                              "a module 1 residual dimension, which its LayerNorm maps to a constant; give every "
                              "module at least 2")
@@ -92,6 +100,20 @@ class TransformerConfig:
                 routes = "; routing a head needs n_modules > 1" if k == 1 else f" or a module in 0..{k - 1}"
                 raise ValueError(f"TransformerConfig.{name}_module={m!r}: expected -1 (the head reads the whole "
                                  f"stream){routes}")
+
+    def _check_shares(self) -> None:
+        shares = self.module_shares
+        if shares is None:
+            return
+        if isinstance(shares, list):  # from TOML / JSON
+            object.__setattr__(self, "module_shares", shares := tuple(shares))
+        if (not isinstance(shares, tuple) or len(shares) != self.n_modules
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shares)):
+            raise ValueError(f"TransformerConfig.module_shares={shares!r}: expected None (equal modules) or "
+                             f"n_modules={self.n_modules} positive ints, e.g. (1, 3)")
+
+    def _module_sizes(self, n_units: int) -> list[int]:
+        return np.bincount(module_index(n_units, self.n_modules, self.module_shares), minlength=self.n_modules).tolist()
 
     @property
     def modular(self) -> bool:
@@ -138,6 +160,15 @@ class TransformerConfig:
 
     def replace(self, **changes: Any) -> TransformerConfig:
         return dataclasses.replace(self, **changes)
+
+
+def module_index(n_units: int, n_modules: int, shares: tuple[int, ...] | list[int] | None = None) -> np.ndarray:
+    """(n_units,) module of each unit: contiguous runs, module m's run holding about shares[m] / sum(shares) of the
+    units (equal shares by default, so runs differ by at most one: unit i -> i*k // n). The split rule of
+    `models/subspace.py` (`module_of`), kept here so that the config can validate it without torch."""
+    shares = [1] * n_modules if shares is None else list(shares)
+    starts = np.cumsum(shares[:-1], dtype=np.int64) * n_units  # module m >= 1 starts at ceil(n * cum_m / total)
+    return (starts[None, :] <= np.arange(n_units)[:, None] * sum(shares)).sum(1)
 
 
 def move_cells_table(rows: int, cols: int) -> np.ndarray:

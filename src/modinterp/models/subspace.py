@@ -1,7 +1,8 @@
 """Per-module residual subspaces: the residual stream split into private slices plus a small shared bus.
 
 With `TransformerConfig(n_modules=k, bus_width=b)` (k > 1) the residual dimensions [0, d - b) are split into k
-contiguous, balanced slices (module m owns slice m) and the last b dimensions [d - b, d) are the bus, shared by
+contiguous, balanced slices (module m owns slice m; `module_shares` makes them unequal, e.g. (1, 3): module 0
+gets a quarter of the dimensions, heads and neurons) and the last b dimensions [d - b, d) are the bus, shared by
 all modules. Every attention head and every MLP neuron belongs to one module (`module_of`, the same contiguous
 balanced split over the units of a layer) and reads (the residual rows of its W_Q/W_K/W_V, the residual
 columns of its W_in row) and writes (the residual columns of its W_O, the residual rows of its W_out column) only
@@ -28,54 +29,62 @@ constant and carries no information.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
+from modinterp.models.config import module_index
 from modinterp.models.hooks import LayerNorm
 
 __all__ = ["module_of", "residual_groups", "unit_masks", "unit_write_masks", "read_mask", "GroupLayerNorm", "center_groups"]
 
 
-def module_of(n_units: int, n_modules: int) -> torch.Tensor:
-    """(n_units,) module of each unit: contiguous runs whose sizes differ by at most one (unit i -> i*k // n).
+def module_of(n_units: int, n_modules: int, shares: Sequence[int] | None = None) -> torch.Tensor:
+    """(n_units,) module of each unit: contiguous runs, module m's run holding about shares[m] / sum(shares) of the
+    units (equal shares by default, so runs differ by at most one: unit i -> i*k // n; `config.module_index`).
 
     Used for residual dimensions, heads and neurons alike, so a layer's first heads and first neurons belong
     to module 0, and so on."""
-    return torch.arange(n_units) * n_modules // n_units
+    return torch.from_numpy(module_index(n_units, n_modules, shares))
 
 
-def residual_groups(d_model: int, n_modules: int, bus_width: int) -> list[int]:
+def residual_groups(d_model: int, n_modules: int, bus_width: int, shares: Sequence[int] | None = None) -> list[int]:
     """Sizes of the residual groups in order: the k private slices, then the bus (if any); [d_model] when k = 1."""
     if n_modules == 1:
         return [d_model]
-    sizes = torch.bincount(module_of(d_model - bus_width, n_modules), minlength=n_modules).tolist()
+    sizes = torch.bincount(module_of(d_model - bus_width, n_modules, shares), minlength=n_modules).tolist()
     return sizes + ([bus_width] if bus_width else [])
 
 
-def _dim_modules(d_model: int, n_modules: int, bus_width: int) -> torch.Tensor:
+def _dim_modules(d_model: int, n_modules: int, bus_width: int, shares: Sequence[int] | None) -> torch.Tensor:
     """(d_model,) the module owning each residual dimension: the private slices in order, -1 for the bus."""
-    return torch.cat([module_of(d_model - bus_width, n_modules), torch.full((bus_width,), -1)])
+    return torch.cat([module_of(d_model - bus_width, n_modules, shares), torch.full((bus_width,), -1)])
 
 
-def unit_masks(n_units: int, d_model: int, n_modules: int, bus_width: int) -> torch.Tensor:
-    """(n_units, d_model) float 0/1: the residual dimensions each unit may read and write (its slice, the bus)."""
-    dim_module = _dim_modules(d_model, n_modules, bus_width)
-    allowed = (dim_module[None, :] == module_of(n_units, n_modules)[:, None]) | (dim_module[None, :] == -1)
+def unit_masks(n_units: int, d_model: int, n_modules: int, bus_width: int,
+               shares: Sequence[int] | None = None) -> torch.Tensor:
+    """(n_units, d_model) float 0/1: the residual dimensions each unit may read (and, with a two-way bus, write):
+    its slice and the bus."""
+    dim_module = _dim_modules(d_model, n_modules, bus_width, shares)
+    allowed = (dim_module[None, :] == module_of(n_units, n_modules, shares)[:, None]) | (dim_module[None, :] == -1)
     return allowed.float()
 
 
-def unit_write_masks(n_units: int, d_model: int, n_modules: int, bus_width: int, bus_writer: int = -1) -> torch.Tensor:
+def unit_write_masks(n_units: int, d_model: int, n_modules: int, bus_width: int, bus_writer: int = -1,
+                     shares: Sequence[int] | None = None) -> torch.Tensor:
     """(n_units, d_model) float 0/1: the residual dimensions each unit may write. Its read mask (`unit_masks`),
     less the bus for units outside module `bus_writer` when the bus is one-way (`bus_writer` >= 0)."""
-    masks = unit_masks(n_units, d_model, n_modules, bus_width)
+    masks = unit_masks(n_units, d_model, n_modules, bus_width, shares)
     if bus_writer >= 0 and bus_width:
-        masks[module_of(n_units, n_modules) != bus_writer, d_model - bus_width:] = 0.0
+        masks[module_of(n_units, n_modules, shares) != bus_writer, d_model - bus_width:] = 0.0
     return masks
 
 
-def read_mask(d_model: int, n_modules: int, bus_width: int, module: int) -> torch.Tensor:
+def read_mask(d_model: int, n_modules: int, bus_width: int, module: int,
+              shares: Sequence[int] | None = None) -> torch.Tensor:
     """(d_model,) float 0/1: the residual dimensions an output head routed to `module` reads (its slice, the bus)."""
-    dim_module = _dim_modules(d_model, n_modules, bus_width)
+    dim_module = _dim_modules(d_model, n_modules, bus_width, shares)
     return ((dim_module == module) | (dim_module == -1)).float()
 
 

@@ -110,25 +110,27 @@ class MLP(nn.Module):
 
 def _masks(cfg: TransformerConfig, n_units: int) -> torch.Tensor | None:
     """(n_units, d) 0/1 read/write masks of a layer's heads or neurons; None for an unmodular model."""
-    return unit_masks(n_units, cfg.d_model, cfg.n_modules, cfg.bus_width) if cfg.modular else None
+    return unit_masks(n_units, cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.module_shares) if cfg.modular else None
 
 
 def _write_masks(cfg: TransformerConfig, n_units: int) -> torch.Tensor | None:
     """(n_units, d) 0/1 write masks: the read masks, less the bus for non-writers of a one-way bus."""
-    return unit_write_masks(n_units, cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.bus_writer) if cfg.modular else None
+    return (unit_write_masks(n_units, cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.bus_writer, cfg.module_shares)
+            if cfg.modular else None)
 
 
 def _read_mask(cfg: TransformerConfig, head: str) -> torch.Tensor | None:
     """(d,) read mask of an output head routed to one module; None for a head that reads the whole stream."""
     module = getattr(cfg, f"{head}_module")
-    return None if module < 0 else read_mask(cfg.d_model, cfg.n_modules, cfg.bus_width, module)
+    return None if module < 0 else read_mask(cfg.d_model, cfg.n_modules, cfg.bus_width, module, cfg.module_shares)
 
 
 def _layer_norm(cfg: TransformerConfig) -> LayerNorm:
     """A whole-stream LayerNorm, or one per residual slice for a modular model (models/subspace.py)."""
     if not cfg.modular:
         return LayerNorm(cfg.d_model, cfg.ln_eps)
-    return GroupLayerNorm(cfg.d_model, residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width), cfg.ln_eps)
+    return GroupLayerNorm(cfg.d_model, residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.module_shares),
+                          cfg.ln_eps)
 
 
 class Block(nn.Module):

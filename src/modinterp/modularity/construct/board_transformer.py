@@ -145,7 +145,7 @@ def transformer_block_set(model: BoardTransformer, canonical: bool = False, coup
 def _groups(model: BoardTransformer) -> list[int]:
     """The residual groups the model's LayerNorms centre separately: [d_model], or the module slices and bus."""
     cfg = model.config
-    return residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width)
+    return residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.module_shares)
 
 
 def _pair_norms(read: torch.Tensor, write: torch.Tensor, k_r: int, k_w: int) -> torch.Tensor:
@@ -243,7 +243,7 @@ def _io_slices(model: BoardTransformer) -> list[tuple[str, torch.Tensor | float]
     cfg = model.config
     if not cfg.modular:
         return [("", 1.0)]
-    sizes = residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width)
+    sizes = residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.module_shares)
     group = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
     tags = [f"@m{m}" for m in range(cfg.n_modules)] + (["@bus"] if cfg.bus_width else [])
     device = model.state_embed.weight.device
@@ -276,7 +276,7 @@ def construction_labels(model: BoardTransformer, nodes: NodeTable) -> np.ndarray
     labels = np.array([slice_of.get("@" + str(name).rpartition("@")[2], -1) for name in nodes.name], dtype=np.int64)
     for kind, count in (("head", cfg.n_heads), ("neuron", cfg.d_mlp)):
         units = nodes.kind == kind
-        labels[units] = module_of(count, cfg.n_modules).numpy()[nodes.index[units]]
+        labels[units] = module_of(count, cfg.n_modules, cfg.module_shares).numpy()[nodes.index[units]]
     if (labels < 0).any():
         raise ValueError(f"graph node {nodes.name[labels < 0][0]!r} has no module by construction")
     return labels
