@@ -147,7 +147,9 @@ def test_a_modular_model_round_trips_through_its_state_dict_and_config():
     (dict(n_modules=2, concept_module=-2), "concept_module=-2"),
     (dict(n_modules=2, bus_writer=0), "bus_writer=0: expected -1 (every module writes the bus); a writer needs"),
     (dict(n_modules=2, bus_width=4, bus_writer=2), "bus_writer=2: expected -1 (every module writes the bus) or a module in 0..1"),
-    (dict(n_modules=2, module_shares=(1, 2, 3)), "module_shares=(1, 2, 3): expected None (equal modules) or n_modules=2 positive ints"),
+    (dict(n_modules=2, module_shares=(1, 2, 3)), "module_shares=(1, 2, 3): expected None (equal modules) or, with n_modules=2 > 1, that many ints in 1..1000"),
+    (dict(module_shares=(5,)), "module_shares=(5,)"),
+    (dict(n_modules=2, module_shares=(1, 10**17)), "module_shares=(1, 100000000000000000)"),
     (dict(n_modules=2, module_shares=(0, 3)), "module_shares=(0, 3)"),
     (dict(n_modules=2, module_shares=(7, 1)), "a module gets no unit of n_heads=4 (sizes [4, 0])"),
 ])

@@ -167,6 +167,28 @@ def test_a_study_extended_on_resume_gives_the_results_of_the_whole_study(tmp_pat
     assert recorded["seeds"] == [0, 1] and recorded["baseline"] is True
 
 
+@pytest.mark.slow
+def test_a_study_extended_with_preserve_outputs_gives_the_results_of_the_whole_study(tmp_path):
+    whole = load_study_config("smoke", ["seeds=[0]", "embedding.preserve_outputs=[false, true]"])
+    run_growth_study(whole, tmp_path / "whole", jobs=1, console=quiet(), report=False)
+    part = load_study_config("smoke", ["seeds=[0]"])
+    run_growth_study(part, tmp_path / "part", jobs=1, console=quiet(), report=False)
+    run_growth_study(whole, tmp_path / "part", jobs=1, resume=True, console=quiet(), report=False)
+    assert (json.loads((tmp_path / "part" / "results.json").read_text())
+            == json.loads((tmp_path / "whole" / "results.json").read_text()))
+
+
+def test_a_run_grown_otherwise_than_its_name_says_is_refused_on_resume(tmp_path):
+    config = load_study_config("smoke", ["seeds=[0]", "baseline=false"])
+    run_growth_study(config, tmp_path, jobs=1, console=quiet(), report=False)
+    path = tmp_path / "runs" / "large-embed-aux-s0" / "verification.json"
+    record = json.loads(path.read_text())
+    record["plan"]["preserve_outputs"] = True  # as a folder of a version without the '-preserve' suffix
+    path.write_text(json.dumps(record))
+    with pytest.raises(StudyError, match="grown with preserve_outputs=True, but its condition means preserve_outputs=False"):
+        run_growth_study(config, tmp_path, jobs=1, resume=True, console=quiet(), report=False)
+
+
 @pytest.mark.parametrize("overrides, field", [(["seeds=[0]"], "seeds"), (["baseline=false"], "baseline"),
                                               (["embedding.preserve_outputs=[true]"], "embedding.preserve_outputs"),
                                               (["aux_weight=0.5"], "aux_weight")])

@@ -71,15 +71,38 @@ def test_source_matches_are_reproducible_and_kept_on_a_rerun(played_study, monke
 def test_a_retrained_run_is_played_again(played_study, tmp_path, monkeypatch):
     config, study = played_study
     out = shutil.copytree(study, tmp_path / "study")
-    stored = json.loads((out / SOURCES_FILE).read_text())
-    stored["matches"][0]["weights"]["grown"] = "0" * 64  # as if large-embed-aux-s0 had been trained again
-    (out / SOURCES_FILE).write_text(json.dumps(stored))
+    path = sources.match_path(out, sources.embedded_runs(config)[0])
+    stored = json.loads(path.read_text())
+    stored["match"]["weights"]["grown"] = "0" * 64  # as if large-embed-aux-s0 had been trained again
+    path.write_text(json.dumps(stored))
     played = []
     real = sources.play_source_match
     monkeypatch.setattr(sources, "play_source_match", lambda *a: played.append(a[1].name) or real(*a))
     write_source_matches(config, out)
     assert played == ["large-embed-aux-s0"]
     assert json.loads((out / SOURCES_FILE).read_text()) == json.loads((study / SOURCES_FILE).read_text())
+
+
+def test_matches_played_in_two_worker_processes_write_the_same_file(played_study, tmp_path):
+    from modinterp.studies.executors import LocalExecutor
+
+    config, study = played_study
+    out = shutil.copytree(study, tmp_path / "study")
+    shutil.rmtree(out / sources.MATCHES_DIR)
+    (out / SOURCES_FILE).unlink()
+    write_source_matches(config, out, LocalExecutor(2))
+    assert (out / SOURCES_FILE).read_text() == (study / SOURCES_FILE).read_text()
+
+
+def test_a_study_that_kept_its_matches_only_in_sources_json_is_not_played_again(played_study, tmp_path, monkeypatch):
+    """Studies played before DIR/matches/ existed: their sources.json entries are adopted, one file per match."""
+    config, study = played_study
+    out = shutil.copytree(study, tmp_path / "study")
+    shutil.rmtree(out / sources.MATCHES_DIR)
+    monkeypatch.setattr(sources, "play_source_match", lambda *a: pytest.fail("an adopted match was played again"))
+    write_source_matches(config, out)
+    assert (out / SOURCES_FILE).read_text() == (study / SOURCES_FILE).read_text()
+    assert len(list((out / sources.MATCHES_DIR).glob("*.json"))) == len(sources.embedded_runs(config))
 
 
 def test_the_sources_command_keeps_the_study_settings_and_replays_only_for_new_ones(played_study, tmp_path, monkeypatch):
@@ -95,6 +118,8 @@ def test_the_sources_command_keeps_the_study_settings_and_replays_only_for_new_o
     assert result.exit_code == 0, result.output
     stored = json.loads((out / SOURCES_FILE).read_text())
     assert stored["settings"] == {"games": 4, "mode": "policy", "opening_plies": 4, "seed": 0}
+    recorded = json.loads((out / STUDY_FILE).read_text())["config"]["source_match"]
+    assert recorded == stored["settings"]  # so a resumed (or extended) study plays its new runs the same way
     assert {m["n_games"] for m in stored["matches"]} == {4}
     odd = CliRunner().invoke(app, ["study", "sources", str(out), "--games", "5"])
     assert odd.exit_code == 2 and "even" in odd.output

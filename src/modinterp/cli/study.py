@@ -122,6 +122,8 @@ def sources_command(
     opening_plies: Optional[int] = typer.Option(None, min=0, help="random opening plies of every game (default 4)"),
     seed: Optional[int] = typer.Option(None, min=0, help="master seed of the openings (a run's match uses seed + its "
                                        "seed; default 0)"),
+    jobs: Optional[int] = typer.Option(None, min=1, help="matches at once, in worker processes (default: the "
+                                       "study's jobs)"),
 ) -> None:
     """Each embedded run against its small source, head to head, into DIR/sources.json; then the report is rebuilt
     with the paired comparison. Unset options keep the study's [source_match] settings (so its finished matches are
@@ -131,10 +133,11 @@ def sources_command(
 
     from modinterp.errors import ModinterpError
     from modinterp.lock import FolderLock
+    from modinterp.studies.executors import LocalExecutor
     from modinterp.studies.growth.config import SourceMatchChoice
     from modinterp.studies.growth.gap_report import build_study_report
     from modinterp.studies.growth.schema import load_results
-    from modinterp.studies.growth.study import play_source_matches, recorded_config
+    from modinterp.studies.growth.study import play_source_matches, prepare_directory, recorded_config
 
     console = Console()
     given = {k: v for k, v in {"games": games, "mode": mode, "opening_plies": opening_plies, "seed": seed}.items()
@@ -148,7 +151,9 @@ def sources_command(
             raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
         with FolderLock(out, what="modinterp study", report=console.print):
             config = config.model_copy(update={"source_match": settings})
-            play_source_matches(config, out, load_results(out / "results.json"), console)
+            prepare_directory(config, out, resume=True)  # records the settings: a later --resume plays the same
+            executor = LocalExecutor(config.jobs if jobs is None else jobs)
+            play_source_matches(config, out, load_results(out / "results.json"), console, executor)
             console.print(f"report: {build_study_report(out)}")
     except ModinterpError as err:
         typer.secho(f"error: {err}", err=True, fg="red")

@@ -16,7 +16,8 @@ from modinterp.games.domineering import BoardSpec
 # Token values. A board is one token per cell (row-major), optionally a side-to-move token, then CLS last.
 EMPTY, OCCUPIED, CLS = 0, 1, 2
 OUTPUT_HEADS = ("value", "policy", "concept")  # the output heads, in the order of `ModelOutput`
-VERTICAL_TO_MOVE, HORIZONTAL_TO_MOVE = 3, 4  # only with `side_to_move=True`: token = 3 + player
+VERTICAL_TO_MOVE, HORIZONTAL_TO_MOVE = 3, 4
+MAX_SHARE = 1000  # module_shares are small ratios (1:3); the cap keeps the split's integer arithmetic exact  # only with `side_to_move=True`: token = 3 + player
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,10 @@ class TransformerConfig:
             return
         if isinstance(shares, list):  # from TOML / JSON
             object.__setattr__(self, "module_shares", shares := tuple(shares))
-        if (not isinstance(shares, tuple) or len(shares) != self.n_modules
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shares)):
-            raise ValueError(f"TransformerConfig.module_shares={shares!r}: expected None (equal modules) or "
-                             f"n_modules={self.n_modules} positive ints, e.g. (1, 3)")
+        if (not isinstance(shares, tuple) or len(shares) != self.n_modules or self.n_modules == 1
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SHARE for v in shares)):
+            raise ValueError(f"TransformerConfig.module_shares={shares!r}: expected None (equal modules) or, with "
+                             f"n_modules={self.n_modules} > 1, that many ints in 1..{MAX_SHARE}, e.g. (1, 3)")
 
     def _module_sizes(self, n_units: int) -> list[int]:
         return np.bincount(module_index(n_units, self.n_modules, self.module_shares), minlength=self.n_modules).tolist()

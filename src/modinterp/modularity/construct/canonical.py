@@ -44,12 +44,16 @@ def balanced_pair(left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor
 def balanced_head_weights(attn: nn.Module, gain: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(W_Q', W_K', W_V', W_O') of an attention layer read through a LayerNorm gain `gain` (folded in), from
     the weights forward uses (masked to each head's subspace in a modular model: the balanced factors span the
-    same residual dimensions, up to rounding)."""
+    same residual dimensions up to rounding, so they are masked again, leaving no rounding-level cross edges)."""
     g = gain[None, :, None]
     W_Q, W_K, W_V, W_O = attn.weights()
     q, k_t = balanced_pair(W_Q * g, (W_K * g).transpose(-1, -2))
     v, o = balanced_pair(W_V * g, W_O)
-    return q, k_t.transpose(-1, -2), v, o
+    k = k_t.transpose(-1, -2)
+    if attn.mask is None:
+        return q, k, v, o
+    read, write = attn.mask[:, :, None], attn.write_mask[:, None, :]
+    return q * read, k * read, v * read, o * write
 
 
 @torch.no_grad()

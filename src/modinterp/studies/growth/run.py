@@ -25,7 +25,7 @@ from modinterp.data.positions import TrainPositions, ValidationPositions
 from modinterp.data.store import GameStore
 from modinterp.grow import parameter_masks, verify_embedding
 from modinterp.probes import ProbeSet
-from modinterp.studies.growth.config import SMALL_CONDITIONS, SOURCE_OF, GrowthStudyConfig
+from modinterp.studies.growth.config import EMBEDDING_OF, SMALL_CONDITIONS, SOURCE_OF, GrowthStudyConfig
 from modinterp.studies.growth.models import (ElementwiseLrScale, batch_seed, grow_large, large_init, small_init,
                                              untouched_values)
 from modinterp.studies.growth.probing import StepProber, final_controls, make_probe_hook
@@ -101,6 +101,24 @@ def is_complete(out: Path, name: str) -> bool:
     """Whether run `name` wrote its run.json (the last thing a run writes)."""
     path = Path(out) / RUNS_DIR / name / "run.json"
     return path.exists() and json.loads(path.read_text(encoding="utf-8")).get("status") == "complete"
+
+
+def check_grown_as_named(out: Path, config: GrowthStudyConfig) -> None:
+    """Refuse a finished embedded run whose verification.json says it was grown with another preserve_outputs than
+    its condition's name (folders of versions that named the conditions differently): a resumed study trusts
+    finished runs by name, so a mismatch would silently enter the wrong condition."""
+    from modinterp.studies.growth.data import StudyError
+
+    for run in growth_runs(config):
+        path = run_dir(out, run) / "verification.json"
+        if run.condition not in EMBEDDING_OF or not path.exists():
+            continue
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("plan", {}).get("preserve_outputs")
+        expected = EMBEDDING_OF[run.condition][1]
+        if recorded is not None and bool(recorded) != expected:
+            raise StudyError(f"{path}: run {run.name} was grown with preserve_outputs={recorded}, but its condition "
+                             f"means preserve_outputs={expected} (made by a version that named conditions "
+                             f"differently); move {run_dir(out, run)} away to train it again, or choose a new --out")
 
 
 def positions_digest(train, steps: list[int]) -> str:

@@ -7,7 +7,7 @@ better), and the win rate of the run-end play evaluation against each built-in o
 match of the two networks (`[source_match]`, DIR/sources.json; the large model's win rate, 0.5 = even). Each is a
 mean over seeds with its Student-t interval: the simplest statistic that answers the question.
 
-    write_source_matches(config, "runs/regime")          # DIR/sources.json (resumable: finished matches are kept)
+    write_source_matches(config, "runs/regime", LocalExecutor(2))  # DIR/sources.json, 2 matches at once (resumable)
     source_comparison(load_results(...), load_source_matches("runs/regime"))
 """
 
@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from modinterp.analysis.late_window import seed_interval
 from modinterp.atomic import atomic_write_json
@@ -26,7 +26,12 @@ from modinterp.studies.growth.config import GrowthStudyConfig, SourceMatchChoice
 from modinterp.studies.growth.run import GrowthRun, growth_runs, run_dir
 from modinterp.studies.growth.schema import GrowthResults, ResultsError
 
-SOURCES_FILE = "sources.json"
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from modinterp.studies.executors import Executor
+
+SOURCES_FILE, MATCHES_DIR = "sources.json", "matches"
 MATCH_KEYS = ("condition", "seed", "source", "n_games", "wins", "win_rate")
 
 
@@ -53,6 +58,79 @@ def play_source_match(out: Path, run: GrowthRun, settings: SourceMatchChoice) ->
             "weights": models_digest(out, run)}
 
 
+def match_path(out: Path, run: GrowthRun) -> Path:
+    """DIR/matches/<run>.json: one match, with the settings it was played with (what makes matches resumable)."""
+    return Path(out) / MATCHES_DIR / f"{run.name}.json"
+
+
+def play_match_job(out: str, condition: str, seed: int, settings: dict[str, Any], threads: int = 1,
+                   progress: bool = False, in_worker: bool = False) -> dict[str, Any]:
+    """A match as an executor job (`modinterp.studies.runner.RunSpec`): plays it, writes DIR/matches/<run>.json and
+    returns the match with its wall time."""
+    import time
+
+    import torch
+
+    started = time.time()
+    if in_worker:
+        torch.set_num_threads(max(1, int(threads)))
+    run = GrowthRun(condition, seed)
+    match = play_source_match(Path(out), run, SourceMatchChoice(**settings))
+    atomic_write_json(match_path(Path(out), run), {"settings": settings, "match": match})
+    return {**match, "wall_time_s": round(time.time() - started, 2)}
+
+
+def stored_match(out: Path, run: GrowthRun, wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's match in DIR/matches/ if it was played with `wanted` settings and the current weights, else None
+    (a run or source trained again since is played again)."""
+    path = match_path(out, run)
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    match = stored.get("match", {})
+    return match if stored.get("settings") == wanted and match.get("weights") == models_digest(out, run) else None
+
+
+def _adopt_sources_file(out: Path, runs: list[GrowthRun], wanted: dict[str, Any]) -> None:
+    """Matches a study played before DIR/matches/ existed (only in DIR/sources.json): kept, one file each."""
+    path = out / SOURCES_FILE
+    if not path.exists():
+        return
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    if stored.get("settings") != wanted:
+        return
+    by_name = {f"{m.get('condition')}-s{m.get('seed')}": m for m in stored.get("matches", [])}
+    for run in runs:
+        if run.name in by_name and not match_path(out, run).exists():
+            atomic_write_json(match_path(out, run), {"settings": wanted, "match": by_name[run.name]})
+
+
+def write_source_matches(config: GrowthStudyConfig, out: str | Path, executor: "Executor | None" = None,
+                         console: "Console | None" = None) -> Path:
+    """Play every embedded run against its source (config.source_match) into DIR/sources.json, the matches through
+    `executor` (default: this process; `LocalExecutor(jobs)` plays `jobs` at once). Each match is written to
+    DIR/matches/ as it ends, and matches played with the same settings and weights are kept: an interrupted call
+    resumes."""
+    from rich.console import Console
+
+    from modinterp.studies.executors import LocalExecutor
+    from modinterp.studies.runner import RunSpec, run_all
+
+    settings = config.source_match
+    if settings is None:
+        raise ValueError("config.source_match is not set: add a [source_match] table (games, mode) to the study config")
+    out, console = Path(out), console or Console(quiet=True)
+    wanted, runs = settings.model_dump(mode="json"), embedded_runs(config)
+    _adopt_sources_file(out, runs, wanted)
+    specs = [RunSpec(f"match-{run.name}", play_match_job, (str(out), run.condition, run.seed, wanted, 1))
+             for run in runs]
+    by_spec = dict(zip((spec.name for spec in specs), runs))
+    run_all(specs, executor or LocalExecutor(1), lambda name: stored_match(out, by_spec[name], wanted) is not None,
+            console)
+    matches = [stored_match(out, run, wanted) for run in runs]
+    return atomic_write_json(out / SOURCES_FILE, {"settings": wanted, "matches": matches})
+
+
 def models_digest(out: Path, run: GrowthRun) -> dict[str, str]:
     """The state digests of the two final models a match was played with (a retrained run is played again)."""
     from modinterp.digest import state_digest
@@ -60,33 +138,6 @@ def models_digest(out: Path, run: GrowthRun) -> dict[str, str]:
 
     return {name: state_digest(load_tensors(run_dir(out, r) / "final" / "model.safetensors"))
             for name, r in (("grown", run), ("source", run.source))}
-
-
-def write_source_matches(config: GrowthStudyConfig, out: str | Path,
-                         on_match: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    """Play every embedded run against its source (config.source_match) into DIR/sources.json. The file is rewritten
-    after each match; matches already in it with the same settings are kept, so an interrupted call resumes."""
-    settings = config.source_match
-    if settings is None:
-        raise ValueError("config.source_match is not set: add a [source_match] table (games, mode) to the study config")
-    out = Path(out)
-    path = out / SOURCES_FILE
-    wanted = settings.model_dump(mode="json")
-    done: dict[str, dict] = {}
-    if path.exists():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if stored.get("settings") == wanted:
-            done = {f"{m['condition']}-s{m['seed']}": m for m in stored.get("matches", [])}
-    for run in embedded_runs(config):
-        if run.name in done and done[run.name].get("weights") != models_digest(out, run):
-            del done[run.name]  # the run (or its source) was trained again since: play it again
-        if run.name not in done:
-            done[run.name] = play_source_match(out, run, settings)
-            atomic_write_json(path, {"settings": wanted, "matches": list(done.values())})
-            if on_match is not None:
-                on_match(done[run.name])
-    order = [run.name for run in embedded_runs(config)]
-    return atomic_write_json(path, {"settings": wanted, "matches": [done[name] for name in order]})
 
 
 def load_source_matches(out: str | Path) -> list[dict[str, Any]]:

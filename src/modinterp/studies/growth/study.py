@@ -26,13 +26,14 @@ from modinterp.atomic import atomic_write_json
 from modinterp.faults import kill_point, mark_study_process
 from modinterp.lock import FolderLock
 from modinterp.manifest import write_manifest
-from modinterp.studies.executors import ClusterSettings, make_executor
+from modinterp.studies.executors import ClusterSettings, Executor, make_executor
 from modinterp.studies.growth.config import GrowthStudyConfig
 from modinterp.studies.growth.data import StudyError, prepare_games, prepare_initial_weights, prepare_probe_set
 from modinterp.studies.growth.gap import analyse_study_gaps, write_gap_analysis
 from modinterp.studies.growth.gap_report import build_study_report
 from modinterp.studies.growth.results import assemble_results, write_results
-from modinterp.studies.growth.run import RUNS_DIR, growth_runs, is_complete, run_specs, threads_per_job
+from modinterp.studies.growth.run import (RUNS_DIR, check_grown_as_named, growth_runs, is_complete, run_specs,
+                                          threads_per_job)
 from modinterp.studies.growth.schema import GrowthResults
 from modinterp.studies.growth.sources import (comparison_sentence, load_source_matches, source_comparison,
                                               write_source_matches)
@@ -144,6 +145,7 @@ def _run_locked(config: GrowthStudyConfig, out: Path, started: float, jobs: int,
                 report: bool, executor: Literal["local", "submitit"], cluster: ClusterSettings | None) -> Path:
     """The study's steps, while this process holds the study folder's lock."""
     prepare_directory(config, out, resume)
+    check_grown_as_named(out, config)
     store = prepare_games(config, out, console)
     kill_point("games")
     probe_set = prepare_probe_set(config, out, store)
@@ -164,7 +166,7 @@ def _run_locked(config: GrowthStudyConfig, out: Path, started: float, jobs: int,
     console.print(summary_table(results))
     console.print(probe_precision_line(results))
     if config.source_match is not None:
-        play_source_matches(config, out, results, console)
+        play_source_matches(config, out, results, console, runner)
     if config.gap_n_boot > 0:
         with console.status("fitting the probe-R² gaps (modinterp.analysis)..."):
             write_gap_analysis(out, analyse_study_gaps(results, n_boot=config.gap_n_boot))
@@ -175,12 +177,15 @@ def _run_locked(config: GrowthStudyConfig, out: Path, started: float, jobs: int,
     return path
 
 
-def play_source_matches(config: GrowthStudyConfig, out: Path, results: GrowthResults, console: Console) -> Path:
-    """Each embedded run against its source, head to head (DIR/sources.json), and the paired comparison printed."""
+def play_source_matches(config: GrowthStudyConfig, out: Path, results: GrowthResults, console: Console,
+                        executor: Executor | None = None) -> Path:
+    """Each embedded run against its source, head to head (DIR/sources.json; the matches through `executor`, default
+    this process), and the paired comparison printed."""
     settings = config.source_match
-    with console.status(f"head-to-head matches, {settings.games} games each ({settings.mode} players)..."):
-        path = write_source_matches(config, out, on_match=lambda m: console.print(
-            f"  {m['condition']}-s{m['seed']} vs {m['source']}: {m['wins']}/{m['n_games']} ({m['win_rate']:.3f})"))
+    console.print(f"head-to-head matches, {settings.games} games each ({settings.mode} players):")
+    path = write_source_matches(config, out, executor, console)
+    for m in load_source_matches(out):
+        console.print(f"  {m['condition']}-s{m['seed']} vs {m['source']}: {m['wins']}/{m['n_games']} ({m['win_rate']:.3f})")
     for row in source_comparison(results, load_source_matches(out)):
         console.print(comparison_sentence(row))
     return path
