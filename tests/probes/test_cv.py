@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import Ridge
@@ -11,7 +12,8 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from modinterp.probes.cv import DEFAULT_ALPHAS, fit_probe_grouped_cv, select_alpha_grouped_cv
+from modinterp.probes.cv import (DEFAULT_ALPHAS, fit_probe_grouped_cv, fit_probes_grouped_cv, fold_r2_explicit,
+                                fold_r2_per_target, select_alpha_grouped_cv)
 from modinterp.probes.splits import group_kfold
 
 
@@ -74,3 +76,32 @@ def test_more_folds_than_games_is_rejected():
     X, Y, _ = grouped_problem(0, n=20)
     with pytest.raises(ValueError, match="n_splits"):
         select_alpha_grouped_cv(X, Y, np.arange(20) % 3, n_splits=5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(2, 30), st.booleans())
+def test_gram_form_scores_equal_the_explicit_predictions(seed, d, standardize):
+    """The held-out R^2 of every alpha and target, from the Gram form, equals the slow reference that forms each
+    alpha's predictions: in the primal form (d < n) and the dual form (d > n, explicit path), with a constant column."""
+    rng = np.random.default_rng(seed)
+    X = torch.as_tensor(rng.normal(size=(24, d)) * rng.uniform(0.1, 5.0, size=d))
+    Y = torch.as_tensor(np.c_[rng.normal(size=(24, 3)), np.ones(24)] if seed % 3 == 0 else rng.normal(size=(24, 3)))
+    train, test = np.arange(16), np.arange(16, 24)
+    alphas = torch.as_tensor(DEFAULT_ALPHAS)
+    fast = fold_r2_per_target(X, Y, train, test, alphas, standardize)
+    slow = fold_r2_explicit(X, Y, train, test, alphas, standardize)
+    assert torch.allclose(fast, slow, rtol=0, atol=1e-9)
+
+
+def test_blocks_fitted_together_equal_each_block_fitted_alone():
+    """Several target blocks share one eigendecomposition per fold, yet each gets the alpha, CV scores and
+    coefficients it gets alone (ridge solves each column independently)."""
+    X, Y, games = grouped_problem(3, k=5)
+    Y[:, 3:] = X[:, :2] ** 2 + 5 * np.random.default_rng(1).normal(size=(len(X), 2))  # a noisier block
+    together = fit_probes_grouped_cv(X, {"a": Y[:, :3], "b": Y[:, 3:], "c": Y[:, 0]}, games)
+    for name, block in (("a", Y[:, :3]), ("b", Y[:, 3:]), ("c", Y[:, 0])):
+        alone, selection = fit_probe_grouped_cv(X, block, games)
+        probe, joint = together[name]
+        assert joint.alpha == selection.alpha and np.allclose(joint.cv_r2, selection.cv_r2, rtol=0, atol=1e-12)
+        assert np.allclose(probe.coef_, alone.coef_, rtol=1e-10, atol=1e-12) and np.shape(probe.coef_) == np.shape(alone.coef_)
+    assert together["a"][1].alpha != together["b"][1].alpha  # the blocks did choose for themselves

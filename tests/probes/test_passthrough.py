@@ -128,3 +128,23 @@ def test_every_layer_of_a_real_model_gets_a_finite_record(tiny_model, probe_set,
         record = s.record("c", 0, 0, "sector_move_difference")
         assert record["layer"] == layer and all(np.isfinite(v) for k, v in record.items() if isinstance(v, float))
         assert record["r2_board"] == reference.r2_board
+
+
+def test_concepts_scored_together_equal_each_concept_scored_alone(probe_set, reference, spec):
+    """passthrough_for_concepts shares each fold's eigendecomposition across concepts; every score and chosen
+    alpha is the one the concept gets alone."""
+    other_set = probe_set.with_targets(concepts.compute_concept(
+        "safe_moves", spec, probe_set.tokens[:, : SPEC.rows * SPEC.cols].numpy().astype(np.uint8)).astype(np.float64))
+    other = pt.domineering_board_reference(SPEC, other_set, "safe_moves", control_seed=0, alphas=ALPHAS)
+    X = board_copy(probe_set) + 0.3 * torch.as_tensor(np.random.default_rng(5).normal(size=(len(probe_set.tokens), 48)))
+    together = pt.passthrough_for_concepts("1", X, [(probe_set, reference), (other_set, other)], ALPHAS)
+    for joint, (concept_set, ref) in zip(together, [(probe_set, reference), (other_set, other)]):
+        alone = {"raw": pt.probe_test_r2(X, concept_set, ALPHAS, 5, False),
+                 "board_layer": pt.probe_test_r2(torch.cat([ref.features, X], dim=1), concept_set, ALPHAS, 5, False),
+                 "linear_part": pt.probe_test_r2(X, ref.linear_part, ALPHAS, 5, False),
+                 "nonlinear": pt.probe_test_r2(X, ref.nonlinear_part, ALPHAS, 5, False),
+                 "control_nonlinear": pt.probe_test_r2(X, ref.control_nonlinear_part, ALPHAS, 5, False)}
+        for name, key in (("raw", "r2"), ("board_layer", "r2_board_layer"), ("linear_part", "r2_linear_part"),
+                          ("nonlinear", "r2_nonlinear"), ("control_nonlinear", "r2_control_nonlinear")):
+            assert abs(getattr(joint, key) - alone[name][0]) < 1e-10, key
+            assert joint.selections[name].alpha == alone[name][1].alpha, name

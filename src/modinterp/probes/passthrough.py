@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from modinterp.games.concepts import compute_concept
-from modinterp.probes.cv import DEFAULT_ALPHAS, AlphaSelection, fit_probe_grouped_cv
+from modinterp.probes.cv import DEFAULT_ALPHAS, AlphaSelection, fit_probe_grouped_cv, fit_probes_grouped_cv
 from modinterp.probes.probe_set import ProbeSet
 
 PASSTHROUGH_RECORD_KEYS = (
@@ -207,26 +207,54 @@ def probe_test_r2(X: torch.Tensor, probe_set: ProbeSet, alphas, n_splits: int, s
     return probe.score(X[probe_set.test_index], probe_set.y_test), selection
 
 
+def probe_test_r2_many(X: torch.Tensor, targets: dict, alphas, n_splits: int, standardize: bool) -> dict:
+    """`probe_test_r2` for several target probe sets with the same split (name -> ProbeSet), fitted together
+    (`fit_probes_grouped_cv`: one eigendecomposition per fold for all of them)."""
+    first = next(iter(targets.values()))
+    fits = fit_probes_grouped_cv(X[first.train_index], {name: t.y_train for name, t in targets.items()},
+                                 first.train_games, alphas, n_splits, standardize)
+    X_test = X[first.test_index]
+    return {name: (probe.score(X_test, targets[name].y_test), selection) for name, (probe, selection) in fits.items()}
+
+
+FITS_ON_LAYER = ("raw", "linear_part", "nonlinear", "control_nonlinear")  # fits on the layer's activations alone
+
+
+def passthrough_for_concepts(layer: str, activations, concepts: list[tuple[ProbeSet, BoardReference]],
+                             alphas=DEFAULT_ALPHAS, n_splits: int = 5, standardize: bool = False) -> list[PassthroughScores]:
+    """`passthrough_scores` of one layer for several concepts (probe set, board reference) on the same split: the
+    fits on the layer share one eigendecomposition per fold, as do the fits on board + layer."""
+    X = torch.as_tensor(activations).double()
+    for concept_set, reference in concepts:
+        if len(X) != len(concept_set.tokens):
+            raise ValueError(f"layer {layer}: {len(X)} activation rows for a probe set of {len(concept_set.tokens)} positions")
+        if reference.control_nonlinear_part is None:
+            raise ValueError("reference has no scrambled control; build it with board_reference(..., control_targets=...)")
+    splits = {(i, name): target for i, (concept_set, reference) in enumerate(concepts)
+              for name, target in (("raw", concept_set), ("linear_part", reference.linear_part),
+                                   ("nonlinear", reference.nonlinear_part),
+                                   ("control_nonlinear", reference.control_nonlinear_part))}
+    fits = probe_test_r2_many(X, splits, alphas, n_splits, standardize)
+    board = concepts[0][1].features.to(X.device)
+    if any(not torch.equal(reference.features.to(X.device), board) for _, reference in concepts):
+        raise ValueError("the concepts' board references use different board features; score them one at a time")
+    fits |= {(i, "board_layer"): fit for (i, _), fit in probe_test_r2_many(
+        torch.cat([board, X], dim=1), {(i, "raw"): concept_set for i, (concept_set, _) in enumerate(concepts)},
+        alphas, n_splits, standardize).items()}
+    scores = []
+    for i, (_, reference) in enumerate(concepts):
+        r2 = {name: fits[(i, name)][0] for name in (*FITS_ON_LAYER, "board_layer")}
+        scores.append(PassthroughScores(layer, r2["raw"], reference.r2_board, r2["board_layer"], r2["linear_part"],
+                                        r2["nonlinear"], r2["control_nonlinear"], reference.nonlinear_share,
+                                        {name: fits[(i, name)][1] for name in ("raw", "board_layer", "linear_part",
+                                                                               "nonlinear", "control_nonlinear")}))
+    return scores
+
+
 def passthrough_scores(layer: str, activations, probe_set: ProbeSet, reference: BoardReference, alphas=DEFAULT_ALPHAS,
                        n_splits: int = 5, standardize: bool = False) -> PassthroughScores:
     """Raw, nonlinear-part, board+layer, linear-part and scrambled-control R^2 of one layer's activations (N, d)."""
-    X = torch.as_tensor(activations).double()
-    if len(X) != len(probe_set.tokens):
-        raise ValueError(f"layer {layer}: {len(X)} activation rows for a probe set of {len(probe_set.tokens)} positions")
-    if reference.control_nonlinear_part is None:
-        raise ValueError("reference has no scrambled control; build it with board_reference(..., control_targets=...)")
-    board_and_layer = torch.cat([reference.features.to(X.device), X], dim=1)
-    fits = {
-        "raw": probe_test_r2(X, probe_set, alphas, n_splits, standardize),
-        "board_layer": probe_test_r2(board_and_layer, probe_set, alphas, n_splits, standardize),
-        "linear_part": probe_test_r2(X, reference.linear_part, alphas, n_splits, standardize),
-        "nonlinear": probe_test_r2(X, reference.nonlinear_part, alphas, n_splits, standardize),
-        "control_nonlinear": probe_test_r2(X, reference.control_nonlinear_part, alphas, n_splits, standardize),
-    }
-    r2 = {name: score for name, (score, _) in fits.items()}
-    return PassthroughScores(layer, r2["raw"], reference.r2_board, r2["board_layer"], r2["linear_part"], r2["nonlinear"],
-                             r2["control_nonlinear"], reference.nonlinear_share,
-                             {name: selection for name, (_, selection) in fits.items()})
+    return passthrough_for_concepts(layer, activations, [(probe_set, reference)], alphas, n_splits, standardize)[0]
 
 
 def passthrough_all_layers(activations: dict[str, torch.Tensor], probe_set: ProbeSet, reference: BoardReference,
@@ -234,6 +262,16 @@ def passthrough_all_layers(activations: dict[str, torch.Tensor], probe_set: Prob
     """`passthrough_scores` for every captured layer (e.g. from `capture_cls_residuals`), keyed by layer label."""
     return {layer: passthrough_scores(layer, acts, probe_set, reference, alphas, n_splits, standardize)
             for layer, acts in activations.items()}
+
+
+def passthrough_all_concepts(activations: dict[str, torch.Tensor], concepts: list[tuple[ProbeSet, BoardReference]],
+                             alphas=DEFAULT_ALPHAS, n_splits: int = 5, standardize: bool = False
+                             ) -> list[dict[str, PassthroughScores]]:
+    """Per concept (probe set, board reference), `passthrough_all_layers`: every layer's fits shared across the
+    concepts (`passthrough_for_concepts`)."""
+    by_layer = {layer: passthrough_for_concepts(layer, acts, concepts, alphas, n_splits, standardize)
+                for layer, acts in activations.items()}
+    return [{layer: scores[i] for layer, scores in by_layer.items()} for i in range(len(concepts))]
 
 
 def domineering_board_reference(spec, probe_set: ProbeSet, concept: str, *, control_seed: int = 0, alphas=DEFAULT_ALPHAS,

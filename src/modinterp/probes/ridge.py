@@ -7,6 +7,7 @@ cross-validation over an alpha grid cheap (see `modinterp.probes.cv`).
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,18 +143,8 @@ class RidgeProbe:
         self.standardize = standardize
 
     def fit(self, X, Y) -> "RidgeProbe":
-        alpha = check_alphas(self.alpha)
-        if alpha.numel() != 1:
-            raise ValueError(f"alpha: expected one positive number, got {self.alpha!r}; use select_alpha_grouped_cv for a grid")
-        X = as_float64(X, "X")
-        Y, one_d = _as_targets(Y, device=X.device)
-        if len(X) != len(Y) or len(X) < 2:
-            raise ValueError(f"X and Y: expected the same number of rows (at least 2), got {len(X)} and {len(Y)}")
-        centering = Centering.fit(X, self.standardize)
-        y_mean = Y.mean(dim=0)
-        spectrum = ridge_spectrum(centering.apply(X), Y - y_mean)
-        W = spectrum.coefficients(alpha.to(X.device))[0] / centering.scale[:, None]  # (d, k) in raw feature units
-        self._set_learned(W, y_mean - centering.mean @ W, centering, one_d)
+        fitted = fit_ridge_probes(X, {"Y": Y}, {"Y": self.alpha}, self.standardize)["Y"]
+        self.__dict__.update({k: v for k, v in fitted.__dict__.items() if k not in ("alpha", "standardize")})
         return self
 
     def _set_learned(self, W: torch.Tensor, intercept: torch.Tensor, centering: Centering, one_d: bool) -> None:
@@ -209,3 +200,35 @@ class RidgeProbe:
 
     def __repr__(self) -> str:
         return f"RidgeProbe(alpha={self.alpha!r}, standardize={self.standardize!r})"
+
+
+def fit_ridge_probes(X, targets: Mapping[Hashable, object], alphas: Mapping[Hashable, float],
+                     standardize: bool = False) -> dict[Hashable, RidgeProbe]:
+    """One `RidgeProbe` per target block on the same features X, block `name` with alpha `alphas[name]`, from one
+    eigendecomposition: each equals `RidgeProbe(alphas[name], standardize).fit(X, targets[name])` (ridge solves
+    every target column independently)."""
+    X = as_float64(X, "X")
+    blocks = {name: _as_targets(Y, device=X.device) for name, Y in targets.items()}
+    for name, (Y, _) in blocks.items():
+        if len(X) != len(Y) or len(X) < 2:
+            label = "Y" if len(blocks) == 1 else f"Y[{name!r}]"
+            raise ValueError(f"X and {label}: expected the same number of rows (at least 2), got {len(X)} and {len(Y)}")
+    grid = {}
+    for name in blocks:
+        alpha = check_alphas(alphas[name])
+        if alpha.numel() != 1:
+            raise ValueError(f"alpha: expected one positive number, got {alphas[name]!r}; use select_alpha_grouped_cv for a grid")
+        grid[name] = alpha.to(X.device)
+    Y = torch.cat([Y for Y, _ in blocks.values()], dim=1)
+    centering = Centering.fit(X, standardize)
+    y_mean = Y.mean(dim=0)
+    spectrum = ridge_spectrum(centering.apply(X), Y - y_mean)
+    probes, start = {}, 0
+    for name, (block, one_d) in blocks.items():
+        span = slice(start, start + block.shape[1])
+        start = span.stop
+        W = spectrum.coefficients(grid[name])[0][:, span] / centering.scale[:, None]  # (d, k) in raw feature units
+        probe = RidgeProbe(alpha=alphas[name], standardize=standardize)
+        probe._set_learned(W, y_mean[span] - centering.mean @ W, centering, one_d)
+        probes[name] = probe
+    return probes

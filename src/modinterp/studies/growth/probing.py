@@ -31,7 +31,7 @@ from modinterp.probes import (
     shuffled_control,
 )
 from modinterp.probes.controls import recalibrated_frozen_scores
-from modinterp.probes.passthrough import BoardReference, domineering_board_reference, passthrough_all_layers
+from modinterp.probes.passthrough import BoardReference, domineering_board_reference, passthrough_all_concepts
 from modinterp.studies.growth.config import GrowthStudyConfig
 from modinterp.train.metrics import read_metrics, truncate_metrics
 
@@ -134,12 +134,11 @@ class StepProber:
         activations = capture_cls_residuals(model, self.probe_set.tokens, batch_size=k["batch_size"])
         self.probes.write(step, probe_all_layers(model, self.probe_set, condition=self.condition, seed=self.seed,
                                                  step=step, activations=activations, **k))
-        records = []
-        for (concept_set, reference), concept in zip(self.references, self.config.probed_concepts):
-            scores = passthrough_all_layers(activations, concept_set, reference, k["alphas"], k["n_splits"], k["standardize"])
-            records += [score.record(self.condition, self.seed, step, concept.name) for score in scores.values()]
         if self.references:
-            self.passthrough.write(step, records)
+            every = passthrough_all_concepts(activations, self.references, k["alphas"], k["n_splits"], k["standardize"])
+            self.passthrough.write(step, [score.record(self.condition, self.seed, step, concept.name)
+                                          for scores, concept in zip(every, self.config.probed_concepts)
+                                          for score in scores.values()])
         if self.frozen_fits is not None:
             self.frozen.write(step, frozen_step_records(self, step, activations))
 
