@@ -42,6 +42,8 @@ def test_unequal_shares_split_each_layer_into_contiguous_runs_of_about_their_sha
 def test_a_module_with_a_quarter_share_gets_a_quarter_of_heads_neurons_and_dims():
     cfg = TransformerConfig(**{**BASE, "d_model": 40}, n_modules=2, bus_width=8, module_shares=[1, 3])
     assert cfg.module_shares == (1, 3)  # a TOML list becomes a tuple
+    assert cfg == cfg.replace(module_shares=(2, 6))  # ratios: one config per split
+    assert cfg.replace(module_shares=[4, 4]).module_shares is None  # equal shares are the default split
     assert residual_groups(40, 2, 8, cfg.module_shares) == [8, 24, 8]
     model = BoardTransformer(cfg, seed=4)
     heads = model.blocks[0].attn.mask

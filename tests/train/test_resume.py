@@ -133,6 +133,16 @@ def test_resume_with_another_batch_seed_is_refused(tmp_path, make_trainer, confi
         make_trainer(config_factory(steps=12, batch_seed=5), tmp_path).fit(resume=True)
 
 
+def test_resume_with_another_model_config_is_refused(tmp_path, make_trainer, config_factory):
+    """Same weight shapes, other masks: a one-way bus would load the two-way bus's weights and change the function."""
+    modular = {"preset": "smoke", "overrides": {"n_modules": 2, "bus_width": 4}}
+    make_trainer(config_factory(steps=6, model=modular), tmp_path).fit()
+    one_way = {"preset": "smoke", "overrides": {"n_modules": 2, "bus_width": 4, "bus_writer": 1}}
+    with pytest.raises(ckpt.CheckpointError, match="written for another model config \\(bus_writer: -1 -> 1\\)"):
+        make_trainer(config_factory(steps=12, model=one_way), tmp_path).fit(resume=True)
+    make_trainer(config_factory(steps=12, model=modular), tmp_path).fit(resume=True)  # the same config resumes
+
+
 @pytest.mark.slow
 def test_sigkilled_cli_run_resumes_to_the_same_weights(tmp_path, games_path):
     """A real process killed with SIGKILL mid-run, resumed by the CLI, ends where an uninterrupted run ends."""

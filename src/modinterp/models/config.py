@@ -6,6 +6,7 @@ Kept apart from the modules so that data code can build tokens and move tables w
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,8 @@ class TransformerConfig:
                 or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SHARE for v in shares)):
             raise ValueError(f"TransformerConfig.module_shares={shares!r}: expected None (equal modules) or, with "
                              f"n_modules={self.n_modules} > 1, that many ints in 1..{MAX_SHARE}, e.g. (1, 3)")
+        divisor = math.gcd(*shares)  # shares are ratios: one config per split ((2, 6) is (1, 3), (1, 1) is None)
+        object.__setattr__(self, "module_shares", None if len(set(shares)) == 1 else tuple(v // divisor for v in shares))
 
     def _module_sizes(self, n_units: int) -> list[int]:
         return np.bincount(module_index(n_units, self.n_modules, self.module_shares), minlength=self.n_modules).tolist()

@@ -12,6 +12,8 @@ saved optimizer/RNG state are what make a killed-and-resumed run end bit for bit
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -172,10 +174,28 @@ class Trainer:
                 truncate_metrics(self.run_dir / "metrics.jsonl", -1)
             return False
         step, path = found
+        self._check_same_model(path)
         self.load_trainer_state(ckpt.read_checkpoint(path, self.model, self.optimizer), path)
         if self.writes:
             truncate_metrics(self.run_dir / "metrics.jsonl", step)
         return step >= self.config.steps
+
+    def _check_same_model(self, path: Path) -> None:
+        """Refuse to resume a checkpoint written for another model config: the weights would load (same shapes),
+        but masks and routing follow from the config (e.g. bus_writer, module_shares), so the run would change
+        function silently."""
+        saved = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model")
+        current = self._run_config().get("model")
+        if saved is None or current is None:
+            return
+        current = json.loads(json.dumps(current))  # tuples as the JSON lists the checkpoint holds
+        config = self.model.config  # fields added since the checkpoint was written count at their defaults
+        defaults = {f.name: f.default for f in dataclasses.fields(config)} if dataclasses.is_dataclass(config) else {}
+        diffs = [f"{k}: {saved.get(k, defaults.get(k))!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
+                 if saved.get(k, defaults.get(k)) != current.get(k)]
+        if diffs:
+            raise ckpt.CheckpointError(f"{path}: written for another model config ({'; '.join(diffs)}); resume with "
+                                       "the model settings the run was started with, or choose a new run directory")
 
     def _run_config(self) -> dict[str, Any]:
         out = {"train": self.config.model_dump(mode="json")}
