@@ -209,14 +209,20 @@ def test_a_routed_head_reads_only_its_modules_slice_and_the_bus():
 def test_without_a_bus_the_value_ignores_the_policy_module_and_the_policy_ignores_the_value_module():
     """Perturbing module 1's slice of the embeddings leaves the value and concepts bit for bit and moves the
     policy; module 0's slice the other way round. Fails without the routing masks (the heads read every slice)."""
-    model = BoardTransformer(TransformerConfig(**ROUTED), seed=7)
-    tokens = _tokens(model.config)
+    _check_slice_perturbations(TransformerConfig(**ROUTED), seed=7, cases=(
+        (slice(18, 36), ("value", "concepts"), ("policy",)), (slice(0, 18), ("policy",), ("value", "concepts"))))
+
+
+def _check_slice_perturbations(config: TransformerConfig, seed: int, cases) -> None:
+    """For each (residual dims, outputs kept, outputs moved): perturb the embeddings on those dims and check that
+    the kept outputs are equal bit for bit and every moved one changed."""
+    model = BoardTransformer(config, seed=seed)
+    tokens = _tokens(config)
     before = model(tokens)
-    for dims, same, moved in ((slice(18, 36), ("value", "concepts"), ("policy",)),
-                              (slice(0, 18), ("policy",), ("value", "concepts"))):
-        perturbed = BoardTransformer(model.config, seed=7)
+    for dims, same, moved in cases:
+        perturbed = BoardTransformer(config, seed=seed)
         with torch.no_grad():
-            perturbed.state_embed.weight[:, dims] += torch.randn(3, 18)
+            perturbed.state_embed.weight[:, dims] += torch.randn(3, dims.stop - dims.start)
         after = perturbed(tokens)
         assert all(torch.equal(getattr(before, name), getattr(after, name)) for name in same)
         assert not any(torch.allclose(getattr(before, name), getattr(after, name)) for name in moved)
@@ -251,14 +257,5 @@ def test_a_one_way_bus_carries_the_writers_features_to_the_value_and_nothing_bac
     """bus_writer = 1 (the policy module): perturbing module 0's slice leaves the policy bit for bit, while module
     1's slice moves the value through the bus. Fails with a two-way bus (module 0 would write the bus) or without
     the write masks."""
-    model = BoardTransformer(TransformerConfig(**ROUTED, bus_width=4, bus_writer=1), seed=10)
-    tokens = _tokens(model.config)
-    before = model(tokens)
-    for dims, same, moved in ((slice(0, 16), ("policy",), ("value", "concepts")),
-                              (slice(16, 32), (), ("value", "policy"))):
-        perturbed = BoardTransformer(model.config, seed=10)
-        with torch.no_grad():
-            perturbed.state_embed.weight[:, dims] += torch.randn(3, 16)
-        after = perturbed(tokens)
-        assert all(torch.equal(getattr(before, name), getattr(after, name)) for name in same)
-        assert not any(torch.allclose(getattr(before, name), getattr(after, name)) for name in moved)
+    _check_slice_perturbations(TransformerConfig(**ROUTED, bus_width=4, bus_writer=1), seed=10, cases=(
+        (slice(0, 16), ("policy",), ("value", "concepts")), (slice(16, 32), (), ("value", "policy"))))
