@@ -75,13 +75,7 @@ def fold_r2_per_target(X: torch.Tensor, Y: torch.Tensor, train: np.ndarray, test
     s_a = 1/(eigenvalues + alpha), SS_res = |R|^2 - 2 s_a.(Z^T R * T) + (s_a T).(Z^T Z s_a T) per column, so no
     (n_alphas, m, k) prediction tensor is formed (r^2 k instead of m r k per alpha; m ~ 20 r here). Constant
     test columns and the dual form (r > m) take the explicit path, `fold_r2_explicit`."""
-    train_t = torch.as_tensor(train, device=X.device)
-    test_t = torch.as_tensor(test, device=X.device)
-    X_fit, Y_fit, Y_test = X[train_t], Y[train_t], Y[test_t]
-    centering = Centering.fit(X_fit, standardize)
-    y_mean = Y_fit.mean(dim=0)
-    spectrum = ridge_spectrum(centering.apply(X_fit), Y_fit - y_mean)
-    Z = centering.apply(X[test_t]) @ spectrum.basis  # (m, r)
+    spectrum, Z, Y_test, y_mean = _fold_problem(X, Y, train, test, standardize)
     ss_tot = ((Y_test - Y_test.mean(dim=0)) ** 2).sum(dim=0)  # (k,)
     if Z.shape[1] > Z.shape[0] or not bool((ss_tot > 0).all()):
         return _r2_explicit(spectrum, Z, Y_test, y_mean, alphas)
@@ -103,11 +97,17 @@ def _r2_explicit(spectrum, Z: torch.Tensor, Y_test: torch.Tensor, y_mean: torch.
 def fold_r2_explicit(X: torch.Tensor, Y: torch.Tensor, train: np.ndarray, test: np.ndarray, alphas: torch.Tensor,
                      standardize: bool) -> torch.Tensor:
     """`fold_r2_per_target` by forming every alpha's predictions: the slow reference it is tested against."""
+    return _r2_explicit(*_fold_problem(X, Y, train, test, standardize), alphas)
+
+
+def _fold_problem(X: torch.Tensor, Y: torch.Tensor, train: np.ndarray, test: np.ndarray, standardize: bool):
+    """(spectrum of the fold's centred training rows, test rows in its basis (m, r), test targets, training target
+    mean): what both ways of scoring a fold start from."""
     train_t, test_t = torch.as_tensor(train, device=X.device), torch.as_tensor(test, device=X.device)
     centering = Centering.fit(X[train_t], standardize)
     y_mean = Y[train_t].mean(dim=0)
     spectrum = ridge_spectrum(centering.apply(X[train_t]), Y[train_t] - y_mean)
-    return _r2_explicit(spectrum, centering.apply(X[test_t]) @ spectrum.basis, Y[test_t], y_mean, alphas)
+    return spectrum, centering.apply(X[test_t]) @ spectrum.basis, Y[test_t], y_mean
 
 
 def fold_r2_by_alpha(X: torch.Tensor, Y: torch.Tensor, train: np.ndarray, test: np.ndarray, alphas: torch.Tensor, standardize: bool) -> torch.Tensor:
