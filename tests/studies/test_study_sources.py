@@ -209,15 +209,6 @@ def test_equal_small_sample_play_differences_are_not_called_better():
     assert play["verdict"] == "no difference shown" and not row["better_on_all"]
 
 
-def test_newcombe_interval_matches_a_hand_computed_case():
-    from modinterp.play.arena import wilson_interval
-
-    (la, ua), (lb, ub) = wilson_interval(56, 70), wilson_interval(48, 80)
-    low, high = sources.newcombe_interval(56, 70, 48, 80)
-    assert low == pytest.approx(0.2 - math.sqrt((0.8 - la) ** 2 + (ub - 0.6) ** 2))
-    assert (low, high) == pytest.approx((0.0524, 0.3339), abs=1e-4)  # Newcombe (1998), example (b): 0.0524 to 0.3339
-
-
 def test_play_of_sizes_with_different_settings_is_not_paired():
     losses = {("small-aux", s): (0.5, 2.0) for s in range(3)} | {("large-embed-aux", s): (0.4, 1.8) for s in range(3)}
     rates = {(c, s): (0.5, 200) for c in ("small-aux", "large-embed-aux") for s in range(3)}

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modinterp.analysis.late_window import seed_interval
+from modinterp.analysis.paired import PairedMeasure, newcombe_interval
 from modinterp.atomic import atomic_write_json
 from modinterp.studies.growth.aggregate import final_values
 from modinterp.studies.growth.config import GrowthStudyConfig, SourceMatchChoice
@@ -156,57 +155,6 @@ def load_source_matches(out: str | Path) -> list[dict[str, Any]]:
             raise ResultsError(f"{path}: matches[{i}] lacks {missing}; delete the file and play the matches again "
                                "(modinterp study sources DIR)")
     return matches
-
-
-@dataclass(frozen=True)
-class PairedMeasure:
-    """One measure of a grown condition against its source: the per-seed values and their mean with a t-interval.
-    `better` says which sign favours the grown model: -1 for losses, +1 for win rates; `reference` is the value that
-    means "no better" (0 for differences, 0.5 for a head-to-head win rate). `pooled_interval`, for win rates: the 95%
-    interval of the games pooled over seeds (Wilson, or Newcombe's for a difference of two rates); the verdict needs
-    it on the same side too, so that seeds with equal small-sample rates (a zero-width t-interval) are not a result."""
-
-    name: str
-    per_seed: dict[int, float]
-    better: int
-    reference: float = 0.0
-    pooled_interval: tuple[float, float] | None = None
-
-    @property
-    def interval(self):
-        return seed_interval(list(self.per_seed.values()))
-
-    def _side(self, low: float, high: float) -> int:
-        """+1 when [low, high] lies on the grown model's better side of the reference, -1 on its worse side, else 0."""
-        above, below = low > self.reference, high < self.reference
-        return (1 if above else -1 if below else 0) * self.better
-
-    @property
-    def verdict(self) -> str:
-        """'better', 'worse' or 'no difference shown' (an interval contains the reference); 'one seed' without one."""
-        interval = self.interval
-        if interval.n < 2:
-            return "one seed"
-        sides = {self._side(interval.low, interval.high)}
-        if self.pooled_interval is not None:
-            sides.add(self._side(*self.pooled_interval))
-        side = sides.pop() if len(sides) == 1 else 0
-        return {1: "better", -1: "worse", 0: "no difference shown"}[side]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "per_seed": {str(s): v for s, v in self.per_seed.items()},
-                "reference": self.reference, **self.interval.to_dict(),
-                "pooled_interval": list(self.pooled_interval) if self.pooled_interval else None, "verdict": self.verdict}
-
-
-def newcombe_interval(wins_a: int, games_a: int, wins_b: int, games_b: int) -> tuple[float, float]:
-    """95% interval of the difference of two independent rates a - b (Newcombe's method 10, from Wilson intervals)."""
-    from modinterp.play.arena import wilson_interval
-
-    pa, pb = wins_a / games_a, wins_b / games_b
-    (la, ua), (lb, ub) = wilson_interval(wins_a, games_a), wilson_interval(wins_b, games_b)
-    diff = pa - pb
-    return diff - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2), diff + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
 
 
 def _final_loss(results: GrowthResults, condition: str, term: str) -> dict[int, float]:
