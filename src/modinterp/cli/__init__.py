@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "modinterp.cli.llm",
     "modinterp.cli.modules",
     "modinterp.cli.play",
+    "modinterp.cli.compare",
 )
 
 # Commands that run forward/backward passes on the CPU: they get `modinterp.device.reuse_freed_memory()`.

@@ -1,0 +1,35 @@
+"""`modinterp compare RUN... --baseline DIR...`: the capability cost of runs against baselines of the same seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("compare")
+    def compare_command(
+        runs: list[Path] = typer.Argument(..., help="run directories of finished trainings (grouped by their config "
+                                                    "without the seed)"),
+        baseline: list[Path] = typer.Option(..., "--baseline", help="a baseline run directory, one per seed "
+                                                                    "(repeat the option)"),
+        ceiling: float = typer.Option(0.05, "--ceiling", help="the largest relative cost accepted (0.05 = 5%)"),
+        out: Optional[Path] = typer.Option(None, "--out", help="also write the comparison to this JSON file"),
+    ) -> None:
+        """Capability cost of runs against baseline runs of the same seeds: value and policy loss (relative, with
+        t-intervals over seeds), win rates (pooled, Newcombe), tree edges and counting modules where `modinterp
+        modules` ran, and whether every cost is within the ceiling."""
+        from rich.console import Console
+
+        from modinterp.atomic import atomic_write_json
+        from modinterp.studies.carve.costs import compare_runs, print_costs
+
+        rows = compare_runs(runs, baseline, ceiling)
+        print_costs(Console(), rows)
+        if out is not None:
+            atomic_write_json(out, rows)
+            typer.echo(f"wrote {out}")

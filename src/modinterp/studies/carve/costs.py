@@ -1,0 +1,242 @@
+"""The capability cost of modular runs against unconstrained baselines, seed by seed (issue 18's 5% ceiling).
+
+    modinterp compare runs/carve/r13ow16 runs/carve/r13ow16-s1 --baseline runs/carve/lam0 --baseline runs/carve/lam0-s1
+
+Runs are grouped into conditions by their training config with the seed (and bookkeeping such as progress bars)
+left out, and each run is paired with the baseline trained from the same seed. Per condition:
+- the value and policy loss at the last full validation, as a relative cost per seed (run / baseline - 1), with the
+  mean and its Student-t interval over seeds;
+- each play pairing's win rate at the last evaluation, as a difference per seed with the games pooled over seeds
+  (Newcombe's interval), and as a relative cost: minus the pooled difference over the baseline's pooled rate;
+- what `modinterp modules` wrote under the run (if it ran): the full graph's Gomory-Hu tree edges whose smaller
+  side holds >= 5% of the units, and, for `--partition masks`, how many built modules beat their random unit sets;
+- whether every cost is within the ceiling: on the point estimate, and shown (the interval's worse end within it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modinterp.analysis.paired import PairedMeasure, newcombe_interval
+from modinterp.errors import ModinterpError
+from modinterp.train.metrics import read_metrics
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["CostError", "RunFigures", "run_figures", "compare_runs", "print_costs", "DEFAULT_CEILING", "LOSS_TERMS"]
+
+DEFAULT_CEILING = 0.05
+LOSS_TERMS = ("value_loss", "policy_loss")
+# training settings that do not change what a run computes: left out when runs are grouped into conditions
+BOOKKEEPING = frozenset({"seed", "progress", "tensorboard", "data_workers", "prefetch", "checkpoint_every",
+                         "keep_checkpoints", "log_every", "device", "compile"})
+# play settings two runs must share for their win rates to pair
+PLAY_KEYS = ("games", "opening_plies", "seed", "opponents", "modes")
+
+
+class CostError(ModinterpError):
+    """A run that cannot be compared: unfinished, without the figures, or without a baseline of its seed."""
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What one finished run contributes: its last full validation, its last play evaluation, its module reads."""
+
+    path: Path
+    seed: int
+    settings: str  # the training config without the seed and bookkeeping, as canonical JSON
+    play_settings: dict[str, Any]
+    val_positions: int
+    losses: dict[str, float]  # LOSS_TERMS at the last val_full
+    play: dict[str, tuple[int, int]] = field(default_factory=dict)  # "value_vs_alphabeta1" -> (wins, games)
+    tree_edges: int | None = None  # tree_nontrivial_edges of the full graph (modinterp modules, --graph all)
+    modules_counting: tuple[int, int] | None = None  # (built modules that count, built modules with units)
+
+
+def _manifest(path: Path) -> dict[str, Any]:
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        raise CostError(f"{path}: no manifest.json; expected the run directory of a finished `modinterp train`")
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    if data.get("status") != "complete":
+        raise CostError(f"{manifest}: status is {data.get('status')!r}, expected 'complete'; finish the run first "
+                        f"(`modinterp train ... --out {path} --resume`)")
+    return data
+
+
+def _last(records: list[dict[str, Any]], split: str, path: Path) -> dict[str, Any]:
+    found = [r for r in records if r.get("split") == split]
+    if not found:
+        raise CostError(f"{path / 'metrics.jsonl'}: no record of split {split!r}; "
+                        + ("set train.full_val_every" if split == "val_full" else "set play.every and play.games")
+                        + " so the run measures it")
+    return max(found, key=lambda r: r["step"])
+
+
+def _play(record: dict[str, Any], games: int) -> dict[str, tuple[int, int]]:
+    return {key.removesuffix("/win_rate"): (round(value * games), games)
+            for key, value in record.items() if key.endswith("/win_rate")}
+
+
+def _module_reads(path: Path) -> tuple[int | None, tuple[int, int] | None]:
+    """The tree edges and the counting built modules from `modinterp modules` outputs under the run (full graph,
+    raw weights); None where no such output exists."""
+    edges, counting = set(), None
+    for file in sorted(path.rglob("modules.json")):
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if data.get("graph") != "all" or data.get("canonical"):
+            continue
+        edges.add(int(data["tree_nontrivial_edges"]))
+        if data.get("partition") == "masks":
+            built = [m for m in data["modules"] if m.get("n_units", 0) > 0]
+            counting = (sum(bool(m.get("counts")) for m in built), len(built))
+    if len(edges) > 1:
+        raise CostError(f"{path}: modules.json files disagree on the tree's non-trivial edges ({sorted(edges)}); "
+                        "were they written for different checkpoints? Rerun `modinterp modules` on the final one")
+    return (edges.pop() if edges else None), counting
+
+
+def run_figures(path: str | Path) -> RunFigures:
+    """Read one finished run: manifest.json (config, status), metrics.jsonl and any modules.json under it."""
+    path = Path(path)
+    train = _manifest(path)["config"]["train"]
+    records = read_metrics(path / "metrics.jsonl")
+    val = _last(records, "val_full", path)
+    play_settings = {k: train["play"].get(k) for k in PLAY_KEYS} if train.get("play") else {}
+    play = _play(_last(records, "play", path), train["play"]["games"]) if play_settings.get("games") else {}
+    tree_edges, counting = _module_reads(path)
+    settings = json.dumps({k: v for k, v in train.items() if k not in BOOKKEEPING}, sort_keys=True)
+    return RunFigures(path, int(train["seed"]), settings, play_settings, int(val["n_positions"]),
+                      {term: float(val[term]) for term in LOSS_TERMS}, play, tree_edges, counting)
+
+
+def _condition_name(runs: list[RunFigures]) -> str:
+    return re.sub(r"-s\d+$", "", runs[0].path.name)
+
+
+def _group(runs: list[RunFigures]) -> list[list[RunFigures]]:
+    """Runs with the same settings, in the order first seen; one run per seed in each."""
+    groups: dict[str, list[RunFigures]] = {}
+    for run in runs:
+        group = groups.setdefault(run.settings, [])
+        if any(other.seed == run.seed for other in group):
+            twin = next(other for other in group if other.seed == run.seed)
+            raise CostError(f"{run.path} and {twin.path}: the same settings and seed {run.seed}; give each seed once")
+        group.append(run)
+    return list(groups.values())
+
+
+def _baseline_of(run: RunFigures, baselines: dict[int, RunFigures]) -> RunFigures:
+    base = baselines.get(run.seed)
+    if base is None:
+        raise CostError(f"{run.path}: no baseline of seed {run.seed} (baselines have seeds {sorted(baselines)}); "
+                        f"train one with `--set seed={run.seed}` and pass it with --baseline")
+    if base.val_positions != run.val_positions:
+        raise CostError(f"{run.path} and {base.path}: validated on {run.val_positions} and {base.val_positions} "
+                        "positions; were they trained on different games? Compare runs of the same GameStore")
+    if base.play_settings != run.play_settings:
+        raise CostError(f"{run.path} and {base.path}: play settings differ ({run.play_settings} against "
+                        f"{base.play_settings}); their win rates do not pair")
+    return base
+
+
+def _loss_cost(term: str, pairs: list[tuple[RunFigures, RunFigures]]) -> PairedMeasure:
+    return PairedMeasure(f"{term.replace('_', ' ')} cost", {r.seed: r.losses[term] / b.losses[term] - 1 for r, b in pairs},
+                         better=-1)
+
+
+def _win_rate(pairing: str, pairs: list[tuple[RunFigures, RunFigures]]) -> tuple[PairedMeasure, float | None]:
+    """The win-rate difference per seed with the pooled games' interval, and the pooled relative cost (None where the
+    baselines won no game: nothing to lose, and no ratio)."""
+    wins, games = sum(r.play[pairing][0] for r, _ in pairs), sum(r.play[pairing][1] for r, _ in pairs)
+    base_wins, base_games = sum(b.play[pairing][0] for _, b in pairs), sum(b.play[pairing][1] for _, b in pairs)
+    per_seed = {r.seed: r.play[pairing][0] / r.play[pairing][1] - b.play[pairing][0] / b.play[pairing][1] for r, b in pairs}
+    measure = PairedMeasure(f"{pairing} win rate", per_seed, better=+1,
+                            pooled_interval=newcombe_interval(wins, games, base_wins, base_games))
+    base_rate = base_wins / base_games
+    return measure, (base_rate - wins / games) / base_rate if base_rate > 0 else None
+
+
+def _ceiling_check(losses: list[PairedMeasure], rates: list[tuple[PairedMeasure, float, float]],
+                   ceiling: float) -> dict[str, Any]:
+    """Within the ceiling on the point estimates; shown within it when each interval's worse end is too. Win rates
+    the baselines never won (no relative cost) are listed apart and left out."""
+    point = {m.name: m.interval.mean for m in losses} | {m.name: cost for m, cost, _ in rates if cost is not None}
+    worst = {m.name: m.interval.high for m in losses}
+    worst |= {m.name: -m.pooled_interval[0] / base for m, cost, base in rates if cost is not None}
+    return {"ceiling": ceiling, "costs": point, "worst_in_interval": worst,
+            "no_relative_cost": [m.name for m, cost, _ in rates if cost is None],
+            "within": all(v <= ceiling for v in point.values()),
+            "shown_within": all(v <= ceiling for v in worst.values())}
+
+
+def compare_condition(runs: list[RunFigures], baselines: dict[int, RunFigures], ceiling: float) -> dict[str, Any]:
+    """One condition's costs against the baselines of its seeds (see the module docstring)."""
+    pairs = [(run, _baseline_of(run, baselines)) for run in sorted(runs, key=lambda r: r.seed)]
+    losses = [_loss_cost(term, pairs) for term in LOSS_TERMS]
+    pairings = sorted(set.intersection(*(set(r.play) & set(b.play) for r, b in pairs)))
+    rates = []
+    for pairing in pairings:
+        measure, cost = _win_rate(pairing, pairs)
+        base_rate = sum(b.play[pairing][0] for _, b in pairs) / sum(b.play[pairing][1] for _, b in pairs)
+        rates.append((measure, cost, base_rate))
+    return {"condition": _condition_name(runs), "runs": [str(r.path) for r, _ in pairs],
+            "baselines": [str(b.path) for _, b in pairs], "seeds": [r.seed for r, _ in pairs],
+            "losses": {r.seed: {"run": r.losses, "baseline": b.losses} for r, b in pairs},
+            "measures": [m.to_dict() for m in losses] + [m.to_dict() | {"relative_cost": cost} for m, cost, _ in rates],
+            "tree_nontrivial_edges": {r.seed: r.tree_edges for r, _ in pairs},
+            "modules_counting": {r.seed: list(r.modules_counting) if r.modules_counting else None for r, _ in pairs},
+            "ceiling_check": _ceiling_check(losses, rates, ceiling)}
+
+
+def compare_runs(runs: list[str | Path], baselines: list[str | Path], ceiling: float = DEFAULT_CEILING) -> list[dict[str, Any]]:
+    """Every condition among `runs` against the baseline runs of the same seeds, in the order first given."""
+    if not runs or not baselines:
+        raise CostError("give at least one run and one --baseline run directory")
+    if not 0 < ceiling < 1:
+        raise CostError(f"--ceiling {ceiling}: expected a relative cost in (0, 1), e.g. 0.05 for 5%")
+    base_figures = [run_figures(p) for p in baselines]
+    by_seed: dict[int, RunFigures] = {}
+    for base in base_figures:
+        if base.seed in by_seed:
+            raise CostError(f"baselines {by_seed[base.seed].path} and {base.path} share seed {base.seed}; give one per seed")
+        by_seed[base.seed] = base
+    return [compare_condition(group, by_seed, ceiling) for group in _group([run_figures(p) for p in runs])]
+
+
+def _cells(measure: dict[str, Any]) -> tuple[str, str, str]:
+    """(per seed, mean [interval], cost) of one measure: relative loss costs with their t-interval over seeds; win-rate
+    differences with the pooled games' Newcombe interval and the relative cost."""
+    if "relative_cost" not in measure:
+        per_seed = ", ".join(f"{v:+.1%}" for v in measure["per_seed"].values())
+        interval = f" [{measure['low']:+.1%}, {measure['high']:+.1%}]" if measure["n"] > 1 else ""
+        return per_seed, f"{measure['mean']:+.1%}{interval}", f"{measure['mean']:+.1%}"
+    per_seed = ", ".join(f"{v:+.3f}" for v in measure["per_seed"].values())
+    low, high = measure["pooled_interval"]
+    cost = "-" if measure["relative_cost"] is None else f"{measure['relative_cost']:+.1%}"
+    return per_seed, f"{measure['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (pooled)", cost
+
+
+def print_costs(console: "Console", rows: list[dict[str, Any]]) -> None:
+    """Per condition, one table row per measure (per seed, mean with its interval, relative cost), then a line with the
+    tree's edges, the built modules that count and the verdict against the ceiling."""
+    from rich.table import Table
+
+    for row in rows:
+        check = row["ceiling_check"]
+        table = Table(title=f"{row['condition']} against the baselines of seeds {row['seeds']}")
+        for column in ("measure", "per seed", "mean [95% interval]", "cost"):
+            table.add_column(column)
+        for measure in row["measures"]:
+            table.add_row(measure["name"], *_cells(measure))
+        console.print(table)
+        edges = ", ".join("not measured" if e is None else str(e) for e in row["tree_nontrivial_edges"].values())
+        counting = ", ".join("not measured" if c is None else f"{c[0]} of {c[1]}" for c in row["modules_counting"].values())
+        console.print(f"tree edges (per seed): {edges}; built modules that count: {counting}")
+        console.print(f"within the {check['ceiling']:.0%} ceiling: {'yes' if check['within'] else 'no'} on the point "
+                      f"estimates, {'yes' if check['shown_within'] else 'no'} on every interval's worse end\n")

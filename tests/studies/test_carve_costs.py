@@ -1,0 +1,165 @@
+"""The capability cost of runs against baselines of the same seeds (studies/carve/costs.py, `modinterp compare`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from modinterp.analysis.late_window import seed_interval
+from modinterp.analysis.paired import newcombe_interval
+from modinterp.cli import app
+from modinterp.data.store import GameStore
+from modinterp.games.domineering import BoardSpec
+from modinterp.games.players import random_games
+from modinterp.studies.carve.costs import CostError, compare_runs, run_figures
+
+PLAY = {"games": 400, "opening_plies": 4, "seed": 0, "opponents": ["alphabeta:1"], "modes": ["value"], "every": 1500}
+
+
+def fake_run(root, name, seed, value_loss, policy_loss, wins, *, overrides=None, status="complete", positions=1000,
+             progress=False, play=PLAY):
+    """A run folder as `modinterp train` leaves it: manifest.json (config, status) and metrics.jsonl, whose last
+    val_full and play records carry the given figures (earlier records carry others, which must be ignored)."""
+    path = root / name
+    path.mkdir()
+    train = {"seed": seed, "progress": progress, "steps": 3000, "lr": 1e-3, "play": play,
+             "model": {"preset": "cpu-large", "overrides": overrides or {}}}
+    (path / "manifest.json").write_text(json.dumps({"status": status, "config": {"train": train}}))
+    games = play["games"]
+    lines = [{"split": "val_full", "step": 1000, "value_loss": 9.0, "policy_loss": 9.0, "n_positions": positions},
+             {"split": "val_full", "step": 3000, "value_loss": value_loss, "policy_loss": policy_loss,
+              "n_positions": positions},
+             {"split": "play", "step": 1500, "value_vs_alphabeta1/win_rate": 0.0},
+             {"split": "play", "step": 3000, "value_vs_alphabeta1/win_rate": wins / games}]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def modules_json(run, name, edges, *, partition="tree", graph="all", canonical=False, counts=()):
+    folder = run / "final" / name
+    folder.mkdir(parents=True)
+    modules = [{"n_units": 10, "counts": c} for c in counts] + [{"n_units": 0, "counts": False}]
+    (folder / "modules.json").write_text(json.dumps({"graph": graph, "canonical": canonical, "partition": partition,
+                                                     "tree_nontrivial_edges": edges, "modules": modules}))
+
+
+@pytest.fixture
+def two_seeds(tmp_path):
+    bases = [fake_run(tmp_path, "lam0", 0, 0.40, 1.40, 240), fake_run(tmp_path, "lam0-s1", 1, 0.50, 1.50, 240)]
+    runs = [fake_run(tmp_path, "mod", 0, 0.44, 1.47, 200, overrides={"n_modules": 2}),
+            fake_run(tmp_path, "mod-s1", 1, 0.45, 1.56, 220, overrides={"n_modules": 2})]
+    return runs, bases
+
+
+def test_costs_are_relative_per_seed_with_t_intervals_and_pooled_win_rates(two_seeds):
+    runs, bases = two_seeds
+    (row,) = compare_runs(runs, bases)
+    value, policy, rate = row["measures"]
+    assert row["condition"] == "mod" and row["seeds"] == [0, 1]
+    assert value["per_seed"] == {"0": pytest.approx(0.10), "1": pytest.approx(-0.10)}  # 0.44 / 0.40 - 1, 0.45 / 0.50 - 1
+    expected = seed_interval([0.10, -0.10])
+    assert (value["mean"], value["low"], value["high"]) == pytest.approx((0.0, expected.low, expected.high))
+    assert policy["per_seed"] == {"0": pytest.approx(0.05), "1": pytest.approx(0.04)}
+    assert rate["per_seed"] == {"0": pytest.approx(-0.1), "1": pytest.approx(-0.05)}  # 200/400 - 240/400, 220/400 - 0.6
+    assert rate["pooled_interval"] == pytest.approx(list(newcombe_interval(420, 800, 480, 800)))
+    assert rate["relative_cost"] == pytest.approx(0.075 / 0.6)  # 420/800 against 480/800
+    check = row["ceiling_check"]
+    assert check["costs"] == {"value loss cost": pytest.approx(0.0), "policy loss cost": pytest.approx(0.045),
+                              "value_vs_alphabeta1 win rate": pytest.approx(0.125)}
+    assert not check["within"] and not check["shown_within"]
+    assert compare_runs(runs, bases, ceiling=0.2)[0]["ceiling_check"]["within"]
+
+
+def test_a_cost_within_the_ceiling_is_shown_only_when_every_interval_is(tmp_path):
+    bases = [fake_run(tmp_path, f"b{s}", s, 0.40, 1.40, 240) for s in range(3)]
+    runs = [fake_run(tmp_path, f"m{s}", s, 0.40 * (1.01 + 0.001 * s), 1.40 * 1.02, 240, overrides={"x": 1})
+            for s in range(3)]
+    check = compare_runs(runs, bases)[0]["ceiling_check"]
+    assert check["within"]
+    assert not check["shown_within"]  # 720 of 1,200 games each: Newcombe's interval reaches below -0.03, a 5% cost
+    assert check["worst_in_interval"]["value loss cost"] < 0.05
+
+
+def test_runs_group_by_settings_without_the_seed_and_bookkeeping(tmp_path):
+    bases = [fake_run(tmp_path, "lam0", 0, 0.4, 1.4, 240), fake_run(tmp_path, "lam0-s1", 1, 0.4, 1.4, 240)]
+    runs = [fake_run(tmp_path, "a", 0, 0.4, 1.4, 240, overrides={"bus_width": 4}),
+            fake_run(tmp_path, "b", 0, 0.4, 1.4, 240, overrides={"bus_width": 8}),
+            fake_run(tmp_path, "a-s1", 1, 0.4, 1.4, 240, overrides={"bus_width": 4}, progress=True)]
+    rows = compare_runs(runs, bases)
+    assert [(r["condition"], r["seeds"]) for r in rows] == [("a", [0, 1]), ("b", [0])]
+
+
+def test_tree_edges_and_counting_modules_come_from_the_raw_full_graph_outputs(two_seeds):
+    runs, bases = two_seeds
+    modules_json(runs[0], "modules_tree", 1)
+    modules_json(runs[0], "modules_masks", 1, partition="masks", counts=(True, False))
+    modules_json(runs[0], "modules_canonical", 5, canonical=True)  # another graph: not this figure
+    modules_json(runs[0], "modules_adjacent", 7, graph="adjacent")
+    (row,) = compare_runs(runs, bases)
+    assert row["tree_nontrivial_edges"] == {0: 1, 1: None}
+    assert row["modules_counting"] == {0: [1, 2], 1: None}
+    modules_json(runs[1], "modules_tree", 0)
+    modules_json(runs[1], "modules_other", 3)
+    with pytest.raises(CostError, match="disagree on the tree's non-trivial edges"):
+        run_figures(runs[1])
+
+
+def test_bad_runs_are_refused_naming_the_file_and_the_fix(tmp_path, two_seeds):
+    runs, bases = two_seeds
+    with pytest.raises(CostError, match=r"no baseline of seed 1 .*--set seed=1"):
+        compare_runs(runs, bases[:1])
+    unfinished = fake_run(tmp_path, "half", 0, 0.4, 1.4, 240, status="running")
+    with pytest.raises(CostError, match=r"half/manifest.json: status is 'running'.*--resume"):
+        compare_runs([unfinished], bases)
+    other_games = fake_run(tmp_path, "other", 0, 0.4, 1.4, 240, positions=999)
+    with pytest.raises(CostError, match="different games"):
+        compare_runs([other_games], bases)
+    other_play = fake_run(tmp_path, "other-play", 0, 0.4, 1.4, 240, play={**PLAY, "opening_plies": 2})
+    with pytest.raises(CostError, match="play settings differ"):
+        compare_runs([other_play], bases)
+    with pytest.raises(CostError, match="share seed 0"):
+        compare_runs(runs, [bases[0], bases[0]])
+    with pytest.raises(CostError, match="no manifest.json"):
+        compare_runs([tmp_path / "missing"], bases)
+
+
+def test_compare_command_prints_the_costs_and_writes_json(tmp_path, two_seeds):
+    runs, bases = two_seeds
+    out = tmp_path / "costs.json"
+    args = ["compare", *map(str, runs), *(a for b in bases for a in ("--baseline", str(b))), "--out", str(out)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "140"})
+    assert result.exit_code == 0, result.output
+    assert "value loss cost" in result.output and "+10.0%, -10.0%" in result.output
+    assert "within the 5% ceiling: no on the point estimates" in result.output
+    assert json.loads(out.read_text())[0]["condition"] == "mod"
+    missing = CliRunner().invoke(app, ["compare", str(runs[1]), "--baseline", str(bases[0])])
+    assert missing.exit_code == 2 and "no baseline of seed 1" in missing.output
+
+
+@pytest.fixture(scope="module")
+def games_path(tmp_path_factory):
+    spec = BoardSpec(6, 6)
+    path = tmp_path_factory.mktemp("games") / "games.npz"
+    GameStore.from_records(spec, random_games(spec, 300, seed=11), seed=11).save(path)
+    return path
+
+
+def test_a_real_training_against_itself_costs_nothing(tmp_path, games_path):
+    """A real run folder (manifest, metrics, play evaluation) reads: a run against itself costs exactly nothing."""
+    train = ["train", "--preset", "smoke", "--games", str(games_path), "--steps", "8", "--set", "progress=false",
+             "--set", "positions.concept_kwargs={sector=[3,3]}", "--set", "val_positions.concept_kwargs={sector=[3,3]}",
+             "--set", "play.every=8", "--set", "play.games=4", "--set", "play.opening_plies=2"]
+    result = CliRunner().invoke(app, [*train, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    (row,) = compare_runs([tmp_path / "a"], [tmp_path / "a"])
+    assert all(m["mean"] == 0 for m in row["measures"]) and len(row["measures"]) > 2
+    check = row["ceiling_check"]
+    assert check["within"] and set(check["costs"]) | set(check["no_relative_cost"]) == {m["name"] for m in row["measures"]}
+
+
+def test_a_win_rate_the_baseline_never_won_has_no_relative_cost(tmp_path):
+    (row,) = compare_runs([fake_run(tmp_path, "m", 0, 0.4, 1.4, 3)], [fake_run(tmp_path, "b", 0, 0.4, 1.4, 0)])
+    assert row["measures"][-1]["relative_cost"] is None
+    assert row["ceiling_check"]["no_relative_cost"] == ["value_vs_alphabeta1 win rate"] and row["ceiling_check"]["within"]
