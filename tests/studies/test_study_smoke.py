@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from modinterp.studies.growth.schema import load_results
+from modinterp.studies.growth.results import assemble_results
+from modinterp.studies.growth.schema import ResultsError, load_results, parse_results
 from modinterp.studies.growth.config import CONDITIONS, LARGE_CONDITIONS, load_study_config
 from modinterp.studies.growth.data import StudyError
 from modinterp.studies.growth.study import run_growth_study
@@ -41,6 +43,23 @@ def test_results_have_the_schema_keys_and_pass_the_report_reader(smoke_study):
     assert SCHEMA_KEYS <= set(results)
     assert results["conditions"] == list(CONDITIONS) and results["seeds"] == [0, 1]
     assert load_results(out / "results.json").last_embedded_layer == "0"
+
+
+def test_results_with_a_measurement_twice_are_refused(smoke_study):
+    _, results = smoke_study
+    probes = results["probes"]
+    with pytest.raises(ResultsError, match=r"probes\[1\] repeats probes\[0\].*'condition': 'small-aux'"):
+        parse_results({**results, "probes": [probes[0], *probes]})
+
+
+def test_records_labelled_with_another_run_than_their_folder_are_refused(tmp_path, smoke_study, smoke_config):
+    out, _ = smoke_study
+    copy = tmp_path / "study"
+    shutil.copytree(out, copy)
+    log = copy / "runs" / "small-aux-s1" / "probes.jsonl"
+    log.write_text(log.read_text().replace('"seed": 1', '"seed": 0'))  # as a folder copied from seed 0 and renamed
+    with pytest.raises(ResultsError, match=r"small-aux-s1: a probes record is labelled condition='small-aux', seed=0"):
+        assemble_results(smoke_config, copy)
 
 
 def test_embedding_is_verified_on_real_positions_for_every_embedded_run(smoke_study):

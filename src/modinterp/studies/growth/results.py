@@ -17,7 +17,7 @@ from modinterp.probes import FINAL_LN
 from modinterp.studies.growth.config import GrowthStudyConfig
 from modinterp.studies.growth.probing import FROZEN_FILE, PASSTHROUGH_FILE, PROBES_FILE, read_probe_log
 from modinterp.studies.growth.run import GrowthRun, growth_runs, run_dir
-from modinterp.studies.growth.schema import SCHEMA_VERSION, GrowthResults, parse_results
+from modinterp.studies.growth.schema import SCHEMA_VERSION, GrowthResults, ResultsError, parse_results
 from modinterp.train.metrics import read_metrics
 
 RESULTS_FILE = "results.json"
@@ -69,9 +69,22 @@ def run_records(config: GrowthStudyConfig, out: Path, spec: GrowthRun) -> dict[s
                 losses.append(loss_record(spec, step, "val_quick", quick, stage.w_policy))
         elif split in _LOSS_SPLITS:
             losses.append(loss_record(spec, step, split, line, stage.w_policy))
-    return {"probes": read_probe_log(directory / PROBES_FILE), "losses": losses, "controls": _read_json(directory / "controls.json"),
-            "passthrough": read_probe_log(directory / PASSTHROUGH_FILE), "frozen": read_probe_log(directory / FROZEN_FILE),
-            "play": play}
+    records = {"probes": read_probe_log(directory / PROBES_FILE), "losses": losses,
+               "controls": _read_json(directory / "controls.json"), "passthrough": read_probe_log(directory / PASSTHROUGH_FILE),
+               "frozen": read_probe_log(directory / FROZEN_FILE), "play": play}
+    _check_own_records(spec, directory, records)
+    return records
+
+
+def _check_own_records(spec: GrowthRun, directory: Path, records: dict[str, list[dict]]) -> None:
+    """Refuse records labelled with another run than the folder they were read from (a renamed or copied folder)."""
+    for field, found in records.items():
+        for record in found:
+            if (record.get("condition"), record.get("seed")) != (spec.condition, spec.seed):
+                raise ResultsError(f"{directory}: a {field} record is labelled condition={record.get('condition')!r}, "
+                                   f"seed={record.get('seed')!r}, but the folder holds run {spec.condition!r} seed "
+                                   f"{spec.seed}; was the folder renamed or copied from another run? Delete it and "
+                                   "resume the study to retrain that run")
 
 
 def layer_labels(config: GrowthStudyConfig) -> list[str]:

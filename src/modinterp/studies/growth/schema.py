@@ -103,6 +103,14 @@ class PlayRecord(_Record):
     win_ci_high: float
 
 
+# what identifies one record in each list: no two records of a list share these fields
+RECORD_KEYS = {"probes": ("condition", "seed", "step", "layer"), "losses": ("condition", "seed", "step", "split"),
+               "controls": ("condition", "seed", "layer", "control"),
+               "passthrough": ("condition", "seed", "step", "layer", "concept"),
+               "frozen": ("condition", "seed", "step", "layer", "control"),
+               "play": ("condition", "seed", "step", "mode", "opponent")}
+
+
 class Verification(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     max_abs_diff: float
@@ -134,7 +142,14 @@ class GrowthResults(BaseModel):
         if self.last_embedded_layer not in self.layers:
             raise ValueError(f"last_embedded_layer={self.last_embedded_layer!r}: expected one of layers {self.layers}")
         for field in ("probes", "losses", "controls", "passthrough", "frozen", "play"):
+            seen: dict[tuple, int] = {}
             for i, record in enumerate(getattr(self, field)):
+                key = tuple(getattr(record, name, None) for name in RECORD_KEYS[field])
+                if key in seen:
+                    raise ValueError(f"{field}[{i}] repeats {field}[{seen[key]}]: both are "
+                                     f"{dict(zip(RECORD_KEYS[field], key))}; each measurement appears once (a run's "
+                                     "records read twice, or a folder carrying another run's labels?)")
+                seen[key] = i
                 if record.condition not in self.conditions:
                     raise ValueError(f"{field}[{i}].condition={record.condition!r}: expected one of conditions {self.conditions}")
                 layer = getattr(record, "layer", None)
