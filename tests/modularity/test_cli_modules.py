@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from run_dirs import saved_run
 from typer.testing import CliRunner
 
 from modinterp.cli import app
+from modinterp.modularity.construct import graph_of
 from modinterp.models import build_model
 
 
@@ -22,6 +25,8 @@ def test_modules_command_prints_the_table_and_writes_the_dendrogram(tmp_path):
     summary = json.loads((out / "modules.json").read_text())
     assert sum(m["size"] for m in summary["modules"]) == 20 + 2 + 64 + 49
     assert summary["tree_nontrivial_edges"] == 0 and summary["fallback_used"] is False  # random init: singletons
+    (module,) = summary["modules"]
+    assert module["strongest_degree"] == pytest.approx(graph_of(build_model("smoke", 4, 4), top_k=16).degrees().max())
     assert "mean-ablation effect" in result.output
     for module in summary["modules"]:  # one module holding every unit: random sets of its kinds are itself
         assert set(module["ablation_effect"]) >= {"value", "policy", "concept_head"}

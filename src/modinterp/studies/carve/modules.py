@@ -173,12 +173,16 @@ def print_cut(console: Console, cut: ModuleCut, k: int, top_k: int | None) -> No
 
 
 def modules_summary(cut: ModuleCut) -> list[dict]:
-    """One JSON-ready record per module: size, node kinds, node names, weights and min cuts."""
+    """One JSON-ready record per module: size, node kinds, node names, weights and min cuts. `strongest_degree` is
+    the largest weighted degree of its nodes: a Gomory-Hu tree can cut at the module's boundary only where its
+    interface weight is at most that (a min s-t cut is never heavier than cutting s or t alone)."""
     out = []
+    degrees = cut.graph.degrees()
     for m in cut.modules:
         kinds, counts = np.unique(cut.graph.nodes.kind[m.nodes], return_counts=True)
         out.append({"module": m.label, "size": m.size, "kinds": {str(k): int(c) for k, c in zip(kinds, counts)},
                     "internal_weight": m.internal_weight, "interface_weight": m.interface_weight,
+                    "strongest_degree": float(degrees[m.nodes].max()) if m.size else 0.0,
                     "min_cut_to": {str(k): v for k, v in m.min_cut_to.items()},
                     "nodes": [str(n) for n in cut.graph.nodes.name[m.nodes]]})
     return out
