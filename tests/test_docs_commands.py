@@ -28,12 +28,12 @@ COMMAND_TIMEOUT_S = 300
 
 # pattern (re.search on the command as written) -> why it does not run in this test
 EXCLUDED = {
-    r"^modinterp study growth --preset quick": "the quick study takes about an hour on a 2-core machine; the session "
+    r"^modinterp study growth --preset quick": "the quick study takes about 23 minutes on a 2-core machine; the session "
                                                "fixture runs the same command with --preset smoke",
     r"^modinterp study growth --preset paper": "the paper preset needs a GPU cluster (SLURM via submitit)",
     r"^modinterp study growth --preset regime|runs/regime/": "the regime preset (or its one-seed pilot: an hour and a "
                                                              "half on a 2-core machine) and the runs it writes",
-    r"^modinterp demo\b": "the quick study (about an hour on a 2-core machine); the fixture runs its smoke preset",
+    r"^modinterp demo\b": "the quick study (about 23 minutes on a 2-core machine); the fixture runs its smoke preset",
     r"^modinterp llm serve": "serves until Ctrl-C and needs the [local-llm] extra with the SmolLM2 weights",
     r"--llm-local": "needs the [local-llm] extra with the SmolLM2 weights",
     r"--llm-base-url http://127\.0\.0\.1:(8000|PORT)/v1": "needs an LLM server; tests/describe/test_transformer_pipeline.py "
