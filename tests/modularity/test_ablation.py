@@ -154,3 +154,18 @@ def test_random_partition_sets_are_uniform_subsets_like_random_like():
     for _ in range(2000):
         hits[random_partition(modules, CONFIG, rng)[1].neurons[0]] += 1
     assert np.allclose(hits / 2000, 32 / 128, atol=0.04)
+
+
+def test_each_module_records_its_own_strongest_degree_which_bounds_a_one_edge_interface(planted):
+    from modinterp.studies.carve.modules import modules_summary
+
+    cut = planted[0]
+    records, degrees = modules_summary(cut), cut.graph.degrees()
+    one_edge = 0
+    for record, module in zip(records, cut.modules):
+        assert record["strongest_degree"] == pytest.approx(degrees[module.nodes].max())
+        if record["interface_weight"] == pytest.approx(max(record["min_cut_to"].values()), rel=1e-3):
+            one_edge += 1  # cut off by one tree edge: its interface is that edge's min cut, at most a node's degree
+            assert record["interface_weight"] <= record["strongest_degree"]
+    assert one_edge == 3  # the fourth module sits between the others: its interface is the sum of its 3 edges' cuts
+    assert len({r["strongest_degree"] for r in records}) == len(records)  # per module, not the graph's maximum

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from modinterp.analysis.late_window import seed_interval
@@ -13,19 +14,19 @@ from modinterp.cli import app
 from modinterp.data.store import GameStore
 from modinterp.games.domineering import BoardSpec
 from modinterp.games.players import random_games
-from modinterp.studies.carve.costs import CostError, compare_runs, run_figures
+from modinterp.studies.carve.costs import CostError, compare_runs, print_costs, run_figures
 
 PLAY = {"games": 400, "opening_plies": 4, "seed": 0, "opponents": ["alphabeta:1"], "modes": ["value"], "every": 1500}
 
 
 def fake_run(root, name, seed, value_loss, policy_loss, wins, *, overrides=None, status="complete", positions=1000,
-             progress=False, play=PLAY):
+             progress=False, play=PLAY, **settings):
     """A run folder as `modinterp train` leaves it: manifest.json (config, status) and metrics.jsonl, whose last
     val_full and play records carry the given figures (earlier records carry others, which must be ignored)."""
     path = root / name
     path.mkdir()
-    train = {"seed": seed, "progress": progress, "steps": 3000, "lr": 1e-3, "play": play,
-             "model": {"preset": "cpu-large", "overrides": overrides or {}}}
+    train = {"seed": seed, "progress": progress, "steps": 3000, "lr": 1e-3, "full_val_every": 1000, "play": play,
+             "model": {"preset": "cpu-large", "overrides": overrides or {}}, "modularity": None, **settings}
     (path / "manifest.json").write_text(json.dumps({"status": status, "config": {"train": train}}))
     games = play["games"]
     lines = [{"split": "val_full", "step": 1000, "value_loss": 9.0, "policy_loss": 9.0, "n_positions": positions},
@@ -37,17 +38,18 @@ def fake_run(root, name, seed, value_loss, policy_loss, wins, *, overrides=None,
     return path
 
 
-def modules_json(run, name, edges, *, partition="tree", graph="all", canonical=False, counts=()):
+def modules_json(run, name, edges, *, partition="tree", graph="all", canonical=False, counts=(), top_k=16):
     folder = run / "final" / name
     folder.mkdir(parents=True)
     modules = [{"n_units": 10, "counts": c} for c in counts] + [{"n_units": 0, "counts": False}]
     (folder / "modules.json").write_text(json.dumps({"graph": graph, "canonical": canonical, "partition": partition,
-                                                     "tree_nontrivial_edges": edges, "modules": modules}))
+                                                     "top_k": top_k, "views": False, "tree_nontrivial_edges": edges,
+                                                     "modules": modules}))
 
 
 @pytest.fixture
 def two_seeds(tmp_path):
-    bases = [fake_run(tmp_path, "lam0", 0, 0.40, 1.40, 240), fake_run(tmp_path, "lam0-s1", 1, 0.50, 1.50, 240)]
+    bases = [fake_run(tmp_path, "lam0", 0, 0.40, 1.40, 240), fake_run(tmp_path, "lam0-s1", 1, 0.50, 1.50, 260)]
     runs = [fake_run(tmp_path, "mod", 0, 0.44, 1.47, 200, overrides={"n_modules": 2}),
             fake_run(tmp_path, "mod-s1", 1, 0.45, 1.56, 220, overrides={"n_modules": 2})]
     return runs, bases
@@ -62,12 +64,12 @@ def test_costs_are_relative_per_seed_with_t_intervals_and_pooled_win_rates(two_s
     expected = seed_interval([0.10, -0.10])
     assert (value["mean"], value["low"], value["high"]) == pytest.approx((0.0, expected.low, expected.high))
     assert policy["per_seed"] == {"0": pytest.approx(0.05), "1": pytest.approx(0.04)}
-    assert rate["per_seed"] == {"0": pytest.approx(-0.1), "1": pytest.approx(-0.05)}  # 200/400 - 240/400, 220/400 - 0.6
-    assert rate["pooled_interval"] == pytest.approx(list(newcombe_interval(420, 800, 480, 800)))
-    assert rate["relative_cost"] == pytest.approx(0.075 / 0.6)  # 420/800 against 480/800
+    assert rate["per_seed"] == {"0": pytest.approx(-0.1), "1": pytest.approx(-0.1)}  # 200/400 - 240/400, 220/400 - 260/400
+    assert rate["pooled_interval"] == pytest.approx(list(newcombe_interval(420, 800, 500, 800)))
+    assert rate["relative_cost"] == pytest.approx(0.1 / 0.625)  # 420/800 against 500/800
     check = row["ceiling_check"]
     assert check["costs"] == {"value loss cost": pytest.approx(0.0), "policy loss cost": pytest.approx(0.045),
-                              "value_vs_alphabeta1 win rate": pytest.approx(0.125)}
+                              "value_vs_alphabeta1 win rate": pytest.approx(0.16)}
     assert not check["within"] and not check["shown_within"]
     assert compare_runs(runs, bases, ceiling=0.2)[0]["ceiling_check"]["within"]
 
@@ -82,13 +84,36 @@ def test_a_cost_within_the_ceiling_is_shown_only_when_every_interval_is(tmp_path
     assert check["worst_in_interval"]["value loss cost"] < 0.05
 
 
-def test_runs_group_by_settings_without_the_seed_and_bookkeeping(tmp_path):
+def test_runs_group_by_settings_without_the_seed_bookkeeping_and_evaluation_cadence(tmp_path):
     bases = [fake_run(tmp_path, "lam0", 0, 0.4, 1.4, 240), fake_run(tmp_path, "lam0-s1", 1, 0.4, 1.4, 240)]
     runs = [fake_run(tmp_path, "a", 0, 0.4, 1.4, 240, overrides={"bus_width": 4}),
             fake_run(tmp_path, "b", 0, 0.4, 1.4, 240, overrides={"bus_width": 8}),
-            fake_run(tmp_path, "a-s1", 1, 0.4, 1.4, 240, overrides={"bus_width": 4}, progress=True)]
+            fake_run(tmp_path, "a-s1", 1, 0.4, 1.4, 240, overrides={"bus_width": 4}, progress=True, full_val_every=500,
+                     play={**PLAY, "every": 500})]
     rows = compare_runs(runs, bases)
     assert [(r["condition"], r["seeds"]) for r in rows] == [("a", [0, 1]), ("b", [0])]
+    renamed = fake_run(tmp_path, "b-s1", 1, 0.4, 1.4, 240, overrides={"bus_width": 4, "bus_writer": 1})
+    with pytest.raises(CostError, match=r"named as one condition but trained otherwise .*model.overrides.bus_width"):
+        compare_runs([runs[1], renamed], bases)
+
+
+def test_a_baseline_trained_otherwise_than_its_run_beyond_the_model_is_refused(tmp_path):
+    bases = [fake_run(tmp_path, "lam0", 0, 0.4, 1.4, 240), fake_run(tmp_path, "lam0-s1", 1, 0.4, 1.4, 240, lr=1e-2)]
+    run = fake_run(tmp_path, "mod", 0, 0.4, 1.4, 240, overrides={"n_modules": 2}, modularity={"lam": 1.0})
+    assert compare_runs([run], bases[:1])[0]["seeds"] == [0]  # the model and the modularity loss may differ
+    with pytest.raises(CostError, match=r"baselines .*lam0 and .*lam0-s1 were trained otherwise \(lr differ\)"):
+        compare_runs([run], bases)
+    longer = fake_run(tmp_path, "longer", 0, 0.4, 1.4, 240, steps=6000)
+    with pytest.raises(CostError, match=r"differ in steps, beyond the model"):
+        compare_runs([longer], bases[:1])
+
+
+def test_one_seed_has_costs_but_no_interval_and_strict_json(tmp_path):
+    (row,) = compare_runs([fake_run(tmp_path, "m", 0, 0.41, 1.4, 240, overrides={"x": 1})],
+                          [fake_run(tmp_path, "b", 0, 0.40, 1.4, 240)])
+    assert row["ceiling_check"]["within"] and row["ceiling_check"]["shown_within"] is None
+    assert row["measures"][0]["low"] is None and row["measures"][0]["mean"] == pytest.approx(0.025)
+    json.loads(json.dumps(row, allow_nan=False))
 
 
 def test_tree_edges_and_counting_modules_come_from_the_raw_full_graph_outputs(two_seeds):
@@ -97,6 +122,7 @@ def test_tree_edges_and_counting_modules_come_from_the_raw_full_graph_outputs(tw
     modules_json(runs[0], "modules_masks", 1, partition="masks", counts=(True, False))
     modules_json(runs[0], "modules_canonical", 5, canonical=True)  # another graph: not this figure
     modules_json(runs[0], "modules_adjacent", 7, graph="adjacent")
+    modules_json(runs[0], "modules_top32", 9, top_k=32)
     (row,) = compare_runs(runs, bases)
     assert row["tree_nontrivial_edges"] == {0: 1, 1: None}
     assert row["modules_counting"] == {0: [1, 2], 1: None}
@@ -131,11 +157,13 @@ def test_compare_command_prints_the_costs_and_writes_json(tmp_path, two_seeds):
     args = ["compare", *map(str, runs), *(a for b in bases for a in ("--baseline", str(b))), "--out", str(out)]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "140"})
     assert result.exit_code == 0, result.output
-    assert "value loss cost" in result.output and "+10.0%, -10.0%" in result.output
+    assert "value loss cost" in result.output and "+10.0%, -10.0%" in result.output and "against lam0, lam0-s1" in result.output
     assert "within the 5% ceiling: no on the point estimates" in result.output
     assert json.loads(out.read_text())[0]["condition"] == "mod"
     missing = CliRunner().invoke(app, ["compare", str(runs[1]), "--baseline", str(bases[0])])
     assert missing.exit_code == 2 and "no baseline of seed 1" in missing.output
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +185,13 @@ def test_a_real_training_against_itself_costs_nothing(tmp_path, games_path):
     assert all(m["mean"] == 0 for m in row["measures"]) and len(row["measures"]) > 2
     check = row["ceiling_check"]
     assert check["within"] and set(check["costs"]) | set(check["no_relative_cost"]) == {m["name"] for m in row["measures"]}
+    assert check["shown_within"] is None  # one seed: no interval over seeds
 
 
 def test_a_win_rate_the_baseline_never_won_has_no_relative_cost(tmp_path):
     (row,) = compare_runs([fake_run(tmp_path, "m", 0, 0.4, 1.4, 3)], [fake_run(tmp_path, "b", 0, 0.4, 1.4, 0)])
     assert row["measures"][-1]["relative_cost"] is None
     assert row["ceiling_check"]["no_relative_cost"] == ["value_vs_alphabeta1 win rate"] and row["ceiling_check"]["within"]
+    console = Console(record=True, width=200)
+    print_costs(console, [row])
+    assert "left out, no baseline win to lose: value_vs_alphabeta1 win rate" in console.export_text()

@@ -19,15 +19,18 @@ def register(app: typer.Typer) -> None:
                                                                     "(repeat the option)"),
         ceiling: float = typer.Option(0.05, "--ceiling", help="the largest relative cost accepted (0.05 = 5%)"),
         out: Optional[Path] = typer.Option(None, "--out", help="also write the comparison to this JSON file"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out file"),
     ) -> None:
         """Capability cost of runs against baseline runs of the same seeds: value and policy loss (relative, with
         t-intervals over seeds), win rates (pooled, Newcombe), tree edges and counting modules where `modinterp
         modules` ran, and whether every cost is within the ceiling."""
         from rich.console import Console
 
-        from modinterp.atomic import atomic_write_json
+        from modinterp.atomic import atomic_write_json, check_output_path
         from modinterp.studies.carve.costs import compare_runs, print_costs
 
+        if out is not None:
+            check_output_path(out, overwrite)
         rows = compare_runs(runs, baseline, ceiling)
         print_costs(Console(), rows)
         if out is not None:

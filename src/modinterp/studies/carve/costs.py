@@ -16,6 +16,7 @@ left out, and each run is paired with the baseline trained from the same seed. P
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +33,16 @@ __all__ = ["CostError", "RunFigures", "run_figures", "compare_runs", "print_cost
 
 DEFAULT_CEILING = 0.05
 LOSS_TERMS = ("value_loss", "policy_loss")
-# training settings that do not change what a run computes: left out when runs are grouped into conditions
+# training settings that change neither the trained weights nor the final figures (bookkeeping and evaluation
+# cadence): left out when runs are grouped into conditions and when a run is checked against its baseline
 BOOKKEEPING = frozenset({"seed", "progress", "tensorboard", "data_workers", "prefetch", "checkpoint_every",
-                         "keep_checkpoints", "log_every", "device", "compile"})
+                         "keep_checkpoints", "log_every", "device", "compile", "full_val_every", "quick_val_every",
+                         "quick_val_batches", "val_batch_size", "probe_every", "probe_steps", "play.every"})
 # play settings two runs must share for their win rates to pair
 PLAY_KEYS = ("games", "opening_plies", "seed", "opponents", "modes")
+# what a modular run may change against its baseline: the model and the losses that shape it; anything else (steps,
+# learning rate, batch size, loss weights, batch stream) would make the cost a cost of that instead
+VARIANT_KEYS = ("model", "modularity", "interface")
 
 
 class CostError(ModinterpError):
@@ -49,12 +55,12 @@ class RunFigures:
 
     path: Path
     seed: int
-    settings: str  # the training config without the seed and bookkeeping, as canonical JSON
+    settings: dict[str, Any]  # the training config without the seed and bookkeeping, flattened to dotted keys
     play_settings: dict[str, Any]
     val_positions: int
     losses: dict[str, float]  # LOSS_TERMS at the last val_full
     play: dict[str, tuple[int, int]] = field(default_factory=dict)  # "value_vs_alphabeta1" -> (wins, games)
-    tree_edges: int | None = None  # tree_nontrivial_edges of the full graph (modinterp modules, --graph all)
+    tree_edges: int | None = None  # tree_nontrivial_edges of the full graph (modinterp modules' defaults)
     modules_counting: tuple[int, int] | None = None  # (built modules that count, built modules with units)
 
 
@@ -83,22 +89,41 @@ def _play(record: dict[str, Any], games: int) -> dict[str, tuple[int, int]]:
             for key, value in record.items() if key.endswith("/win_rate")}
 
 
+MODULES_DEFAULTS = {"graph": "all", "canonical": False, "top_k": 16, "views": False}  # `modinterp modules`' own
+
+
 def _module_reads(path: Path) -> tuple[int | None, tuple[int, int] | None]:
-    """The tree edges and the counting built modules from `modinterp modules` outputs under the run (full graph,
-    raw weights); None where no such output exists."""
-    edges, counting = set(), None
+    """The tree edges and the counting built modules from `modinterp modules` outputs under the run, those made with
+    its default graph (all couplings, raw weights, top 16 edges, the full tree); None where no such output exists."""
+    edges, counting = {}, {}
     for file in sorted(path.rglob("modules.json")):
         data = json.loads(file.read_text(encoding="utf-8"))
-        if data.get("graph") != "all" or data.get("canonical"):
+        if any(data.get(key) != value for key, value in MODULES_DEFAULTS.items()):
             continue
-        edges.add(int(data["tree_nontrivial_edges"]))
+        edges[file] = int(data["tree_nontrivial_edges"])
         if data.get("partition") == "masks":
             built = [m for m in data["modules"] if m.get("n_units", 0) > 0]
-            counting = (sum(bool(m.get("counts")) for m in built), len(built))
-    if len(edges) > 1:
-        raise CostError(f"{path}: modules.json files disagree on the tree's non-trivial edges ({sorted(edges)}); "
-                        "were they written for different checkpoints? Rerun `modinterp modules` on the final one")
-    return (edges.pop() if edges else None), counting
+            counting[file] = (sum(bool(m.get("counts")) for m in built), len(built))
+    for name, found in (("the tree's non-trivial edges", edges), ("the modules that count", counting)):
+        if len(set(found.values())) > 1:
+            raise CostError(f"{path}: modules.json files disagree on {name} ({', '.join(f'{f}: {v}' for f, v in found.items())}); "
+                            "were they written for different checkpoints or settings? Keep the one for the final model")
+    return next(iter(edges.values()), None), next(iter(counting.values()), None)
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"play.games": 400, ...}: nested settings as dotted keys, so differences can be named."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k, "(unset)") != b.get(k, "(unset)"))
 
 
 def run_figures(path: str | Path) -> RunFigures:
@@ -110,7 +135,7 @@ def run_figures(path: str | Path) -> RunFigures:
     play_settings = {k: train["play"].get(k) for k in PLAY_KEYS} if train.get("play") else {}
     play = _play(_last(records, "play", path), train["play"]["games"]) if play_settings.get("games") else {}
     tree_edges, counting = _module_reads(path)
-    settings = json.dumps({k: v for k, v in train.items() if k not in BOOKKEEPING}, sort_keys=True)
+    settings = {k: v for k, v in _flat(train).items() if k not in BOOKKEEPING}
     return RunFigures(path, int(train["seed"]), settings, play_settings, int(val["n_positions"]),
                       {term: float(val[term]) for term in LOSS_TERMS}, play, tree_edges, counting)
 
@@ -120,14 +145,21 @@ def _condition_name(runs: list[RunFigures]) -> str:
 
 
 def _group(runs: list[RunFigures]) -> list[list[RunFigures]]:
-    """Runs with the same settings, in the order first seen; one run per seed in each."""
+    """Runs with the same settings, in the order first seen; one run per seed in each; no two groups of one name."""
     groups: dict[str, list[RunFigures]] = {}
     for run in runs:
-        group = groups.setdefault(run.settings, [])
+        group = groups.setdefault(json.dumps(run.settings, sort_keys=True), [])
         if any(other.seed == run.seed for other in group):
             twin = next(other for other in group if other.seed == run.seed)
             raise CostError(f"{run.path} and {twin.path}: the same settings and seed {run.seed}; give each seed once")
         group.append(run)
+    named: dict[str, list[RunFigures]] = {}
+    for group in groups.values():
+        twin = named.setdefault(_condition_name(group), group)
+        if twin is not group:
+            raise CostError(f"{group[0].path} and {twin[0].path} are named as one condition but trained otherwise "
+                            f"(settings {', '.join(_differences(group[0].settings, twin[0].settings))} differ); "
+                            "rename one folder or retrain with the same settings")
     return list(groups.values())
 
 
@@ -142,6 +174,11 @@ def _baseline_of(run: RunFigures, baselines: dict[int, RunFigures]) -> RunFigure
     if base.play_settings != run.play_settings:
         raise CostError(f"{run.path} and {base.path}: play settings differ ({run.play_settings} against "
                         f"{base.play_settings}); their win rates do not pair")
+    other = [k for k in _differences(run.settings, base.settings) if not k.startswith(VARIANT_KEYS)]
+    if other:
+        raise CostError(f"{run.path} and its baseline {base.path} differ in {', '.join(other)}, beyond the model and "
+                        f"the losses that shape it ({', '.join(VARIANT_KEYS)}); a cost measured against it would be "
+                        "the cost of that too. Train the baseline with the run's settings")
     return base
 
 
@@ -164,15 +201,24 @@ def _win_rate(pairing: str, pairs: list[tuple[RunFigures, RunFigures]]) -> tuple
 
 def _ceiling_check(losses: list[PairedMeasure], rates: list[tuple[PairedMeasure, float, float]],
                    ceiling: float) -> dict[str, Any]:
-    """Within the ceiling on the point estimates; shown within it when each interval's worse end is too. Win rates
-    the baselines never won (no relative cost) are listed apart and left out."""
+    """Within the ceiling on the point estimates; shown within it when each interval's worse end is too: the
+    t-interval over seeds for every measure, and for win rates also the pooled games' interval (None with one seed:
+    no interval over seeds). Win rates the baselines never won (no relative cost) are listed apart and left out."""
     point = {m.name: m.interval.mean for m in losses} | {m.name: cost for m, cost, _ in rates if cost is not None}
-    worst = {m.name: m.interval.high for m in losses}
-    worst |= {m.name: -m.pooled_interval[0] / base for m, cost, base in rates if cost is not None}
+    n_seeds = losses[0].interval.n
+    worst = None
+    if n_seeds > 1:
+        worst = {m.name: m.interval.high for m in losses}
+        worst |= {m.name: max(-m.interval.low, -m.pooled_interval[0]) / base for m, cost, base in rates if cost is not None}
     return {"ceiling": ceiling, "costs": point, "worst_in_interval": worst,
             "no_relative_cost": [m.name for m, cost, _ in rates if cost is None],
             "within": all(v <= ceiling for v in point.values()),
-            "shown_within": all(v <= ceiling for v in worst.values())}
+            "shown_within": None if worst is None else all(v <= ceiling for v in worst.values())}
+
+
+def _finite(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN (no interval at one seed) as None, so the JSON is strict."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
 
 
 def compare_condition(runs: list[RunFigures], baselines: dict[int, RunFigures], ceiling: float) -> dict[str, Any]:
@@ -188,7 +234,8 @@ def compare_condition(runs: list[RunFigures], baselines: dict[int, RunFigures], 
     return {"condition": _condition_name(runs), "runs": [str(r.path) for r, _ in pairs],
             "baselines": [str(b.path) for _, b in pairs], "seeds": [r.seed for r, _ in pairs],
             "losses": {r.seed: {"run": r.losses, "baseline": b.losses} for r, b in pairs},
-            "measures": [m.to_dict() for m in losses] + [m.to_dict() | {"relative_cost": cost} for m, cost, _ in rates],
+            "measures": [_finite(m.to_dict()) for m in losses] + [_finite(m.to_dict()) | {"relative_cost": cost}
+                                                                  for m, cost, _ in rates],
             "tree_nontrivial_edges": {r.seed: r.tree_edges for r, _ in pairs},
             "modules_counting": {r.seed: list(r.modules_counting) if r.modules_counting else None for r, _ in pairs},
             "ceiling_check": _ceiling_check(losses, rates, ceiling)}
@@ -205,6 +252,10 @@ def compare_runs(runs: list[str | Path], baselines: list[str | Path], ceiling: f
     for base in base_figures:
         if base.seed in by_seed:
             raise CostError(f"baselines {by_seed[base.seed].path} and {base.path} share seed {base.seed}; give one per seed")
+        differ = _differences(base.settings, base_figures[0].settings)
+        if differ:
+            raise CostError(f"baselines {base_figures[0].path} and {base.path} were trained otherwise ({', '.join(differ)} "
+                            "differ); give baselines of one condition, one per seed")
         by_seed[base.seed] = base
     return [compare_condition(group, by_seed, ceiling) for group in _group([run_figures(p) for p in runs])]
 
@@ -214,7 +265,7 @@ def _cells(measure: dict[str, Any]) -> tuple[str, str, str]:
     differences with the pooled games' Newcombe interval and the relative cost."""
     if "relative_cost" not in measure:
         per_seed = ", ".join(f"{v:+.1%}" for v in measure["per_seed"].values())
-        interval = f" [{measure['low']:+.1%}, {measure['high']:+.1%}]" if measure["n"] > 1 else ""
+        interval = f" [{measure['low']:+.1%}, {measure['high']:+.1%}]" if measure["n"] > 1 else " (1 seed)"
         return per_seed, f"{measure['mean']:+.1%}{interval}", f"{measure['mean']:+.1%}"
     per_seed = ", ".join(f"{v:+.3f}" for v in measure["per_seed"].values())
     low, high = measure["pooled_interval"]
@@ -229,7 +280,8 @@ def print_costs(console: "Console", rows: list[dict[str, Any]]) -> None:
 
     for row in rows:
         check = row["ceiling_check"]
-        table = Table(title=f"{row['condition']} against the baselines of seeds {row['seeds']}")
+        baselines = ", ".join(Path(b).name for b in row["baselines"])
+        table = Table(title=f"{row['condition']} (seeds {row['seeds']}) against {baselines}")
         for column in ("measure", "per seed", "mean [95% interval]", "cost"):
             table.add_column(column)
         for measure in row["measures"]:
@@ -238,5 +290,8 @@ def print_costs(console: "Console", rows: list[dict[str, Any]]) -> None:
         edges = ", ".join("not measured" if e is None else str(e) for e in row["tree_nontrivial_edges"].values())
         counting = ", ".join("not measured" if c is None else f"{c[0]} of {c[1]}" for c in row["modules_counting"].values())
         console.print(f"tree edges (per seed): {edges}; built modules that count: {counting}")
-        console.print(f"within the {check['ceiling']:.0%} ceiling: {'yes' if check['within'] else 'no'} on the point "
-                      f"estimates, {'yes' if check['shown_within'] else 'no'} on every interval's worse end\n")
+        shown = {None: "no interval (one seed)", True: "yes", False: "no"}[check["shown_within"]]
+        left_out = (f" (left out, no baseline win to lose: {', '.join(check['no_relative_cost'])})"
+                    if check["no_relative_cost"] else "")
+        console.print(f"within the {check['ceiling'] * 100:g}% ceiling: {'yes' if check['within'] else 'no'} on the point "
+                      f"estimates; on every interval's worse end: {shown}{left_out}\n")

@@ -174,8 +174,10 @@ def print_cut(console: Console, cut: ModuleCut, k: int, top_k: int | None) -> No
 
 def modules_summary(cut: ModuleCut) -> list[dict]:
     """One JSON-ready record per module: size, node kinds, node names, weights and min cuts. `strongest_degree` is
-    the largest weighted degree of its nodes: a Gomory-Hu tree can cut at the module's boundary only where its
-    interface weight is at most that (a min s-t cut is never heavier than cutting s or t alone)."""
+    the largest weighted degree of its nodes. For one Gomory-Hu tree edge (u, v) to cut off exactly this module, its
+    interface weight must be the min u-v cut, never heavier than cutting u or v alone: interface <= strongest_degree
+    (and <= the strongest degree outside) is necessary for that, not sufficient. A module bordered by m tree edges
+    needs only interface <= m x strongest_degree."""
     out = []
     degrees = cut.graph.degrees()
     for m in cut.modules:
