@@ -2,15 +2,18 @@
 
     modinterp compare runs/carve/r13ow16 runs/carve/r13ow16-s1 --baseline runs/carve/lam0 --baseline runs/carve/lam0-s1
 
-Runs are grouped into conditions by their training config with the seed (and bookkeeping such as progress bars)
-left out, and each run is paired with the baseline trained from the same seed. Per condition:
+Runs are grouped into conditions by their training config with the seed, bookkeeping and evaluation cadence left
+out, and each run is paired with the baseline trained from the same seed, which must differ from it only in the model
+and the losses that shape it (`VARIANT_KEYS`; baselines all alike), on the same validation positions and play
+settings. Per condition:
 - the value and policy loss at the last full validation, as a relative cost per seed (run / baseline - 1), with the
   mean and its Student-t interval over seeds;
 - each play pairing's win rate at the last evaluation, as a difference per seed with the games pooled over seeds
   (Newcombe's interval), and as a relative cost: minus the pooled difference over the baseline's pooled rate;
 - what `modinterp modules` wrote under the run (if it ran): the full graph's Gomory-Hu tree edges whose smaller
   side holds >= 5% of the units, and, for `--partition masks`, how many built modules beat their random unit sets;
-- whether every cost is within the ceiling: on the point estimate, and shown (the interval's worse end within it).
+- whether every cost is within the ceiling: on the point estimate, and shown (every interval's worse end within it:
+  the t-interval over seeds, and for win rates the pooled games' interval too; no verdict with one seed).
 """
 
 from __future__ import annotations
