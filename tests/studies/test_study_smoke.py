@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from modinterp.studies.growth.results import assemble_results
-from modinterp.studies.growth.schema import ResultsError, load_results, parse_results
+from modinterp.studies.growth.results import assemble_results, write_results
+from modinterp.studies.growth.schema import ResultsError, load_results, parse_results, repeated_records
 from modinterp.studies.growth.config import CONDITIONS, LARGE_CONDITIONS, load_study_config
 from modinterp.studies.growth.data import StudyError
 from modinterp.studies.growth.study import run_growth_study
@@ -45,11 +45,14 @@ def test_results_have_the_schema_keys_and_pass_the_report_reader(smoke_study):
     assert load_results(out / "results.json").last_embedded_layer == "0"
 
 
-def test_results_with_a_measurement_twice_are_refused(smoke_study):
+def test_results_with_a_measurement_twice_are_not_written(tmp_path, smoke_study):
     _, results = smoke_study
     probes = results["probes"]
-    with pytest.raises(ResultsError, match=r"probes\[1\] repeats probes\[0\].*'condition': 'small-aux'"):
-        parse_results({**results, "probes": [probes[0], *probes]})
+    with pytest.raises(ResultsError, match=r"1 records repeat .* probes\[1\] repeats probes\[0\].*'condition': 'small-aux'"):
+        write_results(tmp_path, {**results, "probes": [probes[0], *probes]})
+    assert not (tmp_path / "results.json").exists()
+    assert repeated_records(results) == []
+    parse_results({**results, "probes": [probes[0], *probes]})  # an older file with a repeat still reads
 
 
 def test_records_labelled_with_another_run_than_their_folder_are_refused(tmp_path, smoke_study, smoke_config):

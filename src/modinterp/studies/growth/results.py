@@ -17,7 +17,7 @@ from modinterp.probes import FINAL_LN
 from modinterp.studies.growth.config import GrowthStudyConfig
 from modinterp.studies.growth.probing import FROZEN_FILE, PASSTHROUGH_FILE, PROBES_FILE, read_probe_log
 from modinterp.studies.growth.run import GrowthRun, growth_runs, run_dir
-from modinterp.studies.growth.schema import SCHEMA_VERSION, GrowthResults, ResultsError, parse_results
+from modinterp.studies.growth.schema import SCHEMA_VERSION, GrowthResults, ResultsError, parse_results, repeated_records
 from modinterp.train.metrics import read_metrics
 
 RESULTS_FILE = "results.json"
@@ -149,7 +149,12 @@ def assemble_results(config: GrowthStudyConfig, out: str | Path, extra: dict[str
 
 
 def write_results(out: str | Path, results: dict[str, Any]) -> tuple[Path, GrowthResults]:
-    """Validate `results` against the schema (fail here, not in a reader) and write `out/results.json`."""
+    """Validate `results` against the schema (fail here, not in a reader) and write `out/results.json`; a measurement
+    recorded twice is refused (each appears once: docs/results-schema.md)."""
     path = Path(out) / RESULTS_FILE
+    repeated = repeated_records(results)
+    if repeated:
+        raise ResultsError(f"{path}: {len(repeated)} records repeat earlier ones, first {repeated[0]}; each measurement "
+                           "appears once (a run's records read twice, or a folder carrying another run's labels?)")
     parsed = parse_results(results, path)
     return atomic_write_json(path, results), parsed

@@ -142,20 +142,27 @@ class GrowthResults(BaseModel):
         if self.last_embedded_layer not in self.layers:
             raise ValueError(f"last_embedded_layer={self.last_embedded_layer!r}: expected one of layers {self.layers}")
         for field in ("probes", "losses", "controls", "passthrough", "frozen", "play"):
-            seen: dict[tuple, int] = {}
             for i, record in enumerate(getattr(self, field)):
-                key = tuple(getattr(record, name, None) for name in RECORD_KEYS[field])
-                if key in seen:
-                    raise ValueError(f"{field}[{i}] repeats {field}[{seen[key]}]: both are "
-                                     f"{dict(zip(RECORD_KEYS[field], key))}; each measurement appears once (a run's "
-                                     "records read twice, or a folder carrying another run's labels?)")
-                seen[key] = i
                 if record.condition not in self.conditions:
                     raise ValueError(f"{field}[{i}].condition={record.condition!r}: expected one of conditions {self.conditions}")
                 layer = getattr(record, "layer", None)
                 if layer is not None and layer not in self.layers:
                     raise ValueError(f"{field}[{i}].layer={layer!r}: expected one of layers {self.layers}")
         return self
+
+
+def repeated_records(results: dict[str, Any]) -> list[str]:
+    """Each record that repeats an earlier one of its list (same RECORD_KEYS), as a readable line. A new results.json
+    has none (`results.write_results` refuses them); readers of older files keep the first (`gap.study_gap` notes it)."""
+    found = []
+    for field, keys in RECORD_KEYS.items():
+        seen: dict[tuple, int] = {}
+        for i, record in enumerate(results.get(field) or []):
+            key = tuple(record.get(name) for name in keys)
+            if key in seen:
+                found.append(f"{field}[{i}] repeats {field}[{seen[key]}]: both are {dict(zip(keys, key))}")
+            seen.setdefault(key, i)
+    return found
 
 
 class ResultsError(ModinterpError, ValueError):
