@@ -37,6 +37,15 @@ def test_round_trip_keeps_games_and_settings(store, tmp_path):
         assert (getattr(loaded, name) == getattr(store, name)).all() and getattr(loaded, name).dtype == getattr(store, name).dtype
 
 
+def test_digest_names_the_games_across_a_round_trip_and_changes_with_them(store, tmp_path):
+    digest = store.digest()
+    assert len(digest) == 16 and GameStore.load(store.save(tmp_path / "games.npz")).digest() == digest
+    assert store.subset(np.arange(store.n_games - 1)).digest() != digest  # one game fewer
+    assert store.subset(np.arange(store.n_games)[::-1]).digest() != digest  # the same games in another order
+    flipped = GameStore(SPEC, store.moves, store.lengths, 1 - store.winners, generator=store.generator, seed=0)
+    assert flipped.digest() != digest  # the same moves with other winners
+
+
 def test_save_writes_exactly_the_given_path(store, tmp_path):
     store.save(tmp_path / "games.bin")
     assert [p.name for p in tmp_path.iterdir()] == ["games.bin"]

@@ -20,14 +20,15 @@ PLAY = {"games": 400, "opening_plies": 4, "seed": 0, "opponents": ["alphabeta:1"
 
 
 def fake_run(root, name, seed, value_loss, policy_loss, wins, *, overrides=None, status="complete", positions=1000,
-             progress=False, play=PLAY, **settings):
+             progress=False, play=PLAY, games_digest="0123456789abcdef", **settings):
     """A run folder as `modinterp train` leaves it: manifest.json (config, status) and metrics.jsonl, whose last
     val_full and play records carry the given figures (earlier records carry others, which must be ignored)."""
     path = root / name
     path.mkdir()
     train = {"seed": seed, "progress": progress, "steps": 3000, "lr": 1e-3, "full_val_every": 1000, "play": play,
              "model": {"preset": "cpu-large", "overrides": overrides or {}}, "modularity": None, **settings}
-    (path / "manifest.json").write_text(json.dumps({"status": status, "config": {"train": train}}))
+    (path / "manifest.json").write_text(json.dumps({"status": status, "config": {"train": train},
+                                                    "games_digest": games_digest}))
     games = play["games"]
     lines = [{"split": "val_full", "step": 1000, "value_loss": 9.0, "policy_loss": 9.0, "n_positions": positions},
              {"split": "val_full", "step": 3000, "value_loss": value_loss, "policy_loss": policy_loss,
@@ -142,6 +143,11 @@ def test_bad_runs_are_refused_naming_the_file_and_the_fix(tmp_path, two_seeds):
     other_games = fake_run(tmp_path, "other", 0, 0.4, 1.4, 240, positions=999)
     with pytest.raises(CostError, match="different games"):
         compare_runs([other_games], bases)
+    other_store = fake_run(tmp_path, "other-store", 0, 0.4, 1.4, 240, games_digest="fedcba9876543210")
+    with pytest.raises(CostError, match=r"trained on different games \(games_digest fedcba9876543210 against"):
+        compare_runs([other_store], bases)
+    older = fake_run(tmp_path, "older", 0, 0.4, 1.4, 240, games_digest=None)  # a manifest from before the digest
+    assert compare_runs([older], bases[:1])[0]["seeds"] == [0]
     other_play = fake_run(tmp_path, "other-play", 0, 0.4, 1.4, 240, play={**PLAY, "opening_plies": 2})
     with pytest.raises(CostError, match="play settings differ"):
         compare_runs([other_play], bases)
@@ -181,6 +187,8 @@ def test_a_real_training_against_itself_costs_nothing(tmp_path, games_path):
              "--set", "play.every=8", "--set", "play.games=4", "--set", "play.opening_plies=2"]
     result = CliRunner().invoke(app, [*train, "--out", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["games_digest"] == GameStore.load(games_path).digest()
     (row,) = compare_runs([tmp_path / "a"], [tmp_path / "a"])
     assert all(m["mean"] == 0 for m in row["measures"]) and len(row["measures"]) > 2
     check = row["ceiling_check"]

@@ -104,6 +104,15 @@ class GameStore:
                          self.first, self.generator, self.seed, self.sources[indices])
 
     # ---------------------------------------------------------------------------------------- split
+    def digest(self) -> str:
+        """16 hex digits naming these games: board, every game's moves and winner, in order. Two runs trained on
+        stores with the same digest saw the same games (recorded in a run's manifest.json as `games_digest`)."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(f"{self.spec.rows}x{self.spec.cols}".encode())
+        h.update(self.game_hashes().astype("<u8").tobytes())
+        h.update(self.winners.astype(np.int8).tobytes())
+        return h.hexdigest()
+
     def game_hashes(self) -> np.ndarray:
         """(G,) uint64 BLAKE2b-64 of each game's played moves (int16 little-endian bytes)."""
         moves = self.moves.astype("<i2")

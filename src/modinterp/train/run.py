@@ -41,5 +41,5 @@ def train_from_games(config: TrainConfig, games: str | Path | GameStore, run_dir
     train, val = make_positions(config, store)
     terms = [settings.build() for settings in (config.modularity, config.interface) if settings is not None]
     trainer = Trainer(config, make_model(config, store), train, val, run_dir, probe_hook=probe_hook, dist=dist,
-                      loss_terms=terms)
+                      loss_terms=terms, games_digest=store.digest())
     return trainer.fit(resume=resume)

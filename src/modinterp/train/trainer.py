@@ -67,10 +67,11 @@ class Trainer:
                  val_data: ValidationBatches | None = None, run_dir: str | Path | None = None, *,
                  probe_hook: ProbeHook | None = None, callbacks: Sequence[StepCallback] = (),
                  lr_multipliers: Mapping[str, float] | None = None, dist: DistInfo | None = None,
-                 loss_terms: Sequence[LossTerm] = ()):
+                 loss_terms: Sequence[LossTerm] = (), games_digest: str | None = None):
         """`lr_multipliers` maps exact parameter names to a multiplier of the scheduled lr (beside the config's
         fnmatch patterns); `callbacks` run after every optimizer step, before logging and checkpointing;
-        `loss_terms` are added to the task loss (the logged "loss" is the sum; each term logs its own values)."""
+        `loss_terms` are added to the task loss (the logged "loss" is the sum; each term logs its own values);
+        `games_digest` (`GameStore.digest()`) goes into manifest.json, so runs can be checked to share their games."""
         from modinterp.device import pick_device, reuse_freed_memory
 
         self.config = config
@@ -83,6 +84,7 @@ class Trainer:
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.probe_hook, self.callbacks = probe_hook, list(callbacks)
         self.loss_terms = list(loss_terms)
+        self.games_digest = games_digest
         self.weights = LossWeights(config.w_value, config.w_policy, config.w_concept)
         multipliers = resolve_lr_multipliers(self.model, names=lr_multipliers, patterns=config.lr_multipliers)
         self.optimizer = build_optimizer(self.model, config.lr, config.weight_decay, tuple(config.betas), config.eps,
@@ -327,7 +329,8 @@ class Trainer:
         log = MetricsLog(self.run_dir if self.writes else None, cfg.tensorboard and self.writes,
                          purge_step=self.step + 1 if self.step else None)
         if self.writes:
-            write_manifest(self.run_dir, self._run_config(), [cfg.seed, self._stream_seed], started, status="running")
+            write_manifest(self.run_dir, self._run_config(), [cfg.seed, self._stream_seed], started, status="running",
+                           games_digest=self.games_digest)
         final_val = None
         try:
             if not complete:
@@ -392,7 +395,8 @@ class Trainer:
         atomic_write_json(self.run_dir / "final" / "config.json", self._run_config())
         busy = self._busy_s or float("nan")
         write_manifest(self.run_dir, self._run_config(), [self.config.seed, self._stream_seed], started,
-                       status="complete", steps=self.step, data_wait_fraction=self._wait_s / busy)
+                       status="complete", steps=self.step, data_wait_fraction=self._wait_s / busy,
+                       games_digest=self.games_digest)
 
 
 def _bytes_tensor(text: str) -> torch.Tensor:

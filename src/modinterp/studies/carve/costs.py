@@ -65,6 +65,7 @@ class RunFigures:
     play: dict[str, tuple[int, int]] = field(default_factory=dict)  # "value_vs_alphabeta1" -> (wins, games)
     tree_edges: int | None = None  # tree_nontrivial_edges of the full graph (modinterp modules' defaults)
     modules_counting: tuple[int, int] | None = None  # (built modules that count, built modules with units)
+    games_digest: str | None = None  # GameStore.digest() of the training games (manifests since session 11)
 
 
 def _manifest(path: Path) -> dict[str, Any]:
@@ -132,7 +133,8 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 def run_figures(path: str | Path) -> RunFigures:
     """Read one finished run: manifest.json (config, status), metrics.jsonl and any modules.json under it."""
     path = Path(path)
-    train = _manifest(path)["config"]["train"]
+    manifest = _manifest(path)
+    train = manifest["config"]["train"]
     records = read_metrics(path / "metrics.jsonl")
     val = _last(records, "val_full", path)
     play_settings = {k: train["play"].get(k) for k in PLAY_KEYS} if train.get("play") else {}
@@ -140,7 +142,8 @@ def run_figures(path: str | Path) -> RunFigures:
     tree_edges, counting = _module_reads(path)
     settings = {k: v for k, v in _flat(train).items() if k not in BOOKKEEPING}
     return RunFigures(path, int(train["seed"]), settings, play_settings, int(val["n_positions"]),
-                      {term: float(val[term]) for term in LOSS_TERMS}, play, tree_edges, counting)
+                      {term: float(val[term]) for term in LOSS_TERMS}, play, tree_edges, counting,
+                      manifest.get("games_digest"))
 
 
 def _condition_name(runs: list[RunFigures]) -> str:
@@ -171,6 +174,10 @@ def _baseline_of(run: RunFigures, baselines: dict[int, RunFigures]) -> RunFigure
     if base is None:
         raise CostError(f"{run.path}: no baseline of seed {run.seed} (baselines have seeds {sorted(baselines)}); "
                         f"train one with `--set seed={run.seed}` and pass it with --baseline")
+    if None not in (base.games_digest, run.games_digest) and base.games_digest != run.games_digest:
+        raise CostError(f"{run.path} and {base.path} were trained on different games (games_digest "
+                        f"{run.games_digest} against {base.games_digest} in their manifest.json); compare runs of the "
+                        "same GameStore")
     if base.val_positions != run.val_positions:
         raise CostError(f"{run.path} and {base.path}: validated on {run.val_positions} and {base.val_positions} "
                         "positions; were they trained on different games? Compare runs of the same GameStore")
