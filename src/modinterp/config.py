@@ -33,6 +33,17 @@ class ConfigError(ModinterpError, ValueError):
     """A config file or override is invalid; the message says where and what was expected."""
 
 
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}, so a difference is named down to the field."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def preset_path(name_or_path: str | Path, config_dir: Path = CONFIG_DIR) -> Path:
     """Resolve a preset name (`quick`) to `configs/quick.toml`, or accept an explicit path."""
     path = Path(name_or_path)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modinterp.analysis.paired import PairedMeasure, newcombe_interval
+from modinterp.config import flatten
 from modinterp.errors import ModinterpError
 from modinterp.train.metrics import read_metrics
 
@@ -115,17 +116,6 @@ def _module_reads(path: Path) -> tuple[int | None, tuple[int, int] | None]:
     return next(iter(edges.values()), None), next(iter(counting.values()), None)
 
 
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"play.games": 400, ...}: nested settings as dotted keys, so differences can be named."""
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            out |= _flat(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k, "(unset)") != b.get(k, "(unset)"))
 
@@ -140,7 +130,7 @@ def run_figures(path: str | Path) -> RunFigures:
     play_settings = {k: train["play"].get(k) for k in PLAY_KEYS} if train.get("play") else {}
     play = _play(_last(records, "play", path), train["play"]["games"]) if play_settings.get("games") else {}
     tree_edges, counting = _module_reads(path)
-    settings = {k: v for k, v in _flat(train).items() if k not in BOOKKEEPING}
+    settings = {k: v for k, v in flatten(train).items() if k not in BOOKKEEPING}
     return RunFigures(path, int(train["seed"]), settings, play_settings, int(val["n_positions"]),
                       {term: float(val[term]) for term in LOSS_TERMS}, play, tree_edges, counting,
                       manifest.get("games_digest"))
@@ -155,8 +145,8 @@ def _group(runs: list[RunFigures]) -> list[list[RunFigures]]:
     groups: dict[str, list[RunFigures]] = {}
     for run in runs:
         group = groups.setdefault(json.dumps(run.settings, sort_keys=True), [])
-        if any(other.seed == run.seed for other in group):
-            twin = next(other for other in group if other.seed == run.seed)
+        twin = next((other for other in group if other.seed == run.seed), None)
+        if twin is not None:
             raise CostError(f"{run.path} and {twin.path}: the same settings and seed {run.seed}; give each seed once")
         group.append(run)
     named: dict[str, list[RunFigures]] = {}
@@ -197,16 +187,16 @@ def _loss_cost(term: str, pairs: list[tuple[RunFigures, RunFigures]]) -> PairedM
                          better=-1)
 
 
-def _win_rate(pairing: str, pairs: list[tuple[RunFigures, RunFigures]]) -> tuple[PairedMeasure, float | None]:
-    """The win-rate difference per seed with the pooled games' interval, and the pooled relative cost (None where the
-    baselines won no game: nothing to lose, and no ratio)."""
+def _win_rate(pairing: str, pairs: list[tuple[RunFigures, RunFigures]]) -> tuple[PairedMeasure, float | None, float]:
+    """The win-rate difference per seed with the pooled games' interval, the pooled relative cost (None where the
+    baselines won no game: nothing to lose, and no ratio) and the baselines' pooled rate."""
     wins, games = sum(r.play[pairing][0] for r, _ in pairs), sum(r.play[pairing][1] for r, _ in pairs)
     base_wins, base_games = sum(b.play[pairing][0] for _, b in pairs), sum(b.play[pairing][1] for _, b in pairs)
     per_seed = {r.seed: r.play[pairing][0] / r.play[pairing][1] - b.play[pairing][0] / b.play[pairing][1] for r, b in pairs}
     measure = PairedMeasure(f"{pairing} win rate", per_seed, better=+1,
                             pooled_interval=newcombe_interval(wins, games, base_wins, base_games))
     base_rate = base_wins / base_games
-    return measure, (base_rate - wins / games) / base_rate if base_rate > 0 else None
+    return measure, (base_rate - wins / games) / base_rate if base_rate > 0 else None, base_rate
 
 
 def _ceiling_check(losses: list[PairedMeasure], rates: list[tuple[PairedMeasure, float, float]],
@@ -236,11 +226,7 @@ def compare_condition(runs: list[RunFigures], baselines: dict[int, RunFigures], 
     pairs = [(run, _baseline_of(run, baselines)) for run in sorted(runs, key=lambda r: r.seed)]
     losses = [_loss_cost(term, pairs) for term in LOSS_TERMS]
     pairings = sorted(set.intersection(*(set(r.play) & set(b.play) for r, b in pairs)))
-    rates = []
-    for pairing in pairings:
-        measure, cost = _win_rate(pairing, pairs)
-        base_rate = sum(b.play[pairing][0] for _, b in pairs) / sum(b.play[pairing][1] for _, b in pairs)
-        rates.append((measure, cost, base_rate))
+    rates = [_win_rate(pairing, pairs) for pairing in pairings]
     return {"condition": _condition_name(runs), "runs": [str(r.path) for r, _ in pairs],
             "baselines": [str(b.path) for _, b in pairs], "seeds": [r.seed for r, _ in pairs],
             "losses": {r.seed: {"run": r.losses, "baseline": b.losses} for r, b in pairs},

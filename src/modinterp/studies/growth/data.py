@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from modinterp.config import flatten
 from modinterp.data.store import GameStore, generate_store
 from modinterp.errors import ModinterpError
 from modinterp.games import domineering as dom
@@ -57,17 +58,6 @@ def base_mismatches(store: GameStore, config: GrowthStudyConfig) -> list[str]:
             if sources["guided"].get(key) != getattr(d, key):
                 diffs.append(f"guided {key}: stored {sources['guided'].get(key)!r}, config {getattr(d, key)!r}")
     return diffs
-
-
-def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}, so a difference is named down to the field."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def prepare_games(config: GrowthStudyConfig, out: Path, console: Console) -> GameStore:
