@@ -173,6 +173,33 @@ def test_a_one_dimensional_residual_group_is_refused(changes, fragment):
         TransformerConfig(**{**BASE, **changes})
 
 
+def test_an_unnormalised_bus_passes_through_each_layer_norm_with_gain_and_bias_only():
+    """bus_norm="none": the slices are still normalised on their own, the bus is x * gain + bias, so a bus of 2
+    carries two numbers (a normalised one: a sign), and a bus of 1 is allowed (refused with bus_norm="layer")."""
+    ln = GroupLayerNorm(6, [4, 2], raw_last=True)
+    with torch.no_grad():
+        ln.weight.uniform_(0.5, 2.0), ln.bias.uniform_(-1.0, 1.0)
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(1))
+    y = ln(x)
+    assert torch.allclose(y[:, 4:], x[:, 4:] * ln.weight[4:] + ln.bias[4:])
+    assert torch.allclose(y[:, :4], GroupLayerNorm(6, [4, 2]).forward(x)[:, :4] * ln.weight[:4] + ln.bias[:4], atol=1e-6)
+    pair = 10 * torch.randn(50, 2, generator=torch.Generator().manual_seed(2))
+    two = GroupLayerNorm(2, [2])(pair)  # why: a normalised pair is +-(1, -1), the sign of its difference
+    assert torch.allclose(two, torch.sign(pair[:, :1] - pair[:, 1:]) * torch.tensor([1.0, -1.0]), atol=1e-2)
+    model = BoardTransformer(TransformerConfig(**ROUTED, bus_width=1, bus_writer=1, bus_norm="none"), seed=3)
+    assert all(block.ln1.raw_last and block.ln2.raw_last for block in model.blocks) and model.ln_final.raw_last
+    with pytest.raises(ValueError, match="bus_norm='sphere': expected one of 'layer', 'none'"):
+        TransformerConfig(**ROUTED, bus_width=2, bus_norm="sphere")
+
+
+def test_an_unnormalised_one_way_bus_still_carries_nothing_back():
+    """The one-way bus's guarantee with bus_norm="none": module 0's slice cannot move the policy; module 1's moves
+    the value through the bus."""
+    _check_slice_perturbations(TransformerConfig(**ROUTED, bus_width=2, bus_writer=1, bus_norm="none"), seed=11,
+                               cases=((slice(0, 17), ("policy",), ("value", "concepts")),
+                                      (slice(17, 34), (), ("value", "policy"))))
+
+
 def test_modular_models_embed_only_into_the_same_split():
     from modinterp.grow.embed import EmbeddingMismatchError, embed, verify_embedding
 

@@ -63,12 +63,13 @@ def test_the_bus_is_the_only_interface():
     assert graph.capacities[cross].sum() == 0
 
 
-@pytest.mark.parametrize("canonical", [False, True])
-def test_a_one_way_bus_joins_only_its_writer_to_the_other_modules(canonical):
+@pytest.mark.parametrize("canonical, bus_norm", [(False, "layer"), (True, "layer"), (False, "none")])
+def test_a_one_way_bus_joins_only_its_writer_to_the_other_modules(canonical, bus_norm):
     """bus_writer = 1: the only cross-module unit edges run through module 1's writes (module 0, 2 and 3 units
     read the bus but write nothing there, so no edge joins two of them; canonical weights are masked again, so
     not even a rounding-level one)."""
-    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4, bus_writer=1), seed=0)
+    model = BoardTransformer(TransformerConfig(**BASE, n_modules=4, bus_width=4, bus_writer=1, bus_norm=bus_norm),
+                             seed=0)
     with torch.no_grad():  # LayerNorm gains away from 1, so canonicalisation has something to fold
         for block in model.blocks:
             block.ln1.weight.mul_(1 + 0.3 * torch.rand_like(block.ln1.weight))
@@ -248,3 +249,22 @@ def test_canonical_weights_keep_a_routed_models_function_even_from_unrouted_weig
     tokens[:, -1] = 2
     for a, b in zip(routed(tokens), canonicalize(routed)(tokens)):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_an_unnormalised_bus_is_not_centred_in_the_virtual_weights():
+    """bus_norm="none": a head's edge to the value head's bus copy is |W_O[h][:, bus] diag(gamma) w|, uncentred, as
+    the LayerNorm passes the bus through; with bus_norm="layer" the bus part is centred first."""
+    for bus_norm in ("none", "layer"):
+        model = BoardTransformer(TransformerConfig(**BASE, n_modules=2, bus_width=4, bus_writer=1, bus_norm=bus_norm,
+                                                   value_module=0), seed=2)
+        graph = graph_of(model, top_k=None, drop_dead=False)
+        names = list(graph.nodes.name.astype(str))
+        head, value = names.index("blocks.0.attn.h3"), names.index("value_head.0@bus")
+        w_o = model.blocks[0].attn.weights()[3][3][:, 32:]  # (d_head, bus)
+        if bus_norm == "layer":
+            w_o = w_o - w_o.mean(dim=-1, keepdim=True)
+        read = model.ln_final.weight[32:] * model.value_head.weight[0, 32:]
+        expected = torch.linalg.vector_norm(w_o @ read).item()
+        a, b = graph.edges[:, 0], graph.edges[:, 1]
+        edge = ((a == head) & (b == value)) | ((a == value) & (b == head))
+        assert graph.capacities[edge].item() == pytest.approx(expected, rel=1e-5)

@@ -139,7 +139,7 @@ def check_compatible(small: BoardTransformer, large: BoardTransformer, at_layer:
 def _check_same_subspaces(s, g) -> None:
     """Modular models (models/subspace.py) embed only into the same residual split, each copied head and neuron
     landing in a slot of the same module (its masks); otherwise the copy would not compute the same function."""
-    fields = ("n_modules", "bus_width", "bus_writer", "module_shares")
+    fields = ("n_modules", "bus_width", "bus_writer", "bus_norm", "module_shares")
     if any(getattr(s, f) != getattr(g, f) for f in fields):
         raise EmbeddingMismatchError("residual subspaces differ: small " + ", ".join(f"{f}={getattr(s, f)}" for f in fields)
                                      + "; large " + ", ".join(f"{f}={getattr(g, f)}" for f in fields))

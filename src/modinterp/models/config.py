@@ -18,6 +18,7 @@ from modinterp.games.domineering import BoardSpec
 EMPTY, OCCUPIED, CLS = 0, 1, 2
 OUTPUT_HEADS = ("value", "policy", "concept")  # the output heads, in the order of `ModelOutput`
 VERTICAL_TO_MOVE, HORIZONTAL_TO_MOVE = 3, 4
+BUS_NORMS = ("layer", "none")  # TransformerConfig.bus_norm: the bus normalised as its own group, or passed through
 MAX_SHARE = 1000  # module_shares are small ratios (1:3); the cap keeps the split's integer arithmetic exact  # only with `side_to_move=True`: token = 3 + player
 
 
@@ -42,6 +43,10 @@ class TransformerConfig:
     # One-way bus (models/subspace.py): -1 = every module reads and writes the bus; m = only module m writes it and
     # every module reads it, an interface from m to the others (e.g. the policy module's features to the value).
     bus_writer: int = -1
+    # How each LayerNorm treats the bus (models/subspace.py): "layer" normalises it as its own group (a bus of b dims
+    # then carries a direction, b - 1 numbers; b = 2: one sign per position); "none" passes it through unnormalised
+    # (gain and bias only), so it carries all b numbers, and a bus of 1 is allowed.
+    bus_norm: str = "layer"
     # Unequal modules (models/subspace.py): module m gets about module_shares[m] / sum of each layer's heads and
     # neurons and of the private residual dims, e.g. (1, 3) for a value module a third the policy module's size.
     # None = equal shares.
@@ -85,16 +90,20 @@ class TransformerConfig:
             if self.module_shares is not None and min(self._module_sizes(size)) < 1:
                 raise ValueError(f"TransformerConfig.module_shares={self.module_shares}: a module gets no unit of "
                                  f"{name}={size} (sizes {self._module_sizes(size)}); use more even shares")
-        if k > 1 and bus == 1:
+        if self.bus_norm not in BUS_NORMS:
+            raise ValueError(f"TransformerConfig.bus_norm={self.bus_norm!r}: expected one of "
+                             f"{', '.join(map(repr, BUS_NORMS))}")
+        if k > 1 and bus == 1 and self.bus_norm == "layer":
             raise ValueError("TransformerConfig.bus_width=1: a one-dimensional bus is normalised to a constant by "
-                             "each LayerNorm (models/subspace.py), so it would join nothing; use 0 or >= 2")
+                             "each LayerNorm (models/subspace.py), so it would join nothing; use 0, >= 2, or "
+                             "bus_norm='none'")
         if k > 1 and min(self._module_sizes(self.d_model - bus)) < 2:
             raise ValueError(f"TransformerConfig.n_modules={k} with d_model - bus_width={self.d_model - bus} leaves "
                              "a module 1 residual dimension, which its LayerNorm maps to a constant; give every "
                              "module at least 2")
         w = self.bus_writer
         if not isinstance(w, int) or isinstance(w, bool) or not -1 <= w < k or (w != -1 and not bus):
-            fix = "; a writer needs n_modules > 1 and bus_width >= 2" if not bus else f" or a module in 0..{k - 1}"
+            fix = "; a writer needs n_modules > 1 and a bus (bus_width > 0)" if not bus else f" or a module in 0..{k - 1}"
             raise ValueError(f"TransformerConfig.bus_writer={w!r}: expected -1 (every module writes the bus){fix}")
         for name in OUTPUT_HEADS:
             m = getattr(self, f"{name}_module")

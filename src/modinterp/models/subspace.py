@@ -25,6 +25,11 @@ nn.LayerNorm), in every block and in the final LayerNorm: each module's reads th
 slice and the bus, in the function as in the graph. The only cross-module paths are the bus, the embeddings
 (which write every slice) and the output heads (which read every slice); the per-layer MLP output bias is a
 constant and carries no information.
+
+A normalised group of b dimensions carries only a direction, b - 1 numbers (its mean and scale are divided out):
+a bus of 2 carries one sign per position, of 3 an angle. `TransformerConfig.bus_norm="none"` passes the bus through
+every LayerNorm unnormalised (its gain and bias still apply), so a bus of b carries b numbers. The private slices are
+still normalised on their own, so no statistic joins two modules either way.
 """
 
 from __future__ import annotations
@@ -89,24 +94,32 @@ def read_mask(d_model: int, n_modules: int, bus_width: int, module: int,
 
 
 class GroupLayerNorm(LayerNorm):
-    """LayerNorm that normalises each residual group (module slice, bus) by its own mean and variance.
+    """LayerNorm that normalises each residual group (module slice, bus) by its own mean and variance; with
+    `raw_last` the last group (the bus, `TransformerConfig.bus_norm="none"`) is passed through, gain and bias only.
 
     Same parameters, state_dict keys and `hook_normalized` point as `hooks.LayerNorm`; see the module docstring
     for why a modular model needs it."""
 
-    def __init__(self, d_model: int, groups: list[int], eps: float = 1e-5):
+    def __init__(self, d_model: int, groups: list[int], eps: float = 1e-5, raw_last: bool = False):
         super().__init__(d_model, eps)
         if sum(groups) != d_model:
             raise ValueError(f"GroupLayerNorm groups {groups} sum to {sum(groups)}; expected d_model={d_model}")
         self.groups = list(groups)
+        self.raw_last = raw_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = [F.layer_norm(part, part.shape[-1:], eps=self.eps) for part in x.split(self.groups, dim=-1)]
+        parts = list(x.split(self.groups, dim=-1))
+        normalised = len(parts) - 1 if self.raw_last else len(parts)
+        parts[:normalised] = [F.layer_norm(part, part.shape[-1:], eps=self.eps) for part in parts[:normalised]]
         return self.hook_normalized(torch.cat(parts, dim=-1) * self.weight + self.bias)
 
 
-def center_groups(x: torch.Tensor, groups: list[int]) -> torch.Tensor:
-    """`x` (..., d) minus its mean over each residual group: the centering a (Group)LayerNorm applies."""
+def center_groups(x: torch.Tensor, groups: list[int], raw_last: bool = False) -> torch.Tensor:
+    """`x` (..., d) minus its mean over each residual group: the centering a (Group)LayerNorm applies (none on the
+    last group with `raw_last`, as `GroupLayerNorm`)."""
     if len(groups) == 1:
-        return x - x.mean(dim=-1, keepdim=True)
-    return torch.cat([part - part.mean(dim=-1, keepdim=True) for part in x.split(groups, dim=-1)], dim=-1)
+        return x if raw_last else x - x.mean(dim=-1, keepdim=True)
+    parts = list(x.split(groups, dim=-1))
+    centred = len(parts) - 1 if raw_last else len(parts)
+    parts[:centred] = [part - part.mean(dim=-1, keepdim=True) for part in parts[:centred]]
+    return torch.cat(parts, dim=-1)

@@ -130,7 +130,7 @@ def _layer_norm(cfg: TransformerConfig) -> LayerNorm:
     if not cfg.modular:
         return LayerNorm(cfg.d_model, cfg.ln_eps)
     return GroupLayerNorm(cfg.d_model, residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.module_shares),
-                          cfg.ln_eps)
+                          cfg.ln_eps, raw_last=cfg.bus_width > 0 and cfg.bus_norm == "none")
 
 
 class Block(nn.Module):

@@ -82,10 +82,10 @@ class _Group:
     k: int  # rows (writers) or columns (readers) per unit
 
 
-def _virtual_capacity(writer: _Group, reader: _Group, groups: list[int]) -> Callable[[], torch.Tensor]:
+def _virtual_capacity(writer: _Group, reader: _Group, groups: tuple[list[int], bool]) -> Callable[[], torch.Tensor]:
     def capacity() -> torch.Tensor:
         write = writer.matrix()  # (Nw, kw, d)
-        write = center_groups(write, groups)  # LayerNorm centering P (per residual group), once per writer
+        write = center_groups(write, *groups)  # LayerNorm centering P (per residual group), once per writer
         read = reader.matrix()  # (Nr, d, kr)
         d = write.shape[-1]
         return _pair_norms(read.transpose(1, 2).reshape(-1, d), write.reshape(-1, d), reader.k, writer.k)
@@ -136,16 +136,18 @@ def transformer_block_set(model: BoardTransformer, canonical: bool = False, coup
         read = {kr: torch.cat([r.matrix().transpose(1, 2).reshape(-1, d) for r in readers if r.k == kr])
                 for kr in read_kinds}
         write = {kw: torch.cat([w.matrix().reshape(-1, d) for w in writers if w.k == kw]) for kw in write_kinds}
-        write = {kw: center_groups(m, groups) for kw, m in write.items()}
+        write = {kw: center_groups(m, *groups) for kw, m in write.items()}
         return [_pair_norms(read[kr], write[kw], kr, kw) for kw, kr in pairs]
 
     return BlockSet(tuple(blocks), evaluate, tuple(valid))
 
 
-def _groups(model: BoardTransformer) -> list[int]:
-    """The residual groups the model's LayerNorms centre separately: [d_model], or the module slices and bus."""
+def _groups(model: BoardTransformer) -> tuple[list[int], bool]:
+    """The residual groups the model's LayerNorms centre separately ([d_model], or the module slices and bus), and
+    whether the last (the bus) is passed through uncentred (`bus_norm="none"`)."""
     cfg = model.config
-    return residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.module_shares)
+    raw_bus = cfg.bus_width > 0 and cfg.bus_norm == "none"
+    return residual_groups(cfg.d_model, cfg.n_modules, cfg.bus_width, cfg.module_shares), raw_bus
 
 
 def _pair_norms(read: torch.Tensor, write: torch.Tensor, k_r: int, k_w: int) -> torch.Tensor:
