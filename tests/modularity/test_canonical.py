@@ -117,3 +117,55 @@ def test_loss_option_penalises_canonical_weights_and_is_off_by_default():
     assert ModularityLoss(lam=1.0, k=3).canonical is False
     assert values[True, "model"] == pytest.approx(values[True, "other"], rel=1e-5)
     assert values[False, "model"] != pytest.approx(values[False, "other"], rel=1e-3)
+
+
+MODULAR = TransformerConfig(rows=4, cols=4, d_model=36, n_layers=2, n_heads=4, d_head=8, d_mlp=32, n_concepts=3,
+                            n_modules=2, bus_width=4, bus_writer=1, value_module=0, policy_module=1, module_shares=(1, 3))
+
+
+@torch.no_grad()
+def _group_scaled(model: BoardTransformer, dims: slice, c: float) -> BoardTransformer:
+    """Every write into residual dims `dims` (embeddings, W_O, W_out and its bias) times c."""
+    other = BoardTransformer(model.config)
+    other.load_state_dict(model.state_dict())
+    other.state_embed.weight[:, dims] *= c
+    other.pos_embed.weight[:, dims] *= c
+    for block in other.blocks:
+        block.attn.W_O[:, :, dims] *= c
+        block.mlp.W_out.weight[dims, :] *= c
+        block.mlp.W_out.bias[dims] *= c
+    return other.eval()
+
+
+def test_a_normalised_groups_scale_is_free_and_only_the_layer_norm_scaled_graph_ignores_it():
+    """Scaling every write into the bus (normalised on its own) by c keeps the outputs (to the LayerNorm's eps) but
+    scales the raw graph's edges through it by c; `ln_std_scaled` divides the gains by the stds the LayerNorms
+    divide by, which scale by c too, so its graph does not move."""
+    from modinterp.modularity.construct import ln_std_scaled
+
+    model = BoardTransformer(MODULAR, seed=3).eval()
+    tokens = _tokens(128, seed=4)
+    scaled = _group_scaled(model, slice(32, 36), 4.0)
+    before, after = model(tokens), scaled(tokens)
+    assert torch.allclose(before.value, after.value, atol=1e-4) and torch.allclose(before.policy, after.policy, atol=1e-4)
+    raw, raw_scaled = graph_of(model, drop_dead=False), graph_of(scaled, drop_dead=False)
+    assert not np.allclose(raw.capacities, raw_scaled.capacities, rtol=0.1)
+    even, even_scaled = (graph_of(ln_std_scaled(m, tokens), drop_dead=False) for m in (model, scaled))
+    assert np.array_equal(even.edges, even_scaled.edges)
+    assert np.allclose(even.capacities, even_scaled.capacities, rtol=1e-3, atol=1e-6)
+    assert torch.equal(model(tokens).value, before.value)  # the model itself is left as it was
+
+
+def test_layer_norm_scales_are_the_mean_inverse_std_per_group_and_one_on_an_unnormalised_bus():
+    from modinterp.modularity.construct.canonical import layer_norm_scales
+
+    config = TransformerConfig(**{**MODULAR.__dict__, "bus_norm": "none"})
+    model = BoardTransformer(config, seed=5).eval()
+    tokens = _tokens(16, seed=6)
+    _, cache = model.run_with_cache(tokens, names=["blocks.1.hook_resid_mid"])
+    x = cache["blocks.1.hook_resid_mid"].double()
+    scales = layer_norm_scales(model, tokens)["blocks.1.ln2"]
+    for dims in (slice(0, 8), slice(8, 32)):
+        expected = torch.rsqrt(x[..., dims].var(-1, unbiased=False) + config.ln_eps).mean()
+        assert torch.allclose(scales[dims], expected.float().expand(dims.stop - dims.start), rtol=1e-5)
+    assert torch.equal(scales[32:], torch.ones(4))

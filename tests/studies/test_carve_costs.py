@@ -39,13 +39,18 @@ def fake_run(root, name, seed, value_loss, policy_loss, wins, *, overrides=None,
     return path
 
 
-def modules_json(run, name, edges, *, partition="tree", graph="all", canonical=False, counts=(), top_k=16):
+def modules_json(run, name, edges, *, partition="tree", graph="all", canonical=False, counts=(), top_k=16,
+                 ln_std=None):
     folder = run / "final" / name
     folder.mkdir(parents=True)
     modules = [{"n_units": 10, "counts": c} for c in counts] + [{"n_units": 0, "counts": False}]
-    (folder / "modules.json").write_text(json.dumps({"graph": graph, "canonical": canonical, "partition": partition,
-                                                     "top_k": top_k, "views": False, "tree_nontrivial_edges": edges,
-                                                     "modules": modules}))
+    record = {"graph": graph, "canonical": canonical, "partition": partition, "top_k": top_k, "views": False,
+              "tree_nontrivial_edges": edges, "modules": modules}
+    if ln_std is not None:  # files written before --ln-std have no such key
+        record["ln_std"] = ln_std
+    if counts:
+        record["ablation"] = {"n_random": 20}
+    (folder / "modules.json").write_text(json.dumps(record))
 
 
 @pytest.fixture
@@ -131,6 +136,19 @@ def test_tree_edges_and_counting_modules_come_from_the_raw_full_graph_outputs(tw
     modules_json(runs[1], "modules_other", 3)
     with pytest.raises(CostError, match="disagree on the tree's non-trivial edges"):
         run_figures(runs[1])
+
+
+def test_ln_std_reads_the_tree_of_the_layer_norm_scaled_graph_and_the_same_counting_modules(two_seeds):
+    """`--ln-std` picks the tree edges of `modinterp modules --ln-std` outputs; raw-gain files (with ln_std false or
+    written before the key existed) are the default's. The masks' counting modules do not depend on the graph."""
+    runs, bases = two_seeds
+    modules_json(runs[0], "modules_masks", 0, partition="masks", counts=(True, True))
+    modules_json(runs[0], "modules_masks_ln", 1, partition="masks", ln_std=True)
+    modules_json(runs[1], "modules_tree", 0, ln_std=False)
+    (row,) = compare_runs(runs, bases)
+    assert row["tree_nontrivial_edges"] == {0: 0, 1: 0} and row["modules_counting"] == {0: [2, 2], 1: None}
+    (row,) = compare_runs(runs, bases, ln_std=True)
+    assert row["tree_nontrivial_edges"] == {0: 1, 1: None} and row["modules_counting"] == {0: [2, 2], 1: None}
 
 
 def test_bad_runs_are_refused_naming_the_file_and_the_fix(tmp_path, two_seeds):

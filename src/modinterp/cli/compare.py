@@ -18,6 +18,8 @@ def register(app: typer.Typer) -> None:
         baseline: list[Path] = typer.Option(..., "--baseline", help="a baseline run directory, one per seed "
                                                                     "(repeat the option)"),
         ceiling: float = typer.Option(0.05, "--ceiling", help="the largest relative cost accepted (0.05 = 5%)"),
+        ln_std: bool = typer.Option(False, "--ln-std", help="tree edges from `modinterp modules --ln-std` outputs (the "
+                                                            "graph weighed by the LayerNorm stds) instead of raw gains"),
         out: Optional[Path] = typer.Option(None, "--out", help="also write the comparison to this JSON file"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out file"),
     ) -> None:
@@ -31,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
         if out is not None:
             check_output_path(out, overwrite)
-        rows = compare_runs(runs, baseline, ceiling)
+        rows = compare_runs(runs, baseline, ceiling, ln_std)
         print_costs(Console(), rows)
         if out is not None:
             atomic_write_json(out, rows)

@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="seed of the random games and the random unit sets"),
         canonical: bool = typer.Option(False, "--canonical", help="cut the graph of canonical weights (heads "
                                                                    "balanced, LayerNorm gains folded)"),
+        ln_std: bool = typer.Option(False, "--ln-std", help="weigh the graph by what each reader's LayerNorm sees: "
+                                                            "gains divided by the std it divides by on the reference "
+                                                            "positions (needed where a normalised group's scale is free)"),
         graph: str = typer.Option("all", "--graph", help="unit pairs joined by an edge: all (every writer to every "
                                                          "later reader) or adjacent (next layer's readers only; "
                                                          "as modularity.graph in training)"),
@@ -55,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
         # a path without a model (ModelPathError) or a partition it lacks (PartitionError) ends in one line at the
         # CLI root
-        settings = AblationSettings(n_games, per_game, str(games) if games else None, seed, n_random) if ablation else None
+        settings = AblationSettings(n_games, per_game, str(games) if games else None, seed, n_random)
         modules_of_run(path, k, top_k=top_k, backend=backend, n_jobs=jobs, views=views, out=out,
-                       model_preset=model_preset, board=board, ablation=settings, canonical=canonical,
-                       couplings=graph, partition=partition)
+                       model_preset=model_preset, board=board, ablation=settings if ablation else None,
+                       canonical=canonical, couplings=graph, partition=partition, ln_std=settings if ln_std else None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from modinterp.modularity.construct.blocks import BlockSet, WeightBlock, graph_from_blocks
-from modinterp.modularity.construct.canonical import canonicalize
+from modinterp.modularity.construct.canonical import canonicalize, ln_std_scaled
 from modinterp.modularity.construct.board_transformer import (COUPLINGS, check_couplings, transformer_block_set,
                                                               transformer_blocks)
 from modinterp.modularity.construct.mlp import mlp_blocks
@@ -23,7 +23,7 @@ from modinterp.modularity.graph import NodeTable, WeightGraph
 from modinterp.models.mlp import MLP
 from modinterp.models.transformer import BoardTransformer
 
-__all__ = ["graph_of", "blocks_of", "block_set_of", "canonicalize", "graph_from_blocks", "WeightBlock", "BlockSet",
+__all__ = ["graph_of", "blocks_of", "block_set_of", "canonicalize", "ln_std_scaled", "graph_from_blocks", "WeightBlock", "BlockSet",
            "COUPLINGS", "check_couplings"]
 
 

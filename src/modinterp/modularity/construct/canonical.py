@@ -17,6 +17,14 @@ computes (issue 18: read-side weights shrank 2x while W_out grew 3x). The canoni
   dimension is left as it is.
 `canonicalize(model)` returns such a copy (outputs equal to float rounding); `balanced_head_weights` is the same
 balancing as differentiable torch ops, which the weight graph uses with `canonical=True`.
+
+One more free scale has no weight-only fix: a LayerNorm divides its input by its std, so scaling every write into a
+normalised residual group (a modular model's slice or bus; the whole stream otherwise) by c, embeddings included,
+leaves the function unchanged (to the LayerNorm's eps) and multiplies every virtual weight through that group by c.
+Measured on a one-way bus of 4 (docs/modularity.md 8.8): the bus x 0.25 moves the value by at most 1.5e-3 and turns
+the tree from 0 to 1 non-trivial edge. `ln_std_scaled(model, tokens)` takes it out with data: a copy whose LayerNorm
+gains are divided by the mean std each group has on `tokens` (what the LayerNorm divides by), so the graph weighs a
+write by what the reader sees of it, and scaling a group by c scales its std by c and leaves the graph as it was.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from torch import nn
 
 from modinterp.models.transformer import BoardTransformer
 
-__all__ = ["canonicalize", "balanced_pair", "balanced_head_weights"]
+__all__ = ["canonicalize", "balanced_pair", "balanced_head_weights", "ln_std_scaled", "layer_norm_scales"]
 
 
 def balanced_pair(left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,3 +105,51 @@ def _fold_final(model: BoardTransformer) -> None:
     fc.bias.add_(halves.sum(1) @ ln.bias)  # both cells of a move are read through the same LayerNorm
     halves.mul_(ln.weight)
     _fold_into_linear(ln, model.value_head, model.concept_head)
+
+
+def _layer_norms(model: BoardTransformer) -> dict[str, nn.Module]:
+    norms = {f"blocks.{i}.{name}": getattr(block, name) for i, block in enumerate(model.blocks) for name in ("ln1", "ln2")}
+    return {**norms, "ln_final": model.ln_final}
+
+
+@torch.no_grad()
+def layer_norm_scales(model: BoardTransformer, tokens: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
+    """Per LayerNorm, (d_model,): the mean over `tokens`' positions of 1 / sqrt(var + eps) of each residual group
+    it normalises, repeated over the group's dims (1 on a group it passes through, `bus_norm="none"`)."""
+    norms = _layer_norms(model)
+    sums = {name: torch.zeros(model.config.d_model, dtype=torch.float64) for name in norms}
+
+    def hook(name: str, ln: nn.Module):
+        groups, raw_last = getattr(ln, "groups", [model.config.d_model]), getattr(ln, "raw_last", False)
+
+        def record(_module, inputs) -> None:
+            scale = []
+            for g, part in enumerate(inputs[0].double().split(groups, dim=-1)):
+                inv = torch.ones_like(part[..., 0]) if raw_last and g == len(groups) - 1 else \
+                    torch.rsqrt(part.var(dim=-1, unbiased=False) + ln.eps)
+                scale.append(inv.sum().expand(part.shape[-1]))
+            sums[name] += torch.cat(scale).cpu()
+        return record
+
+    handles = [ln.register_forward_pre_hook(hook(name, ln)) for name, ln in norms.items()]
+    try:
+        was_training = model.training
+        model.eval()
+        for start in range(0, len(tokens), batch_size):
+            model(tokens[start:start + batch_size])
+        model.train(was_training)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: (total / (len(tokens) * tokens.shape[1])).float() for name, total in sums.items()}
+
+
+@torch.no_grad()
+def ln_std_scaled(model: BoardTransformer, tokens: torch.Tensor) -> BoardTransformer:
+    """A copy of `model` whose LayerNorm gains are multiplied by `layer_norm_scales` on `tokens`: for the weight graph
+    only (its outputs differ), whose virtual weights then weigh a write by the reader's LayerNorm scale on the data."""
+    scales = layer_norm_scales(model, tokens)
+    model = copy.deepcopy(model)
+    for name, ln in _layer_norms(model).items():
+        ln.weight.mul_(scales[name].to(ln.weight.device, ln.weight.dtype))
+    return model

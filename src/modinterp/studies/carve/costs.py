@@ -94,19 +94,22 @@ def _play(record: dict[str, Any], games: int) -> dict[str, tuple[int, int]]:
             for key, value in record.items() if key.endswith("/win_rate")}
 
 
-MODULES_DEFAULTS = {"graph": "all", "canonical": False, "top_k": 16, "views": False}  # `modinterp modules`' own
+MODULES_DEFAULTS = {"graph": "all", "canonical": False, "ln_std": False, "top_k": 16, "views": False}  # `modinterp modules`' own
 
 
-def _module_reads(path: Path) -> tuple[int | None, tuple[int, int] | None]:
+def _module_reads(path: Path, ln_std: bool = False) -> tuple[int | None, tuple[int, int] | None]:
     """The tree edges and the counting built modules from `modinterp modules` outputs under the run, those made with
-    its default graph (all couplings, raw weights, top 16 edges, the full tree); None where no such output exists."""
+    its default graph (all couplings, raw weights, top 16 edges, the full tree; gains divided by the LayerNorm stds
+    with `ln_std`, `--ln-std`); None where no such output exists. Files written before `ln_std` existed have raw gains.
+    The counting modules come from any `--partition masks` output with an ablation: the built modules and their
+    ablation do not depend on the graph."""
+    wanted = {**MODULES_DEFAULTS, "ln_std": ln_std}
     edges, counting = {}, {}
     for file in sorted(path.rglob("modules.json")):
         data = json.loads(file.read_text(encoding="utf-8"))
-        if any(data.get(key) != value for key, value in MODULES_DEFAULTS.items()):
-            continue
-        edges[file] = int(data["tree_nontrivial_edges"])
-        if data.get("partition") == "masks":
+        if all(data.get(key, False if key == "ln_std" else None) == value for key, value in wanted.items()):
+            edges[file] = int(data["tree_nontrivial_edges"])
+        if data.get("partition") == "masks" and "ablation" in data:
             built = [m for m in data["modules"] if m.get("n_units", 0) > 0]
             counting[file] = (sum(bool(m.get("counts")) for m in built), len(built))
     for name, found in (("the tree's non-trivial edges", edges), ("the modules that count", counting)):
@@ -120,8 +123,9 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k, "(unset)") != b.get(k, "(unset)"))
 
 
-def run_figures(path: str | Path) -> RunFigures:
-    """Read one finished run: manifest.json (config, status), metrics.jsonl and any modules.json under it."""
+def run_figures(path: str | Path, ln_std: bool = False) -> RunFigures:
+    """Read one finished run: manifest.json (config, status), metrics.jsonl and any modules.json under it (of the
+    LayerNorm-scaled graph with `ln_std`)."""
     path = Path(path)
     manifest = _manifest(path)
     train = manifest["config"]["train"]
@@ -129,7 +133,7 @@ def run_figures(path: str | Path) -> RunFigures:
     val = _last(records, "val_full", path)
     play_settings = {k: train["play"].get(k) for k in PLAY_KEYS} if train.get("play") else {}
     play = _play(_last(records, "play", path), train["play"]["games"]) if play_settings.get("games") else {}
-    tree_edges, counting = _module_reads(path)
+    tree_edges, counting = _module_reads(path, ln_std)
     settings = {k: v for k, v in flatten(train).items() if k not in BOOKKEEPING}
     return RunFigures(path, int(train["seed"]), settings, play_settings, int(val["n_positions"]),
                       {term: float(val[term]) for term in LOSS_TERMS}, play, tree_edges, counting,
@@ -237,8 +241,10 @@ def compare_condition(runs: list[RunFigures], baselines: dict[int, RunFigures], 
             "ceiling_check": _ceiling_check(losses, rates, ceiling)}
 
 
-def compare_runs(runs: list[str | Path], baselines: list[str | Path], ceiling: float = DEFAULT_CEILING) -> list[dict[str, Any]]:
-    """Every condition among `runs` against the baseline runs of the same seeds, in the order first given."""
+def compare_runs(runs: list[str | Path], baselines: list[str | Path], ceiling: float = DEFAULT_CEILING,
+                 ln_std: bool = False) -> list[dict[str, Any]]:
+    """Every condition among `runs` against the baseline runs of the same seeds, in the order first given; tree edges
+    from the `modinterp modules` outputs of the LayerNorm-scaled graph with `ln_std`."""
     if not runs or not baselines:
         raise CostError("give at least one run and one --baseline run directory")
     if not 0 < ceiling < 1:
@@ -253,7 +259,7 @@ def compare_runs(runs: list[str | Path], baselines: list[str | Path], ceiling: f
             raise CostError(f"baselines {base_figures[0].path} and {base.path} were trained otherwise ({', '.join(differ)} "
                             "differ); give baselines of one condition, one per seed")
         by_seed[base.seed] = base
-    return [compare_condition(group, by_seed, ceiling) for group in _group([run_figures(p) for p in runs])]
+    return [compare_condition(group, by_seed, ceiling) for group in _group([run_figures(p, ln_std) for p in runs])]
 
 
 def _cells(measure: dict[str, Any]) -> tuple[str, str, str]:

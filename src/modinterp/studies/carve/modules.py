@@ -22,6 +22,7 @@ from modinterp.games import domineering as dom
 from modinterp.modularity.ablation import (
     NO_UNITS_JSON, OUTPUTS, AblationData, ModuleImportance, dissociation_table, module_importance,
 )
+from modinterp.modularity.construct import ln_std_scaled
 from modinterp.modularity.construct.board_transformer import construction_labels
 from modinterp.modularity.cut import VIEWS, ModuleCut, cut_model
 from modinterp.modularity.gomory_hu import GomoryHuTree
@@ -60,7 +61,7 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
                    views: bool = False, out: Path | None = None, model_preset: str | None = None,
                    board: int | None = None, console: Console | None = None,
                    ablation: AblationSettings | None = AblationSettings(), canonical: bool = False,
-                   couplings: str = "all", partition: str = "tree") -> dict:
+                   couplings: str = "all", partition: str = "tree", ln_std: AblationSettings | None = None) -> dict:
     """Cut the model at `path` into k modules, print the table, write modules.json and dendrogram.png to `out`
     (default: <checkpoint folder>/modules); returns modules.json's content. `views`: read the modules as
     `ModularityLoss` does (densest sparse view whose tree holds k modules, one refinement pass). `ablation`: the
@@ -69,7 +70,9 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     `couplings`: the graph definition, "all" or "adjacent" (`construct.graph_of`; as `modularity.graph`).
     `partition`: "tree" (read off the Gomory-Hu tree) or "masks" (a modular model's modules by construction,
     `construction_labels`: the table, metrics and ablation of the masks' partition; the tree is still built and
-    its non-trivial edges counted)."""
+    its non-trivial edges counted). `ln_std`: positions (their reference split) whose LayerNorm stds weigh the
+    graph (`ln_std_scaled`: each gain divided by the std it divides by), so that scaling a normalised residual group
+    cannot move the tree (construct/canonical.py); None: raw gains."""
     console = console or Console()
     model, folder = load_trained_model(path, model_preset=model_preset, board=board)
     options = {"views": VIEWS, "refine_passes": 1} if views else {}
@@ -78,7 +81,8 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     if partition == "masks" and not model.config.modular:
         raise PartitionError(f"--partition masks needs a model with per-module subspaces; {path} has n_modules="
                              f"{model.config.n_modules} (no masks): use --partition tree")
-    tree_cut = cut_model(model, k, top_k=top_k or None, canonical=canonical, couplings=couplings, backend=backend,
+    graph_model = ln_std_scaled(model, ablation_data(model, ln_std).reference) if ln_std else model
+    tree_cut = cut_model(graph_model, k, top_k=top_k or None, canonical=canonical, couplings=couplings, backend=backend,
                          n_jobs=n_jobs, progress=True, **options)
     cut = tree_cut
     if partition == "masks":
@@ -89,7 +93,7 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     out_dir = out or folder / "modules"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_dendrogram(cut.tree, out_dir / "dendrogram.png", cut.labels)
-    record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "graph": couplings,
+    record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "ln_std": ln_std is not None, "graph": couplings,
               "partition": partition,
               "metrics": report, "modules": modules_summary(cut),
               "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION,
