@@ -190,6 +190,8 @@ def test_an_unnormalised_bus_passes_through_each_layer_norm_with_gain_and_bias_o
     assert all(block.ln1.raw_last and block.ln2.raw_last for block in model.blocks) and model.ln_final.raw_last
     with pytest.raises(ValueError, match="bus_norm='sphere': expected one of 'layer', 'none'"):
         TransformerConfig(**ROUTED, bus_width=2, bus_norm="sphere")
+    with pytest.raises(ValueError, match="bus_norm='none' leaves a bus unnormalised, and this model has none"):
+        TransformerConfig(**ROUTED, bus_norm="none")
 
 
 def test_an_unnormalised_one_way_bus_still_carries_nothing_back():

@@ -71,3 +71,24 @@ def test_graph_adjacent_cuts_the_adjacent_graph_and_a_bad_graph_is_named(tmp_pat
     assert f"{n_in * layer + layer * n_out} edges" in " ".join(result.output.split())
     result = CliRunner().invoke(app, ["modules", str(run), "--graph", "dense", "--no-ablation"])
     assert result.exit_code == 2 and "--graph" in result.output and "adjacent" in result.output
+
+
+def test_ln_std_cuts_the_layer_norm_scaled_graph_records_its_positions_and_refuses_canonical(tmp_path):
+    """`--ln-std`: the strongest degree is the scaled graph's (not the raw one's), modules.json names the positions
+    that weighed it (kept with --no-ablation), and --canonical with it is refused naming both flags."""
+    from modinterp.modularity.construct import ln_std_scaled
+    from modinterp.studies.carve.modules import AblationSettings, ablation_data
+
+    run = _run_dir(tmp_path)
+    result = CliRunner().invoke(app, ["modules", str(run), "--k", "2", "--ln-std", "--no-ablation", "--n-games", "4",
+                                      "--per-game", "2", "--seed", "3", "--out", str(tmp_path / "ln")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "ln" / "modules.json").read_text())
+    assert record["ln_std"] == {"n_games": 4, "per_game": 2, "games": None, "seed": 3} and "ablation" not in record
+    model = build_model("smoke", 4, 4)
+    tokens = ablation_data(model, AblationSettings(4, 2, None, 3)).reference
+    scaled_degree = graph_of(ln_std_scaled(model, tokens), top_k=16).degrees().max()
+    assert record["modules"][0]["strongest_degree"] == pytest.approx(scaled_degree, rel=1e-5)
+    assert scaled_degree != pytest.approx(graph_of(model, top_k=16).degrees().max(), rel=1e-2)
+    result = CliRunner().invoke(app, ["modules", str(run), "--ln-std", "--canonical", "--no-ablation"])
+    assert result.exit_code != 0 and "--canonical with --ln-std" in result.output

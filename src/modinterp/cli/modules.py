@@ -37,8 +37,9 @@ def register(app: typer.Typer) -> None:
         canonical: bool = typer.Option(False, "--canonical", help="cut the graph of canonical weights (heads "
                                                                    "balanced, LayerNorm gains folded)"),
         ln_std: bool = typer.Option(False, "--ln-std", help="weigh the graph by what each reader's LayerNorm sees: "
-                                                            "gains divided by the std it divides by on the reference "
-                                                            "positions (needed where a normalised group's scale is free)"),
+                                                            "gains divided by the root mean variance of each group on "
+                                                            "the reference positions (a normalised group's scale is "
+                                                            "free; not with --canonical)"),
         graph: str = typer.Option("all", "--graph", help="unit pairs joined by an edge: all (every writer to every "
                                                          "later reader) or adjacent (next layer's readers only; "
                                                          "as modularity.graph in training)"),

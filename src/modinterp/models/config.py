@@ -93,6 +93,9 @@ class TransformerConfig:
         if self.bus_norm not in BUS_NORMS:
             raise ValueError(f"TransformerConfig.bus_norm={self.bus_norm!r}: expected one of "
                              f"{', '.join(map(repr, BUS_NORMS))}")
+        if self.bus_norm == "none" and not bus:
+            raise ValueError("TransformerConfig.bus_norm='none' leaves a bus unnormalised, and this model has none "
+                             "(n_modules > 1 and bus_width > 0 make one); use the default 'layer'")
         if k > 1 and bus == 1 and self.bus_norm == "layer":
             raise ValueError("TransformerConfig.bus_width=1: a one-dimensional bus is normalised to a constant by "
                              "each LayerNorm (models/subspace.py), so it would join nothing; use 0, >= 2, or "

@@ -42,7 +42,8 @@ import torch.nn.functional as F
 from modinterp.models.config import module_index
 from modinterp.models.hooks import LayerNorm
 
-__all__ = ["module_of", "residual_groups", "unit_masks", "unit_write_masks", "read_mask", "GroupLayerNorm", "center_groups"]
+__all__ = ["module_of", "residual_groups", "unit_masks", "unit_write_masks", "read_mask", "GroupLayerNorm", "center_groups",
+           "normalised_groups"]
 
 
 def module_of(n_units: int, n_modules: int, shares: Sequence[int] | None = None) -> torch.Tensor:
@@ -108,18 +109,20 @@ class GroupLayerNorm(LayerNorm):
         self.raw_last = raw_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = list(x.split(self.groups, dim=-1))
-        normalised = len(parts) - 1 if self.raw_last else len(parts)
-        parts[:normalised] = [F.layer_norm(part, part.shape[-1:], eps=self.eps) for part in parts[:normalised]]
+        parts = [F.layer_norm(part, part.shape[-1:], eps=self.eps) if normalised else part
+                 for part, normalised in zip(x.split(self.groups, dim=-1), normalised_groups(len(self.groups), self.raw_last))]
         return self.hook_normalized(torch.cat(parts, dim=-1) * self.weight + self.bias)
 
 
 def center_groups(x: torch.Tensor, groups: list[int], raw_last: bool = False) -> torch.Tensor:
     """`x` (..., d) minus its mean over each residual group: the centering a (Group)LayerNorm applies (none on the
     last group with `raw_last`, as `GroupLayerNorm`)."""
-    if len(groups) == 1:
-        return x if raw_last else x - x.mean(dim=-1, keepdim=True)
-    parts = list(x.split(groups, dim=-1))
-    centred = len(parts) - 1 if raw_last else len(parts)
-    parts[:centred] = [part - part.mean(dim=-1, keepdim=True) for part in parts[:centred]]
-    return torch.cat(parts, dim=-1)
+    parts = [part - part.mean(dim=-1, keepdim=True) if normalised else part
+             for part, normalised in zip(x.split(groups, dim=-1), normalised_groups(len(groups), raw_last))]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+
+def normalised_groups(n_groups: int, raw_last: bool = False) -> list[bool]:
+    """Which of a LayerNorm's n_groups residual groups it normalises: all, or all but the last (the bus) with
+    `raw_last` (`bus_norm="none"`). The one rule `GroupLayerNorm`, `center_groups` and the graph's scales follow."""
+    return [not (raw_last and g == n_groups - 1) for g in range(n_groups)]

@@ -21,10 +21,11 @@ balancing as differentiable torch ops, which the weight graph uses with `canonic
 One more free scale has no weight-only fix: a LayerNorm divides its input by its std, so scaling every write into a
 normalised residual group (a modular model's slice or bus; the whole stream otherwise) by c, embeddings included,
 leaves the function unchanged (to the LayerNorm's eps) and multiplies every virtual weight through that group by c.
-Measured on a one-way bus of 4 (docs/modularity.md 8.8): the bus x 0.25 moves the value by at most 1.5e-3 and turns
+Measured on a one-way bus of 4 (docs/modularity.md 8.8, run r13ow4 of 8.7): the bus x 0.25 moves the value by at most 1.5e-3 and turns
 the tree from 0 to 1 non-trivial edge. `ln_std_scaled(model, tokens)` takes it out with data: a copy whose LayerNorm
-gains are divided by the mean std each group has on `tokens` (what the LayerNorm divides by), so the graph weighs a
-write by what the reader sees of it, and scaling a group by c scales its std by c and leaves the graph as it was.
+gains are divided by the root mean variance each group has on `tokens` (the typical std the LayerNorm divides by), so
+the graph weighs a write by what the reader sees of it, and scaling a group by c scales that std by c and leaves the
+graph as it was.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import copy
 import torch
 from torch import nn
 
+from modinterp.models.subspace import normalised_groups
 from modinterp.models.transformer import BoardTransformer
 
 __all__ = ["canonicalize", "balanced_pair", "balanced_head_weights", "ln_std_scaled", "layer_norm_scales"]
@@ -114,40 +116,50 @@ def _layer_norms(model: BoardTransformer) -> dict[str, nn.Module]:
 
 @torch.no_grad()
 def layer_norm_scales(model: BoardTransformer, tokens: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
-    """Per LayerNorm, (d_model,): the mean over `tokens`' positions of 1 / sqrt(var + eps) of each residual group
-    it normalises, repeated over the group's dims (1 on a group it passes through, `bus_norm="none"`)."""
+    """Per LayerNorm, (d_model,): 1 / sqrt(mean variance + eps) of each residual group it normalises over `tokens`'
+    positions, repeated over the group's dims (1 on a group it passes through, `bus_norm="none"`). The root of the
+    mean variance, not the mean of 1 / std: both scale by 1/c when the group does, but at 2 dims a position's std
+    is |a - b| / 2, often near 0, and the mean of its inverse is ruled by those few positions."""
     norms = _layer_norms(model)
     sums = {name: torch.zeros(model.config.d_model, dtype=torch.float64) for name in norms}
 
-    def hook(name: str, ln: nn.Module):
-        groups, raw_last = getattr(ln, "groups", [model.config.d_model]), getattr(ln, "raw_last", False)
-
+    def hook(name: str, groups: list[int]):
         def record(_module, inputs) -> None:
-            scale = []
-            for g, part in enumerate(inputs[0].double().split(groups, dim=-1)):
-                inv = torch.ones_like(part[..., 0]) if raw_last and g == len(groups) - 1 else \
-                    torch.rsqrt(part.var(dim=-1, unbiased=False) + ln.eps)
-                scale.append(inv.sum().expand(part.shape[-1]))
-            sums[name] += torch.cat(scale).cpu()
+            sums[name] += torch.cat([part.var(dim=-1, unbiased=False).sum().expand(part.shape[-1])
+                                     for part in inputs[0].double().split(groups, dim=-1)]).cpu()
         return record
 
-    handles = [ln.register_forward_pre_hook(hook(name, ln)) for name, ln in norms.items()]
+    handles = [ln.register_forward_pre_hook(hook(name, getattr(ln, "groups", [model.config.d_model])))
+               for name, ln in norms.items()]
+    was_training = model.training
     try:
-        was_training = model.training
         model.eval()
         for start in range(0, len(tokens), batch_size):
             model(tokens[start:start + batch_size])
-        model.train(was_training)
     finally:
+        model.train(was_training)
         for handle in handles:
             handle.remove()
-    return {name: (total / (len(tokens) * tokens.shape[1])).float() for name, total in sums.items()}
+    scales = {}
+    for name, ln in norms.items():
+        scale = torch.rsqrt(sums[name] / (len(tokens) * tokens.shape[1]) + ln.eps).float()
+        scales[name] = torch.where(_normalised_dims(model, ln), scale, torch.ones_like(scale))
+    return scales
+
+
+def _normalised_dims(model: BoardTransformer, ln: nn.Module) -> torch.Tensor:
+    """(d_model,) bool: the dims `ln` normalises (all but a bus it passes through)."""
+    groups = getattr(ln, "groups", [model.config.d_model])
+    flags = normalised_groups(len(groups), getattr(ln, "raw_last", False))
+    return torch.repeat_interleave(torch.tensor(flags), torch.tensor(groups))
 
 
 @torch.no_grad()
 def ln_std_scaled(model: BoardTransformer, tokens: torch.Tensor) -> BoardTransformer:
     """A copy of `model` whose LayerNorm gains are multiplied by `layer_norm_scales` on `tokens`: for the weight graph
-    only (its outputs differ), whose virtual weights then weigh a write by the reader's LayerNorm scale on the data."""
+    only (its outputs differ), whose virtual weights then weigh a write by the reader's LayerNorm scale on the data.
+    Not with `canonical=True`: balancing a head pairs its reads (scaled here) with its W_O (which carries the group's
+    scale), so the balanced factors would move with the group's scale (`modinterp modules` refuses both)."""
     scales = layer_norm_scales(model, tokens)
     model = copy.deepcopy(model)
     for name, ln in _layer_norms(model).items():

@@ -107,7 +107,8 @@ def _module_reads(path: Path, ln_std: bool = False) -> tuple[int | None, tuple[i
     edges, counting = {}, {}
     for file in sorted(path.rglob("modules.json")):
         data = json.loads(file.read_text(encoding="utf-8"))
-        if all(data.get(key, False if key == "ln_std" else None) == value for key, value in wanted.items()):
+        found = {**data, "ln_std": bool(data.get("ln_std"))}  # False, or the positions that weighed the graph
+        if all(found.get(key) == value for key, value in wanted.items()):
             edges[file] = int(data["tree_nontrivial_edges"])
         if data.get("partition") == "masks" and "ablation" in data:
             built = [m for m in data["modules"] if m.get("n_units", 0) > 0]
@@ -259,7 +260,8 @@ def compare_runs(runs: list[str | Path], baselines: list[str | Path], ceiling: f
             raise CostError(f"baselines {base_figures[0].path} and {base.path} were trained otherwise ({', '.join(differ)} "
                             "differ); give baselines of one condition, one per seed")
         by_seed[base.seed] = base
-    return [compare_condition(group, by_seed, ceiling) for group in _group([run_figures(p, ln_std) for p in runs])]
+    rows = [compare_condition(group, by_seed, ceiling) for group in _group([run_figures(p, ln_std) for p in runs])]
+    return [row | {"tree_graph": "layer_norm_scaled" if ln_std else "raw"} for row in rows]
 
 
 def _cells(measure: dict[str, Any]) -> tuple[str, str, str]:
@@ -291,7 +293,8 @@ def print_costs(console: "Console", rows: list[dict[str, Any]]) -> None:
         console.print(table)
         edges = ", ".join("not measured" if e is None else str(e) for e in row["tree_nontrivial_edges"].values())
         counting = ", ".join("not measured" if c is None else f"{c[0]} of {c[1]}" for c in row["modules_counting"].values())
-        console.print(f"tree edges (per seed): {edges}; built modules that count: {counting}")
+        graph = "LayerNorm-scaled graph" if row.get("tree_graph") == "layer_norm_scaled" else "raw graph"
+        console.print(f"tree edges (per seed, {graph}): {edges}; built modules that count: {counting}")
         shown = {None: "no interval (one seed)", True: "yes", False: "no"}[check["shown_within"]]
         left_out = (f" (left out, no baseline win to lose: {', '.join(check['no_relative_cost'])})"
                     if check["no_relative_cost"] else "")

@@ -78,6 +78,9 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     options = {"views": VIEWS, "refine_passes": 1} if views else {}
     if partition not in PARTITIONS:
         raise PartitionError(f"--partition {partition}: expected one of {', '.join(PARTITIONS)}")
+    if ln_std is not None and canonical:
+        raise PartitionError("--canonical with --ln-std: balancing a head pairs its scaled reads with a W_O that carries "
+                             "the residual group's free scale, so the graph would move with it; use one of the two")
     if partition == "masks" and not model.config.modular:
         raise PartitionError(f"--partition masks needs a model with per-module subspaces; {path} has n_modules="
                              f"{model.config.n_modules} (no masks): use --partition tree")
@@ -93,7 +96,9 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     out_dir = out or folder / "modules"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_dendrogram(cut.tree, out_dir / "dendrogram.png", cut.labels)
-    record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical, "ln_std": ln_std is not None, "graph": couplings,
+    record = {"k": k, "top_k": top_k or None, "views": views, "canonical": canonical,
+              "ln_std": False if ln_std is None else {k: v for k, v in asdict(ln_std).items() if k != "n_random"},
+              "graph": couplings,
               "partition": partition,
               "metrics": report, "modules": modules_summary(cut),
               "tree_nontrivial_edges": cut.tree.nontrivial_edges(NONTRIVIAL_FRACTION,
