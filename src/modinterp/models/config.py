@@ -44,7 +44,7 @@ class TransformerConfig:
     # every module reads it, an interface from m to the others (e.g. the policy module's features to the value).
     bus_writer: int = -1
     # How each LayerNorm treats the bus (models/subspace.py): "layer" normalises it as its own group (a bus of b dims
-    # then carries a direction, b - 1 numbers; b = 2: one sign per position); "none" passes it through unnormalised
+    # then carries a unit vector in the b - 1 dims left by centring: b - 2 numbers; b = 2: one sign per position); "none" passes it through unnormalised
     # (gain and bias only), so it carries all b numbers, and a bus of 1 is allowed.
     bus_norm: str = "layer"
     # Unequal modules (models/subspace.py): module m gets about module_shares[m] / sum of each layer's heads and

@@ -26,7 +26,8 @@ slice and the bus, in the function as in the graph. The only cross-module paths 
 (which write every slice) and the output heads (which read every slice); the per-layer MLP output bias is a
 constant and carries no information.
 
-A normalised group of b dimensions carries only a direction, b - 1 numbers (its mean and scale are divided out):
+A normalised group of b dimensions carries only a unit vector in the b - 1 dimensions centring leaves, b - 2 numbers
+(its mean and scale are divided out):
 a bus of 2 carries one sign per position, of 3 an angle. `TransformerConfig.bus_norm="none"` passes the bus through
 every LayerNorm unnormalised (its gain and bias still apply), so a bus of b carries b numbers. The private slices are
 still normalised on their own, so no statistic joins two modules either way.
