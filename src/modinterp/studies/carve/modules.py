@@ -84,7 +84,10 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
     if partition == "masks" and not model.config.modular:
         raise PartitionError(f"--partition masks needs a model with per-module subspaces; {path} has n_modules="
                              f"{model.config.n_modules} (no masks): use --partition tree")
-    graph_model = ln_std_scaled(model, ablation_data(model, ln_std).reference) if ln_std else model
+    positions = ablation_data(model, ablation) if ablation is not None else None
+    graph_model = model
+    if ln_std is not None:  # the ablation's positions when the settings are the same (the CLI's): built once
+        graph_model = ln_std_scaled(model, (positions if ln_std == ablation else ablation_data(model, ln_std)).reference)
     tree_cut = cut_model(graph_model, k, top_k=top_k or None, canonical=canonical, couplings=couplings, backend=backend,
                          n_jobs=n_jobs, progress=True, **options)
     cut = tree_cut
@@ -105,7 +108,7 @@ def modules_of_run(path: Path, k: int = 8, *, top_k: int | None = 16, backend: s
                                                                  np.isin(cut.graph.nodes.kind, UNIT_KINDS)),
               "fallback_used": fallback_used(tree_cut)}
     if ablation is not None:
-        record["ablation"] = ablate_modules(model, cut, ablation, record["modules"], console)
+        record["ablation"] = ablate_modules(model, cut, ablation, positions, record["modules"], console)
     atomic_write_json(out_dir / "modules.json", record)
     console.print(f"wrote {out_dir / 'dendrogram.png'} and {out_dir / 'modules.json'}")
     return record
@@ -128,13 +131,13 @@ def ablation_data(model: BoardTransformer, settings: AblationSettings) -> Ablati
                         {n: concepts.column(n) for n in concepts.names})
 
 
-def ablate_modules(model: BoardTransformer, cut: ModuleCut, settings: AblationSettings, records: list[dict],
-                   console: Console) -> dict:
+def ablate_modules(model: BoardTransformer, cut: ModuleCut, settings: AblationSettings, data: AblationData,
+                   records: list[dict], console: Console) -> dict:
     """Add each module's ablation effects to its record (in place), print the dissociation table; returns the
     settings and probe fits for modules.json."""
     units = modules_from_labels(cut.graph.nodes.name, cut.labels)
     with_units = [u for u in units if u.n_units > 0]
-    results, probes = module_importance(model, with_units, ablation_data(model, settings), settings.n_random,
+    results, probes = module_importance(model, with_units, data, settings.n_random,
                                         settings.seed)
     by_name = {r.name: r for r in results}
     for rec, unit in zip(records, units):
