@@ -45,8 +45,8 @@ PHASE = "fill_fraction"  # game phase, regressed out of every simulation score b
 N_REFERENCE = 256  # distinct evidence boards mean ablation averages over
 CONSTANT = 1e-9  # an activation whose standard deviation is at most this is constant: nothing to describe
 PARTITIONS = ("tree", "layers", "masks")  # where the modules come from (`_partition`)
-DESCRIBERS = ("concept",)
-VERDICT = {True: "beats", False: "does not beat", None: "n/a"}  # a null's `beats_*` flag in the summary  # offline describers of every run; an LLM joins when --llm-* is given
+DESCRIBERS = ("concept",)  # offline describers of every run; an LLM joins when --llm-* is given
+VERDICT = {True: "beats", False: "does not beat", None: "n/a"}  # a null's `beats_*` flag in the summary
 
 
 @dataclass
@@ -203,7 +203,8 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
     modules = [m for m in all_modules if m.n_units > 0]
     tokens_ev, tokens_ho = subject.tokens(model, boards_ev), subject.tokens(model, boards_ho)
     writes_ev, writes_ho = module_writes(model, tokens_ev, modules), module_writes(model, tokens_ho, modules)
-    flows = interface_flows(model, graph, labels, modules, cuts, writes_ev, writes_ho, table_ev, table_ho)
+    flows = interface_flows(model, graph, labels, modules, cuts, (writes_ev, writes_ho), (table_ev, table_ho),
+                            (table_ev.column(PHASE), table_ho.column(PHASE)), cfg.seed)
     means = mean_activations(model, BoardSubject(spec).tokens(model, reference))
     readouts = Readouts(cfg.activation, model, subject, means)
     evidences, act_ev, act_ho, not_described = collect_evidence(readouts, modules, (boards_ev, boards_ho), table_ev,
@@ -244,7 +245,8 @@ def describe_run(run_dir: str | Path, out_dir: str | Path | None = None, config:
 
 def summary_lines(output: dict[str, Any]) -> list[str]:
     """Per describer: modules described and mean scores beside their controls, then one line per module with its
-    score beside its random partitions' (mean, 95th percentile), raw and after regressing out game phase."""
+    score beside its random partitions' (mean, 95th percentile), raw and after regressing out game phase; then one
+    line per interface."""
     lines = [f"{module} not described: {why}" for module, why in output["partition"]["not_described"].items()]
     for name, res in output["describers"].items():
         s = res["mean_scores"]
@@ -265,7 +267,7 @@ def summary_lines(output: dict[str, Any]) -> list[str]:
         failures = len(res["report"].get("parse_failures", {})) + len(res["report"].get("request_failures", {}))
         if failures:
             lines.append(f"  {failures} module(s) not described (see descriptions.json: report)")
-    return lines
+    return lines + [f"interface {flow['sentence']}" for flow in output["interfaces"]]
 
 
 def _versus_random(scores: dict, suffix: str) -> str:
