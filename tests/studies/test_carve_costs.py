@@ -221,3 +221,56 @@ def test_a_win_rate_the_baseline_never_won_has_no_relative_cost(tmp_path):
     console = Console(record=True, width=200)
     print_costs(console, [row])
     assert "left out, no baseline win to lose: value_vs_alphabeta1 win rate" in console.export_text()
+
+
+def play_json(run, name, wins, games, *, seed=1, mode="value", opponent="alphabeta:1", opening_plies=4):
+    """A file as `modinterp play RUN@MODE --against OPPONENT --out` writes it."""
+    file = run / name
+    file.parent.mkdir(parents=True, exist_ok=True)
+    result = {"a": f"{run}@{mode}", "b": opponent, "n_games": games, "wins": wins, "win_rate": wins / games,
+              "seed": seed, "opening_plies": opening_plies}
+    file.write_text(json.dumps({"network": str(run), "mode": mode, "board": "8x8", "results": [result]}))
+    return name
+
+
+def test_extra_play_files_pool_their_games_with_the_training_evaluation(two_seeds):
+    runs, bases = two_seeds
+    for path, wins in zip(runs + bases, (500, 560, 620, 640)):
+        play_json(path, "final/play-s1.json", wins, 1000)
+    (row,) = compare_runs(runs, bases, extra_play=["final/play-s1.json"])
+    rate = row["measures"][2]
+    # run seed 0: (200 + 500) / 1400 against (240 + 620) / 1400; seed 1: (220 + 560) against (260 + 640)
+    assert rate["per_seed"] == {"0": pytest.approx((700 - 860) / 1400), "1": pytest.approx((780 - 900) / 1400)}
+    assert rate["pooled_interval"] == pytest.approx(list(newcombe_interval(1480, 2800, 1760, 2800)))
+    assert rate["games"] == {"runs": 2800, "baselines": 2800}
+    assert rate["relative_cost"] == pytest.approx((1760 - 1480) / 1760)
+    # without the files, the training's evaluation alone
+    assert compare_runs(runs, bases)[0]["measures"][2]["games"] == {"runs": 800, "baselines": 800}
+    args = ["compare", *map(str, runs), *(a for b in bases for a in ("--baseline", str(b))),
+            "--extra-play", "final/play-s1.json"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "(pooled, 2800 games)" in result.output
+
+
+def test_extra_play_files_must_be_new_games_of_the_same_kind_under_every_run(two_seeds):
+    runs, bases = two_seeds
+    for path in runs + bases[:1]:
+        play_json(path, "p.json", 300, 600)
+    with pytest.raises(CostError, match=r"lam0-s1/p.json: not found; write it with `modinterp play"):
+        compare_runs(runs, bases, extra_play=["p.json"])
+    play_json(bases[1], "p.json", 300, 400)  # fewer games than the runs' files: the win rates do not pair
+    with pytest.raises(CostError, match="play settings differ"):
+        compare_runs(runs, bases, extra_play=["p.json"])
+    for path in runs + bases:
+        play_json(path, "same-openings.json", 300, 600, seed=0)
+        play_json(path, "plies.json", 300, 600, opening_plies=6)
+        play_json(path, "policy.json", 300, 600, mode="policy")
+    with pytest.raises(CostError, match="openings of seed 0, which the training's evaluation or another"):
+        compare_runs(runs, bases, extra_play=["same-openings.json"])
+    with pytest.raises(CostError, match="opens with 6 random plies, the training's evaluation with 4"):
+        compare_runs(runs, bases, extra_play=["plies.json"])
+    with pytest.raises(CostError, match="policy_vs_alphabeta1, which the training's evaluation did not play"):
+        compare_runs(runs, bases, extra_play=["policy.json"])
+    with pytest.raises(CostError, match="another --extra-play file already played"):
+        compare_runs(runs, bases, extra_play=["p.json", "p.json"])

@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         ceiling: float = typer.Option(0.05, "--ceiling", help="the largest relative cost accepted (0.05 = 5%)"),
         ln_std: bool = typer.Option(False, "--ln-std", help="tree edges from `modinterp modules --ln-std` outputs (the "
                                                             "graph weighed by the LayerNorm stds) instead of raw gains"),
+        extra_play: list[str] = typer.Option([], "--extra-play", help="a `modinterp play --out` file under every run "
+                                             "and baseline (path relative to the run directory), on openings of another "
+                                             "--seed: its games join the training's last play evaluation (repeatable)"),
         out: Optional[Path] = typer.Option(None, "--out", help="also write the comparison to this JSON file"),
         overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --out file"),
     ) -> None:
@@ -33,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
         if out is not None:
             check_output_path(out, overwrite)
-        rows = compare_runs(runs, baseline, ceiling, ln_std)
+        rows = compare_runs(runs, baseline, ceiling, ln_std, extra_play)
         print_costs(Console(), rows)
         if out is not None:
             atomic_write_json(out, rows)

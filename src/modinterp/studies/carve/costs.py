@@ -9,7 +9,8 @@ settings. Per condition:
 - the value and policy loss at the last full validation, as a relative cost per seed (run / baseline - 1), with the
   mean and its Student-t interval over seeds;
 - each play pairing's win rate at the last evaluation, as a difference per seed with the games pooled over seeds
-  (Newcombe's interval), and as a relative cost: minus the pooled difference over the baseline's pooled rate;
+  (Newcombe's interval), and as a relative cost: minus the pooled difference over the baseline's pooled rate; with
+  `extra_play`, the games of `modinterp play --out` files under each run (on openings of other seeds) join them;
 - what `modinterp modules` wrote under the run (if it ran): the full graph's Gomory-Hu tree edges whose smaller
   side holds >= 5% of the units, and, for `--partition masks`, how many built modules beat their random unit sets;
 - whether every cost is within the ceiling: on the point estimate, and shown (every interval's worse end within it:
@@ -124,9 +125,39 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k, "(unset)") != b.get(k, "(unset)"))
 
 
-def run_figures(path: str | Path, ln_std: bool = False) -> RunFigures:
-    """Read one finished run: manifest.json (config, status), metrics.jsonl and any modules.json under it (of the
-    LayerNorm-scaled graph with `ln_std`)."""
+def _extra_play(path: Path, files: list[str], settings: dict[str, Any]) -> tuple[dict[str, tuple[int, int]], list]:
+    """Wins and games per pairing from `modinterp play --out` files under the run (paths relative to it), and what
+    the baseline's must match: [(file, pairing, seed, games)]. Each file's openings must be of a seed none of the
+    others nor the training's evaluation used (the same openings twice are not new games), with its plies."""
+    found: dict[str, tuple[int, int]] = {}
+    used = {(f"{mode}_vs_{opponent.replace(':', '')}", settings.get("seed"))
+            for mode in settings.get("modes") or [] for opponent in settings.get("opponents") or []}
+    signature = []
+    for name in files:
+        file = path / name
+        if not file.is_file():
+            raise CostError(f"{file}: not found; write it with `modinterp play {path}@value --against alphabeta:1 "
+                            f"--games 1000 --seed 1 --out {file}` (the same file under every run and baseline)")
+        payload = json.loads(file.read_text(encoding="utf-8"))
+        for result in payload.get("results", []):
+            pairing, seed = f"{payload['mode']}_vs_{result['b'].replace(':', '')}", int(result["seed"])
+            if result["opening_plies"] != settings.get("opening_plies"):
+                raise CostError(f"{file}: {pairing} opens with {result['opening_plies']} random plies, the training's "
+                                f"evaluation with {settings.get('opening_plies')}; play with --opening-plies "
+                                f"{settings.get('opening_plies')} so the games pool")
+            if (pairing, seed) in used:
+                raise CostError(f"{file}: {pairing} on the openings of seed {seed}, which the training's evaluation or "
+                                "another --extra-play file already played; play with another --seed")
+            used.add((pairing, seed))
+            wins, games = found.get(pairing, (0, 0))
+            found[pairing] = (wins + int(result["wins"]), games + int(result["n_games"]))
+            signature.append([name, pairing, seed, int(result["n_games"])])
+    return found, signature
+
+
+def run_figures(path: str | Path, ln_std: bool = False, extra_play: list[str] | None = None) -> RunFigures:
+    """Read one finished run: manifest.json (config, status), metrics.jsonl, any modules.json under it (of the
+    LayerNorm-scaled graph with `ln_std`) and the `extra_play` files (`modinterp play --out`, relative to the run)."""
     path = Path(path)
     manifest = _manifest(path)
     train = manifest["config"]["train"]
@@ -134,6 +165,13 @@ def run_figures(path: str | Path, ln_std: bool = False) -> RunFigures:
     val = _last(records, "val_full", path)
     play_settings = {k: train["play"].get(k) for k in PLAY_KEYS} if train.get("play") else {}
     play = _play(_last(records, "play", path), train["play"]["games"]) if play_settings.get("games") else {}
+    if extra_play:
+        extra, play_settings["extra_play"] = _extra_play(path, extra_play, play_settings)
+        for pairing, (wins, games) in extra.items():
+            if pairing not in play:
+                raise CostError(f"{path}: --extra-play has {pairing}, which the training's evaluation did not play; "
+                                f"play one of {', '.join(sorted(play)) or '(none)'}")
+            play[pairing] = (play[pairing][0] + wins, play[pairing][1] + games)
     tree_edges, counting = _module_reads(path, ln_std)
     settings = {k: v for k, v in flatten(train).items() if k not in BOOKKEEPING}
     return RunFigures(path, int(train["seed"]), settings, play_settings, int(val["n_positions"]),
@@ -204,6 +242,11 @@ def _win_rate(pairing: str, pairs: list[tuple[RunFigures, RunFigures]]) -> tuple
     return measure, (base_rate - wins / games) / base_rate if base_rate > 0 else None, base_rate
 
 
+def _pooled_games(pairing: str, pairs: list[tuple[RunFigures, RunFigures]]) -> dict[str, int]:
+    """The games behind a pooled win rate: the runs' and the baselines', over all seeds."""
+    return {"runs": sum(r.play[pairing][1] for r, _ in pairs), "baselines": sum(b.play[pairing][1] for _, b in pairs)}
+
+
 def _ceiling_check(losses: list[PairedMeasure], rates: list[tuple[PairedMeasure, float, float]],
                    ceiling: float) -> dict[str, Any]:
     """Within the ceiling on the point estimates; shown within it when each interval's worse end is too: the
@@ -235,22 +278,24 @@ def compare_condition(runs: list[RunFigures], baselines: dict[int, RunFigures], 
     return {"condition": _condition_name(runs), "runs": [str(r.path) for r, _ in pairs],
             "baselines": [str(b.path) for _, b in pairs], "seeds": [r.seed for r, _ in pairs],
             "losses": {r.seed: {"run": r.losses, "baseline": b.losses} for r, b in pairs},
-            "measures": [_finite(m.to_dict()) for m in losses] + [_finite(m.to_dict()) | {"relative_cost": cost}
-                                                                  for m, cost, _ in rates],
+            "measures": [_finite(m.to_dict()) for m in losses]
+                        + [_finite(m.to_dict()) | {"relative_cost": cost, "games": _pooled_games(pairing, pairs)}
+                           for pairing, (m, cost, _) in zip(pairings, rates)],
             "tree_nontrivial_edges": {r.seed: r.tree_edges for r, _ in pairs},
             "modules_counting": {r.seed: list(r.modules_counting) if r.modules_counting else None for r, _ in pairs},
             "ceiling_check": _ceiling_check(losses, rates, ceiling)}
 
 
 def compare_runs(runs: list[str | Path], baselines: list[str | Path], ceiling: float = DEFAULT_CEILING,
-                 ln_std: bool = False) -> list[dict[str, Any]]:
+                 ln_std: bool = False, extra_play: list[str] | None = None) -> list[dict[str, Any]]:
     """Every condition among `runs` against the baseline runs of the same seeds, in the order first given; tree edges
-    from the `modinterp modules` outputs of the LayerNorm-scaled graph with `ln_std`."""
+    from the `modinterp modules` outputs of the LayerNorm-scaled graph with `ln_std`; win rates pooled with the
+    games of the `extra_play` files under every run and baseline."""
     if not runs or not baselines:
         raise CostError("give at least one run and one --baseline run directory")
     if not 0 < ceiling < 1:
         raise CostError(f"--ceiling {ceiling}: expected a relative cost in (0, 1), e.g. 0.05 for 5%")
-    base_figures = [run_figures(p) for p in baselines]
+    base_figures = [run_figures(p, extra_play=extra_play) for p in baselines]
     by_seed: dict[int, RunFigures] = {}
     for base in base_figures:
         if base.seed in by_seed:
@@ -260,7 +305,8 @@ def compare_runs(runs: list[str | Path], baselines: list[str | Path], ceiling: f
             raise CostError(f"baselines {base_figures[0].path} and {base.path} were trained otherwise ({', '.join(differ)} "
                             "differ); give baselines of one condition, one per seed")
         by_seed[base.seed] = base
-    rows = [compare_condition(group, by_seed, ceiling) for group in _group([run_figures(p, ln_std) for p in runs])]
+    rows = [compare_condition(group, by_seed, ceiling)
+            for group in _group([run_figures(p, ln_std, extra_play) for p in runs])]
     return [row | {"tree_graph": "layer_norm_scaled" if ln_std else "raw"} for row in rows]
 
 
@@ -274,7 +320,8 @@ def _cells(measure: dict[str, Any]) -> tuple[str, str, str]:
     per_seed = ", ".join(f"{v:+.3f}" for v in measure["per_seed"].values())
     low, high = measure["pooled_interval"]
     cost = "-" if measure["relative_cost"] is None else f"{measure['relative_cost']:+.1%}"
-    return per_seed, f"{measure['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (pooled)", cost
+    games = f", {measure['games']['runs']} games" if "games" in measure else ""
+    return per_seed, f"{measure['mean']:+.3f} [{low:+.3f}, {high:+.3f}] (pooled{games})", cost
 
 
 def print_costs(console: "Console", rows: list[dict[str, Any]]) -> None:
