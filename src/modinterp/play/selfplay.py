@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modinterp.data.store import GameStore
 from modinterp.games import domineering as dom
-from modinterp.play.arena import ValueAgent, game_streams, play_games
+from modinterp.play.arena import FORWARD_BATCH, ValueAgent, game_streams, play_games
 from modinterp.digest import state_digest
 
 Progress = Callable[[int], None]
@@ -37,7 +37,7 @@ class SelfPlaySettings(BaseModel):
     opening_plies: int = Field(4, ge=0, description="uniformly random plies at the start of every game")
     epsilon: float = Field(0.05, ge=0, le=1, description="chance of a uniformly random move after the opening")
     temperature: float = Field(0.0, ge=0, description="softmax temperature over child win probabilities; 0: greedy")
-    batch_size: int = Field(8192, ge=1, description="positions per forward (memory bound)")
+    batch_size: int = Field(FORWARD_BATCH, ge=1, description="positions per forward (memory bound)")
 
 
 def model_digest(model: torch.nn.Module) -> str:
