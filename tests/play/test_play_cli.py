@@ -37,6 +37,17 @@ def test_play_writes_win_rates_and_intervals_as_json(run_dir, tmp_path):
     assert report["board"] == "5x5" and report["mode"] == "value"
 
 
+def test_the_mode_a_run_suffix_picks_is_the_mode_recorded(run_dir, tmp_path):
+    """RUN@value plays the value player whatever --mode says, and the JSON says so (it used to record --mode)."""
+    out = tmp_path / "play.json"
+    result = CliRunner().invoke(app, ["play", f"{run_dir}@value", "--games", "4", "--against", "random", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["mode"] == "value" and report["results"][0]["a"].endswith("@value")
+    bad = CliRunner().invoke(app, ["play", f"{run_dir}@greedy", "--games", "4", "--against", "random"])
+    assert bad.exit_code != 0 and "'greedy': expected 'policy' or 'value'" in bad.output
+
+
 def test_play_rejects_an_odd_number_of_games(run_dir):
     result = CliRunner().invoke(app, ["play", str(run_dir), "--games", "7"])
     assert result.exit_code != 0 and "even" in result.output

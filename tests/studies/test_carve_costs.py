@@ -274,3 +274,10 @@ def test_extra_play_files_must_be_new_games_of_the_same_kind_under_every_run(two
         compare_runs(runs, bases, extra_play=["policy.json"])
     with pytest.raises(CostError, match="another --extra-play file already played"):
         compare_runs(runs, bases, extra_play=["p.json", "p.json"])
+    for path in runs + bases:  # a file that says policy for games the value player played
+        file = path / play_json(path, "mislabelled.json", 300, 600, mode="policy")
+        record = json.loads(file.read_text())
+        record["results"][0]["a"] = f"{path}@value"
+        file.write_text(json.dumps(record))
+    with pytest.raises(CostError, match="mode 'policy' but its player is .*@value'"):
+        compare_runs(runs, bases, extra_play=["mislabelled.json"])

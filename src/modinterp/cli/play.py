@@ -78,8 +78,9 @@ def play_command(
         check_output_path(out, overwrite=overwrite)
     if games % 2:
         raise typer.BadParameter(f"{games}: expected an even number of games", param_hint="--games")
+    mode = run.partition("@")[2] or mode  # RUN@value picks the mode, over --mode
     if mode not in ("policy", "value"):
-        raise typer.BadParameter(f"{mode!r}: expected 'policy' or 'value'", param_hint="--mode")
+        raise typer.BadParameter(f"{mode!r}: expected 'policy' or 'value'", param_hint="--mode or RUN@MODE")
     agent, model = load_network_agent(run, mode, device)
     spec = dom.BoardSpec(model.config.rows, model.config.cols)
     opponents = [opponent_agent(text, mode, device) for text in (against or DEFAULT_OPPONENTS)]

@@ -140,6 +140,10 @@ def _extra_play(path: Path, files: list[str], settings: dict[str, Any]) -> tuple
                             f"--games 1000 --seed 1 --out {file}` (the same file under every run and baseline)")
         payload = json.loads(file.read_text(encoding="utf-8"))
         for result in payload.get("results", []):
+            played = result["a"].rpartition("@")[2]  # the player's name: RUN@MODE
+            if played != payload["mode"]:
+                raise CostError(f"{file}: mode {payload['mode']!r} but its player is {result['a']!r}; `modinterp play "
+                                "RUN@MODE` recorded --mode instead of MODE before session 13: play again")
             pairing, seed = f"{payload['mode']}_vs_{result['b'].replace(':', '')}", int(result["seed"])
             if result["opening_plies"] != settings.get("opening_plies"):
                 raise CostError(f"{file}: {pairing} opens with {result['opening_plies']} random plies, the training's "
