@@ -116,3 +116,9 @@ def test_a_thin_read_keeps_the_signal_up_to_an_isometry_in_at_most_d_model_colum
     assert thin_read(np.zeros((D, 5))).shape == (D, 0)
     signal = interface_signal({1: x, 2: x}, [(3, read), (2, np.eye(D))])
     assert signal.shape == (40, 3 + D)  # position 3 reads both writes (rank 3), position 2 only the first
+
+
+def test_a_flow_without_random_readers_still_reads_as_a_sentence():
+    reading = _flow(_reader(2), n_random=0)
+    assert reading.random_reader_r2 is None and reading.beats_random_readers is None
+    assert "no random readers" in InterfaceFlow("M1", "M0", 5.0, [], reading).sentence(SPLITS[0][1])

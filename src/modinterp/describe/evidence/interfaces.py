@@ -218,10 +218,11 @@ class InterfaceFlow:
         text = (f"{head}: passes {table.meaning(reading.concept)} [{reading.concept}], decoded from what "
                 f"{self.downstream} reads of {self.upstream} with held-out probe R2 = {reading.r2:.2f} ({controls})")
         if reading.concept_beyond_phase is not None and reading.r2_beyond_phase >= MIN_FLOW_R2:
+            beyond = (f"random readers {reading.random_reader_r2_beyond_phase:.2f} mean, "
+                      f"{reading.random_reader_r2_beyond_phase_p95:.2f} at the 95th percentile"
+                      if reading.random_reader_r2_beyond_phase is not None else "no random readers")
             text += (f"; beyond game phase, {table.meaning(reading.concept_beyond_phase)} "
-                     f"[{reading.concept_beyond_phase}], R2 = {reading.r2_beyond_phase:.2f} (random readers "
-                     f"{reading.random_reader_r2_beyond_phase:.2f} mean, {reading.random_reader_r2_beyond_phase_p95:.2f} "
-                     "at the 95th percentile)")
+                     f"[{reading.concept_beyond_phase}], R2 = {reading.r2_beyond_phase:.2f} ({beyond})")
         return text + "."
 
     def to_json(self) -> dict:
