@@ -60,12 +60,17 @@ def thin_read(read: np.ndarray) -> np.ndarray:
 def interface_signal(writes_by_position: dict[int, np.ndarray], readers: list[tuple[int, np.ndarray]]) -> np.ndarray | None:
     """What the downstream module reads of the upstream writes (B, at most d_model columns per reader; see
     `thin_read`), or None when nothing is upstream."""
-    parts = []
+    parts = [written @ thin_read(read) for _, written, read in _upstream_reads(writes_by_position, readers)]
+    return np.concatenate(parts, axis=1) if parts else None
+
+
+def _upstream_reads(writes_by_position: dict[int, np.ndarray], readers: list[tuple[int, np.ndarray]]):
+    """(position, the upstream writes summed, read matrix) of each reader with something written before its
+    position."""
     for position, read in readers:
         upstream = [w for p, w in writes_by_position.items() if p < position]
         if upstream:
-            parts.append(np.sum(upstream, axis=0) @ thin_read(read))
-    return np.concatenate(parts, axis=1) if parts else None
+            yield position, np.sum(upstream, axis=0), read
 
 
 def ridge_r2(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, alpha: float = 1.0,
@@ -95,11 +100,7 @@ def signal_ranks(writes_by_position: dict[int, np.ndarray], readers: list[tuple[
     """(position, rank) of what each reader reads of the upstream writes: the number of directions of them it reads
     (e.g. 1 per position through a bus of one dimension, however wide the reading module)."""
     ranks = []
-    for position, read in readers:
-        upstream = [w for p, w in writes_by_position.items() if p < position]
-        if not upstream:
-            continue
-        written = np.sum(upstream, axis=0)
+    for position, written, read in _upstream_reads(writes_by_position, readers):
         part = written @ thin_read(read)
         # relative to the largest the signal could be (the writes' size times the read's gain), so that a reader
         # masked off the writes (a signal of rounding noise, or exactly zero) reads no direction
@@ -176,8 +177,8 @@ def read_flow(signal: tuple[np.ndarray, np.ndarray], random_signals: list[tuple[
         if j is not None:
             raw.append(float(ridge_r2(rand_ev, table_ev.values[:, [j]], rand_ho, table_ho.values[:, [j]])[0]))
         if jb is not None:
-            rand_ev, rand_ho = without_phase(rand_ev, rand_ho)
-            beyond.append(float(ridge_r2(rand_ev, beyond_ev[:, [jb]], rand_ho, beyond_ho[:, [jb]])[0]))
+            rest_rand_ev, rest_rand_ho = without_phase(rand_ev, rand_ho)
+            beyond.append(float(ridge_r2(rest_rand_ev, beyond_ev[:, [jb]], rest_rand_ho, beyond_ho[:, [jb]])[0]))
     return FlowReading(concept, r2, *_summary(raw), concept_b, r2_b, *_summary(beyond))
 
 
@@ -202,8 +203,8 @@ class InterfaceFlow:
         return None if self.reading is None else self.reading.r2
 
     def sentence(self, table: ConceptTable) -> str:
-        """The interface in one sentence: what flows beside what random readers of its width read, and what flows
-        beyond game phase."""
+        """The interface in one sentence: what flows beside what random readers of as many directions read, and what
+        flows beyond game phase."""
         head = f"{self.upstream} -> {self.downstream} (min cut {self.cut_weight:.3g})"
         reading = self.reading
         if reading is None:
